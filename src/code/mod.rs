@@ -1,0 +1,169 @@
+//! Referral codes: generation, check characters, parsing of typed input,
+//! vanity codes.
+//!
+//! Codes use Crockford's base32 alphabet (`0-9`, `A-Z` without `I L O U`),
+//! end in one check character from the same alphabet (Damm's algorithm over
+//! a quasigroup of order 32, see [`check`]), and are read back from whatever
+//! a person typed (see [`CodeFormat::parse`]).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub mod alphabet;
+pub mod check;
+mod generate;
+mod parse;
+pub mod vanity;
+
+pub use generate::CodeSecret;
+pub use parse::CodeParseError;
+pub use vanity::{Blocklist, VanityError};
+
+/// Most symbols a code may have, prefix and check character included.
+pub const MAX_CODE_LEN: usize = 32;
+
+/// A referral code in canonical form: 1 to [`MAX_CODE_LEN`] upper-case
+/// Crockford base32 symbols, without dashes.
+///
+/// `Copy` and allocation-free, so parsing and lookups never touch the heap.
+/// Serialises as its canonical text. Use [`CodeFormat::display`] for the
+/// dash-grouped form people read.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Code {
+    len: u8,
+    symbols: [u8; MAX_CODE_LEN],
+}
+
+/// A string that is not a canonical code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a canonical referral code: {reason}")]
+pub struct NonCanonicalCode {
+    /// What was wrong.
+    pub reason: &'static str,
+}
+
+impl Code {
+    /// Builds a code from canonical symbols (upper-case Crockford base32,
+    /// no separators). This does not verify a check character: use
+    /// [`CodeFormat::parse`] for anything a person typed.
+    ///
+    /// # Errors
+    /// [`NonCanonicalCode`] if `text` is empty, longer than
+    /// [`MAX_CODE_LEN`] or holds anything but canonical symbols.
+    pub fn from_canonical(text: &str) -> Result<Code, NonCanonicalCode> {
+        let bytes = text.as_bytes();
+        if bytes.is_empty() {
+            return Err(NonCanonicalCode { reason: "it is empty" });
+        }
+        if bytes.len() > MAX_CODE_LEN {
+            return Err(NonCanonicalCode {
+                reason: "it is longer than 32 symbols",
+            });
+        }
+        if !bytes.iter().all(|&b| alphabet::value(b).is_some()) {
+            return Err(NonCanonicalCode {
+                reason: "only the symbols 0-9 and A-Z without I, L, O, U are allowed",
+            });
+        }
+        Ok(Code::from_symbols_unchecked(bytes))
+    }
+
+    /// `bytes` must be canonical symbols, 1..=MAX_CODE_LEN of them.
+    pub(crate) fn from_symbols_unchecked(bytes: &[u8]) -> Code {
+        let mut symbols = [0u8; MAX_CODE_LEN];
+        let len = bytes.len().min(MAX_CODE_LEN);
+        symbols[..len].copy_from_slice(&bytes[..len]);
+        Code {
+            len: len as u8,
+            symbols,
+        }
+    }
+
+    /// The canonical text, e.g. `"7K3MQ9XDP"`.
+    pub fn as_str(&self) -> &str {
+        // OK because symbols are always ASCII from the alphabet.
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+
+    /// The canonical symbols as ASCII bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.symbols[..self.len as usize]
+    }
+
+    /// Number of symbols, check character included.
+    #[allow(clippy::len_without_is_empty)] // a code is never empty
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+}
+
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Code({})", self.as_str())
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Code, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Code::from_canonical(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The shape of a program's generated codes: an optional prefix, a number of
+/// random (or derived) symbols, one check character, and how to group them
+/// with dashes for display.
+///
+/// The default is 8 symbols (40 bits) plus the check character, shown in
+/// groups of three: `7K3-MQ9-XDP`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeFormat {
+    prefix: Option<Code>,
+    length: u8,
+    group: u8,
+}
+
+impl Default for CodeFormat {
+    fn default() -> Self {
+        CodeFormat {
+            prefix: None,
+            length: 8,
+            group: 3,
+        }
+    }
+}
+
+impl CodeFormat {
+    /// Total symbols of a generated code: prefix, body and check character.
+    pub fn generated_len(&self) -> usize {
+        self.prefix.map_or(0, |p| p.len()) + self.length as usize + 1
+    }
+
+    /// The prefix, if any.
+    pub fn prefix(&self) -> Option<Code> {
+        self.prefix
+    }
+
+    /// Random (or derived) symbols per code, check character excluded.
+    pub fn length(&self) -> u8 {
+        self.length
+    }
+
+    /// Symbols per dash-separated group when displayed (0: no dashes).
+    pub fn group(&self) -> u8 {
+        self.group
+    }
+}
