@@ -27,7 +27,13 @@ impl CodeFormat {
     }
 
     /// A code derived from the secret, program and customer (helper: complete).
-    pub fn derive(&self, secret: &CodeSecret, program: &ProgramId, customer: &CustomerId, attempt: u32) -> Code {
+    pub fn derive(
+        &self,
+        secret: &CodeSecret,
+        program: &ProgramId,
+        customer: &CustomerId,
+        attempt: u32,
+    ) -> Code {
         let _ = (secret, program, customer, attempt);
         todo!()
     }

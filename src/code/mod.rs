@@ -54,7 +54,9 @@ impl Code {
     pub fn from_canonical(text: &str) -> Result<Code, NonCanonicalCode> {
         let bytes = text.as_bytes();
         if bytes.is_empty() {
-            return Err(NonCanonicalCode { reason: "it is empty" });
+            return Err(NonCanonicalCode {
+                reason: "it is empty",
+            });
         }
         if bytes.len() > MAX_CODE_LEN {
             return Err(NonCanonicalCode {

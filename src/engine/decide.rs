@@ -1,0 +1,569 @@
+//! The decisions, sans-IO: plain data in (the event and what the engine
+//! read), an outcome and a [`CommitPlan`] out. Nothing here awaits, locks
+//! or reads the clock, so every rule is testable with plain values.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::outcome::{
+    ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome,
+};
+use crate::code::Code;
+use crate::error::{Error, ErrorKind};
+use crate::model::{
+    Actor, Channel, Conversion, CustomerId, LedgerEntryId, Refund, RefundAmount, Signup, Touch,
+};
+use crate::money::Money;
+use crate::program::{Incentive, Program};
+use crate::store::{
+    CodeRecord, CommitPlan, ConversionRecord, CustomerRecord, EntryKind, IdempotencyRecord,
+    LedgerEntry, Payout, Referral, Request, Role, TouchRecord, Versioned, Write,
+};
+
+/// An outcome and the writes that make it true.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision<O> {
+    /// What the engine will answer once the plan is committed.
+    pub outcome: O,
+    /// Everything to write, in one atomic commit.
+    pub plan: CommitPlan,
+}
+
+fn remember(program: &Program, request: Request, outcome: Outcome) -> Option<IdempotencyRecord> {
+    Some(IdempotencyRecord {
+        program: program.id().clone(),
+        key: request.key(),
+        request,
+        outcome,
+    })
+}
+
+/// A ledger entry id derived from what caused the entry, so the same cause
+/// always yields the same id (and a store refuses it twice). Hashing keeps
+/// it short whatever the length of the host's ids.
+fn entry_id(parts: &[&str]) -> LedgerEntryId {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut id = String::with_capacity(3 + 32);
+    id.push_str("le_");
+    for b in &digest[..16] {
+        id.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        id.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+    }
+    // OK because the id is 35 ASCII hex characters: never empty, never too
+    // long, no control characters.
+    LedgerEntryId::new(id).unwrap_or_else(|_| unreachable!("hex ids are valid"))
+}
+
+/// Decides a touch: stored if its code can refer someone at the touch's
+/// time and the toucher is not the owner; otherwise ignored with a reason.
+pub fn touch(
+    program: &Program,
+    touch: &Touch,
+    code: Option<&Versioned<CodeRecord>>,
+) -> Decision<TouchOutcome> {
+    let verdict = if !program.is_active_at(touch.at) {
+        Err(Reason::ProgramNotActive)
+    } else {
+        match code {
+            None => Err(Reason::UnknownCode),
+            Some(c) => match c.record.usable_at(touch.at) {
+                Err(u) => Err(u.into()),
+                Ok(()) if matches!(&touch.actor, Actor::Customer(id) if *id == c.record.owner) => {
+                    Err(Reason::SelfReferral)
+                }
+                Ok(()) => Ok(c.record.owner.clone()),
+            },
+        }
+    };
+    let (outcome, writes) = match verdict {
+        Ok(referrer) => (
+            TouchOutcome::Recorded {
+                referrer: referrer.clone(),
+            },
+            vec![Write::InsertTouch(TouchRecord {
+                program: program.id().clone(),
+                referrer,
+                touch: touch.clone(),
+            })],
+        ),
+        Err(reason) => (TouchOutcome::Ignored { reason }, Vec::new()),
+    };
+    Decision {
+        plan: CommitPlan {
+            idempotency: remember(
+                program,
+                Request::Touch(touch.clone()),
+                Outcome::Touch(outcome.clone()),
+            ),
+            writes,
+        },
+        outcome,
+    }
+}
+
+/// One way a new customer may have been referred.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The code.
+    pub code: Code,
+    /// The channel it came through.
+    pub channel: Channel,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The candidates for a signup's referral, most decisive first: the code
+/// typed at signup, then the visitor's attributing touches within the
+/// lookback window, latest first.
+pub fn signup_candidates(
+    program: &Program,
+    signup: &Signup,
+    visitor_touches: &[TouchRecord],
+) -> Vec<Candidate> {
+    let mut out = Vec::with_capacity(visitor_touches.len() + 1);
+    if let Some(code) = signup.code {
+        out.push(Candidate {
+            code,
+            channel: signup.channel.clone().unwrap_or(Channel::Link),
+            at: signup.at,
+        });
+    }
+    let from = signup.at - program.lookback();
+    // Touches come ascending by (time, id); latest first is the reverse.
+    for t in visitor_touches.iter().rev() {
+        let tt = &t.touch;
+        if tt.at <= signup.at && tt.at >= from && tt.kind.attributes() {
+            out.push(Candidate {
+                code: tt.code,
+                channel: tt.channel.clone(),
+                at: tt.at,
+            });
+        }
+    }
+    out
+}
+
+/// Decides a signup: the first candidate whose code can still refer someone
+/// (and is not the customer's own) makes the referral and uses the code
+/// once.
+///
+/// # Errors
+/// [`ErrorKind::Duplicate`] if the customer already signed up.
+pub fn signup(
+    program: &Program,
+    signup: &Signup,
+    existing: Option<&Versioned<CustomerRecord>>,
+    candidates: &[Candidate],
+    codes: &HashMap<Code, Versioned<CodeRecord>>,
+) -> Result<Decision<SignupOutcome>, Error> {
+    if let Some(e) = existing {
+        return Err(Error::new(
+            ErrorKind::Duplicate,
+            format!(
+                "signup.customer: {} already signed up in program {} at {}",
+                signup.customer,
+                program.id(),
+                e.record.signed_up_at
+            ),
+        ));
+    }
+    let mut writes = Vec::with_capacity(2);
+    let mut first_reason = None;
+    let mut referral = None;
+    if !program.is_active_at(signup.at) {
+        first_reason = Some(Reason::ProgramNotActive);
+    } else {
+        for c in candidates {
+            let verdict = match codes.get(&c.code) {
+                None => Err(Reason::UnknownCode),
+                Some(v) if v.record.owner == signup.customer => Err(Reason::SelfReferral),
+                Some(v) => v
+                    .record
+                    .usable_at(signup.at)
+                    .map_err(Reason::from)
+                    .map(|()| v),
+            };
+            match verdict {
+                Ok(v) => {
+                    let mut used = v.record.clone();
+                    used.uses = used.uses.saturating_add(1);
+                    writes.push(Write::PutCode {
+                        record: used,
+                        expected: v.version,
+                    });
+                    referral = Some(Referral {
+                        referrer: v.record.owner.clone(),
+                        code: c.code,
+                        channel: c.channel.clone(),
+                        touched_at: c.at,
+                    });
+                    break;
+                }
+                Err(reason) => {
+                    first_reason.get_or_insert(reason);
+                }
+            }
+        }
+    }
+    writes.push(Write::PutCustomer {
+        record: CustomerRecord {
+            program: program.id().clone(),
+            customer: signup.customer.clone(),
+            signed_up_at: signup.at,
+            visitor: signup.visitor.clone(),
+            referral: referral.clone(),
+            rewarded_conversions: 0,
+        },
+        expected: 0,
+    });
+    let outcome = match referral {
+        Some(referral) => SignupOutcome::Referred { referral },
+        None => SignupOutcome::NotReferred {
+            reason: first_reason.unwrap_or(Reason::NoQualifyingTouch),
+        },
+    };
+    Ok(Decision {
+        plan: CommitPlan {
+            idempotency: remember(
+                program,
+                Request::Signup(signup.clone()),
+                Outcome::Signup(outcome.clone()),
+            ),
+            writes,
+        },
+        outcome,
+    })
+}
+
+/// Picks the referrer of a conversion: the latest of the customer's
+/// referral and their own later attributing touches within the lookback
+/// window before the order (last touch). Touches whose code is no longer
+/// active or has expired at the order's time do not count; the referral
+/// counts whatever its code's later state, because the code was used when
+/// it was made.
+///
+/// Returns the referrer, or the reason there is none.
+pub fn conversion_referrer(
+    program: &Program,
+    conversion: &Conversion,
+    customer: &CustomerRecord,
+    touches: &[TouchRecord],
+    codes: &HashMap<Code, Versioned<CodeRecord>>,
+) -> Result<CustomerId, Reason> {
+    let from = conversion.at - program.lookback();
+    let in_window = |at: DateTime<Utc>| at >= from && at <= conversion.at;
+    // (time, tie-break rank, referrer): the referral ranks before touches at
+    // the same instant, touches by id, so the choice is deterministic.
+    let mut best: Option<(DateTime<Utc>, u8, &str, &CustomerId)> = None;
+    if let Some(r) = &customer.referral {
+        if in_window(r.touched_at) {
+            best = Some((r.touched_at, 0, "", &r.referrer));
+        }
+    }
+    for t in touches {
+        let tt = &t.touch;
+        if !in_window(tt.at) || !tt.kind.attributes() || t.referrer == customer.customer {
+            continue;
+        }
+        let usable = codes.get(&tt.code).is_some_and(|c| {
+            c.record.active && c.record.expires_at.is_none_or(|e| conversion.at < e)
+        });
+        if !usable {
+            continue;
+        }
+        let key = (tt.at, 1u8, tt.id.as_str());
+        if best.is_none_or(|b| (b.0, b.1, b.2) <= key) {
+            best = Some((key.0, key.1, key.2, &t.referrer));
+        }
+    }
+    match best {
+        Some((_, _, _, who)) => Ok(who.clone()),
+        None if customer.referral.is_some() => Err(Reason::OutsideLookback),
+        None => Err(Reason::NoQualifyingTouch),
+    }
+}
+
+/// Decides a conversion: who is credited and what each side earns.
+///
+/// # Errors
+/// [`ErrorKind::CurrencyMismatch`] if the order is not in the program's
+/// currency; [`ErrorKind::InvalidInput`] for a negative amount.
+pub fn conversion(
+    program: &Program,
+    conversion: &Conversion,
+    customer: Option<&Versioned<CustomerRecord>>,
+    touches: &[TouchRecord],
+    codes: &HashMap<Code, Versioned<CodeRecord>>,
+) -> Result<Decision<ConversionOutcome>, Error> {
+    let amount = conversion.amount;
+    if amount.currency() != program.currency() {
+        return Err(Error::new(
+            ErrorKind::CurrencyMismatch,
+            format!(
+                "conversion.amount: order {} is in {}, program {} is in {}",
+                conversion.order,
+                amount.currency(),
+                program.id(),
+                program.currency()
+            ),
+        ));
+    }
+    if amount.is_negative() {
+        return Err(Error::invalid(
+            "conversion.amount",
+            format!("order {} has a negative amount {amount}", conversion.order),
+        ));
+    }
+    let mut writes = Vec::new();
+    let mut payouts = Vec::new();
+    let mut entries = Vec::new();
+    let verdict: Result<CustomerId, (Option<CustomerId>, Reason)> = match customer {
+        None => Err((None, Reason::NotSignedUp)),
+        Some(_) if !program.is_active_at(conversion.at) => Err((None, Reason::ProgramNotActive)),
+        Some(c) => conversion_referrer(program, conversion, &c.record, touches, codes)
+            .map_err(|r| (None, r)),
+    };
+    let verdict = match (verdict, customer) {
+        (Ok(referrer), Some(c)) => {
+            let Incentive::TwoSided(reward) = program.incentive();
+            let below_min = match reward.min_order {
+                Some(min) => amount
+                    .compare(&min)
+                    .map_err(|e| Error::money("conversion.amount", e))?
+                    .is_lt(),
+                None => false,
+            };
+            if reward
+                .max_rewarded_conversions
+                .is_some_and(|max| c.record.rewarded_conversions >= max)
+            {
+                Err((Some(referrer), Reason::AlreadyRewarded))
+            } else if below_min {
+                Err((Some(referrer), Reason::BelowMinimumOrder))
+            } else {
+                for (role, who, amount) in [
+                    (Role::Referrer, &referrer, reward.referrer),
+                    (Role::Referee, &conversion.customer, reward.referee),
+                ] {
+                    if amount.is_zero() {
+                        continue;
+                    }
+                    let role_name = match role {
+                        Role::Referrer => "referrer",
+                        Role::Referee => "referee",
+                    };
+                    let entry = LedgerEntry {
+                        id: entry_id(&["reward", role_name, conversion.order.as_str()]),
+                        program: program.id().clone(),
+                        customer: who.clone(),
+                        role,
+                        kind: EntryKind::Reward,
+                        amount,
+                        order: conversion.order.clone(),
+                        refund: None,
+                        at: conversion.at,
+                    };
+                    payouts.push(Payout {
+                        beneficiary: who.clone(),
+                        role,
+                        amount,
+                        clawed_back: Money::zero(amount.currency()),
+                    });
+                    writes.push(Write::InsertLedgerEntry(entry.clone()));
+                    entries.push(entry);
+                }
+                let mut updated = c.record.clone();
+                updated.rewarded_conversions = updated.rewarded_conversions.saturating_add(1);
+                writes.push(Write::PutCustomer {
+                    record: updated,
+                    expected: c.version,
+                });
+                Ok(referrer)
+            }
+        }
+        (Ok(referrer), None) => Err((Some(referrer), Reason::NotSignedUp)),
+        (Err(e), _) => Err(e),
+    };
+    let referrer = match &verdict {
+        Ok(r) => Some(r.clone()),
+        Err((r, _)) => r.clone(),
+    };
+    writes.push(Write::PutConversion {
+        record: ConversionRecord {
+            program: program.id().clone(),
+            conversion: conversion.clone(),
+            referrer,
+            payouts: payouts.clone(),
+            refunds: Vec::new(),
+            refunded: Money::zero(amount.currency()),
+        },
+        expected: 0,
+    });
+    let outcome = match verdict {
+        Ok(referrer) => ConversionOutcome::Rewarded {
+            referrer,
+            payouts,
+            entries,
+        },
+        Err((referrer, reason)) => ConversionOutcome::NotRewarded { referrer, reason },
+    };
+    Ok(Decision {
+        plan: CommitPlan {
+            idempotency: remember(
+                program,
+                Request::Conversion(conversion.clone()),
+                Outcome::Conversion(outcome.clone()),
+            ),
+            writes,
+        },
+        outcome,
+    })
+}
+
+/// Decides a refund: how much of each reward to claw back.
+///
+/// After refunds totalling `r` of an order of value `v`, each reward `p` has
+/// been clawed back by `floor(p × r / v)`, and by all of `p` once `r = v`.
+/// Each refund books the difference, so a sequence of partial refunds never
+/// claws back more than was paid, and a full refund always reverses the
+/// whole reward.
+///
+/// # Errors
+/// [`ErrorKind::NotFound`] if the order was never recorded;
+/// [`ErrorKind::CurrencyMismatch`]; [`ErrorKind::InvalidInput`] for a
+/// partial amount that is not positive or exceeds what is not yet refunded,
+/// or a full refund of an order already fully refunded.
+pub fn refund(
+    program: &Program,
+    refund: &Refund,
+    record: Option<&Versioned<ConversionRecord>>,
+) -> Result<Decision<RefundOutcome>, Error> {
+    let Some(v) = record else {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "refund.order: order {} has no recorded conversion in program {}",
+                refund.order,
+                program.id()
+            ),
+        ));
+    };
+    let rec = &v.record;
+    let value = rec.conversion.amount;
+    let money = |e| Error::money("refund.amount", e);
+    let remaining = value.checked_sub(rec.refunded).map_err(money)?;
+    let this = match refund.amount {
+        RefundAmount::Full => {
+            let zero_value_first_refund = value.is_zero() && rec.refunds.is_empty();
+            if remaining.is_zero() && !zero_value_first_refund {
+                return Err(Error::invalid(
+                    "refund.amount",
+                    format!("order {} is already fully refunded", refund.order),
+                ));
+            }
+            remaining
+        }
+        RefundAmount::Partial(m) => {
+            if m.currency() != value.currency() {
+                return Err(Error::new(
+                    ErrorKind::CurrencyMismatch,
+                    format!(
+                        "refund.amount: {m} is not in the order's currency {}",
+                        value.currency()
+                    ),
+                ));
+            }
+            if m.minor() <= 0 {
+                return Err(Error::invalid(
+                    "refund.amount",
+                    format!("a partial refund must be positive, is {m}"),
+                ));
+            }
+            if m.compare(&remaining).map_err(money)?.is_gt() {
+                return Err(Error::invalid(
+                    "refund.amount",
+                    format!(
+                        "refund of {m} exceeds the {remaining} of order {} not yet refunded",
+                        refund.order
+                    ),
+                ));
+            }
+            m
+        }
+    };
+    let refunded = rec.refunded.checked_add(this).map_err(money)?;
+    let fully = refunded == value;
+    let mut updated = rec.clone();
+    updated.refunded = refunded;
+    updated.refunds.push(refund.id.clone());
+    let mut clawbacks = Vec::new();
+    let mut writes = Vec::new();
+    for payout in &mut updated.payouts {
+        let target = if fully {
+            payout.amount
+        } else {
+            // value > 0 here: a zero-value order is always refunded fully.
+            payout
+                .amount
+                .checked_mul_ratio_floor(
+                    refunded.minor().unsigned_abs(),
+                    value.minor().unsigned_abs(),
+                )
+                .map_err(money)?
+        };
+        let delta = target.checked_sub(payout.clawed_back).map_err(money)?;
+        if delta.minor() <= 0 {
+            continue;
+        }
+        payout.clawed_back = target;
+        let role_name = match payout.role {
+            Role::Referrer => "referrer",
+            Role::Referee => "referee",
+        };
+        let entry = LedgerEntry {
+            id: entry_id(&[
+                "clawback",
+                role_name,
+                refund.order.as_str(),
+                refund.id.as_str(),
+            ]),
+            program: program.id().clone(),
+            customer: payout.beneficiary.clone(),
+            role: payout.role,
+            kind: EntryKind::Clawback,
+            amount: delta.checked_neg().map_err(money)?,
+            order: refund.order.clone(),
+            refund: Some(refund.id.clone()),
+            at: refund.at,
+        };
+        writes.push(Write::InsertLedgerEntry(entry.clone()));
+        clawbacks.push(entry);
+    }
+    let outcome = RefundOutcome {
+        refunded: this,
+        remaining: value.checked_sub(refunded).map_err(money)?,
+        clawbacks,
+    };
+    writes.push(Write::PutConversion {
+        record: updated,
+        expected: v.version,
+    });
+    Ok(Decision {
+        plan: CommitPlan {
+            idempotency: remember(
+                program,
+                Request::Refund(refund.clone()),
+                Outcome::Refund(outcome.clone()),
+            ),
+            writes,
+        },
+        outcome,
+    })
+}

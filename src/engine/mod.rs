@@ -1,0 +1,588 @@
+//! The engine: reads from a [`Store`], decides with pure code
+//! ([`decide`]), and applies each decision's writes in one atomic,
+//! conditional commit.
+//!
+//! Every recorded event is idempotent by its id: a retried call returns the
+//! first call's outcome and never pays twice. When another writer wins a
+//! race (the commit fails with a conflict), the engine re-reads and decides
+//! again, up to [`Engine::with_max_attempts`] times.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+
+use chrono::{DateTime, Utc};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+pub mod decide;
+mod outcome;
+
+pub use outcome::{ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome};
+
+use crate::code::{Code, CodeSecret};
+use crate::error::{Error, ErrorKind};
+use crate::model::{Actor, Conversion, CustomerId, Refund, Signup, Touch};
+use crate::money::Money;
+use crate::program::{CodeGeneration, Program};
+use crate::store::{
+    CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, IdempotencyKey, LedgerEntry, Request, Store,
+    StoreErrorKind, Versioned, Write,
+};
+use decide::Decision;
+
+/// How many times an operation re-reads and decides again after losing a
+/// race, by default.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 16;
+
+/// How many fresh codes the engine tries before giving up on finding a
+/// free one. With 40 bits per code a second try is already rare.
+const CODE_ATTEMPTS: u32 = 16;
+
+/// A code issued to a customer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IssuedCode {
+    /// The code record as stored.
+    pub record: CodeRecord,
+    /// The code grouped with dashes for people (`7K3-MQ9-XDP`).
+    pub display: String,
+    /// `false` when the customer already had this code.
+    pub created: bool,
+}
+
+/// What [`Engine::check_code`] found for a typed code.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CodeCheck {
+    /// The code, canonical.
+    pub code: Code,
+    /// Its owner, if the code exists.
+    pub owner: Option<CustomerId>,
+    /// `None` if it can refer someone now; otherwise why not.
+    pub unusable: Option<CodeUnusable>,
+}
+
+/// Options for a vanity code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VanityOptions {
+    /// When it stops referring; `None`: the program's code validity, if any.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How many referrals it may make; `None`: the program's limit, if any.
+    pub max_uses: Option<u32>,
+}
+
+/// A referral program running over a store.
+///
+/// Generic over the store because `Store` uses native `async fn` and so is
+/// not `dyn`-compatible; share one store between engines with `Arc<S>` or
+/// `&S`. Every method takes `&self`: an engine can be shared between tasks.
+pub struct Engine<S> {
+    store: S,
+    program: Program,
+    secret: Option<CodeSecret>,
+    rng: Mutex<Box<dyn RngCore + Send>>,
+    max_attempts: u32,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Engine<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.store)
+            .field("program", &self.program.id())
+            .field("secret", &self.secret.as_ref().map(|_| ".."))
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> Engine<S> {
+    /// An engine for `program` over `store`, drawing random codes from the
+    /// operating system's CSPRNG.
+    pub fn new(store: S, program: Program) -> Engine<S> {
+        Engine {
+            store,
+            program,
+            secret: None,
+            rng: Mutex::new(Box::new(StdRng::from_os_rng())),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    /// Uses `rng` for random codes. Pass a CSPRNG in production; a seeded
+    /// one makes tests replayable.
+    pub fn with_rng(mut self, rng: impl RngCore + Send + 'static) -> Engine<S> {
+        self.rng = Mutex::new(Box::new(rng));
+        self
+    }
+
+    /// The secret for [`CodeGeneration::Derived`] programs.
+    pub fn with_code_secret(mut self, secret: CodeSecret) -> Engine<S> {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// How many times to re-read and decide again after a conflict (at
+    /// least 1).
+    pub fn with_max_attempts(mut self, attempts: u32) -> Engine<S> {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn exhausted(&self, what: &str) -> Error {
+        Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "{what}: still conflicting after {} attempts; retrying later is safe",
+                self.max_attempts
+            ),
+        )
+    }
+
+    /// Returns the remembered outcome if `request`'s key was committed
+    /// before; an error if the key was used for another event.
+    async fn replay(&self, request: &Request) -> Result<Option<Outcome>, Error> {
+        let key: IdempotencyKey = request.key();
+        match self.store.idempotency(self.program.id(), &key).await? {
+            None => Ok(None),
+            Some(record) if record.request == *request => Ok(Some(record.outcome)),
+            Some(_) => Err(Error::new(
+                ErrorKind::IdempotencyMismatch,
+                format!(
+                    "{:?} id {:?} was already used for a different event in program {}",
+                    key.kind,
+                    key.id,
+                    self.program.id()
+                ),
+            )),
+        }
+    }
+
+    /// Commits a decision. `Ok(None)` means a conflict: re-read and retry.
+    async fn commit<O>(&self, decision: Decision<O>) -> Result<Option<O>, Error> {
+        match self.store.commit(decision.plan).await {
+            Ok(()) => Ok(Some(decision.outcome)),
+            Err(e) if e.kind() == StoreErrorKind::Conflict => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn read_codes(
+        &self,
+        codes: impl IntoIterator<Item = Code>,
+    ) -> Result<HashMap<Code, Versioned<CodeRecord>>, Error> {
+        let mut out = HashMap::new();
+        for code in codes {
+            if out.contains_key(&code) {
+                continue;
+            }
+            if let Some(v) = self.store.code(self.program.id(), &code).await? {
+                out.insert(code, v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Issues `customer` their primary code, or returns the one they have.
+    ///
+    /// Idempotent by customer: the same customer always gets the same code
+    /// back, even when two calls race.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`] for a derived-code program without a
+    /// secret; [`ErrorKind::LimitReached`] if no free code was found;
+    /// [`ErrorKind::Store`] when the store fails.
+    pub async fn issue_code(
+        &self,
+        customer: &CustomerId,
+        at: DateTime<Utc>,
+    ) -> Result<IssuedCode, Error> {
+        let program = &self.program;
+        let format = program.code_format();
+        for _ in 0..self.max_attempts {
+            if let Some(v) = self.store.primary_code(program.id(), customer).await? {
+                return Ok(IssuedCode {
+                    display: format.display(&v.record.code),
+                    record: v.record,
+                    created: false,
+                });
+            }
+            let mut candidate = None;
+            for attempt in 0..CODE_ATTEMPTS {
+                let code = match program.code_generation() {
+                    CodeGeneration::Random => {
+                        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+                        format.random(&mut **rng)
+                    }
+                    CodeGeneration::Derived => {
+                        let Some(secret) = &self.secret else {
+                            return Err(Error::new(
+                                ErrorKind::Unsupported,
+                                format!(
+                                    "program {} derives codes from a secret, and this engine has none (Engine::with_code_secret)",
+                                    program.id()
+                                ),
+                            ));
+                        };
+                        format.derive(secret, program.id(), customer, attempt)
+                    }
+                };
+                if program.blocklist().contains_in(&code).is_some() {
+                    continue;
+                }
+                if self.store.code(program.id(), &code).await?.is_none() {
+                    candidate = Some(code);
+                    break;
+                }
+            }
+            let Some(code) = candidate else {
+                return Err(Error::new(
+                    ErrorKind::LimitReached,
+                    format!("no free code found for {customer} after {CODE_ATTEMPTS} tries"),
+                ));
+            };
+            let record = CodeRecord {
+                program: program.id().clone(),
+                code,
+                owner: customer.clone(),
+                origin: match program.code_generation() {
+                    CodeGeneration::Derived => CodeOrigin::Derived,
+                    _ => CodeOrigin::Random,
+                },
+                created_at: at,
+                expires_at: program.code_valid_for().map(|d| at + d),
+                max_uses: program.code_max_uses(),
+                uses: 0,
+                active: true,
+            };
+            let plan = CommitPlan {
+                idempotency: None,
+                writes: vec![Write::PutCode {
+                    record: record.clone(),
+                    expected: 0,
+                }],
+            };
+            let decision = Decision {
+                outcome: IssuedCode {
+                    display: format.display(&code),
+                    record,
+                    created: true,
+                },
+                plan,
+            };
+            if let Some(issued) = self.commit(decision).await? {
+                return Ok(issued);
+            }
+        }
+        Err(self.exhausted("issue_code"))
+    }
+
+    /// Registers a vanity code (an influencer's `SARA2026`) for `owner`.
+    ///
+    /// Idempotent: registering the same code for the same owner again
+    /// returns the stored record.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] if the text breaks the vanity rules or
+    /// the blocklist; [`ErrorKind::Duplicate`] if another customer holds
+    /// the code.
+    pub async fn create_vanity_code(
+        &self,
+        owner: &CustomerId,
+        text: &str,
+        options: VanityOptions,
+        at: DateTime<Utc>,
+    ) -> Result<CodeRecord, Error> {
+        let program = &self.program;
+        let code = program.code_format().vanity(text, program.blocklist())?;
+        for _ in 0..self.max_attempts {
+            if let Some(v) = self.store.code(program.id(), &code).await? {
+                if v.record.owner == *owner {
+                    return Ok(v.record);
+                }
+                return Err(Error::new(
+                    ErrorKind::Duplicate,
+                    format!("vanity code {code} is taken in program {}", program.id()),
+                ));
+            }
+            let record = CodeRecord {
+                program: program.id().clone(),
+                code,
+                owner: owner.clone(),
+                origin: CodeOrigin::Vanity,
+                created_at: at,
+                expires_at: options
+                    .expires_at
+                    .or_else(|| program.code_valid_for().map(|d| at + d)),
+                max_uses: options.max_uses.or(program.code_max_uses()),
+                uses: 0,
+                active: true,
+            };
+            let decision = Decision {
+                outcome: record.clone(),
+                plan: CommitPlan {
+                    idempotency: None,
+                    writes: vec![Write::PutCode {
+                        record,
+                        expected: 0,
+                    }],
+                },
+            };
+            if let Some(r) = self.commit(decision).await? {
+                return Ok(r);
+            }
+        }
+        Err(self.exhausted("create_vanity_code"))
+    }
+
+    /// Turns a code on or off. A deactivated code refers nobody from then
+    /// on; referrals it already made stand.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] for an unknown code.
+    pub async fn set_code_active(&self, code: &Code, active: bool) -> Result<CodeRecord, Error> {
+        let program = &self.program;
+        for _ in 0..self.max_attempts {
+            let Some(v) = self.store.code(program.id(), code).await? else {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("code {code} does not exist in program {}", program.id()),
+                ));
+            };
+            if v.record.active == active {
+                return Ok(v.record);
+            }
+            let mut record = v.record;
+            record.active = active;
+            let decision = Decision {
+                outcome: record.clone(),
+                plan: CommitPlan {
+                    idempotency: None,
+                    writes: vec![Write::PutCode {
+                        record,
+                        expected: v.version,
+                    }],
+                },
+            };
+            if let Some(r) = self.commit(decision).await? {
+                return Ok(r);
+            }
+        }
+        Err(self.exhausted("set_code_active"))
+    }
+
+    /// Reads what a person typed as a code and says whether it can refer
+    /// someone at `at`: for signup forms, before the signup is recorded.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] if the text is not a code (the source
+    /// error names the character and position, or offers corrections for a
+    /// typo).
+    pub async fn check_code(&self, input: &str, at: DateTime<Utc>) -> Result<CodeCheck, Error> {
+        let code = self.program.code_format().parse(input)?;
+        let found = self.store.code(self.program.id(), &code).await?;
+        Ok(match found {
+            None => CodeCheck {
+                code,
+                owner: None,
+                unusable: Some(CodeUnusable::Unknown),
+            },
+            Some(v) => CodeCheck {
+                code,
+                unusable: v.record.usable_at(at).err(),
+                owner: Some(v.record.owner),
+            },
+        })
+    }
+
+    /// Records a touch: a click, visit or share of a code.
+    ///
+    /// # Errors
+    /// [`ErrorKind::IdempotencyMismatch`] if the touch id was used for a
+    /// different touch; [`ErrorKind::Store`] when the store fails.
+    pub async fn record_touch(&self, touch: &Touch) -> Result<TouchOutcome, Error> {
+        let request = Request::Touch(touch.clone());
+        for _ in 0..self.max_attempts {
+            if let Some(Outcome::Touch(o)) = self.replay(&request).await? {
+                return Ok(o);
+            }
+            let code = self.store.code(self.program.id(), &touch.code).await?;
+            let decision = decide::touch(&self.program, touch, code.as_ref());
+            if let Some(o) = self.commit(decision).await? {
+                return Ok(o);
+            }
+        }
+        Err(self.exhausted("record_touch"))
+    }
+
+    /// Registers a new customer, linking them to a referrer through the
+    /// code they typed or their earlier touches as a visitor.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Duplicate`] if the customer already signed up under
+    /// another event id; [`ErrorKind::IdempotencyMismatch`];
+    /// [`ErrorKind::Store`].
+    pub async fn record_signup(&self, signup: &Signup) -> Result<SignupOutcome, Error> {
+        let program = &self.program;
+        let request = Request::Signup(signup.clone());
+        for _ in 0..self.max_attempts {
+            if let Some(Outcome::Signup(o)) = self.replay(&request).await? {
+                return Ok(o);
+            }
+            let existing = self.store.customer(program.id(), &signup.customer).await?;
+            let touches = match &signup.visitor {
+                Some(v) => {
+                    self.store
+                        .touches(
+                            program.id(),
+                            &Actor::Visitor(v.clone()),
+                            signup.at - program.lookback(),
+                        )
+                        .await?
+                }
+                None => Vec::new(),
+            };
+            let candidates = decide::signup_candidates(program, signup, &touches);
+            let codes = self.read_codes(candidates.iter().map(|c| c.code)).await?;
+            let decision = decide::signup(program, signup, existing.as_ref(), &candidates, &codes)?;
+            if let Some(o) = self.commit(decision).await? {
+                return Ok(o);
+            }
+        }
+        Err(self.exhausted("record_signup"))
+    }
+
+    /// Records an order and books the rewards it earns.
+    ///
+    /// # Errors
+    /// [`ErrorKind::CurrencyMismatch`] if the order is not in the program's
+    /// currency; [`ErrorKind::InvalidInput`] for a negative amount;
+    /// [`ErrorKind::IdempotencyMismatch`] if the order id was recorded with
+    /// different data; [`ErrorKind::Store`].
+    pub async fn record_conversion(
+        &self,
+        conversion: &Conversion,
+    ) -> Result<ConversionOutcome, Error> {
+        let program = &self.program;
+        let request = Request::Conversion(conversion.clone());
+        for _ in 0..self.max_attempts {
+            if let Some(Outcome::Conversion(o)) = self.replay(&request).await? {
+                return Ok(o);
+            }
+            let customer = self
+                .store
+                .customer(program.id(), &conversion.customer)
+                .await?;
+            let touches = self
+                .store
+                .touches(
+                    program.id(),
+                    &Actor::Customer(conversion.customer.clone()),
+                    conversion.at - program.lookback(),
+                )
+                .await?;
+            let codes = self
+                .read_codes(touches.iter().map(|t| t.touch.code))
+                .await?;
+            let decision =
+                decide::conversion(program, conversion, customer.as_ref(), &touches, &codes)?;
+            if let Some(o) = self.commit(decision).await? {
+                return Ok(o);
+            }
+        }
+        Err(self.exhausted("record_conversion"))
+    }
+
+    /// Records a refund and claws back the rewards it reverses.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] for an order never recorded;
+    /// [`ErrorKind::InvalidInput`] for an amount that is not positive or
+    /// exceeds what is left; [`ErrorKind::CurrencyMismatch`];
+    /// [`ErrorKind::IdempotencyMismatch`]; [`ErrorKind::Store`].
+    pub async fn record_refund(&self, refund: &Refund) -> Result<RefundOutcome, Error> {
+        let request = Request::Refund(refund.clone());
+        for _ in 0..self.max_attempts {
+            if let Some(Outcome::Refund(o)) = self.replay(&request).await? {
+                return Ok(o);
+            }
+            let record = self
+                .store
+                .conversion(self.program.id(), &refund.order)
+                .await?;
+            let decision = decide::refund(&self.program, refund, record.as_ref())?;
+            if let Some(o) = self.commit(decision).await? {
+                return Ok(o);
+            }
+        }
+        Err(self.exhausted("record_refund"))
+    }
+
+    /// The customer's ledger entries, oldest first.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`].
+    pub async fn ledger(&self, customer: &CustomerId) -> Result<Vec<LedgerEntry>, Error> {
+        Ok(self.store.ledger(self.program.id(), customer).await?)
+    }
+
+    /// The customer's reward balance: the sum of their ledger entries.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Overflow`] if the sum leaves `i64`; [`ErrorKind::Store`].
+    pub async fn balance(&self, customer: &CustomerId) -> Result<Money, Error> {
+        let mut total = Money::zero(self.program.currency());
+        for e in self.ledger(customer).await? {
+            total = total
+                .checked_add(e.amount)
+                .map_err(|err| Error::money("balance", err))?;
+        }
+        Ok(total)
+    }
+}
+
+/// Runs a future to completion on the current thread, for synchronous
+/// callers.
+///
+/// Enough for [`MemoryStore`](crate::MemoryStore), whose futures are ready
+/// at once, and for any store whose futures need no runtime of their own.
+/// A store built on tokio (a PostgreSQL pool, say) needs to be driven from
+/// a tokio runtime instead (`Runtime::block_on`).
+///
+/// # Example: a synchronous caller
+/// ```
+/// use referrals::engine::block_on;
+/// assert_eq!(block_on(async { 40 + 2 }), 42);
+/// ```
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    struct ThreadWaker(Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(out) => return out,
+            // Spurious wake-ups just poll again.
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! What the engine answers for each event.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::CustomerId;
+use crate::money::Money;
+use crate::store::{CodeUnusable, LedgerEntry, Payout, Referral};
+
+/// Why an event earned no credit. Every "no" the engine gives carries one,
+/// so nothing is ever dropped silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Reason {
+    /// The code is not one of the program's.
+    UnknownCode,
+    /// The code had expired.
+    CodeExpired,
+    /// The code had reached its maximum number of uses.
+    CodeExhausted,
+    /// The code was deactivated.
+    CodeInactive,
+    /// The customer used their own code.
+    SelfReferral,
+    /// The event fell outside the program's dates.
+    ProgramNotActive,
+    /// No touch or code led to the customer.
+    NoQualifyingTouch,
+    /// The customer was referred, but longer ago than the lookback window.
+    OutsideLookback,
+    /// The buyer never signed up in this program, so is nobody's referee.
+    NotSignedUp,
+    /// The referee's rewarded conversions are used up.
+    AlreadyRewarded,
+    /// The order was below the program's minimum.
+    BelowMinimumOrder,
+}
+
+impl From<CodeUnusable> for Reason {
+    fn from(u: CodeUnusable) -> Reason {
+        match u {
+            CodeUnusable::Unknown => Reason::UnknownCode,
+            CodeUnusable::Expired => Reason::CodeExpired,
+            CodeUnusable::Exhausted => Reason::CodeExhausted,
+            CodeUnusable::Inactive => Reason::CodeInactive,
+        }
+    }
+}
+
+/// The answer to [`Engine::record_touch`](super::Engine::record_touch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TouchOutcome {
+    /// Stored; it may credit `referrer` later.
+    Recorded {
+        /// The code's owner.
+        referrer: CustomerId,
+    },
+    /// Not stored, and why.
+    Ignored {
+        /// Why.
+        reason: Reason,
+    },
+}
+
+/// The answer to [`Engine::record_signup`](super::Engine::record_signup).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SignupOutcome {
+    /// The new customer is `referral.referrer`'s referee.
+    Referred {
+        /// Who referred, through which code and channel.
+        referral: Referral,
+    },
+    /// Signed up without a referrer, and why.
+    NotReferred {
+        /// Why.
+        reason: Reason,
+    },
+}
+
+/// The answer to [`Engine::record_conversion`](super::Engine::record_conversion).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ConversionOutcome {
+    /// Rewards were booked to the ledger.
+    Rewarded {
+        /// The credited referrer.
+        referrer: CustomerId,
+        /// What each side earned.
+        payouts: Vec<Payout>,
+        /// The ledger entries written.
+        entries: Vec<LedgerEntry>,
+    },
+    /// Recorded, but nothing paid, and why.
+    NotRewarded {
+        /// The referrer credited, if the order was attributed.
+        referrer: Option<CustomerId>,
+        /// Why nothing was paid.
+        reason: Reason,
+    },
+}
+
+/// The answer to [`Engine::record_refund`](super::Engine::record_refund).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundOutcome {
+    /// How much this refund took back from the order.
+    pub refunded: Money,
+    /// What of the order is still not refunded.
+    pub remaining: Money,
+    /// The clawback entries written (negative amounts), one per side that
+    /// had a reward to reverse.
+    pub clawbacks: Vec<LedgerEntry>,
+}
+
+/// Any event's outcome, as remembered under its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// A touch's.
+    Touch(TouchOutcome),
+    /// A signup's.
+    Signup(SignupOutcome),
+    /// A conversion's.
+    Conversion(ConversionOutcome),
+    /// A refund's.
+    Refund(RefundOutcome),
+}

@@ -1,0 +1,564 @@
+//! A referral program's definition: terms, code policy, attribution window,
+//! dates and incentive. Built with validation that names the bad field.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::code::{Blocklist, CodeFormat};
+use crate::model::ProgramId;
+use crate::money::{Currency, Money};
+
+/// A program definition was invalid: which field, and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("program.{field}: {problem}")]
+pub struct ProgramError {
+    /// The field, e.g. `ends_at` or `incentive.referrer`.
+    pub field: &'static str,
+    /// What was wrong with it.
+    pub problem: String,
+}
+
+fn bad(field: &'static str, problem: impl Into<String>) -> ProgramError {
+    ProgramError {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// The terms customers accept, with a version so that every reward can be
+/// traced to the terms in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terms {
+    /// Increases with every change of `text`.
+    pub version: u32,
+    /// The terms as shown to customers.
+    pub text: String,
+}
+
+/// How the engine makes a customer's primary code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CodeGeneration {
+    /// From a CSPRNG (the engine's RNG); stored, so the store is the only
+    /// record of who owns which code.
+    #[default]
+    Random,
+    /// HMAC-SHA256 of the program secret and the customer id: the same
+    /// customer always gets the same code and nobody without the secret can
+    /// forge one. The engine needs the secret (`Engine::with_code_secret`).
+    Derived,
+}
+
+/// A fixed reward to both sides of a referral, paid when the referee
+/// converts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwoSidedReward {
+    /// What the referrer earns (zero for a one-sided program).
+    pub referrer: Money,
+    /// What the referee earns (zero for a one-sided program).
+    pub referee: Money,
+    /// Orders below this value earn nothing.
+    #[serde(default)]
+    pub min_order: Option<Money>,
+    /// How many of a referee's conversions are rewarded; `None` rewards
+    /// every one. Default 1: the first purchase.
+    #[serde(default = "one")]
+    pub max_rewarded_conversions: Option<u32>,
+}
+
+fn one() -> Option<u32> {
+    Some(1)
+}
+
+/// What a program pays for a referral.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Incentive {
+    /// A fixed amount to the referrer and to the referee.
+    TwoSided(TwoSidedReward),
+}
+
+/// A referral program. Build it with [`Program::builder`]; deserialising
+/// validates the same way.
+///
+/// # Example: a bakery's program in riyals
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use referrals::{Currency, Money, Program};
+///
+/// let program = Program::builder("bakery", "Bakery friends")
+///     .currency(Currency::SAR)
+///     .terms(1, "Both of you get 15 SAR after your friend's first order.")
+///     .starts_at(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
+///     .lookback_days(30)
+///     .two_sided_reward(Money::new(1500, Currency::SAR), Money::new(1500, Currency::SAR))
+///     .build()?;
+/// assert_eq!(program.lookback().num_days(), 30);
+/// # Ok::<(), referrals::program::ProgramError>(())
+/// ```
+///
+/// # Example: the bad field is named
+/// ```
+/// use referrals::{Currency, Money, Program};
+/// let err = Program::builder("p", "Shop")
+///     .currency(Currency::KWD)
+///     .two_sided_reward(Money::new(500, Currency::SAR), Money::new(0, Currency::KWD))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.to_string(), "program.incentive.referrer: is in SAR, the program pays in KWD");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ProgramBuilder", into = "ProgramBuilder")]
+pub struct Program {
+    id: ProgramId,
+    name: String,
+    terms: Terms,
+    currency: Currency,
+    code_format: CodeFormat,
+    code_generation: CodeGeneration,
+    code_valid_for: Option<TimeDelta>,
+    code_max_uses: Option<u32>,
+    blocklist: Blocklist,
+    lookback: TimeDelta,
+    starts_at: DateTime<Utc>,
+    ends_at: Option<DateTime<Utc>>,
+    incentive: Incentive,
+}
+
+impl Program {
+    /// Starts a program definition. `id` and `name` are checked by
+    /// [`ProgramBuilder::build`].
+    pub fn builder(id: impl Into<String>, name: impl Into<String>) -> ProgramBuilder {
+        ProgramBuilder {
+            id: id.into(),
+            name: name.into(),
+            ..ProgramBuilder::default()
+        }
+    }
+
+    /// The program's id (scopes every record in the store).
+    pub fn id(&self) -> &ProgramId {
+        &self.id
+    }
+    /// The display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The terms in force.
+    pub fn terms(&self) -> &Terms {
+        &self.terms
+    }
+    /// The currency all rewards and orders are in.
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+    /// The shape of generated codes.
+    pub fn code_format(&self) -> &CodeFormat {
+        &self.code_format
+    }
+    /// Random or derived primary codes.
+    pub fn code_generation(&self) -> CodeGeneration {
+        self.code_generation
+    }
+    /// How long an issued code stays valid; `None`: until deactivated.
+    pub fn code_valid_for(&self) -> Option<TimeDelta> {
+        self.code_valid_for
+    }
+    /// How many referrals one issued code may make; `None`: no limit.
+    pub fn code_max_uses(&self) -> Option<u32> {
+        self.code_max_uses
+    }
+    /// Words no code may contain.
+    pub fn blocklist(&self) -> &Blocklist {
+        &self.blocklist
+    }
+    /// How far back a touch may lie and still earn credit.
+    pub fn lookback(&self) -> TimeDelta {
+        self.lookback
+    }
+    /// When the program opens.
+    pub fn starts_at(&self) -> DateTime<Utc> {
+        self.starts_at
+    }
+    /// When it closes (exclusive), if ever.
+    pub fn ends_at(&self) -> Option<DateTime<Utc>> {
+        self.ends_at
+    }
+    /// What it pays.
+    pub fn incentive(&self) -> &Incentive {
+        &self.incentive
+    }
+    /// Whether the program is open at `at`: `starts_at <= at < ends_at`.
+    pub fn is_active_at(&self, at: DateTime<Utc>) -> bool {
+        at >= self.starts_at && self.ends_at.is_none_or(|end| at < end)
+    }
+}
+
+/// The editable, serialisable form of a [`Program`]; [`build`](Self::build)
+/// validates it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProgramBuilder {
+    /// See [`Program::id`].
+    pub id: String,
+    /// See [`Program::name`].
+    pub name: String,
+    /// See [`Program::terms`].
+    pub terms: Terms,
+    /// See [`Program::currency`]. Required.
+    pub currency: Option<Currency>,
+    /// See [`Program::code_format`].
+    pub code_format: CodeFormat,
+    /// See [`Program::code_generation`].
+    pub code_generation: CodeGeneration,
+    /// See [`Program::code_valid_for`], in seconds.
+    pub code_valid_for_seconds: Option<i64>,
+    /// See [`Program::code_max_uses`].
+    pub code_max_uses: Option<u32>,
+    /// See [`Program::blocklist`]. Defaults to the built-in list.
+    pub blocklist: Blocklist,
+    /// See [`Program::lookback`], in seconds. Default 30 days.
+    pub lookback_seconds: i64,
+    /// See [`Program::starts_at`]. Default: the Unix epoch (always open).
+    pub starts_at: DateTime<Utc>,
+    /// See [`Program::ends_at`].
+    pub ends_at: Option<DateTime<Utc>>,
+    /// See [`Program::incentive`]. Required.
+    pub incentive: Option<Incentive>,
+}
+
+impl Default for ProgramBuilder {
+    fn default() -> Self {
+        ProgramBuilder {
+            id: String::new(),
+            name: String::new(),
+            terms: Terms {
+                version: 1,
+                text: String::new(),
+            },
+            currency: None,
+            code_format: CodeFormat::default(),
+            code_generation: CodeGeneration::Random,
+            code_valid_for_seconds: None,
+            code_max_uses: None,
+            blocklist: Blocklist::default_list(),
+            lookback_seconds: 30 * 24 * 3600,
+            starts_at: DateTime::<Utc>::UNIX_EPOCH,
+            ends_at: None,
+            incentive: None,
+        }
+    }
+}
+
+impl ProgramBuilder {
+    /// Sets the currency.
+    pub fn currency(mut self, currency: Currency) -> Self {
+        self.currency = Some(currency);
+        self
+    }
+    /// Sets the terms and their version.
+    pub fn terms(mut self, version: u32, text: impl Into<String>) -> Self {
+        self.terms = Terms {
+            version,
+            text: text.into(),
+        };
+        self
+    }
+    /// Sets the code format.
+    pub fn code_format(mut self, format: CodeFormat) -> Self {
+        self.code_format = format;
+        self
+    }
+    /// Random or derived codes.
+    pub fn code_generation(mut self, generation: CodeGeneration) -> Self {
+        self.code_generation = generation;
+        self
+    }
+    /// Issued codes expire this long after issue.
+    pub fn code_valid_for(mut self, validity: TimeDelta) -> Self {
+        self.code_valid_for_seconds = Some(validity.num_seconds());
+        self
+    }
+    /// Each issued code refers at most this many customers.
+    pub fn code_max_uses(mut self, uses: u32) -> Self {
+        self.code_max_uses = Some(uses);
+        self
+    }
+    /// Replaces the blocklist.
+    pub fn blocklist(mut self, blocklist: Blocklist) -> Self {
+        self.blocklist = blocklist;
+        self
+    }
+    /// Sets the attribution lookback window.
+    pub fn lookback(mut self, window: TimeDelta) -> Self {
+        self.lookback_seconds = window.num_seconds();
+        self
+    }
+    /// Sets the attribution lookback window in days.
+    pub fn lookback_days(self, days: u32) -> Self {
+        self.lookback(TimeDelta::days(i64::from(days)))
+    }
+    /// Sets the opening instant.
+    pub fn starts_at(mut self, at: DateTime<Utc>) -> Self {
+        self.starts_at = at;
+        self
+    }
+    /// Sets the closing instant (exclusive).
+    pub fn ends_at(mut self, at: DateTime<Utc>) -> Self {
+        self.ends_at = Some(at);
+        self
+    }
+    /// Pays `referrer` and `referee` for each referee's first conversion.
+    pub fn two_sided_reward(mut self, referrer: Money, referee: Money) -> Self {
+        self.incentive = Some(Incentive::TwoSided(TwoSidedReward {
+            referrer,
+            referee,
+            min_order: None,
+            max_rewarded_conversions: Some(1),
+        }));
+        self
+    }
+    /// Sets the incentive in full.
+    pub fn incentive(mut self, incentive: Incentive) -> Self {
+        self.incentive = Some(incentive);
+        self
+    }
+
+    /// Validates and builds the program.
+    ///
+    /// # Errors
+    /// [`ProgramError`] naming the first bad field: an invalid id, an empty
+    /// name, no currency, a lookback that is not positive or longer than
+    /// 10 years, an end not after the start, a code validity that is not
+    /// positive, zero max uses, no incentive, or reward amounts that are
+    /// negative, in another currency, or all zero.
+    pub fn build(self) -> Result<Program, ProgramError> {
+        let id = ProgramId::new(self.id).map_err(|e| bad("id", e.to_string()))?;
+        let name = self.name.trim().to_owned();
+        if name.is_empty() {
+            return Err(bad("name", "must not be empty"));
+        }
+        let currency = self
+            .currency
+            .ok_or_else(|| bad("currency", "is required"))?;
+        const MAX_WINDOW: i64 = 10 * 366 * 24 * 3600;
+        if self.lookback_seconds <= 0 || self.lookback_seconds > MAX_WINDOW {
+            return Err(bad(
+                "lookback_seconds",
+                format!(
+                    "must be between 1 second and 10 years, is {}",
+                    self.lookback_seconds
+                ),
+            ));
+        }
+        let code_valid_for = match self.code_valid_for_seconds {
+            None => None,
+            Some(s) if s > 0 && s <= MAX_WINDOW => Some(TimeDelta::seconds(s)),
+            Some(s) => {
+                return Err(bad(
+                    "code_valid_for_seconds",
+                    format!("must be between 1 second and 10 years, is {s}"),
+                ));
+            }
+        };
+        if self.code_max_uses == Some(0) {
+            return Err(bad(
+                "code_max_uses",
+                "must be at least 1 (or unset for no limit)",
+            ));
+        }
+        if let Some(end) = self.ends_at {
+            if end <= self.starts_at {
+                return Err(bad(
+                    "ends_at",
+                    format!("{end} is not after starts_at {}", self.starts_at),
+                ));
+            }
+        }
+        let incentive = self
+            .incentive
+            .ok_or_else(|| bad("incentive", "is required"))?;
+        match &incentive {
+            Incentive::TwoSided(r) => {
+                for (field, amount) in [
+                    ("incentive.referrer", r.referrer),
+                    ("incentive.referee", r.referee),
+                ] {
+                    if amount.currency() != currency {
+                        return Err(bad(
+                            field,
+                            format!(
+                                "is in {}, the program pays in {currency}",
+                                amount.currency()
+                            ),
+                        ));
+                    }
+                    if amount.is_negative() {
+                        return Err(bad(field, format!("must not be negative, is {amount}")));
+                    }
+                }
+                if r.referrer.is_zero() && r.referee.is_zero() {
+                    return Err(bad("incentive", "pays nothing to either side"));
+                }
+                if let Some(min) = r.min_order {
+                    if min.currency() != currency || min.is_negative() {
+                        return Err(bad(
+                            "incentive.min_order",
+                            format!("must be a non-negative amount in {currency}, is {min}"),
+                        ));
+                    }
+                }
+                if r.max_rewarded_conversions == Some(0) {
+                    return Err(bad(
+                        "incentive.max_rewarded_conversions",
+                        "must be at least 1 (or unset to reward every conversion)",
+                    ));
+                }
+            }
+        }
+        Ok(Program {
+            id,
+            name,
+            terms: self.terms,
+            currency,
+            code_format: self.code_format,
+            code_generation: self.code_generation,
+            code_valid_for,
+            code_max_uses: self.code_max_uses,
+            blocklist: self.blocklist,
+            lookback: TimeDelta::seconds(self.lookback_seconds),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            incentive,
+        })
+    }
+}
+
+impl TryFrom<ProgramBuilder> for Program {
+    type Error = ProgramError;
+    fn try_from(b: ProgramBuilder) -> Result<Program, ProgramError> {
+        b.build()
+    }
+}
+
+impl From<Program> for ProgramBuilder {
+    fn from(p: Program) -> ProgramBuilder {
+        ProgramBuilder {
+            id: p.id.into(),
+            name: p.name,
+            terms: p.terms,
+            currency: Some(p.currency),
+            code_format: p.code_format,
+            code_generation: p.code_generation,
+            code_valid_for_seconds: p.code_valid_for.map(|d| d.num_seconds()),
+            code_max_uses: p.code_max_uses,
+            blocklist: p.blocklist,
+            lookback_seconds: p.lookback.num_seconds(),
+            starts_at: p.starts_at,
+            ends_at: p.ends_at,
+            incentive: Some(p.incentive),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sar(minor: i64) -> Money {
+        Money::new(minor, Currency::SAR)
+    }
+
+    fn valid() -> ProgramBuilder {
+        Program::builder("bakery", "Bakery")
+            .currency(Currency::SAR)
+            .two_sided_reward(sar(1500), sar(1000))
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases: Vec<(ProgramBuilder, &str)> = vec![
+            (
+                ProgramBuilder {
+                    id: String::new(),
+                    ..valid()
+                },
+                "id",
+            ),
+            (
+                Program::builder("p", "  ")
+                    .currency(Currency::SAR)
+                    .two_sided_reward(sar(1), sar(1)),
+                "name",
+            ),
+            (
+                ProgramBuilder {
+                    currency: None,
+                    ..valid()
+                },
+                "currency",
+            ),
+            (valid().lookback(TimeDelta::zero()), "lookback_seconds"),
+            (
+                ProgramBuilder {
+                    code_valid_for_seconds: Some(-1),
+                    ..valid()
+                },
+                "code_valid_for_seconds",
+            ),
+            (valid().code_max_uses(0), "code_max_uses"),
+            (
+                ProgramBuilder {
+                    incentive: None,
+                    ..valid()
+                },
+                "incentive",
+            ),
+            (
+                valid().two_sided_reward(sar(-1), sar(1)),
+                "incentive.referrer",
+            ),
+            (
+                valid().two_sided_reward(sar(1), Money::new(1, Currency::AED)),
+                "incentive.referee",
+            ),
+            (valid().two_sided_reward(sar(0), sar(0)), "incentive"),
+            (
+                valid()
+                    .starts_at(DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(2))
+                    .ends_at(DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(1)),
+                "ends_at",
+            ),
+        ];
+        for (builder, field) in cases {
+            let err = builder.build().unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+        }
+    }
+
+    #[test]
+    fn json_round_trip_validates() {
+        let program = valid().lookback_days(14).code_max_uses(5).build().unwrap();
+        let json = serde_json::to_string(&program).unwrap();
+        let back: Program = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, program);
+        let broken = json.replace("\"lookback_seconds\":1209600", "\"lookback_seconds\":0");
+        let err = serde_json::from_str::<Program>(&broken).unwrap_err();
+        assert!(
+            err.to_string().contains("program.lookback_seconds"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn active_window_is_half_open() {
+        let start = DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(10);
+        let end = start + TimeDelta::days(5);
+        let p = valid().starts_at(start).ends_at(end).build().unwrap();
+        assert!(!p.is_active_at(start - TimeDelta::seconds(1)));
+        assert!(p.is_active_at(start));
+        assert!(!p.is_active_at(end));
+    }
+}

@@ -1,0 +1,421 @@
+//! [`MemoryStore`]: the embedded, in-process store.
+
+use std::collections::{HashMap, HashSet};
+use std::future::{Future, ready};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    CodeRecord, CommitPlan, ConversionRecord, CustomerRecord, IdempotencyKey, IdempotencyRecord,
+    LedgerEntry, Store, StoreError, StoreResult, TouchRecord, Versioned, Write,
+};
+use crate::code::Code;
+use crate::model::{Actor, CustomerId, EventId, LedgerEntryId, OrderId, ProgramId};
+
+/// One program's records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ProgramState {
+    idempotency: HashMap<IdempotencyKey, IdempotencyRecord>,
+    codes: HashMap<Code, Versioned<CodeRecord>>,
+    primary: HashMap<CustomerId, Code>,
+    customers: HashMap<CustomerId, Versioned<CustomerRecord>>,
+    touch_ids: HashSet<EventId>,
+    /// Per actor, ascending by (time, id): the order `Store::touches` promises.
+    touches: HashMap<Actor, Vec<TouchRecord>>,
+    conversions: HashMap<OrderId, Versioned<ConversionRecord>>,
+    ledger_ids: HashSet<LedgerEntryId>,
+    /// Per customer, ascending by (time, id).
+    ledger: HashMap<CustomerId, Vec<LedgerEntry>>,
+}
+
+/// The whole state of a [`MemoryStore`]: a plain struct with `&mut self`
+/// methods, testable without the trait or a lock.
+///
+/// Two states compare equal when they hold the same records at the same
+/// versions, which is how "replay twice, compare" tests check idempotency.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryState {
+    programs: HashMap<ProgramId, ProgramState>,
+}
+
+/// A key a plan writes, to refuse plans that write one key twice.
+#[derive(Hash, PartialEq, Eq)]
+enum PlanKey<'a> {
+    Code(&'a ProgramId, Code),
+    Customer(&'a ProgramId, &'a CustomerId),
+    Conversion(&'a ProgramId, &'a OrderId),
+    Touch(&'a ProgramId, &'a EventId),
+    Ledger(&'a ProgramId, &'a LedgerEntryId),
+}
+
+fn version_of<T>(v: Option<&Versioned<T>>) -> u64 {
+    v.map_or(0, |v| v.version)
+}
+
+fn check_version(what: &str, current: u64, expected: u64) -> StoreResult<()> {
+    if current == expected {
+        Ok(())
+    } else {
+        Err(StoreError::conflict(format!(
+            "{what} is at version {current}, the plan expected {expected}"
+        )))
+    }
+}
+
+impl MemoryState {
+    /// An empty state.
+    pub fn new() -> MemoryState {
+        MemoryState::default()
+    }
+
+    fn program(&self, program: &ProgramId) -> Option<&ProgramState> {
+        self.programs.get(program)
+    }
+
+    /// See [`Store::idempotency`].
+    pub fn idempotency(
+        &self,
+        program: &ProgramId,
+        key: &IdempotencyKey,
+    ) -> Option<IdempotencyRecord> {
+        self.program(program)?.idempotency.get(key).cloned()
+    }
+
+    /// See [`Store::code`].
+    pub fn code(&self, program: &ProgramId, code: &Code) -> Option<Versioned<CodeRecord>> {
+        self.program(program)?.codes.get(code).cloned()
+    }
+
+    /// See [`Store::primary_code`].
+    pub fn primary_code(
+        &self,
+        program: &ProgramId,
+        owner: &CustomerId,
+    ) -> Option<Versioned<CodeRecord>> {
+        let p = self.program(program)?;
+        p.primary.get(owner).and_then(|c| p.codes.get(c)).cloned()
+    }
+
+    /// See [`Store::customer`].
+    pub fn customer(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> Option<Versioned<CustomerRecord>> {
+        self.program(program)?.customers.get(customer).cloned()
+    }
+
+    /// See [`Store::touches`].
+    pub fn touches(
+        &self,
+        program: &ProgramId,
+        actor: &Actor,
+        since: DateTime<Utc>,
+    ) -> Vec<TouchRecord> {
+        let Some(list) = self.program(program).and_then(|p| p.touches.get(actor)) else {
+            return Vec::new();
+        };
+        let start = list.partition_point(|t| t.touch.at < since);
+        list[start..].to_vec()
+    }
+
+    /// See [`Store::conversion`].
+    pub fn conversion(
+        &self,
+        program: &ProgramId,
+        order: &OrderId,
+    ) -> Option<Versioned<ConversionRecord>> {
+        self.program(program)?.conversions.get(order).cloned()
+    }
+
+    /// See [`Store::ledger`].
+    pub fn ledger(&self, program: &ProgramId, customer: &CustomerId) -> Vec<LedgerEntry> {
+        self.program(program)
+            .and_then(|p| p.ledger.get(customer))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every ledger entry of every program, for whole-state checks in tests
+    /// (ledger balance laws): ascending by program, customer, time, id.
+    pub fn all_ledger_entries(&self) -> Vec<LedgerEntry> {
+        let mut all: Vec<LedgerEntry> = self
+            .programs
+            .values()
+            .flat_map(|p| p.ledger.values().flatten().cloned())
+            .collect();
+        all.sort_by(|a, b| {
+            (&a.program, &a.customer, a.at, &a.id).cmp(&(&b.program, &b.customer, b.at, &b.id))
+        });
+        all
+    }
+
+    /// Checks every condition of `plan` without changing anything.
+    fn validate(&self, plan: &CommitPlan) -> StoreResult<()> {
+        let empty = ProgramState::default();
+        let state = |p: &ProgramId| self.programs.get(p).unwrap_or(&empty);
+        if let Some(idem) = &plan.idempotency {
+            if state(&idem.program).idempotency.contains_key(&idem.key) {
+                return Err(StoreError::conflict(format!(
+                    "idempotency key {:?} {:?} is already stored in program {}",
+                    idem.key.kind, idem.key.id, idem.program
+                )));
+            }
+        }
+        let mut seen: HashSet<PlanKey<'_>> = HashSet::with_capacity(plan.writes.len());
+        let mut new_primaries: HashSet<(&ProgramId, &CustomerId)> = HashSet::new();
+        for write in &plan.writes {
+            let key = match write {
+                Write::PutCode { record, expected } => {
+                    let p = state(&record.program);
+                    check_version(
+                        &format!("code {} in program {}", record.code, record.program),
+                        version_of(p.codes.get(&record.code)),
+                        *expected,
+                    )?;
+                    if record.origin.is_primary() {
+                        if let Some(existing) = p.primary.get(&record.owner) {
+                            if *existing != record.code {
+                                return Err(StoreError::conflict(format!(
+                                    "customer {} already has primary code {existing} in program {}",
+                                    record.owner, record.program
+                                )));
+                            }
+                        }
+                        if !new_primaries.insert((&record.program, &record.owner)) {
+                            return Err(StoreError::conflict(format!(
+                                "the plan gives customer {} two primary codes",
+                                record.owner
+                            )));
+                        }
+                    }
+                    PlanKey::Code(&record.program, record.code)
+                }
+                Write::PutCustomer { record, expected } => {
+                    check_version(
+                        &format!("customer {} in program {}", record.customer, record.program),
+                        version_of(state(&record.program).customers.get(&record.customer)),
+                        *expected,
+                    )?;
+                    PlanKey::Customer(&record.program, &record.customer)
+                }
+                Write::PutConversion { record, expected } => {
+                    let order = &record.conversion.order;
+                    check_version(
+                        &format!("order {order} in program {}", record.program),
+                        version_of(state(&record.program).conversions.get(order)),
+                        *expected,
+                    )?;
+                    PlanKey::Conversion(&record.program, order)
+                }
+                Write::InsertTouch(t) => {
+                    if state(&t.program).touch_ids.contains(&t.touch.id) {
+                        return Err(StoreError::conflict(format!(
+                            "touch {} is already stored in program {}",
+                            t.touch.id, t.program
+                        )));
+                    }
+                    PlanKey::Touch(&t.program, &t.touch.id)
+                }
+                Write::InsertLedgerEntry(e) => {
+                    if state(&e.program).ledger_ids.contains(&e.id) {
+                        return Err(StoreError::conflict(format!(
+                            "ledger entry {} is already stored in program {}",
+                            e.id, e.program
+                        )));
+                    }
+                    PlanKey::Ledger(&e.program, &e.id)
+                }
+            };
+            if !seen.insert(key) {
+                // A plan that writes a key twice is an engine bug, not a race:
+                // refuse it as final rather than let the last write win.
+                return Err(StoreError::new(
+                    super::StoreErrorKind::Backend,
+                    "the plan writes the same key twice",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `plan` if all its conditions hold; otherwise changes nothing.
+    /// This is [`Store::commit`] without the lock.
+    ///
+    /// # Errors
+    /// [`StoreErrorKind::Conflict`](super::StoreErrorKind::Conflict) when a
+    /// condition fails; `Backend` for a plan that writes a key twice.
+    pub fn apply(&mut self, plan: CommitPlan) -> StoreResult<()> {
+        self.validate(&plan)?;
+        if let Some(idem) = plan.idempotency {
+            self.programs
+                .entry(idem.program.clone())
+                .or_default()
+                .idempotency
+                .insert(idem.key.clone(), idem);
+        }
+        for write in plan.writes {
+            match write {
+                Write::PutCode { record, expected } => {
+                    let p = self.programs.entry(record.program.clone()).or_default();
+                    if record.origin.is_primary() {
+                        p.primary.insert(record.owner.clone(), record.code);
+                    }
+                    p.codes.insert(
+                        record.code,
+                        Versioned {
+                            version: expected + 1,
+                            record,
+                        },
+                    );
+                }
+                Write::PutCustomer { record, expected } => {
+                    let p = self.programs.entry(record.program.clone()).or_default();
+                    p.customers.insert(
+                        record.customer.clone(),
+                        Versioned {
+                            version: expected + 1,
+                            record,
+                        },
+                    );
+                }
+                Write::PutConversion { record, expected } => {
+                    let p = self.programs.entry(record.program.clone()).or_default();
+                    p.conversions.insert(
+                        record.conversion.order.clone(),
+                        Versioned {
+                            version: expected + 1,
+                            record,
+                        },
+                    );
+                }
+                Write::InsertTouch(t) => {
+                    let p = self.programs.entry(t.program.clone()).or_default();
+                    p.touch_ids.insert(t.touch.id.clone());
+                    let list = p.touches.entry(t.touch.actor.clone()).or_default();
+                    let at = list.partition_point(|x| {
+                        (x.touch.at, &x.touch.id) <= (t.touch.at, &t.touch.id)
+                    });
+                    list.insert(at, t);
+                }
+                Write::InsertLedgerEntry(e) => {
+                    let p = self.programs.entry(e.program.clone()).or_default();
+                    p.ledger_ids.insert(e.id.clone());
+                    let list = p.ledger.entry(e.customer.clone()).or_default();
+                    let at = list.partition_point(|x| (x.at, &x.id) <= (e.at, &e.id));
+                    list.insert(at, e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The embedded default [`Store`]: every record in memory, behind one lock.
+///
+/// Safe to share between threads and tasks. `Clone` shares the state (a
+/// clone is another handle to the same store); [`MemoryStore::fork`] copies
+/// it. Every method answers with a ready future and never holds the lock
+/// across an `.await`.
+///
+/// # Example: two handles, one store
+/// ```
+/// use referrals::MemoryStore;
+/// let store = MemoryStore::new();
+/// let handle = store.clone();
+/// assert_eq!(store.snapshot(), handle.snapshot());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<MemoryState>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// A new, independent store holding a copy of this one's records.
+    pub fn fork(&self) -> MemoryStore {
+        MemoryStore {
+            state: Arc::new(Mutex::new(self.snapshot())),
+        }
+    }
+
+    /// A copy of the whole state, for comparisons in tests.
+    pub fn snapshot(&self) -> MemoryState {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MemoryState> {
+        // A panic while holding the lock cannot leave a half-applied plan:
+        // `apply` validates before it mutates, and mutation does not panic.
+        // So a poisoned lock still guards a consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Store for MemoryStore {
+    fn idempotency(
+        &self,
+        program: &ProgramId,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = StoreResult<Option<IdempotencyRecord>>> + Send {
+        ready(Ok(self.lock().idempotency(program, key)))
+    }
+
+    fn code(
+        &self,
+        program: &ProgramId,
+        code: &Code,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<CodeRecord>>>> + Send {
+        ready(Ok(self.lock().code(program, code)))
+    }
+
+    fn primary_code(
+        &self,
+        program: &ProgramId,
+        owner: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<CodeRecord>>>> + Send {
+        ready(Ok(self.lock().primary_code(program, owner)))
+    }
+
+    fn customer(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<CustomerRecord>>>> + Send {
+        ready(Ok(self.lock().customer(program, customer)))
+    }
+
+    fn touches(
+        &self,
+        program: &ProgramId,
+        actor: &Actor,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Vec<TouchRecord>>> + Send {
+        ready(Ok(self.lock().touches(program, actor, since)))
+    }
+
+    fn conversion(
+        &self,
+        program: &ProgramId,
+        order: &OrderId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<ConversionRecord>>>> + Send {
+        ready(Ok(self.lock().conversion(program, order)))
+    }
+
+    fn ledger(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<LedgerEntry>>> + Send {
+        ready(Ok(self.lock().ledger(program, customer)))
+    }
+
+    fn commit(&self, plan: CommitPlan) -> impl Future<Output = StoreResult<()>> + Send {
+        ready(self.lock().apply(plan))
+    }
+}

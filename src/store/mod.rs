@@ -1,0 +1,299 @@
+//! The storage seam: the [`Store`] trait that host applications implement,
+//! and [`MemoryStore`], the embedded default.
+//!
+//! # Contract
+//!
+//! The engine reads what a decision needs through the read methods, decides
+//! with pure code, and then hands the store ONE [`CommitPlan`] holding every
+//! write of that decision. The store applies it atomically and
+//! conditionally, or not at all. That single seam is what lets SQL,
+//! key-value and distributed databases implement the same contract without
+//! touching the decisions.
+//!
+//! ## What an implementation must guarantee
+//!
+//! - **Atomic commits.** [`Store::commit`] applies every write of a plan, or
+//!   none. A reader never sees half a plan.
+//! - **Conditional commits.** A plan is applied only if, at the moment it is
+//!   applied: its idempotency key is not stored yet; every versioned write
+//!   finds its record at the version it names (0: absent); every insert-only
+//!   key (touch id, ledger entry id) is new; and no owner ends up with two
+//!   primary codes. Otherwise nothing is written and the commit fails with
+//!   [`StoreErrorKind::Conflict`].
+//! - **Versions.** A created record has version 1; each write adds one.
+//! - **Read your writes.** Once `commit` returned `Ok`, every later read on
+//!   any handle of the same store sees the plan (linearisable per key is
+//!   enough; the engine re-reads on conflict).
+//! - **Keys are scoped by program.** Two programs never see each other's
+//!   records.
+//! - **Honest errors.** [`StoreErrorKind::Conflict`] only when a condition
+//!   failed and nothing was written; [`StoreErrorKind::Unavailable`] when the
+//!   outcome is unknown or the store could not be reached (the engine's
+//!   caller retries the same event, which idempotency makes safe);
+//!   [`StoreErrorKind::Backend`] for everything that retrying cannot fix.
+//!
+//! ## What a user of the trait can rely on
+//!
+//! Only the engine calls a `Store` (an architecture invariant): host code
+//! reads balances and ledgers through the engine, so it never depends on a
+//! particular store's layout.
+//!
+//! ## Checking an implementation
+//!
+//! The `testing` feature ships `store::conformance`, one function per clause
+//! above, and `conformance::run_all`, which a backend calls once with a
+//! factory of fresh stores.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::code::Code;
+use crate::model::{Actor, CustomerId, OrderId, ProgramId};
+
+mod memory;
+mod records;
+
+#[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod conformance;
+#[cfg(any(test, feature = "testing"))]
+mod faulty;
+
+#[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub use faulty::{Fault, FaultPlan, FaultyStore};
+pub use memory::{MemoryState, MemoryStore};
+pub use records::{
+    CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord, CustomerRecord, EntryKind,
+    EventKind, IdempotencyKey, IdempotencyRecord, LedgerEntry, Payout, Referral, Request, Role,
+    TouchRecord, Versioned, Write,
+};
+
+/// What kind of failure a store reports; decides whether to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// A commit condition failed; nothing was written. Re-read and decide
+    /// again.
+    Conflict,
+    /// The store could not be reached or the outcome of a commit is unknown
+    /// (a dropped connection after sending). Retry the same event.
+    Unavailable,
+    /// Anything retrying cannot fix: corrupt data, a broken schema, a
+    /// plan the store cannot represent.
+    Backend,
+}
+
+/// A failure reported by a [`Store`].
+#[derive(Debug, thiserror::Error)]
+#[error("store {kind_name}: {message}", kind_name = self.kind_name())]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A new error of `kind` with a message saying what failed.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A commit condition failed.
+    pub fn conflict(message: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Conflict, message)
+    }
+
+    /// The store could not be reached, or a commit's outcome is unknown.
+    pub fn unavailable(message: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Unavailable, message)
+    }
+
+    /// Attaches the underlying cause (a driver error, say).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+
+    /// The message, without the kind.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the same call may succeed when tried again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind,
+            StoreErrorKind::Conflict | StoreErrorKind::Unavailable
+        )
+    }
+
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            StoreErrorKind::Conflict => "conflict",
+            StoreErrorKind::Unavailable => "unavailable",
+            StoreErrorKind::Backend => "backend error",
+        }
+    }
+}
+
+/// The result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where the engine keeps referral state. Host applications implement it
+/// over their own database; [`MemoryStore`] is the embedded default.
+///
+/// The methods are `async` (native `async fn` in traits) with `Send`
+/// futures, because hosts are async web servers and durable stores talk to
+/// databases. Such traits are not `dyn`-compatible, so the engine is generic
+/// (`Engine<S: Store>`); forwarding impls for `&S`, `Box<S>` and `Arc<S>`
+/// let one store be shared.
+///
+/// Read the [module documentation](self) for the contract every method
+/// keeps. Implementations should enable
+/// `#[deny(clippy::missing_trait_methods)]` on wrappers so that a method
+/// added here is never forwarded by accident to a default.
+///
+/// # Contract
+///
+/// - Every read returns what the latest successful commit left (or newer).
+/// - Lists come back in a stable documented order.
+/// - A read fails only with [`StoreErrorKind::Unavailable`] (retry) or
+///   [`StoreErrorKind::Backend`] (final); never with `Conflict`.
+pub trait Store: Send + Sync + Debug {
+    /// The remembered outcome of an event, if its key was committed.
+    fn idempotency(
+        &self,
+        program: &ProgramId,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = StoreResult<Option<IdempotencyRecord>>> + Send;
+
+    /// A code of the program.
+    fn code(
+        &self,
+        program: &ProgramId,
+        code: &Code,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<CodeRecord>>>> + Send;
+
+    /// The owner's primary (random or derived) code in the program.
+    ///
+    /// # Uniqueness
+    /// An owner has at most one primary code per program: a commit that
+    /// would create a second one fails with [`StoreErrorKind::Conflict`].
+    fn primary_code(
+        &self,
+        program: &ProgramId,
+        owner: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<CodeRecord>>>> + Send;
+
+    /// A signed-up customer of the program.
+    fn customer(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<CustomerRecord>>>> + Send;
+
+    /// The touches `actor` made in the program at or after `since`.
+    ///
+    /// # Ordering
+    /// Ascending by touch time, ties by touch id.
+    fn touches(
+        &self,
+        program: &ProgramId,
+        actor: &Actor,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Vec<TouchRecord>>> + Send;
+
+    /// A recorded conversion, by order id.
+    fn conversion(
+        &self,
+        program: &ProgramId,
+        order: &OrderId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<ConversionRecord>>>> + Send;
+
+    /// The customer's ledger entries in the program.
+    ///
+    /// # Ordering
+    /// Ascending by entry time, ties by entry id.
+    fn ledger(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<LedgerEntry>>> + Send;
+
+    /// Applies every write of `plan` atomically, if and only if all its
+    /// conditions hold.
+    ///
+    /// # Atomicity
+    /// All writes or none; readers never observe a partial plan.
+    ///
+    /// # Uniqueness
+    /// The idempotency key, touch ids, ledger entry ids, codes, customers,
+    /// orders, and each owner's primary code are unique per program.
+    ///
+    /// # Errors
+    /// - [`StoreErrorKind::Conflict`]: a condition failed (key already
+    ///   stored, version moved, id taken, second primary code); nothing
+    ///   was written. The engine re-reads and decides again.
+    /// - [`StoreErrorKind::Unavailable`]: the store could not be reached, or
+    ///   the plan may or may not have been applied. The caller retries the
+    ///   same event; the idempotency key makes that safe.
+    /// - [`StoreErrorKind::Backend`]: final.
+    fn commit(&self, plan: CommitPlan) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// One forwarding impl per smart pointer, all from one macro, with the lint
+/// that makes a forgotten method a compile error.
+macro_rules! forward_store {
+    ($($ty:ty),*) => {$(
+        #[deny(clippy::missing_trait_methods)]
+        impl<S: Store + ?Sized> Store for $ty {
+            fn idempotency(&self, program: &ProgramId, key: &IdempotencyKey)
+                -> impl Future<Output = StoreResult<Option<IdempotencyRecord>>> + Send {
+                (**self).idempotency(program, key)
+            }
+            fn code(&self, program: &ProgramId, code: &Code)
+                -> impl Future<Output = StoreResult<Option<Versioned<CodeRecord>>>> + Send {
+                (**self).code(program, code)
+            }
+            fn primary_code(&self, program: &ProgramId, owner: &CustomerId)
+                -> impl Future<Output = StoreResult<Option<Versioned<CodeRecord>>>> + Send {
+                (**self).primary_code(program, owner)
+            }
+            fn customer(&self, program: &ProgramId, customer: &CustomerId)
+                -> impl Future<Output = StoreResult<Option<Versioned<CustomerRecord>>>> + Send {
+                (**self).customer(program, customer)
+            }
+            fn touches(&self, program: &ProgramId, actor: &Actor, since: DateTime<Utc>)
+                -> impl Future<Output = StoreResult<Vec<TouchRecord>>> + Send {
+                (**self).touches(program, actor, since)
+            }
+            fn conversion(&self, program: &ProgramId, order: &OrderId)
+                -> impl Future<Output = StoreResult<Option<Versioned<ConversionRecord>>>> + Send {
+                (**self).conversion(program, order)
+            }
+            fn ledger(&self, program: &ProgramId, customer: &CustomerId)
+                -> impl Future<Output = StoreResult<Vec<LedgerEntry>>> + Send {
+                (**self).ledger(program, customer)
+            }
+            fn commit(&self, plan: CommitPlan) -> impl Future<Output = StoreResult<()>> + Send {
+                (**self).commit(plan)
+            }
+        }
+    )*};
+}
+
+forward_store!(&S, Box<S>, Arc<S>);
