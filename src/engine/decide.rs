@@ -567,3 +567,133 @@ pub fn refund(
         outcome,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{OrderId, RefundId};
+    use crate::money::Currency;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn program(currency: Currency, referrer: i64, referee: i64) -> Program {
+        Program::builder("p", "P")
+            .currency(currency)
+            .two_sided_reward(Money::new(referrer, currency), Money::new(referee, currency))
+            .build()
+            .unwrap()
+    }
+
+    fn rewarded(program: &Program, value: i64, rewards: &[i64]) -> Versioned<ConversionRecord> {
+        let c = program.currency();
+        let payouts = rewards
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| Payout {
+                beneficiary: CustomerId::new(format!("c{i}")).unwrap(),
+                role: if i == 0 { Role::Referrer } else { Role::Referee },
+                amount: Money::new(r, c),
+                clawed_back: Money::zero(c),
+            })
+            .collect();
+        Versioned {
+            version: 1,
+            record: ConversionRecord {
+                program: program.id().clone(),
+                conversion: Conversion {
+                    order: OrderId::new("o").unwrap(),
+                    customer: CustomerId::new("buyer").unwrap(),
+                    amount: Money::new(value, c),
+                    at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+                },
+                referrer: Some(CustomerId::new("c0").unwrap()),
+                payouts,
+                refunds: Vec::new(),
+                refunded: Money::zero(c),
+            },
+        }
+    }
+
+    fn apply_refund(
+        program: &Program,
+        rec: &mut Versioned<ConversionRecord>,
+        n: usize,
+        amount: RefundAmount,
+    ) -> Result<RefundOutcome, Error> {
+        let r = Refund {
+            id: RefundId::new(format!("r{n}")).unwrap(),
+            order: OrderId::new("o").unwrap(),
+            amount,
+            at: Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
+        };
+        let d = refund(program, &r, Some(rec))?;
+        for w in d.plan.writes {
+            if let Write::PutConversion { record, expected } = w {
+                *rec = Versioned {
+                    version: expected + 1,
+                    record,
+                };
+            }
+        }
+        Ok(d.outcome)
+    }
+
+    proptest! {
+        #[test]
+        fn refund_never_claws_back_more_than_paid(
+            value in 1i64..10_000_000,
+            rewards in prop::collection::vec(0i64..1_000_000, 1..3),
+            cuts in prop::collection::vec(1u64..1000, 0..6),
+            finish in any::<bool>(),
+            three_decimals in any::<bool>(),
+        ) {
+            let currency = if three_decimals { Currency::KWD } else { Currency::SAR };
+            let p = program(currency, 1, 1);
+            let mut rec = rewarded(&p, value, &rewards);
+            let mut clawed = vec![0i64; rewards.len()];
+            for (n, cut) in cuts.iter().enumerate() {
+                let left = value - rec.record.refunded.minor();
+                let amount = ((left as u64 * cut) / 1000) as i64;
+                if amount <= 0 { continue; }
+                let o = apply_refund(&p, &mut rec, n, RefundAmount::Partial(Money::new(amount, currency))).unwrap();
+                for c in &o.clawbacks {
+                    prop_assert!(c.amount.minor() < 0);
+                    let i = rec.record.payouts.iter().position(|x| x.beneficiary == c.customer).unwrap();
+                    clawed[i] -= c.amount.minor();
+                }
+                for (i, r) in rewards.iter().enumerate() {
+                    prop_assert!(clawed[i] <= *r, "clawed {} of {}", clawed[i], r);
+                    prop_assert_eq!(clawed[i], rec.record.payouts[i].clawed_back.minor());
+                }
+            }
+            if finish {
+                let o = apply_refund(&p, &mut rec, 99, RefundAmount::Full).unwrap();
+                for c in &o.clawbacks {
+                    let i = rec.record.payouts.iter().position(|x| x.beneficiary == c.customer).unwrap();
+                    clawed[i] -= c.amount.minor();
+                }
+                prop_assert_eq!(&clawed, &rewards, "a full refund reverses every reward exactly");
+                prop_assert!(o.remaining.is_zero());
+            }
+        }
+    }
+
+    #[test]
+    fn a_zero_value_order_can_be_refunded_once() {
+        let p = program(Currency::SAR, 100, 0);
+        let mut rec = rewarded(&p, 0, &[100]);
+        let o = apply_refund(&p, &mut rec, 1, RefundAmount::Full).unwrap();
+        assert_eq!(o.clawbacks[0].amount.minor(), -100);
+        assert!(apply_refund(&p, &mut rec, 2, RefundAmount::Full).is_err());
+    }
+
+    #[test]
+    fn ledger_entry_ids_are_stable_and_distinct() {
+        let a = entry_id(&["reward", "referrer", "o1"]);
+        assert_eq!(a, entry_id(&["reward", "referrer", "o1"]));
+        assert_ne!(a, entry_id(&["reward", "referee", "o1"]));
+        // Length prefixes keep ("ab","c") and ("a","bc") apart.
+        assert_ne!(entry_id(&["ab", "c"]), entry_id(&["a", "bc"]));
+        assert_eq!(a.as_str().len(), 35);
+    }
+}

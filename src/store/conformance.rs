@@ -1,1 +1,1 @@
-
+//! conformance (placeholder until the store-testing branch lands)

@@ -1,0 +1,447 @@
+//! The engine end to end on the in-memory store.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use referrals::code::CodeSecret;
+use referrals::engine::{
+    ConversionOutcome, Reason, SignupOutcome, TouchOutcome, VanityOptions, block_on,
+};
+use referrals::model::{
+    Actor, Conversion, CustomerId, EventId, OrderId, Refund, RefundAmount, RefundId, Signup,
+    Touch, TouchKind, VisitorId,
+};
+use referrals::program::CodeGeneration;
+use referrals::store::{EntryKind, Role};
+use referrals::{Channel, Code, Currency, Engine, ErrorKind, MemoryStore, Money, Program};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+}
+
+fn sar(minor: i64) -> Money {
+    Money::new(minor, Currency::SAR)
+}
+
+fn cid(s: &str) -> CustomerId {
+    CustomerId::new(s).unwrap()
+}
+
+fn program() -> referrals::program::ProgramBuilder {
+    Program::builder("bakery", "Bakery friends")
+        .currency(Currency::SAR)
+        .terms(3, "15 SAR each after the first order")
+        .lookback_days(30)
+        .two_sided_reward(sar(1500), sar(1000))
+}
+
+fn engine_with(p: Program) -> Engine<MemoryStore> {
+    Engine::new(MemoryStore::new(), p).with_rng(StdRng::seed_from_u64(7))
+}
+
+fn engine() -> Engine<MemoryStore> {
+    engine_with(program().build().unwrap())
+}
+
+fn touch(id: &str, visitor: &str, code: Code, channel: Channel, at: DateTime<Utc>) -> Touch {
+    Touch {
+        id: EventId::new(id).unwrap(),
+        actor: Actor::Visitor(VisitorId::new(visitor).unwrap()),
+        code,
+        channel,
+        kind: TouchKind::Click,
+        at,
+    }
+}
+
+fn signup(id: &str, customer: &str, visitor: Option<&str>, code: Option<Code>, at: DateTime<Utc>) -> Signup {
+    Signup {
+        id: EventId::new(id).unwrap(),
+        customer: cid(customer),
+        visitor: visitor.map(|v| VisitorId::new(v).unwrap()),
+        code,
+        channel: None,
+        at,
+    }
+}
+
+fn order(id: &str, customer: &str, minor: i64, at: DateTime<Utc>) -> Conversion {
+    Conversion {
+        order: OrderId::new(id).unwrap(),
+        customer: cid(customer),
+        amount: sar(minor),
+        at,
+    }
+}
+
+fn refund(id: &str, order: &str, amount: RefundAmount, at: DateTime<Utc>) -> Refund {
+    Refund {
+        id: RefundId::new(id).unwrap(),
+        order: OrderId::new(order).unwrap(),
+        amount,
+        at,
+    }
+}
+
+#[test]
+fn a_whole_referral_pays_both_sides_and_a_refund_claws_back() {
+    let e = engine();
+    block_on(async {
+        let issued = e.issue_code(&cid("amira"), t0()).await.unwrap();
+        assert!(issued.created);
+        let code = issued.record.code;
+        let clicked = e
+            .record_touch(&touch("t1", "v-1", code, Channel::WhatsApp, t0() + TimeDelta::hours(1)))
+            .await
+            .unwrap();
+        assert_eq!(clicked, TouchOutcome::Recorded { referrer: cid("amira") });
+        let joined = e
+            .record_signup(&signup("s1", "badr", Some("v-1"), None, t0() + TimeDelta::hours(2)))
+            .await
+            .unwrap();
+        let SignupOutcome::Referred { referral } = joined else {
+            panic!("not referred: {joined:?}")
+        };
+        assert_eq!(referral.referrer, cid("amira"));
+        assert_eq!(referral.channel, Channel::WhatsApp);
+        let bought = e
+            .record_conversion(&order("o1", "badr", 12_000, t0() + TimeDelta::days(3)))
+            .await
+            .unwrap();
+        let ConversionOutcome::Rewarded { referrer, payouts, entries } = bought else {
+            panic!("not rewarded: {bought:?}")
+        };
+        assert_eq!(referrer, cid("amira"));
+        assert_eq!(payouts.len(), 2);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(1500));
+        assert_eq!(e.balance(&cid("badr")).await.unwrap(), sar(1000));
+
+        // A third of the order comes back: a third of each reward, rounded
+        // down, is clawed back.
+        let r1 = e
+            .record_refund(&refund("r1", "o1", RefundAmount::Partial(sar(4_000)), t0() + TimeDelta::days(4)))
+            .await
+            .unwrap();
+        assert_eq!(r1.refunded, sar(4_000));
+        assert_eq!(r1.remaining, sar(8_000));
+        let claws: Vec<i64> = r1.clawbacks.iter().map(|c| c.amount.minor()).collect();
+        assert_eq!(claws, [-500, -333]);
+        // The rest: the whole rewards are reversed, to the minor unit.
+        let r2 = e
+            .record_refund(&refund("r2", "o1", RefundAmount::Full, t0() + TimeDelta::days(5)))
+            .await
+            .unwrap();
+        assert_eq!(r2.refunded, sar(8_000));
+        assert!(r2.remaining.is_zero());
+        assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(0));
+        assert_eq!(e.balance(&cid("badr")).await.unwrap(), sar(0));
+        let ledger = e.ledger(&cid("amira")).await.unwrap();
+        assert_eq!(ledger.len(), 3);
+        assert_eq!(ledger[0].kind, EntryKind::Reward);
+        assert_eq!(ledger[0].role, Role::Referrer);
+        assert!(ledger[1..].iter().all(|l| l.kind == EntryKind::Clawback));
+
+        let again = e
+            .record_refund(&refund("r3", "o1", RefundAmount::Full, t0() + TimeDelta::days(6)))
+            .await
+            .unwrap_err();
+        assert_eq!(again.kind(), ErrorKind::InvalidInput, "{again}");
+    });
+}
+
+#[test]
+fn the_last_of_three_friends_links_wins_then_a_later_click_takes_over() {
+    let e = engine();
+    block_on(async {
+        let mut codes = Vec::new();
+        for friend in ["amira", "badr", "chadi"] {
+            codes.push(e.issue_code(&cid(friend), t0()).await.unwrap().record.code);
+        }
+        let channels = [Channel::Email, Channel::WhatsApp, Channel::Sms];
+        for (i, (code, channel)) in codes.iter().zip(channels).enumerate() {
+            let at = t0() + TimeDelta::hours(i as i64 + 1);
+            e.record_touch(&touch(&format!("t{i}"), "v-9", *code, channel, at)).await.unwrap();
+        }
+        let joined = e
+            .record_signup(&signup("s", "dana", Some("v-9"), None, t0() + TimeDelta::hours(5)))
+            .await
+            .unwrap();
+        let SignupOutcome::Referred { referral } = joined else { panic!("{joined:?}") };
+        assert_eq!(referral.referrer, cid("chadi"));
+        assert_eq!(referral.channel, Channel::Sms);
+
+        // Signed in, Dana follows Amira's e-mail link again before buying:
+        // the last touch within the window now credits Amira.
+        let mut t = touch("t9", "unused", codes[0], Channel::Email, t0() + TimeDelta::days(1));
+        t.actor = Actor::Customer(cid("dana"));
+        e.record_touch(&t).await.unwrap();
+        let bought = e
+            .record_conversion(&order("o", "dana", 5_000, t0() + TimeDelta::days(2)))
+            .await
+            .unwrap();
+        let ConversionOutcome::Rewarded { referrer, .. } = bought else { panic!("{bought:?}") };
+        assert_eq!(referrer, cid("amira"));
+        assert_eq!(e.balance(&cid("chadi")).await.unwrap(), sar(0));
+    });
+}
+
+#[test]
+fn nobody_refers_themselves() {
+    let e = engine();
+    block_on(async {
+        let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        let mut own = touch("t1", "x", code, Channel::Link, t0());
+        own.actor = Actor::Customer(cid("amira"));
+        assert_eq!(
+            e.record_touch(&own).await.unwrap(),
+            TouchOutcome::Ignored { reason: Reason::SelfReferral }
+        );
+        let joined = e.record_signup(&signup("s1", "amira", None, Some(code), t0())).await.unwrap();
+        assert_eq!(joined, SignupOutcome::NotReferred { reason: Reason::SelfReferral });
+    });
+}
+
+#[test]
+fn touches_and_referrals_outside_the_lookback_window_do_not_count() {
+    let e = engine();
+    block_on(async {
+        let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        e.record_touch(&touch("t1", "v", code, Channel::Qr, t0())).await.unwrap();
+        let late = e
+            .record_signup(&signup("s1", "badr", Some("v"), None, t0() + TimeDelta::days(31)))
+            .await
+            .unwrap();
+        assert_eq!(late, SignupOutcome::NotReferred { reason: Reason::NoQualifyingTouch });
+
+        let typed = e.record_signup(&signup("s2", "chadi", None, Some(code), t0())).await.unwrap();
+        assert!(matches!(typed, SignupOutcome::Referred { .. }));
+        let bought = e
+            .record_conversion(&order("o1", "chadi", 100, t0() + TimeDelta::days(30) + TimeDelta::seconds(1)))
+            .await
+            .unwrap();
+        assert_eq!(bought, ConversionOutcome::NotRewarded { referrer: None, reason: Reason::OutsideLookback });
+        // Exactly at the edge of the window still counts.
+        let edge = e.record_signup(&signup("s3", "dana", None, Some(code), t0())).await.unwrap();
+        assert!(matches!(edge, SignupOutcome::Referred { .. }));
+        let bought = e.record_conversion(&order("o2", "dana", 100, t0() + TimeDelta::days(30))).await.unwrap();
+        assert!(matches!(bought, ConversionOutcome::Rewarded { .. }), "{bought:?}");
+    });
+}
+
+#[test]
+fn code_limits_expiry_and_deactivation_are_enforced_with_reasons() {
+    let p = program().code_max_uses(1).code_valid_for(TimeDelta::days(10)).build().unwrap();
+    let e = engine_with(p);
+    block_on(async {
+        let issued = e.issue_code(&cid("amira"), t0()).await.unwrap();
+        assert_eq!(issued.record.expires_at, Some(t0() + TimeDelta::days(10)));
+        let code = issued.record.code;
+        let first = e.record_signup(&signup("s1", "b", None, Some(code), t0())).await.unwrap();
+        assert!(matches!(first, SignupOutcome::Referred { .. }));
+        let second = e.record_signup(&signup("s2", "c", None, Some(code), t0())).await.unwrap();
+        assert_eq!(second, SignupOutcome::NotReferred { reason: Reason::CodeExhausted });
+
+        let other = e.issue_code(&cid("zaid"), t0()).await.unwrap().record.code;
+        let expired = e
+            .record_touch(&touch("t1", "v", other, Channel::Sms, t0() + TimeDelta::days(10)))
+            .await
+            .unwrap();
+        assert_eq!(expired, TouchOutcome::Ignored { reason: Reason::CodeExpired });
+
+        e.set_code_active(&other, false).await.unwrap();
+        let off = e.record_signup(&signup("s3", "d", None, Some(other), t0())).await.unwrap();
+        assert_eq!(off, SignupOutcome::NotReferred { reason: Reason::CodeInactive });
+        let check = e.check_code(&other.to_string().to_lowercase(), t0()).await.unwrap();
+        assert_eq!(check.owner, Some(cid("zaid")));
+        assert!(check.unusable.is_some());
+    });
+}
+
+#[test]
+fn issuing_is_idempotent_per_customer_and_derived_codes_are_stable() {
+    let p = program().code_generation(CodeGeneration::Derived).build().unwrap();
+    let secret = || CodeSecret::new(b"a program secret of 32 bytes....").unwrap();
+    let a = Engine::new(MemoryStore::new(), p.clone()).with_code_secret(secret());
+    let b = Engine::new(MemoryStore::new(), p.clone()).with_code_secret(secret());
+    block_on(async {
+        let first = a.issue_code(&cid("amira"), t0()).await.unwrap();
+        let again = a.issue_code(&cid("amira"), t0() + TimeDelta::days(1)).await.unwrap();
+        assert!(first.created && !again.created);
+        assert_eq!(first.record, again.record);
+        let elsewhere = b.issue_code(&cid("amira"), t0()).await.unwrap();
+        assert_eq!(elsewhere.record.code, first.record.code);
+        let other = a.issue_code(&cid("badr"), t0()).await.unwrap();
+        assert_ne!(other.record.code, first.record.code);
+
+        let no_secret = Engine::new(MemoryStore::new(), p);
+        let err = no_secret.issue_code(&cid("amira"), t0()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_issues_for_one_customer_agree_on_one_code() {
+    let e = Arc::new(engine());
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let e = Arc::clone(&e);
+        tasks.push(tokio::spawn(async move { e.issue_code(&cid("amira"), t0()).await }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap().unwrap().record.code);
+    }
+    codes.dedup();
+    assert_eq!(codes.len(), 1, "{codes:?}");
+}
+
+#[test]
+fn replays_return_the_first_outcome_and_reused_ids_are_refused() {
+    let e = engine();
+    block_on(async {
+        let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        e.record_signup(&signup("s1", "badr", None, Some(code), t0())).await.unwrap();
+        let o = order("o1", "badr", 5_000, t0() + TimeDelta::days(1));
+        let first = e.record_conversion(&o).await.unwrap();
+        let before = e.store().snapshot();
+        assert_eq!(e.record_conversion(&o).await.unwrap(), first);
+        assert_eq!(e.store().snapshot(), before, "a replay wrote something");
+        let mut changed = o.clone();
+        changed.amount = sar(6_000);
+        let err = e.record_conversion(&changed).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::IdempotencyMismatch, "{err}");
+
+        let dup = e.record_signup(&signup("s2", "badr", None, None, t0())).await.unwrap_err();
+        assert_eq!(dup.kind(), ErrorKind::Duplicate, "{dup}");
+        // Only the first conversion is rewarded by default.
+        let second = e.record_conversion(&order("o2", "badr", 5_000, t0() + TimeDelta::days(2))).await.unwrap();
+        assert_eq!(
+            second,
+            ConversionOutcome::NotRewarded { referrer: Some(cid("amira")), reason: Reason::AlreadyRewarded }
+        );
+    });
+}
+
+#[test]
+fn bad_input_is_refused_with_the_field_named() {
+    let e = engine();
+    block_on(async {
+        let mut o = order("o1", "badr", 5_000, t0());
+        o.amount = Money::new(5_000, Currency::KWD);
+        let err = e.record_conversion(&o).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CurrencyMismatch);
+        assert!(err.to_string().starts_with("conversion.amount: "), "{err}");
+
+        let err = e
+            .record_refund(&refund("r", "nope", RefundAmount::Full, t0()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+
+        e.record_conversion(&order("o2", "walk-in", 1_000, t0())).await.unwrap();
+        let err = e
+            .record_refund(&refund("r1", "o2", RefundAmount::Partial(sar(1_001)), t0()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("exceeds"), "{err}");
+        let err = e
+            .record_refund(&refund("r2", "o2", RefundAmount::Partial(Money::new(1, Currency::AED)), t0()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CurrencyMismatch, "{err}");
+        let err = e.check_code("AB$CD", t0()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    });
+}
+
+#[test]
+fn vanity_codes_are_unique_per_program() {
+    let e = engine();
+    block_on(async {
+        let sara = e
+            .create_vanity_code(&cid("sara"), "sara2026", VanityOptions::default(), t0())
+            .await
+            .unwrap();
+        assert_eq!(sara.code.as_str(), "SARA2026");
+        let again = e
+            .create_vanity_code(&cid("sara"), "SARA-2026", VanityOptions::default(), t0())
+            .await
+            .unwrap();
+        assert_eq!(again, sara);
+        let taken = e
+            .create_vanity_code(&cid("other"), "SARA2026", VanityOptions::default(), t0())
+            .await
+            .unwrap_err();
+        assert_eq!(taken.kind(), ErrorKind::Duplicate, "{taken}");
+        // The vanity code refers like any other.
+        let joined = e.record_signup(&signup("s", "fan", None, Some(sara.code), t0())).await.unwrap();
+        assert!(matches!(joined, SignupOutcome::Referred { .. }));
+    });
+}
+
+#[test]
+fn events_outside_the_program_dates_earn_nothing() {
+    let p = program().starts_at(t0()).ends_at(t0() + TimeDelta::days(60)).build().unwrap();
+    let e = engine_with(p);
+    block_on(async {
+        let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        let early = e
+            .record_touch(&touch("t", "v", code, Channel::Email, t0() - TimeDelta::seconds(1)))
+            .await
+            .unwrap();
+        assert_eq!(early, TouchOutcome::Ignored { reason: Reason::ProgramNotActive });
+        e.record_signup(&signup("s", "b", None, Some(code), t0() + TimeDelta::days(59))).await.unwrap();
+        let late = e.record_conversion(&order("o", "b", 100, t0() + TimeDelta::days(60))).await.unwrap();
+        assert_eq!(late, ConversionOutcome::NotRewarded { referrer: None, reason: Reason::ProgramNotActive });
+    });
+}
+
+#[test]
+fn three_decimal_currencies_split_and_claw_back_exactly() {
+    let kwd = |m| Money::new(m, Currency::KWD);
+    let p = Program::builder("kw", "Kuwait")
+        .currency(Currency::KWD)
+        .two_sided_reward(kwd(2_500), kwd(1_000))
+        .build()
+        .unwrap();
+    let e = engine_with(p);
+    block_on(async {
+        let code = e.issue_code(&cid("a"), t0()).await.unwrap().record.code;
+        e.record_signup(&signup("s", "b", None, Some(code), t0())).await.unwrap();
+        let mut o = order("o", "b", 0, t0());
+        o.amount = kwd(7_000);
+        e.record_conversion(&o).await.unwrap();
+        let r = e
+            .record_refund(&refund("r1", "o", RefundAmount::Partial(kwd(1_000)), t0()))
+            .await
+            .unwrap();
+        // 2.500 × 1/7 = 0.357142… → 0.357 KWD
+        assert_eq!(r.clawbacks[0].amount, kwd(-357));
+        e.record_refund(&refund("r2", "o", RefundAmount::Full, t0())).await.unwrap();
+        assert!(e.balance(&cid("a")).await.unwrap().is_zero());
+    });
+}
+
+#[test]
+fn events_and_outcomes_round_trip_through_json() {
+    let code = Code::from_canonical("SARA2026").unwrap();
+    let t = touch("t1", "v", code, Channel::Custom("podcast".into()), t0());
+    let json = serde_json::to_string(&t).unwrap();
+    assert_eq!(serde_json::from_str::<Touch>(&json).unwrap(), t);
+    let s = signup("s", "عميل", Some("v"), Some(code), t0());
+    assert_eq!(serde_json::from_str::<Signup>(&serde_json::to_string(&s).unwrap()).unwrap(), s);
+    let c = order("o", "c", 1, t0());
+    assert_eq!(serde_json::from_str::<Conversion>(&serde_json::to_string(&c).unwrap()).unwrap(), c);
+    for amount in [RefundAmount::Full, RefundAmount::Partial(sar(5))] {
+        let r = refund("r", "o", amount, t0());
+        assert_eq!(serde_json::from_str::<Refund>(&serde_json::to_string(&r).unwrap()).unwrap(), r);
+    }
+    let outcome = SignupOutcome::NotReferred { reason: Reason::CodeExhausted };
+    let json = serde_json::to_string(&outcome).unwrap();
+    assert_eq!(json, r#"{"not_referred":{"reason":"code_exhausted"}}"#);
+    assert_eq!(serde_json::from_str::<SignupOutcome>(&json).unwrap(), outcome);
+}
