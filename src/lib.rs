@@ -1,5 +1,136 @@
-//! referrals (crate docs: to be written)
+//! Referral tracking you embed in your own Rust backend: codes and share
+//! links, touches and signups, last-touch attribution over a lookback window,
+//! two-sided rewards booked to an exact ledger and clawed back on refunds,
+//! over a store you plug in.
+//!
+//! # Quickstart
+//!
+//! A bakery in Riyadh pays 15 SAR to a customer who brings a friend, and
+//! 10 SAR to the friend, after the friend's first order:
+//!
+//! ```
+//! use chrono::{TimeDelta, TimeZone, Utc};
+//! use referrals::engine::{block_on, ConversionOutcome};
+//! use referrals::model::{Actor, Conversion, CustomerId, EventId, OrderId, Signup, Touch, TouchKind, VisitorId};
+//! use referrals::{Channel, Currency, Engine, MemoryStore, Money, Program};
+//!
+//! let sar = |minor| Money::new(minor, Currency::SAR);
+//! let program = Program::builder("bakery", "Bakery friends")
+//!     .currency(Currency::SAR)
+//!     .terms(1, "15 SAR for you, 10 SAR for your friend after their first order.")
+//!     .lookback_days(30)
+//!     .two_sided_reward(sar(1500), sar(1000))
+//!     .build()?;
+//! let engine = Engine::new(MemoryStore::new(), program);
+//! let now = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+//!
+//! block_on(async {
+//!     // Amira gets her code and shares it on WhatsApp.
+//!     let amira = CustomerId::new("amira")?;
+//!     let code = engine.issue_code(&amira, now).await?.record.code;
+//!
+//!     // A friend clicks the link, signs up and orders.
+//!     let visitor = VisitorId::new("cookie-42")?;
+//!     engine.record_touch(&Touch {
+//!         id: EventId::new("click-1")?,
+//!         actor: Actor::Visitor(visitor.clone()),
+//!         code,
+//!         channel: Channel::WhatsApp,
+//!         kind: TouchKind::Click,
+//!         at: now,
+//!     }).await?;
+//!     let badr = CustomerId::new("badr")?;
+//!     engine.record_signup(&Signup {
+//!         id: EventId::new("signup-1")?,
+//!         customer: badr.clone(),
+//!         visitor: Some(visitor),
+//!         code: None,
+//!         channel: None,
+//!         at: now + TimeDelta::minutes(5),
+//!     }).await?;
+//!     let outcome = engine.record_conversion(&Conversion {
+//!         order: OrderId::new("order-1")?,
+//!         customer: badr.clone(),
+//!         amount: sar(12_000),
+//!         at: now + TimeDelta::days(2),
+//!     }).await?;
+//!
+//!     assert!(matches!(outcome, ConversionOutcome::Rewarded { .. }));
+//!     assert_eq!(engine.balance(&amira).await?, sar(1500));
+//!     assert_eq!(engine.balance(&badr).await?, sar(1000));
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Overview
+//!
+//! Three layers (see [`_documentation::architecture`]):
+//!
+//! - **A pure core**: [`money`], [`model`], [`code`], [`link`], [`share`] and
+//!   [`program`] are plain types and functions with no I/O. Time comes in as
+//!   an argument; randomness through an injected RNG.
+//! - **One storage seam**: the [`Store`] trait. [`MemoryStore`] is the
+//!   embedded default; your application can implement `Store` over its own
+//!   database and check it with the conformance suite (feature `testing`).
+//! - **The [`Engine`]**: reads from the store, decides with pure code
+//!   ([`engine::decide`]), and applies each decision in one atomic,
+//!   conditional [`Store::commit`]. Every event is idempotent by its id.
+//!
+//! # Features
+//!
+//! What it does:
+//!
+//! - Codes in Crockford base32 with a check character that catches every
+//!   single typo and adjacent swap; random or derived from a secret; vanity
+//!   codes; expiry, use limits, deactivation. Typed input is read forgivingly
+//!   (lower case, `I`/`L`/`O`, dashes and spaces, Arabic-Indic digits,
+//!   full-width forms, invisible bidi marks) and typos get suggestions.
+//! - Share links with UTM parameters, and share texts per channel in English
+//!   and Arabic that render correctly right to left.
+//! - Touches, signups, conversions and refunds; last-touch attribution within
+//!   a lookback window; self-referral refused.
+//! - A fixed two-sided reward per referee conversion, booked to an
+//!   append-only ledger in exact minor units, clawed back pro rata on partial
+//!   refunds and in full on full refunds.
+//!
+//! What it does not do yet: multi-touch attribution models, tiers, budgets and
+//! hold periods, fraud scoring, analytics, durable stores. Those come on top
+//! of the same seams.
+//!
+//! # Usage
+//!
+//! Build a [`Program`], wrap a store in an [`Engine`], and report events as
+//! they happen in your application, passing the time of each. Every "no" the
+//! engine gives carries an [`engine::Reason`]. Errors carry an
+//! [`ErrorKind`]; [`Error::is_retryable`] says whether the same call may
+//! succeed later, and retrying an event is always safe.
+//!
+//! From synchronous code, drive the engine with [`engine::block_on`] (enough
+//! for [`MemoryStore`]) or your runtime's `block_on`.
+//!
+//! # Crate features
+//!
+//! - `testing`: the store conformance suite (`store::conformance`) and the
+//!   seeded fault-injecting `store::FaultyStore`, for testing your own
+//!   `Store`. Pulls in tokio. Outside semver.
+//!
+//! The default build has no async runtime, database driver or HTTP
+//! dependency.
+//!
+//! # Untrusted input
+//!
+//! Codes, links and ids come from strangers. No parser in this crate panics
+//! on any input: [`CodeFormat::parse`], [`link::ShareLink::parse`],
+//! [`share::Template::parse`], [`Money::parse`] and the id constructors are
+//! fuzzed with arbitrary strings in property tests, return typed errors that
+//! name the offending character and its position, and never allocate more
+//! than a small multiple of their input.
+
 #![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+#![deny(rustdoc::broken_intra_doc_links)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod code;
 pub mod engine;
@@ -16,3 +147,16 @@ pub use model::Channel;
 pub use money::{Currency, Money};
 pub use program::Program;
 pub use store::{MemoryStore, Store};
+
+/// Long-form documentation: architecture, design notes and changes.
+pub mod _documentation {
+    /// The architecture: layers, code map, invariants.
+    #[doc = include_str!("../ARCHITECTURE.md")]
+    pub mod architecture {}
+    /// Design decisions, as questions and answers.
+    #[doc = include_str!("../DESIGN.md")]
+    pub mod design {}
+    /// The changelog.
+    #[doc = include_str!("../CHANGELOG.md")]
+    pub mod changelog {}
+}
