@@ -160,3 +160,8 @@ pub mod _documentation {
     #[doc = include_str!("../CHANGELOG.md")]
     pub mod changelog {}
 }
+
+/// The README's examples run as doctests, so the README cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
