@@ -16,12 +16,16 @@ mod generate;
 mod parse;
 pub mod vanity;
 
-pub use generate::CodeSecret;
-pub use parse::CodeParseError;
-pub use vanity::{Blocklist, VanityError};
+pub use generate::{CodeFormatError, CodeSecret, CodeSecretError};
+pub use parse::{CodeParseError, normalize};
+pub use vanity::{Blocklist, BlocklistError, VanityError};
 
 /// Most symbols a code may have, prefix and check character included.
 pub const MAX_CODE_LEN: usize = 32;
+
+/// Fewest symbols of a code that is not of a program's generated shape (a
+/// vanity code): shorter ones are too easy to hit by mistake.
+pub const MIN_CODE_LEN: usize = 4;
 
 /// A referral code in canonical form: 1 to [`MAX_CODE_LEN`] upper-case
 /// Crockford base32 symbols, without dashes.
@@ -32,6 +36,8 @@ pub const MAX_CODE_LEN: usize = 32;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Code {
     len: u8,
+    /// Canonical symbols in `..len`; every byte after them is 0, because the
+    /// derived `Eq`, `Ord` and `Hash` compare the whole array.
     symbols: [u8; MAX_CODE_LEN],
 }
 
@@ -54,7 +60,9 @@ impl Code {
     pub fn from_canonical(text: &str) -> Result<Code, NonCanonicalCode> {
         let bytes = text.as_bytes();
         if bytes.is_empty() {
-            return Err(NonCanonicalCode { reason: "it is empty" });
+            return Err(NonCanonicalCode {
+                reason: "it is empty",
+            });
         }
         if bytes.len() > MAX_CODE_LEN {
             return Err(NonCanonicalCode {
@@ -128,12 +136,76 @@ impl<'de> Deserialize<'de> for Code {
 /// with dashes for display.
 ///
 /// The default is 8 symbols (40 bits) plus the check character, shown in
-/// groups of three: `7K3-MQ9-XDP`.
+/// groups of three: `7K3-MQ9-XDS`. Build others with [`CodeFormat::new`];
+/// every constructor validates, and so does deserialisation, so a
+/// `CodeFormat` value is always usable.
+///
+/// Serialises as `{"prefix": "BAKE", "length": 8, "group": 3}`; every field
+/// may be left out for its default, the prefix goes through the same
+/// normalisation as typed input, and unknown fields are refused (a misspelt
+/// `"lenght"` must not silently fall back to the default).
+///
+/// # Example: a bakery's codes
+/// ```
+/// use referrals::CodeFormat;
+/// let format = CodeFormat::new(8)?.with_prefix("bake")?.with_group(4)?;
+/// assert_eq!(format.prefix().map(|p| p.to_string()), Some("BAKE".into()));
+/// assert_eq!(format.generated_len(), 13);
+/// # Ok::<(), referrals::code::CodeFormatError>(())
+/// ```
+///
+/// # Example: validation on the way in from JSON
+/// ```
+/// use referrals::CodeFormat;
+/// let format: CodeFormat = serde_json::from_str(r#"{"prefix": "bake", "length": 10}"#)?;
+/// assert_eq!(format.group(), 3);
+/// assert!(serde_json::from_str::<CodeFormat>(r#"{"length": 3}"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "CodeFormatSpec", into = "CodeFormatSpec")]
 pub struct CodeFormat {
     prefix: Option<Code>,
     length: u8,
     group: u8,
+}
+
+/// The serialised form of a [`CodeFormat`], validated on the way in.
+#[derive(Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct CodeFormatSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
+    length: u8,
+    group: u8,
+}
+
+impl Default for CodeFormatSpec {
+    fn default() -> Self {
+        CodeFormat::default().into()
+    }
+}
+
+impl From<CodeFormat> for CodeFormatSpec {
+    fn from(format: CodeFormat) -> Self {
+        CodeFormatSpec {
+            prefix: format.prefix.map(|p| p.as_str().to_owned()),
+            length: format.length,
+            group: format.group,
+        }
+    }
+}
+
+impl TryFrom<CodeFormatSpec> for CodeFormat {
+    type Error = CodeFormatError;
+
+    fn try_from(spec: CodeFormatSpec) -> Result<Self, CodeFormatError> {
+        let format = CodeFormat::new(spec.length)?.with_group(spec.group)?;
+        match spec.prefix {
+            Some(prefix) => format.with_prefix(&prefix),
+            None => Ok(format),
+        }
+    }
 }
 
 impl Default for CodeFormat {
