@@ -739,7 +739,10 @@ mod tests {
         assert_eq!(err.to_string(), "currency mismatch: SAR and AED");
         assert!(sar.compare(&aed).is_err());
         let max = Money::new(i64::MAX, Currency::SAR);
-        assert!(matches!(max.checked_add(sar), Err(MoneyError::Overflow { .. })));
+        assert!(matches!(
+            max.checked_add(sar),
+            Err(MoneyError::Overflow { .. })
+        ));
         assert!(Money::new(i64::MIN, Currency::SAR).checked_neg().is_err());
         assert!(max.checked_mul(2).is_err());
     }
@@ -750,21 +753,53 @@ mod tests {
         assert_eq!(m.checked_mul_bps(1250).unwrap().minor(), 125);
         assert_eq!(m.checked_mul_bps(0).unwrap().minor(), 0);
         assert_eq!(m.checked_mul_bps(10_000).unwrap().minor(), 999);
-        assert_eq!(Money::new(-999, Currency::SAR).checked_mul_bps(1250).unwrap().minor(), -125);
-        assert_eq!(Money::new(5, Currency::SAR).checked_mul_bps(5000).unwrap().minor(), 3);
-        assert_eq!(Money::new(5, Currency::SAR).checked_mul_ratio_floor(1, 2).unwrap().minor(), 2);
+        assert_eq!(
+            Money::new(-999, Currency::SAR)
+                .checked_mul_bps(1250)
+                .unwrap()
+                .minor(),
+            -125
+        );
+        assert_eq!(
+            Money::new(5, Currency::SAR)
+                .checked_mul_bps(5000)
+                .unwrap()
+                .minor(),
+            3
+        );
+        assert_eq!(
+            Money::new(5, Currency::SAR)
+                .checked_mul_ratio_floor(1, 2)
+                .unwrap()
+                .minor(),
+            2
+        );
     }
 
     #[test]
     fn allocate_edge_cases() {
         let m = Money::new(10, Currency::SAR);
-        assert!(matches!(m.allocate(&[]), Err(MoneyError::ZeroWeights { .. })));
+        assert!(matches!(
+            m.allocate(&[]),
+            Err(MoneyError::ZeroWeights { .. })
+        ));
         assert!(m.allocate(&[0, 0]).is_err());
         let minors = |v: Vec<Money>| v.iter().map(|m| m.minor()).collect::<Vec<_>>();
         assert_eq!(minors(m.allocate(&[0, 1]).unwrap()), [0, 10]);
-        assert_eq!(minors(Money::new(-100, Currency::SAR).allocate(&[1, 1, 1]).unwrap()), [-34, -33, -33]);
         assert_eq!(
-            minors(Money::new(i64::MAX, Currency::SAR).allocate(&[u64::MAX, u64::MAX]).unwrap()),
+            minors(
+                Money::new(-100, Currency::SAR)
+                    .allocate(&[1, 1, 1])
+                    .unwrap()
+            ),
+            [-34, -33, -33]
+        );
+        assert_eq!(
+            minors(
+                Money::new(i64::MAX, Currency::SAR)
+                    .allocate(&[u64::MAX, u64::MAX])
+                    .unwrap()
+            ),
             [i64::MAX / 2 + 1, i64::MAX / 2]
         );
         assert_eq!(

@@ -142,7 +142,7 @@ pub(crate) enum NonAscii {
 ///   skipped: copying a code out of a right-to-left chat message carries them
 ///   along, invisibly.
 /// * Everything else is invalid.
-pub(crate) const fn fold_non_ascii(c: char) -> NonAscii {
+pub(crate) fn fold_non_ascii(c: char) -> NonAscii {
     let cp = c as u32;
     match c {
         '\u{0660}'..='\u{0669}' => NonAscii::Ascii(b'0' + (cp - 0x0660) as u8),

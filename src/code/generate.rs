@@ -19,8 +19,9 @@ const DERIVE_TAG: &[u8] = b"referrals/code/v1";
 
 /// A program's secret for [`CodeFormat::derive`]: 16 to 1024 bytes.
 ///
-/// Holds the HMAC-SHA256 state already keyed with the secret, so deriving a
-/// code only clones that state instead of hashing the key again.
+/// Holds the HMAC-SHA256 state already keyed with the secret (and fed the
+/// derivation's domain tag), so deriving a code only clones that state
+/// instead of hashing the key again.
 ///
 /// Deliberately **not** `Serialize`/`Deserialize`: a secret must never end up
 /// in a JSON dump of a program by accident. Load it from the host's secret
@@ -106,7 +107,9 @@ impl CodeSecret {
         // OK because HMAC accepts keys of any length: `new_from_slice` hashes
         // long keys and pads short ones, and never returns `InvalidLength`.
         #[allow(clippy::expect_used)]
-        let keyed = Hmac::<Sha256>::new_from_slice(bytes).expect("HMAC takes any key length");
+        let mut keyed = Hmac::<Sha256>::new_from_slice(bytes).expect("HMAC takes any key length");
+        // Every derivation starts with the tag: absorb it once, here.
+        keyed.update(DERIVE_TAG);
         Ok(CodeSecret {
             key: bytes.into(),
             keyed,
@@ -426,8 +429,8 @@ impl CodeFormat {
         customer: &CustomerId,
         attempt: u32,
     ) -> Code {
+        // The state has absorbed `DERIVE_TAG` already (see `CodeSecret::new`).
         let mut mac = secret.keyed.clone();
-        mac.update(DERIVE_TAG);
         // Ids are at most `MAX_ID_LEN` (128) bytes, so the lengths fit a u32.
         let program = program.as_str().as_bytes();
         let customer = customer.as_str().as_bytes();

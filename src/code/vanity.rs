@@ -237,7 +237,7 @@ impl Blocklist {
     /// let list = Blocklist::empty();
     /// assert!(list.is_empty());
     /// let list = list.with_words(["rival-shop"])?;
-    /// assert_eq!(list.contains_in(&Code::from_canonical("R1VA15H0P")?), Some("R1VA15H0P"));
+    /// assert_eq!(list.contains_in(&Code::from_canonical("R1VA1SH0P")?), Some("R1VA1SH0P"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn empty() -> Blocklist {
