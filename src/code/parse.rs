@@ -6,7 +6,7 @@
 //! input with a byte lookup table for ASCII (the common case), never
 //! allocates on success, and never panics.
 
-use super::alphabet::{INVALID, NON_ASCII, NonAscii, SKIP, STRICT, SYMBOLS, TYPED, fold_non_ascii};
+use super::alphabet::{NON_ASCII, NonAscii, SKIP, STRICT, SYMBOLS, TYPED, fold_non_ascii};
 use super::check::is_valid;
 use super::{Code, CodeFormat, MAX_CODE_LEN, MIN_CODE_LEN};
 
@@ -202,7 +202,7 @@ pub(crate) fn scan(input: &str, table: &[u8; 256]) -> Result<Scanned, Rejected> 
                 }
             }
         } else {
-            debug_assert_eq!(class, INVALID);
+            // The only class left is `INVALID`.
             return Err(Rejected {
                 character: char::from(b),
                 position,
