@@ -513,7 +513,7 @@ mod tests {
     }
 
     #[test]
-    fn parsing_never_allocates_is_copy() {
+    fn parse_error_and_code_are_copy() {
         // The error must stay `Copy` (hot path, no heap); this fails to
         // compile if a variant gains a `String`.
         fn assert_copy<T: Copy>() {}
