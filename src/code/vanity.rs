@@ -696,15 +696,3 @@ mod tests {
         );
     }
 }
-
-impl Blocklist {
-    /// Default list (helper: complete).
-    pub fn default_list() -> Blocklist {
-        Blocklist(Vec::new())
-    }
-    /// Offending word (helper: complete).
-    pub fn contains_in(&self, code: &Code) -> Option<&str> {
-        let _ = code;
-        None
-    }
-}
