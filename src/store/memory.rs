@@ -40,7 +40,7 @@ pub struct MemoryState {
 }
 
 /// A key a plan writes, to refuse plans that write one key twice.
-#[derive(Hash, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 enum PlanKey<'a> {
     Code(&'a ProgramId, Code),
     Customer(&'a ProgramId, &'a CustomerId),
@@ -53,12 +53,15 @@ fn version_of<T>(v: Option<&Versioned<T>>) -> u64 {
     v.map_or(0, |v| v.version)
 }
 
-fn check_version(what: &str, current: u64, expected: u64) -> StoreResult<()> {
+/// `what` names the record, built only on a conflict: commits that succeed
+/// format nothing.
+fn check_version(what: impl FnOnce() -> String, current: u64, expected: u64) -> StoreResult<()> {
     if current == expected {
         Ok(())
     } else {
         Err(StoreError::conflict(format!(
-            "{what} is at version {current}, the plan expected {expected}"
+            "{} is at version {current}, the plan expected {expected}",
+            what()
         )))
     }
 }
@@ -163,14 +166,15 @@ impl MemoryState {
                 )));
             }
         }
-        let mut seen: HashSet<PlanKey<'_>> = HashSet::with_capacity(plan.writes.len());
+        // Plans hold a handful of writes: a linear scan beats hashing.
+        let mut seen: Vec<PlanKey<'_>> = Vec::with_capacity(plan.writes.len());
         let mut new_primaries: HashSet<(&ProgramId, &CustomerId)> = HashSet::new();
         for write in &plan.writes {
             let key = match write {
                 Write::PutCode { record, expected } => {
                     let p = state(&record.program);
                     check_version(
-                        &format!("code {} in program {}", record.code, record.program),
+                        || format!("code {} in program {}", record.code, record.program),
                         version_of(p.codes.get(&record.code)),
                         *expected,
                     )?;
@@ -194,7 +198,7 @@ impl MemoryState {
                 }
                 Write::PutCustomer { record, expected } => {
                     check_version(
-                        &format!("customer {} in program {}", record.customer, record.program),
+                        || format!("customer {} in program {}", record.customer, record.program),
                         version_of(state(&record.program).customers.get(&record.customer)),
                         *expected,
                     )?;
@@ -203,7 +207,7 @@ impl MemoryState {
                 Write::PutConversion { record, expected } => {
                     let order = &record.conversion.order;
                     check_version(
-                        &format!("order {order} in program {}", record.program),
+                        || format!("order {order} in program {}", record.program),
                         version_of(state(&record.program).conversions.get(order)),
                         *expected,
                     )?;
@@ -228,7 +232,7 @@ impl MemoryState {
                     PlanKey::Ledger(&e.program, &e.id)
                 }
             };
-            if !seen.insert(key) {
+            if seen.contains(&key) {
                 // A plan that writes a key twice is an engine bug, not a race:
                 // refuse it as final rather than let the last write win.
                 return Err(StoreError::new(
@@ -236,8 +240,19 @@ impl MemoryState {
                     "the plan writes the same key twice",
                 ));
             }
+            seen.push(key);
         }
         Ok(())
+    }
+
+    /// The program's state, created on first write. Looks up before
+    /// inserting so the common case clones no id.
+    fn program_mut(&mut self, program: &ProgramId) -> &mut ProgramState {
+        if !self.programs.contains_key(program) {
+            self.programs.insert(program.clone(), ProgramState::default());
+        }
+        // OK because the entry was inserted just above if it was missing.
+        self.programs.get_mut(program).expect("inserted above")
     }
 
     /// Applies `plan` if all its conditions hold; otherwise changes nothing.
@@ -249,16 +264,14 @@ impl MemoryState {
     pub fn apply(&mut self, plan: CommitPlan) -> StoreResult<()> {
         self.validate(&plan)?;
         if let Some(idem) = plan.idempotency {
-            self.programs
-                .entry(idem.program.clone())
-                .or_default()
+            self.program_mut(&idem.program)
                 .idempotency
                 .insert(idem.key.clone(), idem);
         }
         for write in plan.writes {
             match write {
                 Write::PutCode { record, expected } => {
-                    let p = self.programs.entry(record.program.clone()).or_default();
+                    let p = self.program_mut(&record.program);
                     if record.origin.is_primary() {
                         p.primary.insert(record.owner.clone(), record.code);
                     }
@@ -271,7 +284,7 @@ impl MemoryState {
                     );
                 }
                 Write::PutCustomer { record, expected } => {
-                    let p = self.programs.entry(record.program.clone()).or_default();
+                    let p = self.program_mut(&record.program);
                     p.customers.insert(
                         record.customer.clone(),
                         Versioned {
@@ -281,7 +294,7 @@ impl MemoryState {
                     );
                 }
                 Write::PutConversion { record, expected } => {
-                    let p = self.programs.entry(record.program.clone()).or_default();
+                    let p = self.program_mut(&record.program);
                     p.conversions.insert(
                         record.conversion.order.clone(),
                         Versioned {
@@ -291,20 +304,27 @@ impl MemoryState {
                     );
                 }
                 Write::InsertTouch(t) => {
-                    let p = self.programs.entry(t.program.clone()).or_default();
+                    let p = self.program_mut(&t.program);
                     p.touch_ids.insert(t.touch.id.clone());
-                    let list = p.touches.entry(t.touch.actor.clone()).or_default();
-                    let at = list.partition_point(|x| {
-                        (x.touch.at, &x.touch.id) <= (t.touch.at, &t.touch.id)
-                    });
-                    list.insert(at, t);
+                    // Look up before inserting so the common case clones no id.
+                    if let Some(list) = p.touches.get_mut(&t.touch.actor) {
+                        let at = list.partition_point(|x| {
+                            (x.touch.at, &x.touch.id) <= (t.touch.at, &t.touch.id)
+                        });
+                        list.insert(at, t);
+                    } else {
+                        p.touches.insert(t.touch.actor.clone(), vec![t]);
+                    }
                 }
                 Write::InsertLedgerEntry(e) => {
-                    let p = self.programs.entry(e.program.clone()).or_default();
+                    let p = self.program_mut(&e.program);
                     p.ledger_ids.insert(e.id.clone());
-                    let list = p.ledger.entry(e.customer.clone()).or_default();
-                    let at = list.partition_point(|x| (x.at, &x.id) <= (e.at, &e.id));
-                    list.insert(at, e);
+                    if let Some(list) = p.ledger.get_mut(&e.customer) {
+                        let at = list.partition_point(|x| (x.at, &x.id) <= (e.at, &e.id));
+                        list.insert(at, e);
+                    } else {
+                        p.ledger.insert(e.customer.clone(), vec![e]);
+                    }
                 }
             }
         }
