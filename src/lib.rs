@@ -2,9 +2,11 @@
 #![deny(missing_docs)]
 
 pub mod code;
+pub mod link;
 pub mod model;
 pub mod money;
 
 pub use code::{Code, CodeFormat};
+pub use link::{LinkParams, ParsedLink, ShareLink};
 pub use model::Channel;
 pub use money::{Currency, Money};
