@@ -82,7 +82,7 @@ const RELATIVE_BASE: &str = "https://link.invalid/";
 /// message of their [`source`](std::error::Error::source): walk the chain
 /// (or let the engine's error do it) to get e.g. `referral code "X" in
 /// parameter ref is invalid: <why>`.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LinkError {
     /// [`LinkParams::build`] was given a landing page that is not an
