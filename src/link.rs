@@ -7,11 +7,11 @@
 //! use url::Url;
 //!
 //! let landing = Url::parse("https://bakery.example/menu?lang=ar#cakes")?;
-//! let code = Code::from_canonical("7K3MQ9XDP")?;
+//! let code = Code::from_canonical("7K3MQ9XDS")?;
 //! let link = ShareLink::build(&landing, &code, &Channel::WhatsApp, Some("رمضان"))?;
 //! assert_eq!(
 //!     link.as_str(),
-//!     "https://bakery.example/menu?lang=ar&ref=7K3MQ9XDP&utm_source=whatsapp\
+//!     "https://bakery.example/menu?lang=ar&ref=7K3MQ9XDS&utm_source=whatsapp\
 //!      &utm_medium=referral&utm_campaign=%D8%B1%D9%85%D8%B6%D8%A7%D9%86#cakes"
 //! );
 //!
@@ -151,7 +151,7 @@ pub enum LinkError {
 
 /// The parts of a referral link read by [`LinkParams::parse`].
 ///
-/// Serialises as `{"code":"7K3MQ9XDP","channel":"whatsapp","campaign":null}`.
+/// Serialises as `{"code":"7K3MQ9XDS","channel":"whatsapp","campaign":null}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ParsedLink {
@@ -189,11 +189,11 @@ impl ShareLink {
     /// use url::Url;
     ///
     /// let landing = Url::parse("https://bakery.example/")?;
-    /// let code = Code::from_canonical("7K3MQ9XDP")?;
+    /// let code = Code::from_canonical("7K3MQ9XDS")?;
     /// let link = ShareLink::build(&landing, &code, &Channel::WhatsApp, None)?;
     /// assert_eq!(
     ///     link.as_str(),
-    ///     "https://bakery.example/?ref=7K3MQ9XDP&utm_source=whatsapp&utm_medium=referral"
+    ///     "https://bakery.example/?ref=7K3MQ9XDS&utm_source=whatsapp&utm_medium=referral"
     /// );
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -204,11 +204,11 @@ impl ShareLink {
     /// use url::Url;
     ///
     /// let landing = Url::parse("https://bakery.example/?ref=OLD&size=L#top")?;
-    /// let code = Code::from_canonical("7K3MQ9XDP")?;
+    /// let code = Code::from_canonical("7K3MQ9XDS")?;
     /// let link = ShareLink::build(&landing, &code, &Channel::Sms, Some("عيد سعيد & more"))?;
     /// assert_eq!(
     ///     link.as_str(),
-    ///     "https://bakery.example/?size=L&ref=7K3MQ9XDP&utm_source=sms&utm_medium=referral\
+    ///     "https://bakery.example/?size=L&ref=7K3MQ9XDS&utm_source=sms&utm_medium=referral\
     ///      &utm_campaign=%D8%B9%D9%8A%D8%AF+%D8%B3%D8%B9%D9%8A%D8%AF+%26+more#top"
     /// );
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -239,10 +239,10 @@ impl ShareLink {
     /// use referrals::{Channel, CodeFormat, ShareLink};
     ///
     /// let parsed = ShareLink::parse(
-    ///     "bakery.example/?ref=7K3MQ9XDP&utm_source=telegram",
+    ///     "bakery.example/?ref=7K3MQ9XDS&utm_source=telegram",
     ///     &CodeFormat::default(),
     /// )?;
-    /// assert_eq!(parsed.code.as_str(), "7K3MQ9XDP");
+    /// assert_eq!(parsed.code.as_str(), "7K3MQ9XDS");
     /// assert_eq!(parsed.channel, Some(Channel::Telegram));
     /// assert_eq!(parsed.campaign, None);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -253,10 +253,10 @@ impl ShareLink {
     /// use referrals::{CodeFormat, ShareLink};
     ///
     /// let parsed = ShareLink::parse(
-    ///     "Referral_Code=7K3MQ9XDP&utm_campaign=%D8%B9%D9%8A%D8%AF+%D8%B3%D8%B9%D9%8A%D8%AF",
+    ///     "Referral_Code=7K3MQ9XDS&utm_campaign=%D8%B9%D9%8A%D8%AF+%D8%B3%D8%B9%D9%8A%D8%AF",
     ///     &CodeFormat::default(),
     /// )?;
-    /// assert_eq!(parsed.code.as_str(), "7K3MQ9XDP");
+    /// assert_eq!(parsed.code.as_str(), "7K3MQ9XDS");
     /// assert_eq!(parsed.campaign.as_deref(), Some("عيد سعيد"));
     /// assert!(ShareLink::parse("?utm_source=x", &CodeFormat::default()).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -285,12 +285,12 @@ impl ShareLink {
 /// let params = LinkParams::default()
 ///     .with_code_param("invite")?
 ///     .with_source_param("src")?;
-/// let code = Code::from_canonical("7K3MQ9XDP")?;
+/// let code = Code::from_canonical("7K3MQ9XDS")?;
 /// let landing = Url::parse("https://bakery.example/")?;
 /// let link = params.build(&landing, &code, &Channel::Email, None)?;
 /// assert_eq!(
 ///     link.as_str(),
-///     "https://bakery.example/?invite=7K3MQ9XDP&src=email&utm_medium=referral"
+///     "https://bakery.example/?invite=7K3MQ9XDS&src=email&utm_medium=referral"
 /// );
 /// assert_eq!(params.parse(link.as_str(), &CodeFormat::default())?.code, code);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -620,11 +620,11 @@ impl LinkParams {
     /// use url::Url;
     ///
     /// let landing = Url::parse("https://bakery.example/order?size=L&utm_source=old#pay")?;
-    /// let code = Code::from_canonical("7K3MQ9XDP")?;
+    /// let code = Code::from_canonical("7K3MQ9XDS")?;
     /// let link = LinkParams::default().build(&landing, &code, &Channel::Qr, Some("spring"))?;
     /// assert_eq!(
     ///     link.as_str(),
-    ///     "https://bakery.example/order?size=L&ref=7K3MQ9XDP&utm_source=qr\
+    ///     "https://bakery.example/order?size=L&ref=7K3MQ9XDS&utm_source=qr\
     ///      &utm_medium=referral&utm_campaign=spring#pay"
     /// );
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -635,7 +635,7 @@ impl LinkParams {
     /// use referrals::{Channel, Code, LinkParams};
     /// use url::Url;
     ///
-    /// let code = Code::from_canonical("7K3MQ9XDP")?;
+    /// let code = Code::from_canonical("7K3MQ9XDS")?;
     /// let landing = Url::parse("http://bakery.example")?;
     /// let link = LinkParams::default().build(&landing, &code, &Channel::X, Some("خصم=٢٥٪"))?;
     /// assert!(link.as_str().ends_with(
@@ -707,7 +707,7 @@ impl LinkParams {
     /// * a bare query string without `?` (`ref=…&utm_source=whatsapp`),
     ///   when the input has no `?` and no query of its own.
     ///
-    /// Only the query is read: codes in the path (`/r/7K3MQ9XDP`) or in the
+    /// Only the query is read: codes in the path (`/r/7K3MQ9XDS`) or in the
     /// fragment (`#/?ref=…` of hash-routed apps) are not looked for.
     /// Values are decoded as `application/x-www-form-urlencoded` (`+` is a
     /// space, `%XX` are UTF-8 bytes; invalid UTF-8 becomes U+FFFD).
@@ -754,10 +754,10 @@ impl LinkParams {
     /// use referrals::{Channel, CodeFormat, LinkParams};
     ///
     /// let parsed = LinkParams::default().parse(
-    ///     "https://bakery.example/?REF=7K3MQ9XDP&ref=AAAAAAAAA&utm_source=WhatsApp",
+    ///     "https://bakery.example/?REF=7K3MQ9XDS&ref=AAAAAAAAT&utm_source=WhatsApp",
     ///     &CodeFormat::default(),
     /// )?;
-    /// assert_eq!(parsed.code.as_str(), "7K3MQ9XDP");
+    /// assert_eq!(parsed.code.as_str(), "7K3MQ9XDS");
     /// assert_eq!(parsed.channel, Some(Channel::WhatsApp));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -770,7 +770,7 @@ impl LinkParams {
     /// let params = LinkParams::default();
     /// let format = CodeFormat::default();
     /// let parsed = params.parse(
-    ///     "?ref=7K3MQ9XDP&utm_source=%F0%9F%A6%84&utm_campaign=%D8%B9%D9%8A%D8%AF",
+    ///     "?ref=7K3MQ9XDS&utm_source=%F0%9F%A6%84&utm_campaign=%D8%B9%D9%8A%D8%AF",
     ///     &format,
     /// )?;
     /// assert_eq!(parsed.channel, None); // not a channel name: ignored, not an error
@@ -913,7 +913,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn code() -> Code {
-        Code::from_canonical("7K3MQ9XDP").unwrap()
+        Code::from_canonical("7K3MQ9XDS").unwrap()
     }
 
     fn url(s: &str) -> Url {
@@ -937,13 +937,13 @@ mod tests {
         // `%20` is not re-encoded as `+`.
         assert_eq!(
             link.as_str(),
-            "https://bakery.example/menu?lang=ar&flag&sp=a%20b&ref=7K3MQ9XDP\
+            "https://bakery.example/menu?lang=ar&flag&sp=a%20b&ref=7K3MQ9XDS\
              &utm_source=in_store&utm_medium=referral&utm_campaign=spring#cakes"
         );
         let no_query = ShareLink::build(&url("http://b.example"), &code(), &Channel::Sms, None);
         assert_eq!(
             no_query.unwrap().as_str(),
-            "http://b.example/?ref=7K3MQ9XDP&utm_source=sms&utm_medium=referral"
+            "http://b.example/?ref=7K3MQ9XDS&utm_source=sms&utm_medium=referral"
         );
     }
 
@@ -955,7 +955,7 @@ mod tests {
         let link = ShareLink::build(&landing, &code(), &Channel::X, None).unwrap();
         assert_eq!(
             link.query(),
-            Some("a=1&b=2&ref=7K3MQ9XDP&utm_source=x&utm_medium=referral")
+            Some("a=1&b=2&ref=7K3MQ9XDS&utm_source=x&utm_medium=referral")
         );
         // A campaign left on the landing page is removed even when the new
         // link has none: it would otherwise be credited to this share.
@@ -1044,18 +1044,18 @@ mod tests {
     #[test]
     fn parse_accepts_urls_scheme_less_urls_and_bare_queries() {
         let inputs = [
-            "https://b.example/p?ref=7K3MQ9XDP&utm_source=whatsapp#x",
-            "http://b.example:8080?ref=7K3MQ9XDP&utm_source=whatsapp",
-            "bakery://invite?ref=7K3MQ9XDP&utm_source=whatsapp",
-            "b.example/?ref=7K3MQ9XDP&utm_source=whatsapp",
-            "b.example?ref=7K3MQ9XDP&utm_source=whatsapp",
-            "localhost:3000/?ref=7K3MQ9XDP&utm_source=whatsapp",
-            "//b.example/?ref=7K3MQ9XDP&utm_source=whatsapp",
-            "/landing?ref=7K3MQ9XDP&utm_source=whatsapp",
-            "?ref=7K3MQ9XDP&utm_source=whatsapp",
-            "ref=7K3MQ9XDP&utm_source=whatsapp",
-            "ref=7K3MQ9XDP&utm_source=whatsapp#frag",
-            "  \n https://b.example/?ref=7K3MQ9XDP&utm_source=whatsapp \t",
+            "https://b.example/p?ref=7K3MQ9XDS&utm_source=whatsapp#x",
+            "http://b.example:8080?ref=7K3MQ9XDS&utm_source=whatsapp",
+            "bakery://invite?ref=7K3MQ9XDS&utm_source=whatsapp",
+            "b.example/?ref=7K3MQ9XDS&utm_source=whatsapp",
+            "b.example?ref=7K3MQ9XDS&utm_source=whatsapp",
+            "localhost:3000/?ref=7K3MQ9XDS&utm_source=whatsapp",
+            "//b.example/?ref=7K3MQ9XDS&utm_source=whatsapp",
+            "/landing?ref=7K3MQ9XDS&utm_source=whatsapp",
+            "?ref=7K3MQ9XDS&utm_source=whatsapp",
+            "ref=7K3MQ9XDS&utm_source=whatsapp",
+            "ref=7K3MQ9XDS&utm_source=whatsapp#frag",
+            "  \n https://b.example/?ref=7K3MQ9XDS&utm_source=whatsapp \t",
         ];
         for input in inputs {
             let parsed = parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
@@ -1068,16 +1068,16 @@ mod tests {
     #[test]
     fn parse_tries_code_names_in_documented_order() {
         let cases = [
-            ("?referral_code=7K3MQ9XDP", "7K3MQ9XDP"),
-            ("?referral=7K3MQ9XDP&referral_code=AAAAAAAAA", "7K3MQ9XDP"),
-            ("?code=7K3MQ9XDP&referral=AAAAAAAAA", "7K3MQ9XDP"),
-            ("?code=AAAAAAAAA&ref=7K3MQ9XDP", "7K3MQ9XDP"),
-            ("?CODE=7K3MQ9XDP", "7K3MQ9XDP"),
-            ("?Referral_Code=7K3MQ9XDP", "7K3MQ9XDP"),
+            ("?referral_code=7K3MQ9XDS", "7K3MQ9XDS"),
+            ("?referral=7K3MQ9XDS&referral_code=AAAAAAAAT", "7K3MQ9XDS"),
+            ("?code=7K3MQ9XDS&referral=AAAAAAAAT", "7K3MQ9XDS"),
+            ("?code=AAAAAAAAT&ref=7K3MQ9XDS", "7K3MQ9XDS"),
+            ("?CODE=7K3MQ9XDS", "7K3MQ9XDS"),
+            ("?Referral_Code=7K3MQ9XDS", "7K3MQ9XDS"),
             // First occurrence wins, across spellings of the same name.
-            ("?ref=7K3MQ9XDP&REF=AAAAAAAAA&ref=BBBBBBBBB", "7K3MQ9XDP"),
+            ("?ref=7K3MQ9XDS&REF=AAAAAAAAT&ref=BBBBBBBBJ", "7K3MQ9XDS"),
             // Empty values count as absent.
-            ("?ref=&ref=+&code=7K3MQ9XDP", "7K3MQ9XDP"),
+            ("?ref=&ref=+&code=7K3MQ9XDS", "7K3MQ9XDS"),
         ];
         for (input, expected) in cases {
             let parsed = parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
@@ -1099,7 +1099,7 @@ mod tests {
             "?",
             "&&&",
             "https://b.example/",
-            "b.example/r/7K3MQ9XDP",
+            "b.example/r/7K3MQ9XDS",
         ] {
             assert!(
                 matches!(parse(input), Err(LinkError::MissingCode { .. })),
@@ -1107,7 +1107,7 @@ mod tests {
             );
         }
 
-        let err = parse("?REF=bad%21code&code=7K3MQ9XDP").unwrap_err();
+        let err = parse("?REF=bad%21code&code=7K3MQ9XDS").unwrap_err();
         let LinkError::InvalidCode { param, value, .. } = &err else {
             panic!("{err:?}");
         };
@@ -1122,9 +1122,9 @@ mod tests {
 
     #[test]
     fn parse_refuses_huge_and_broken_input() {
-        let huge = format!("?ref=7K3MQ9XDP&x={}", "a".repeat(MAX_LINK_LEN));
+        let huge = format!("?ref=7K3MQ9XDS&x={}", "a".repeat(MAX_LINK_LEN));
         assert!(matches!(parse(&huge), Err(LinkError::TooLong { .. })));
-        let err = parse("https://[::1/?ref=7K3MQ9XDP").unwrap_err();
+        let err = parse("https://[::1/?ref=7K3MQ9XDS").unwrap_err();
         assert!(matches!(err, LinkError::NotALink { .. }), "{err:?}");
         assert!(std::error::Error::source(&err).is_some());
         // Error messages quote a bounded excerpt of the input.
@@ -1137,16 +1137,16 @@ mod tests {
     #[test]
     fn parse_decodes_plus_and_percent_encoding() {
         let parsed =
-            parse("?r%65f=7K3MQ9XDP&utm_source=%77hats%41pp&utm_campaign=%D8%B9%D9%8A%D8%AF+50%25+%26+more")
+            parse("?r%65f=7K3MQ9XDS&utm_source=%77hats%41pp&utm_campaign=%D8%B9%D9%8A%D8%AF+50%25+%26+more")
                 .unwrap();
         assert_eq!(parsed.code, code());
         assert_eq!(parsed.channel, Some(Channel::WhatsApp));
         assert_eq!(parsed.campaign.as_deref(), Some("عيد 50% & more"));
         // Raw (unencoded) Arabic and spaces pasted by hand read the same.
-        let raw = parse("b.example/?ref=7K3MQ9XDP&utm_campaign=عيد 50").unwrap();
+        let raw = parse("b.example/?ref=7K3MQ9XDS&utm_campaign=عيد 50").unwrap();
         assert_eq!(raw.campaign.as_deref(), Some("عيد 50"));
         // Invalid UTF-8 is replaced, not an error.
-        let lossy = parse("?ref=7K3MQ9XDP&utm_campaign=%FF").unwrap();
+        let lossy = parse("?ref=7K3MQ9XDS&utm_campaign=%FF").unwrap();
         assert_eq!(lossy.campaign.as_deref(), Some("\u{FFFD}"));
     }
 
@@ -1163,11 +1163,11 @@ mod tests {
             (&"a".repeat(33), None),
         ];
         for (source, expected) in cases {
-            let parsed = parse(&format!("?ref=7K3MQ9XDP&utm_source={source}")).unwrap();
+            let parsed = parse(&format!("?ref=7K3MQ9XDS&utm_source={source}")).unwrap();
             assert_eq!(parsed.channel, expected, "{source:?}");
         }
         // The first non-empty source wins.
-        let parsed = parse("?ref=7K3MQ9XDP&utm_source=&UTM_SOURCE=sms&utm_source=qr").unwrap();
+        let parsed = parse("?ref=7K3MQ9XDS&utm_source=&UTM_SOURCE=sms&utm_source=qr").unwrap();
         assert_eq!(parsed.channel, Some(Channel::Sms));
     }
 
@@ -1175,10 +1175,10 @@ mod tests {
     fn parse_ignores_isolates_glued_on_by_chat_apps() {
         // A right-to-left share message wraps the link in U+2066 … U+2069;
         // some linkifiers keep the U+2069 as part of the link.
-        let glued = "https://b.example/?ref=7K3MQ9XDP&utm_source=sms&utm_campaign=eid\u{2069}";
+        let glued = "https://b.example/?ref=7K3MQ9XDS&utm_source=sms&utm_campaign=eid\u{2069}";
         let parsed = parse(glued).unwrap();
         assert_eq!(parsed.campaign.as_deref(), Some("eid"));
-        let encoded = "?utm_source=sms%E2%81%A9&ref=%E2%80%8F7K3MQ9XDP%E2%81%A9";
+        let encoded = "?utm_source=sms%E2%81%A9&ref=%E2%80%8F7K3MQ9XDS%E2%81%A9";
         let parsed = parse(encoded).unwrap();
         assert_eq!(parsed.code, code());
         assert_eq!(parsed.channel, Some(Channel::Sms));
@@ -1189,7 +1189,7 @@ mod tests {
         // Whatever the code format makes of typed input, the link reads the
         // same: this holds before and after the full code parser lands.
         let format = CodeFormat::default();
-        for typed in ["7k3mq9xdp", "7K3-MQ9-XDP", "7K3 MQ9 XDP", "7K3MQ9XDP"] {
+        for typed in ["7k3mq9xds", "7K3-MQ9-XDS", "7K3 MQ9 XDS", "7K3MQ9XDS"] {
             let query: String = form_urlencoded::Serializer::new(String::new())
                 .append_pair("ref", typed)
                 .finish();
@@ -1217,7 +1217,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             link.as_str(),
-            "https://b.example/?utm_source=keep&invite=7K3MQ9XDP&src=telegram&m=friend\
+            "https://b.example/?utm_source=keep&invite=7K3MQ9XDS&src=telegram&m=friend\
              &c=%D8%B9%D9%8A%D8%AF#f"
         );
         let parsed = params.parse(link.as_str(), &CodeFormat::default()).unwrap();
@@ -1226,7 +1226,7 @@ mod tests {
         assert_eq!(parsed.campaign.as_deref(), Some("عيد"));
         // The standard fallback names still read old links.
         let old = params
-            .parse("?ref=7K3MQ9XDP", &CodeFormat::default())
+            .parse("?ref=7K3MQ9XDS", &CodeFormat::default())
             .unwrap();
         assert_eq!(old.code, code());
     }
@@ -1315,18 +1315,18 @@ mod tests {
 
     #[test]
     fn parsed_link_json_round_trip() {
-        let parsed = parse("?ref=7K3MQ9XDP&utm_source=podcast&utm_campaign=عيد").unwrap();
+        let parsed = parse("?ref=7K3MQ9XDS&utm_source=podcast&utm_campaign=عيد").unwrap();
         let json = serde_json::to_string(&parsed).unwrap();
         assert_eq!(
             json,
-            r#"{"code":"7K3MQ9XDP","channel":"podcast","campaign":"عيد"}"#
+            r#"{"code":"7K3MQ9XDS","channel":"podcast","campaign":"عيد"}"#
         );
         assert_eq!(serde_json::from_str::<ParsedLink>(&json).unwrap(), parsed);
-        let bare = parse("?ref=7K3MQ9XDP").unwrap();
+        let bare = parse("?ref=7K3MQ9XDS").unwrap();
         let json = serde_json::to_string(&bare).unwrap();
         assert_eq!(
             json,
-            r#"{"code":"7K3MQ9XDP","channel":null,"campaign":null}"#
+            r#"{"code":"7K3MQ9XDS","channel":null,"campaign":null}"#
         );
     }
 
@@ -1339,8 +1339,14 @@ mod tests {
         assert!(cut.ends_with('…'));
     }
 
+    /// Codes the full code parser accepts (right check character, or a
+    /// vanity shape), and arbitrary canonical symbols, which it may refuse.
     fn any_code() -> impl Strategy<Value = Code> {
-        "[0-9A-HJKMNP-TV-Z]{1,32}".prop_map(|s| Code::from_canonical(&s).unwrap())
+        prop_oneof![
+            prop::sample::select(vec!["7K3MQ9XDS", "AAAAAAAAT", "BBBBBBBBJ", "SARA2026"])
+                .prop_map(|s| Code::from_canonical(s).unwrap()),
+            "[0-9A-HJKMNP-TV-Z]{1,32}".prop_map(|s| Code::from_canonical(&s).unwrap()),
+        ]
     }
 
     fn any_channel() -> impl Strategy<Value = Channel> {
@@ -1402,7 +1408,7 @@ mod tests {
             Just("code".to_owned()),
             Just("utm_source".to_owned()),
             Just("utm_campaign".to_owned()),
-            Just("7K3MQ9XDP".to_owned()),
+            Just("7K3MQ9XDS".to_owned()),
             Just("xn--".to_owned()),
             Just("متجر".to_owned()),
             Just("\u{2069}".to_owned()),
@@ -1433,7 +1439,24 @@ mod tests {
             campaign in prop::option::of(any::<String>()),
         ) {
             let link = ShareLink::build(&landing, &code, &channel, campaign.as_deref()).unwrap();
-            let parsed = parse(link.as_str()).unwrap();
+            // The link reads back exactly what the code format makes of the
+            // canonical code: the code itself, or the format's refusal.
+            let format = CodeFormat::default();
+            let parsed = match (parse(link.as_str()), format.parse(code.as_str())) {
+                (Ok(parsed), Ok(expected)) => {
+                    prop_assert_eq!(expected, code);
+                    parsed
+                }
+                (Err(LinkError::InvalidCode { source, .. }), Err(refused)) => {
+                    prop_assert_eq!(source, refused);
+                    return Ok(());
+                }
+                (got, expected) => {
+                    return Err(TestCaseError::fail(format!(
+                        "link gave {got:?}, code format gave {expected:?}"
+                    )));
+                }
+            };
             prop_assert_eq!(parsed.code, code);
             prop_assert_eq!(parsed.channel, Some(channel));
             let expected = campaign.as_deref().map(normalize_campaign).filter(|c| !c.is_empty());

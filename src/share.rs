@@ -360,10 +360,10 @@ enum Part {
 /// use referrals::share::{Language, ShareContext, Template};
 ///
 /// let template = Template::parse("Use {code} at {program} ({{no expiry}})")?;
-/// let context = ShareContext::new("7K3-MQ9-XDP", Language::En).with_program("Bakery");
+/// let context = ShareContext::new("7K3-MQ9-XDS", Language::En).with_program("Bakery");
 /// assert_eq!(
 ///     template.render(&context)?,
-///     "Use 7K3-MQ9-XDP at \u{2068}Bakery\u{2069} ({no expiry})"
+///     "Use 7K3-MQ9-XDS at \u{2068}Bakery\u{2069} ({no expiry})"
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -373,8 +373,8 @@ enum Part {
 /// use referrals::share::{Language, ShareContext, Template};
 ///
 /// let template = Template::parse("رمزك: {code}")?;
-/// let context = ShareContext::new("7K3-MQ9-XDP", Language::Ar);
-/// assert_eq!(template.render(&context)?, "رمزك: \u{2066}7K3-MQ9-XDP\u{2069}");
+/// let context = ShareContext::new("7K3-MQ9-XDS", Language::Ar);
+/// assert_eq!(template.render(&context)?, "رمزك: \u{2066}7K3-MQ9-XDS\u{2069}");
 ///
 /// let err = Template::parse("رمزك: {cod}").unwrap_err();
 /// assert_eq!(err.to_string(), "unknown placeholder {cod} at character 6; did you mean {code}?");
@@ -512,12 +512,12 @@ impl Template {
     /// use referrals::{Currency, Money};
     ///
     /// let template = Template::parse("{name} gave you {referee_reward}: {code}")?;
-    /// let context = ShareContext::new("7K3-MQ9-XDP", Language::En)
+    /// let context = ShareContext::new("7K3-MQ9-XDS", Language::En)
     ///     .with_name("ريم")
     ///     .with_referee_reward(Money::new(1_500, Currency::KWD));
     /// assert_eq!(
     ///     template.render(&context)?,
-    ///     "\u{2068}ريم\u{2069} gave you 1.500 KWD: 7K3-MQ9-XDP"
+    ///     "\u{2068}ريم\u{2069} gave you 1.500 KWD: 7K3-MQ9-XDS"
     /// );
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -596,8 +596,8 @@ impl From<Template> for String {
 /// use referrals::{Currency, Money};
 /// use url::Url;
 ///
-/// let context = ShareContext::new("7K3-MQ9-XDP", Language::En)
-///     .with_link(Url::parse("https://bakery.example/?ref=7K3MQ9XDP")?)
+/// let context = ShareContext::new("7K3-MQ9-XDS", Language::En)
+///     .with_link(Url::parse("https://bakery.example/?ref=7K3MQ9XDS")?)
 ///     .with_reward(Money::new(2000, Currency::SAR))
 ///     .with_referee_reward(Money::new(2500, Currency::SAR))
 ///     .with_name("Sara")
@@ -606,8 +606,8 @@ impl From<Template> for String {
 ///     .render(&context)?;
 /// assert_eq!(
 ///     text,
-///     "\u{2068}Sara\u{2069}|\u{2068}Bakery\u{2069}|7K3-MQ9-XDP|20.00 SAR|25.00 SAR|\
-///      https://bakery.example/?ref=7K3MQ9XDP"
+///     "\u{2068}Sara\u{2069}|\u{2068}Bakery\u{2069}|7K3-MQ9-XDS|20.00 SAR|25.00 SAR|\
+///      https://bakery.example/?ref=7K3MQ9XDS"
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -654,7 +654,7 @@ impl ShareContext {
     /// use referrals::{Code, CodeFormat};
     ///
     /// let format = CodeFormat::default();
-    /// let code = Code::from_canonical("7K3MQ9XDP")?;
+    /// let code = Code::from_canonical("7K3MQ9XDS")?;
     /// let context = ShareContext::for_code(&code, &format, Language::Ar);
     /// let text = Template::parse("{code}")?.render(&context)?;
     /// assert_eq!(text, format!("\u{2066}{}\u{2069}", format.display(&code)));
@@ -672,13 +672,13 @@ impl ShareContext {
     /// use referrals::{Channel, Code, ShareLink};
     /// use url::Url;
     ///
-    /// let code = Code::from_canonical("7K3MQ9XDP")?;
+    /// let code = Code::from_canonical("7K3MQ9XDS")?;
     /// let landing = Url::parse("https://bakery.example/")?;
     /// let link = ShareLink::build(&landing, &code, &Channel::Sms, None)?;
-    /// let context = ShareContext::new("7K3-MQ9-XDP", Language::En).with_link(link);
+    /// let context = ShareContext::new("7K3-MQ9-XDS", Language::En).with_link(link);
     /// assert_eq!(
     ///     Template::parse("{link}")?.render(&context)?,
-    ///     "https://bakery.example/?ref=7K3MQ9XDP&utm_source=sms&utm_medium=referral"
+    ///     "https://bakery.example/?ref=7K3MQ9XDS&utm_source=sms&utm_medium=referral"
     /// );
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -837,10 +837,10 @@ pub struct ShareMessage {
 ///
 /// let template = MessageTemplate::new(Template::parse("Code: {code}")?)
 ///     .with_subject(Template::parse("A gift from {name}")?);
-/// let context = ShareContext::new("7K3-MQ9-XDP", Language::En).with_name("Sara");
+/// let context = ShareContext::new("7K3-MQ9-XDS", Language::En).with_name("Sara");
 /// let message = template.render(&context)?;
 /// assert_eq!(message.subject.as_deref(), Some("A gift from \u{2068}Sara\u{2069}"));
-/// assert_eq!(message.body, "Code: 7K3-MQ9-XDP");
+/// assert_eq!(message.body, "Code: 7K3-MQ9-XDS");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -921,8 +921,8 @@ impl MessageTemplate {
     /// ```
     /// use referrals::share::{Language, MessageTemplate, ShareContext, Template};
     /// let template = MessageTemplate::from(Template::parse("{code}")?);
-    /// let message = template.render(&ShareContext::new("7K3-MQ9-XDP", Language::En))?;
-    /// assert_eq!((message.subject, message.body.as_str()), (None, "7K3-MQ9-XDP"));
+    /// let message = template.render(&ShareContext::new("7K3-MQ9-XDS", Language::En))?;
+    /// assert_eq!((message.subject, message.body.as_str()), (None, "7K3-MQ9-XDS"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
@@ -931,7 +931,7 @@ impl MessageTemplate {
     /// use referrals::share::{Language, MessageTemplate, ShareContext, Template};
     /// let template = MessageTemplate::new(Template::parse("{code}")?)
     ///     .with_subject(Template::parse("دعوة من {name}")?);
-    /// assert!(template.render(&ShareContext::new("7K3-MQ9-XDP", Language::Ar)).is_err());
+    /// assert!(template.render(&ShareContext::new("7K3-MQ9-XDS", Language::Ar)).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn render(&self, context: &ShareContext) -> Result<ShareMessage, TemplateError> {
@@ -1020,11 +1020,11 @@ impl ShareMessages {
     /// ```
     /// use referrals::share::{Language, ShareContext, ShareMessages};
     /// use referrals::Channel;
-    /// let context = ShareContext::new("7K3-MQ9-XDP", Language::En)
+    /// let context = ShareContext::new("7K3-MQ9-XDS", Language::En)
     ///     .with_program("Bakery")
-    ///     .with_link("https://bakery.example/?ref=7K3MQ9XDP");
+    ///     .with_link("https://bakery.example/?ref=7K3MQ9XDS");
     /// let message = ShareMessages::new().render(&Channel::custom("podcast")?, &context)?;
-    /// assert!(message.body.contains("7K3-MQ9-XDP"));
+    /// assert!(message.body.contains("7K3-MQ9-XDS"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new() -> ShareMessages {
@@ -1159,10 +1159,10 @@ impl ShareMessages {
     /// use referrals::share::{Language, ShareContext, ShareMessages};
     /// use referrals::{Channel, Currency, Money};
     ///
-    /// let context = ShareContext::new("7K3-MQ9-XDP", Language::En)
+    /// let context = ShareContext::new("7K3-MQ9-XDS", Language::En)
     ///     .with_program("Bakery")
     ///     .with_referee_reward(Money::new(2500, Currency::SAR))
-    ///     .with_link("https://bakery.example/?ref=7K3MQ9XDP");
+    ///     .with_link("https://bakery.example/?ref=7K3MQ9XDS");
     /// let message = ShareMessages::new().render(&Channel::Email, &context)?;
     /// assert_eq!(
     ///     message.subject.as_deref(),
