@@ -405,26 +405,66 @@ fn check_setting(setting: &'static str, value: &str) -> Result<(), LinkError> {
 
 impl LinkParams {
     /// The name of the code parameter (default `ref`).
+    ///
+    /// # Example: default and custom
+    /// ```
+    /// use referrals::LinkParams;
+    /// assert_eq!(LinkParams::default().code_param(), "ref");
+    /// assert_eq!(LinkParams::default().with_code_param("invite")?.code_param(), "invite");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn code_param(&self) -> &str {
         &self.code_param
     }
 
     /// The name of the channel parameter (default `utm_source`).
+    ///
+    /// # Example: default and custom
+    /// ```
+    /// use referrals::LinkParams;
+    /// assert_eq!(LinkParams::default().source_param(), "utm_source");
+    /// assert_eq!(LinkParams::default().with_source_param("src")?.source_param(), "src");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn source_param(&self) -> &str {
         &self.source_param
     }
 
     /// The name of the medium parameter (default `utm_medium`).
+    ///
+    /// # Example: default and custom
+    /// ```
+    /// use referrals::LinkParams;
+    /// assert_eq!(LinkParams::default().medium_param(), "utm_medium");
+    /// assert_eq!(LinkParams::default().with_medium_param("medium")?.medium_param(), "medium");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn medium_param(&self) -> &str {
         &self.medium_param
     }
 
     /// The name of the campaign parameter (default `utm_campaign`).
+    ///
+    /// # Example: default and custom
+    /// ```
+    /// use referrals::LinkParams;
+    /// assert_eq!(LinkParams::default().campaign_param(), "utm_campaign");
+    /// assert_eq!(LinkParams::default().with_campaign_param("حملة")?.campaign_param(), "حملة");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn campaign_param(&self) -> &str {
         &self.campaign_param
     }
 
     /// The value written to the medium parameter (default `referral`).
+    ///
+    /// # Example: default and custom
+    /// ```
+    /// use referrals::LinkParams;
+    /// assert_eq!(LinkParams::default().medium_value(), "referral");
+    /// assert_eq!(LinkParams::default().with_medium_value("friend")?.medium_value(), "friend");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn medium_value(&self) -> &str {
         &self.medium_value
     }
