@@ -135,17 +135,21 @@
 pub mod code;
 pub mod engine;
 mod error;
+pub mod link;
 pub mod model;
 pub mod money;
 pub mod program;
+pub mod share;
 pub mod store;
 
 pub use code::{Code, CodeFormat};
 pub use engine::Engine;
 pub use error::{Error, ErrorKind};
+pub use link::{LinkParams, ParsedLink, ShareLink};
 pub use model::Channel;
 pub use money::{Currency, Money};
 pub use program::Program;
+pub use share::{Language, ShareContext, ShareMessages, Template};
 pub use store::{MemoryStore, Store};
 
 /// Long-form documentation: architecture, design notes and changes.
