@@ -41,7 +41,10 @@ fn ids(n: usize) -> Vec<Ids> {
 fn program() -> Program {
     Program::builder("bench", "Bench")
         .currency(Currency::SAR)
-        .two_sided_reward(Money::new(1500, Currency::SAR), Money::new(1000, Currency::SAR))
+        .two_sided_reward(
+            Money::new(1500, Currency::SAR),
+            Money::new(1000, Currency::SAR),
+        )
         .build()
         .unwrap()
 }
@@ -49,7 +52,12 @@ fn program() -> Program {
 fn run(engine: &Engine<MemoryStore>, ids: &[Ids], t0: DateTime<Utc>) {
     block_on(async {
         for id in ids {
-            let code = engine.issue_code(&id.referrer, t0).await.unwrap().record.code;
+            let code = engine
+                .issue_code(&id.referrer, t0)
+                .await
+                .unwrap()
+                .record
+                .code;
             engine
                 .record_touch(&Touch {
                     id: id.touch.clone(),
@@ -105,7 +113,9 @@ fn bench(c: &mut Criterion) {
     // record (what a retry storm costs).
     let warm = Engine::new(MemoryStore::new(), program()).with_rng(StdRng::seed_from_u64(1));
     run(&warm, &ids, t0);
-    g.bench_function("replayed_referrals_memory_store", |b| b.iter(|| run(&warm, &ids, t0)));
+    g.bench_function("replayed_referrals_memory_store", |b| {
+        b.iter(|| run(&warm, &ids, t0))
+    });
     g.finish();
 }
 

@@ -5,9 +5,11 @@ use std::error::Error as StdError;
 use std::fmt;
 
 use crate::code::{CodeParseError, VanityError};
+use crate::link::LinkError;
 use crate::model::{ChannelError, IdError};
 use crate::money::MoneyError;
 use crate::program::ProgramError;
+use crate::share::TemplateError;
 use crate::store::{StoreError, StoreErrorKind};
 
 /// What kind of failure an [`Error`] is. Hosts match on this.
@@ -183,6 +185,18 @@ impl From<CodeParseError> for Error {
 impl From<VanityError> for Error {
     fn from(e: VanityError) -> Error {
         Error::new(ErrorKind::InvalidInput, "vanity code refused").with_source(e)
+    }
+}
+
+impl From<LinkError> for Error {
+    fn from(e: LinkError) -> Error {
+        Error::new(ErrorKind::InvalidInput, "invalid share link").with_source(e)
+    }
+}
+
+impl From<TemplateError> for Error {
+    fn from(e: TemplateError) -> Error {
+        Error::new(ErrorKind::InvalidInput, "share message").with_source(e)
     }
 }
 

@@ -10,8 +10,8 @@ use referrals::engine::{
     ConversionOutcome, Reason, SignupOutcome, TouchOutcome, VanityOptions, block_on,
 };
 use referrals::model::{
-    Actor, Conversion, CustomerId, EventId, OrderId, Refund, RefundAmount, RefundId, Signup,
-    Touch, TouchKind, VisitorId,
+    Actor, Conversion, CustomerId, EventId, OrderId, Refund, RefundAmount, RefundId, Signup, Touch,
+    TouchKind, VisitorId,
 };
 use referrals::program::CodeGeneration;
 use referrals::store::{EntryKind, Role};
@@ -56,7 +56,13 @@ fn touch(id: &str, visitor: &str, code: Code, channel: Channel, at: DateTime<Utc
     }
 }
 
-fn signup(id: &str, customer: &str, visitor: Option<&str>, code: Option<Code>, at: DateTime<Utc>) -> Signup {
+fn signup(
+    id: &str,
+    customer: &str,
+    visitor: Option<&str>,
+    code: Option<Code>,
+    at: DateTime<Utc>,
+) -> Signup {
     Signup {
         id: EventId::new(id).unwrap(),
         customer: cid(customer),
@@ -93,12 +99,29 @@ fn a_whole_referral_pays_both_sides_and_a_refund_claws_back() {
         assert!(issued.created);
         let code = issued.record.code;
         let clicked = e
-            .record_touch(&touch("t1", "v-1", code, Channel::WhatsApp, t0() + TimeDelta::hours(1)))
+            .record_touch(&touch(
+                "t1",
+                "v-1",
+                code,
+                Channel::WhatsApp,
+                t0() + TimeDelta::hours(1),
+            ))
             .await
             .unwrap();
-        assert_eq!(clicked, TouchOutcome::Recorded { referrer: cid("amira") });
+        assert_eq!(
+            clicked,
+            TouchOutcome::Recorded {
+                referrer: cid("amira")
+            }
+        );
         let joined = e
-            .record_signup(&signup("s1", "badr", Some("v-1"), None, t0() + TimeDelta::hours(2)))
+            .record_signup(&signup(
+                "s1",
+                "badr",
+                Some("v-1"),
+                None,
+                t0() + TimeDelta::hours(2),
+            ))
             .await
             .unwrap();
         let SignupOutcome::Referred { referral } = joined else {
@@ -110,7 +133,12 @@ fn a_whole_referral_pays_both_sides_and_a_refund_claws_back() {
             .record_conversion(&order("o1", "badr", 12_000, t0() + TimeDelta::days(3)))
             .await
             .unwrap();
-        let ConversionOutcome::Rewarded { referrer, payouts, entries } = bought else {
+        let ConversionOutcome::Rewarded {
+            referrer,
+            payouts,
+            entries,
+        } = bought
+        else {
             panic!("not rewarded: {bought:?}")
         };
         assert_eq!(referrer, cid("amira"));
@@ -122,7 +150,12 @@ fn a_whole_referral_pays_both_sides_and_a_refund_claws_back() {
         // A third of the order comes back: a third of each reward, rounded
         // down, is clawed back.
         let r1 = e
-            .record_refund(&refund("r1", "o1", RefundAmount::Partial(sar(4_000)), t0() + TimeDelta::days(4)))
+            .record_refund(&refund(
+                "r1",
+                "o1",
+                RefundAmount::Partial(sar(4_000)),
+                t0() + TimeDelta::days(4),
+            ))
             .await
             .unwrap();
         assert_eq!(r1.refunded, sar(4_000));
@@ -131,7 +164,12 @@ fn a_whole_referral_pays_both_sides_and_a_refund_claws_back() {
         assert_eq!(claws, [-500, -333]);
         // The rest: the whole rewards are reversed, to the minor unit.
         let r2 = e
-            .record_refund(&refund("r2", "o1", RefundAmount::Full, t0() + TimeDelta::days(5)))
+            .record_refund(&refund(
+                "r2",
+                "o1",
+                RefundAmount::Full,
+                t0() + TimeDelta::days(5),
+            ))
             .await
             .unwrap();
         assert_eq!(r2.refunded, sar(8_000));
@@ -145,7 +183,12 @@ fn a_whole_referral_pays_both_sides_and_a_refund_claws_back() {
         assert!(ledger[1..].iter().all(|l| l.kind == EntryKind::Clawback));
 
         let again = e
-            .record_refund(&refund("r3", "o1", RefundAmount::Full, t0() + TimeDelta::days(6)))
+            .record_refund(&refund(
+                "r3",
+                "o1",
+                RefundAmount::Full,
+                t0() + TimeDelta::days(6),
+            ))
             .await
             .unwrap_err();
         assert_eq!(again.kind(), ErrorKind::InvalidInput, "{again}");
@@ -163,26 +206,44 @@ fn the_last_of_three_friends_links_wins_then_a_later_click_takes_over() {
         let channels = [Channel::Email, Channel::WhatsApp, Channel::Sms];
         for (i, (code, channel)) in codes.iter().zip(channels).enumerate() {
             let at = t0() + TimeDelta::hours(i as i64 + 1);
-            e.record_touch(&touch(&format!("t{i}"), "v-9", *code, channel, at)).await.unwrap();
+            e.record_touch(&touch(&format!("t{i}"), "v-9", *code, channel, at))
+                .await
+                .unwrap();
         }
         let joined = e
-            .record_signup(&signup("s", "dana", Some("v-9"), None, t0() + TimeDelta::hours(5)))
+            .record_signup(&signup(
+                "s",
+                "dana",
+                Some("v-9"),
+                None,
+                t0() + TimeDelta::hours(5),
+            ))
             .await
             .unwrap();
-        let SignupOutcome::Referred { referral } = joined else { panic!("{joined:?}") };
+        let SignupOutcome::Referred { referral } = joined else {
+            panic!("{joined:?}")
+        };
         assert_eq!(referral.referrer, cid("chadi"));
         assert_eq!(referral.channel, Channel::Sms);
 
         // Signed in, Dana follows Amira's e-mail link again before buying:
         // the last touch within the window now credits Amira.
-        let mut t = touch("t9", "unused", codes[0], Channel::Email, t0() + TimeDelta::days(1));
+        let mut t = touch(
+            "t9",
+            "unused",
+            codes[0],
+            Channel::Email,
+            t0() + TimeDelta::days(1),
+        );
         t.actor = Actor::Customer(cid("dana"));
         e.record_touch(&t).await.unwrap();
         let bought = e
             .record_conversion(&order("o", "dana", 5_000, t0() + TimeDelta::days(2)))
             .await
             .unwrap();
-        let ConversionOutcome::Rewarded { referrer, .. } = bought else { panic!("{bought:?}") };
+        let ConversionOutcome::Rewarded { referrer, .. } = bought else {
+            panic!("{bought:?}")
+        };
         assert_eq!(referrer, cid("amira"));
         assert_eq!(e.balance(&cid("chadi")).await.unwrap(), sar(0));
     });
@@ -197,10 +258,20 @@ fn nobody_refers_themselves() {
         own.actor = Actor::Customer(cid("amira"));
         assert_eq!(
             e.record_touch(&own).await.unwrap(),
-            TouchOutcome::Ignored { reason: Reason::SelfReferral }
+            TouchOutcome::Ignored {
+                reason: Reason::SelfReferral
+            }
         );
-        let joined = e.record_signup(&signup("s1", "amira", None, Some(code), t0())).await.unwrap();
-        assert_eq!(joined, SignupOutcome::NotReferred { reason: Reason::SelfReferral });
+        let joined = e
+            .record_signup(&signup("s1", "amira", None, Some(code), t0()))
+            .await
+            .unwrap();
+        assert_eq!(
+            joined,
+            SignupOutcome::NotReferred {
+                reason: Reason::SelfReferral
+            }
+        );
     });
 }
 
@@ -209,52 +280,125 @@ fn touches_and_referrals_outside_the_lookback_window_do_not_count() {
     let e = engine();
     block_on(async {
         let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
-        e.record_touch(&touch("t1", "v", code, Channel::Qr, t0())).await.unwrap();
-        let late = e
-            .record_signup(&signup("s1", "badr", Some("v"), None, t0() + TimeDelta::days(31)))
+        e.record_touch(&touch("t1", "v", code, Channel::Qr, t0()))
             .await
             .unwrap();
-        assert_eq!(late, SignupOutcome::NotReferred { reason: Reason::NoQualifyingTouch });
+        let late = e
+            .record_signup(&signup(
+                "s1",
+                "badr",
+                Some("v"),
+                None,
+                t0() + TimeDelta::days(31),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            late,
+            SignupOutcome::NotReferred {
+                reason: Reason::NoQualifyingTouch
+            }
+        );
 
-        let typed = e.record_signup(&signup("s2", "chadi", None, Some(code), t0())).await.unwrap();
+        let typed = e
+            .record_signup(&signup("s2", "chadi", None, Some(code), t0()))
+            .await
+            .unwrap();
         assert!(matches!(typed, SignupOutcome::Referred { .. }));
         let bought = e
-            .record_conversion(&order("o1", "chadi", 100, t0() + TimeDelta::days(30) + TimeDelta::seconds(1)))
+            .record_conversion(&order(
+                "o1",
+                "chadi",
+                100,
+                t0() + TimeDelta::days(30) + TimeDelta::seconds(1),
+            ))
             .await
             .unwrap();
-        assert_eq!(bought, ConversionOutcome::NotRewarded { referrer: None, reason: Reason::OutsideLookback });
+        assert_eq!(
+            bought,
+            ConversionOutcome::NotRewarded {
+                referrer: None,
+                reason: Reason::OutsideLookback
+            }
+        );
         // Exactly at the edge of the window still counts.
-        let edge = e.record_signup(&signup("s3", "dana", None, Some(code), t0())).await.unwrap();
+        let edge = e
+            .record_signup(&signup("s3", "dana", None, Some(code), t0()))
+            .await
+            .unwrap();
         assert!(matches!(edge, SignupOutcome::Referred { .. }));
-        let bought = e.record_conversion(&order("o2", "dana", 100, t0() + TimeDelta::days(30))).await.unwrap();
-        assert!(matches!(bought, ConversionOutcome::Rewarded { .. }), "{bought:?}");
+        let bought = e
+            .record_conversion(&order("o2", "dana", 100, t0() + TimeDelta::days(30)))
+            .await
+            .unwrap();
+        assert!(
+            matches!(bought, ConversionOutcome::Rewarded { .. }),
+            "{bought:?}"
+        );
     });
 }
 
 #[test]
 fn code_limits_expiry_and_deactivation_are_enforced_with_reasons() {
-    let p = program().code_max_uses(1).code_valid_for(TimeDelta::days(10)).build().unwrap();
+    let p = program()
+        .code_max_uses(1)
+        .code_valid_for(TimeDelta::days(10))
+        .build()
+        .unwrap();
     let e = engine_with(p);
     block_on(async {
         let issued = e.issue_code(&cid("amira"), t0()).await.unwrap();
         assert_eq!(issued.record.expires_at, Some(t0() + TimeDelta::days(10)));
         let code = issued.record.code;
-        let first = e.record_signup(&signup("s1", "b", None, Some(code), t0())).await.unwrap();
+        let first = e
+            .record_signup(&signup("s1", "b", None, Some(code), t0()))
+            .await
+            .unwrap();
         assert!(matches!(first, SignupOutcome::Referred { .. }));
-        let second = e.record_signup(&signup("s2", "c", None, Some(code), t0())).await.unwrap();
-        assert_eq!(second, SignupOutcome::NotReferred { reason: Reason::CodeExhausted });
+        let second = e
+            .record_signup(&signup("s2", "c", None, Some(code), t0()))
+            .await
+            .unwrap();
+        assert_eq!(
+            second,
+            SignupOutcome::NotReferred {
+                reason: Reason::CodeExhausted
+            }
+        );
 
         let other = e.issue_code(&cid("zaid"), t0()).await.unwrap().record.code;
         let expired = e
-            .record_touch(&touch("t1", "v", other, Channel::Sms, t0() + TimeDelta::days(10)))
+            .record_touch(&touch(
+                "t1",
+                "v",
+                other,
+                Channel::Sms,
+                t0() + TimeDelta::days(10),
+            ))
             .await
             .unwrap();
-        assert_eq!(expired, TouchOutcome::Ignored { reason: Reason::CodeExpired });
+        assert_eq!(
+            expired,
+            TouchOutcome::Ignored {
+                reason: Reason::CodeExpired
+            }
+        );
 
         e.set_code_active(&other, false).await.unwrap();
-        let off = e.record_signup(&signup("s3", "d", None, Some(other), t0())).await.unwrap();
-        assert_eq!(off, SignupOutcome::NotReferred { reason: Reason::CodeInactive });
-        let check = e.check_code(&other.to_string().to_lowercase(), t0()).await.unwrap();
+        let off = e
+            .record_signup(&signup("s3", "d", None, Some(other), t0()))
+            .await
+            .unwrap();
+        assert_eq!(
+            off,
+            SignupOutcome::NotReferred {
+                reason: Reason::CodeInactive
+            }
+        );
+        let check = e
+            .check_code(&other.to_string().to_lowercase(), t0())
+            .await
+            .unwrap();
         assert_eq!(check.owner, Some(cid("zaid")));
         assert!(check.unusable.is_some());
     });
@@ -262,13 +406,19 @@ fn code_limits_expiry_and_deactivation_are_enforced_with_reasons() {
 
 #[test]
 fn issuing_is_idempotent_per_customer_and_derived_codes_are_stable() {
-    let p = program().code_generation(CodeGeneration::Derived).build().unwrap();
+    let p = program()
+        .code_generation(CodeGeneration::Derived)
+        .build()
+        .unwrap();
     let secret = || CodeSecret::new(b"a program secret of 32 bytes....").unwrap();
     let a = Engine::new(MemoryStore::new(), p.clone()).with_code_secret(secret());
     let b = Engine::new(MemoryStore::new(), p.clone()).with_code_secret(secret());
     block_on(async {
         let first = a.issue_code(&cid("amira"), t0()).await.unwrap();
-        let again = a.issue_code(&cid("amira"), t0() + TimeDelta::days(1)).await.unwrap();
+        let again = a
+            .issue_code(&cid("amira"), t0() + TimeDelta::days(1))
+            .await
+            .unwrap();
         assert!(first.created && !again.created);
         assert_eq!(first.record, again.record);
         let elsewhere = b.issue_code(&cid("amira"), t0()).await.unwrap();
@@ -288,7 +438,9 @@ async fn racing_issues_for_one_customer_agree_on_one_code() {
     let mut tasks = Vec::new();
     for _ in 0..32 {
         let e = Arc::clone(&e);
-        tasks.push(tokio::spawn(async move { e.issue_code(&cid("amira"), t0()).await }));
+        tasks.push(tokio::spawn(async move {
+            e.issue_code(&cid("amira"), t0()).await
+        }));
     }
     let mut codes = Vec::new();
     for t in tasks {
@@ -303,7 +455,9 @@ fn replays_return_the_first_outcome_and_reused_ids_are_refused() {
     let e = engine();
     block_on(async {
         let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
-        e.record_signup(&signup("s1", "badr", None, Some(code), t0())).await.unwrap();
+        e.record_signup(&signup("s1", "badr", None, Some(code), t0()))
+            .await
+            .unwrap();
         let o = order("o1", "badr", 5_000, t0() + TimeDelta::days(1));
         let first = e.record_conversion(&o).await.unwrap();
         let before = e.store().snapshot();
@@ -314,13 +468,22 @@ fn replays_return_the_first_outcome_and_reused_ids_are_refused() {
         let err = e.record_conversion(&changed).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::IdempotencyMismatch, "{err}");
 
-        let dup = e.record_signup(&signup("s2", "badr", None, None, t0())).await.unwrap_err();
+        let dup = e
+            .record_signup(&signup("s2", "badr", None, None, t0()))
+            .await
+            .unwrap_err();
         assert_eq!(dup.kind(), ErrorKind::Duplicate, "{dup}");
         // Only the first conversion is rewarded by default.
-        let second = e.record_conversion(&order("o2", "badr", 5_000, t0() + TimeDelta::days(2))).await.unwrap();
+        let second = e
+            .record_conversion(&order("o2", "badr", 5_000, t0() + TimeDelta::days(2)))
+            .await
+            .unwrap();
         assert_eq!(
             second,
-            ConversionOutcome::NotRewarded { referrer: Some(cid("amira")), reason: Reason::AlreadyRewarded }
+            ConversionOutcome::NotRewarded {
+                referrer: Some(cid("amira")),
+                reason: Reason::AlreadyRewarded
+            }
         );
     });
 }
@@ -341,7 +504,9 @@ fn bad_input_is_refused_with_the_field_named() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 
-        e.record_conversion(&order("o2", "walk-in", 1_000, t0())).await.unwrap();
+        e.record_conversion(&order("o2", "walk-in", 1_000, t0()))
+            .await
+            .unwrap();
         let err = e
             .record_refund(&refund("r1", "o2", RefundAmount::Partial(sar(1_001)), t0()))
             .await
@@ -349,7 +514,12 @@ fn bad_input_is_refused_with_the_field_named() {
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert!(err.to_string().contains("exceeds"), "{err}");
         let err = e
-            .record_refund(&refund("r2", "o2", RefundAmount::Partial(Money::new(1, Currency::AED)), t0()))
+            .record_refund(&refund(
+                "r2",
+                "o2",
+                RefundAmount::Partial(Money::new(1, Currency::AED)),
+                t0(),
+            ))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::CurrencyMismatch, "{err}");
@@ -378,25 +548,60 @@ fn vanity_codes_are_unique_per_program() {
             .unwrap_err();
         assert_eq!(taken.kind(), ErrorKind::Duplicate, "{taken}");
         // The vanity code refers like any other.
-        let joined = e.record_signup(&signup("s", "fan", None, Some(sara.code), t0())).await.unwrap();
+        let joined = e
+            .record_signup(&signup("s", "fan", None, Some(sara.code), t0()))
+            .await
+            .unwrap();
         assert!(matches!(joined, SignupOutcome::Referred { .. }));
     });
 }
 
 #[test]
 fn events_outside_the_program_dates_earn_nothing() {
-    let p = program().starts_at(t0()).ends_at(t0() + TimeDelta::days(60)).build().unwrap();
+    let p = program()
+        .starts_at(t0())
+        .ends_at(t0() + TimeDelta::days(60))
+        .build()
+        .unwrap();
     let e = engine_with(p);
     block_on(async {
         let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
         let early = e
-            .record_touch(&touch("t", "v", code, Channel::Email, t0() - TimeDelta::seconds(1)))
+            .record_touch(&touch(
+                "t",
+                "v",
+                code,
+                Channel::Email,
+                t0() - TimeDelta::seconds(1),
+            ))
             .await
             .unwrap();
-        assert_eq!(early, TouchOutcome::Ignored { reason: Reason::ProgramNotActive });
-        e.record_signup(&signup("s", "b", None, Some(code), t0() + TimeDelta::days(59))).await.unwrap();
-        let late = e.record_conversion(&order("o", "b", 100, t0() + TimeDelta::days(60))).await.unwrap();
-        assert_eq!(late, ConversionOutcome::NotRewarded { referrer: None, reason: Reason::ProgramNotActive });
+        assert_eq!(
+            early,
+            TouchOutcome::Ignored {
+                reason: Reason::ProgramNotActive
+            }
+        );
+        e.record_signup(&signup(
+            "s",
+            "b",
+            None,
+            Some(code),
+            t0() + TimeDelta::days(59),
+        ))
+        .await
+        .unwrap();
+        let late = e
+            .record_conversion(&order("o", "b", 100, t0() + TimeDelta::days(60)))
+            .await
+            .unwrap();
+        assert_eq!(
+            late,
+            ConversionOutcome::NotRewarded {
+                referrer: None,
+                reason: Reason::ProgramNotActive
+            }
+        );
     });
 }
 
@@ -411,7 +616,9 @@ fn three_decimal_currencies_split_and_claw_back_exactly() {
     let e = engine_with(p);
     block_on(async {
         let code = e.issue_code(&cid("a"), t0()).await.unwrap().record.code;
-        e.record_signup(&signup("s", "b", None, Some(code), t0())).await.unwrap();
+        e.record_signup(&signup("s", "b", None, Some(code), t0()))
+            .await
+            .unwrap();
         let mut o = order("o", "b", 0, t0());
         o.amount = kwd(7_000);
         e.record_conversion(&o).await.unwrap();
@@ -421,7 +628,9 @@ fn three_decimal_currencies_split_and_claw_back_exactly() {
             .unwrap();
         // 2.500 × 1/7 = 0.357142… → 0.357 KWD
         assert_eq!(r.clawbacks[0].amount, kwd(-357));
-        e.record_refund(&refund("r2", "o", RefundAmount::Full, t0())).await.unwrap();
+        e.record_refund(&refund("r2", "o", RefundAmount::Full, t0()))
+            .await
+            .unwrap();
         assert!(e.balance(&cid("a")).await.unwrap().is_zero());
     });
 }
@@ -433,15 +642,29 @@ fn events_and_outcomes_round_trip_through_json() {
     let json = serde_json::to_string(&t).unwrap();
     assert_eq!(serde_json::from_str::<Touch>(&json).unwrap(), t);
     let s = signup("s", "عميل", Some("v"), Some(code), t0());
-    assert_eq!(serde_json::from_str::<Signup>(&serde_json::to_string(&s).unwrap()).unwrap(), s);
+    assert_eq!(
+        serde_json::from_str::<Signup>(&serde_json::to_string(&s).unwrap()).unwrap(),
+        s
+    );
     let c = order("o", "c", 1, t0());
-    assert_eq!(serde_json::from_str::<Conversion>(&serde_json::to_string(&c).unwrap()).unwrap(), c);
+    assert_eq!(
+        serde_json::from_str::<Conversion>(&serde_json::to_string(&c).unwrap()).unwrap(),
+        c
+    );
     for amount in [RefundAmount::Full, RefundAmount::Partial(sar(5))] {
         let r = refund("r", "o", amount, t0());
-        assert_eq!(serde_json::from_str::<Refund>(&serde_json::to_string(&r).unwrap()).unwrap(), r);
+        assert_eq!(
+            serde_json::from_str::<Refund>(&serde_json::to_string(&r).unwrap()).unwrap(),
+            r
+        );
     }
-    let outcome = SignupOutcome::NotReferred { reason: Reason::CodeExhausted };
+    let outcome = SignupOutcome::NotReferred {
+        reason: Reason::CodeExhausted,
+    };
     let json = serde_json::to_string(&outcome).unwrap();
     assert_eq!(json, r#"{"not_referred":{"reason":"code_exhausted"}}"#);
-    assert_eq!(serde_json::from_str::<SignupOutcome>(&json).unwrap(), outcome);
+    assert_eq!(
+        serde_json::from_str::<SignupOutcome>(&json).unwrap(),
+        outcome
+    );
 }

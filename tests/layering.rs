@@ -5,11 +5,21 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The pure core: plain functions and types over plain data.
-const CORE: &[&str] = &["model.rs", "money.rs", "program.rs", "code", "link.rs", "share.rs"];
+const CORE: &[&str] = &[
+    "model.rs",
+    "money.rs",
+    "program.rs",
+    "code",
+    "link.rs",
+    "share.rs",
+];
 
 fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_dir() {
-        let mut entries: Vec<_> = fs::read_dir(path).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for p in entries {
             rust_files(&p, out);
@@ -49,14 +59,23 @@ fn core_modules_import_no_store_and_no_engine() {
     assert!(core.len() >= 5, "core files not found: {core:?}");
     for file in core {
         for (n, line) in code_lines(&file) {
-            for forbidden in ["crate::store", "crate::engine", "crate::error", "super::super::store"] {
+            for forbidden in [
+                "crate::store",
+                "crate::engine",
+                "crate::error",
+                "super::super::store",
+            ] {
                 if line.contains(forbidden) {
                     violations.push(format!("{}:{n}: {}", file.display(), line.trim()));
                 }
             }
         }
     }
-    assert!(violations.is_empty(), "core modules import the store or engine:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "core modules import the store or engine:\n{}",
+        violations.join("\n")
+    );
 }
 
 #[test]
@@ -71,7 +90,11 @@ fn nothing_reads_the_wall_clock() {
             }
         }
     }
-    assert!(violations.is_empty(), "time must arrive with events:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "time must arrive with events:\n{}",
+        violations.join("\n")
+    );
 }
 
 #[test]
@@ -84,7 +107,11 @@ fn no_floating_point_in_amount_paths() {
             }
         }
     }
-    assert!(violations.is_empty(), "floats in amount paths:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "floats in amount paths:\n{}",
+        violations.join("\n")
+    );
 }
 
 #[test]

@@ -579,7 +579,10 @@ mod tests {
     fn program(currency: Currency, referrer: i64, referee: i64) -> Program {
         Program::builder("p", "P")
             .currency(currency)
-            .two_sided_reward(Money::new(referrer, currency), Money::new(referee, currency))
+            .two_sided_reward(
+                Money::new(referrer, currency),
+                Money::new(referee, currency),
+            )
             .build()
             .unwrap()
     }
@@ -591,7 +594,11 @@ mod tests {
             .enumerate()
             .map(|(i, &r)| Payout {
                 beneficiary: CustomerId::new(format!("c{i}")).unwrap(),
-                role: if i == 0 { Role::Referrer } else { Role::Referee },
+                role: if i == 0 {
+                    Role::Referrer
+                } else {
+                    Role::Referee
+                },
                 amount: Money::new(r, c),
                 clawed_back: Money::zero(c),
             })

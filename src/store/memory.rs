@@ -249,7 +249,8 @@ impl MemoryState {
     /// inserting so the common case clones no id.
     fn program_mut(&mut self, program: &ProgramId) -> &mut ProgramState {
         if !self.programs.contains_key(program) {
-            self.programs.insert(program.clone(), ProgramState::default());
+            self.programs
+                .insert(program.clone(), ProgramState::default());
         }
         // OK because the entry was inserted just above if it was missing.
         self.programs.get_mut(program).expect("inserted above")
