@@ -29,8 +29,8 @@ use crate::model::{Actor, Conversion, CustomerId, Refund, Signup, Touch};
 use crate::money::Money;
 use crate::program::{CodeGeneration, Program};
 use crate::store::{
-    CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, IdempotencyKey, LedgerEntry, Request, Store,
-    StoreErrorKind, Versioned, Write,
+    CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, EventKind, IdempotencyKey, LedgerEntry,
+    Request, Store, StoreErrorKind, Versioned, Write,
 };
 use decide::Decision;
 
@@ -150,13 +150,17 @@ impl<S: Store> Engine<S> {
         )
     }
 
-    /// Returns the remembered outcome if `request`'s key was committed
-    /// before; an error if the key was used for another event.
-    async fn replay(&self, request: &Request) -> Result<Option<Outcome>, Error> {
-        let key: IdempotencyKey = request.key();
-        match self.store.idempotency(self.program.id(), &key).await? {
+    /// Returns the remembered outcome if `key` was committed before; an
+    /// error if it was committed for another event. `same` compares the
+    /// stored request with the call's event without cloning the event.
+    async fn replay(
+        &self,
+        key: &IdempotencyKey,
+        same: impl Fn(&Request) -> bool,
+    ) -> Result<Option<Outcome>, Error> {
+        match self.store.idempotency(self.program.id(), key).await? {
             None => Ok(None),
-            Some(record) if record.request == *request => Ok(Some(record.outcome)),
+            Some(record) if same(&record.request) => Ok(Some(record.outcome)),
             Some(_) => Err(Error::new(
                 ErrorKind::IdempotencyMismatch,
                 format!(
@@ -412,9 +416,13 @@ impl<S: Store> Engine<S> {
     /// [`ErrorKind::IdempotencyMismatch`] if the touch id was used for a
     /// different touch; [`ErrorKind::Store`] when the store fails.
     pub async fn record_touch(&self, touch: &Touch) -> Result<TouchOutcome, Error> {
-        let request = Request::Touch(touch.clone());
+        let key = IdempotencyKey {
+            kind: EventKind::Touch,
+            id: touch.id.as_str().to_owned(),
+        };
+        let same = |r: &Request| matches!(r, Request::Touch(x) if x == touch);
         for _ in 0..self.max_attempts {
-            if let Some(Outcome::Touch(o)) = self.replay(&request).await? {
+            if let Some(Outcome::Touch(o)) = self.replay(&key, same).await? {
                 return Ok(o);
             }
             let code = self.store.code(self.program.id(), &touch.code).await?;
@@ -435,9 +443,13 @@ impl<S: Store> Engine<S> {
     /// [`ErrorKind::Store`].
     pub async fn record_signup(&self, signup: &Signup) -> Result<SignupOutcome, Error> {
         let program = &self.program;
-        let request = Request::Signup(signup.clone());
+        let key = IdempotencyKey {
+            kind: EventKind::Signup,
+            id: signup.id.as_str().to_owned(),
+        };
+        let same = |r: &Request| matches!(r, Request::Signup(x) if x == signup);
         for _ in 0..self.max_attempts {
-            if let Some(Outcome::Signup(o)) = self.replay(&request).await? {
+            if let Some(Outcome::Signup(o)) = self.replay(&key, same).await? {
                 return Ok(o);
             }
             let existing = self.store.customer(program.id(), &signup.customer).await?;
@@ -475,9 +487,13 @@ impl<S: Store> Engine<S> {
         conversion: &Conversion,
     ) -> Result<ConversionOutcome, Error> {
         let program = &self.program;
-        let request = Request::Conversion(conversion.clone());
+        let key = IdempotencyKey {
+            kind: EventKind::Conversion,
+            id: conversion.order.as_str().to_owned(),
+        };
+        let same = |r: &Request| matches!(r, Request::Conversion(x) if x == conversion);
         for _ in 0..self.max_attempts {
-            if let Some(Outcome::Conversion(o)) = self.replay(&request).await? {
+            if let Some(Outcome::Conversion(o)) = self.replay(&key, same).await? {
                 return Ok(o);
             }
             let customer = self
@@ -512,9 +528,13 @@ impl<S: Store> Engine<S> {
     /// exceeds what is left; [`ErrorKind::CurrencyMismatch`];
     /// [`ErrorKind::IdempotencyMismatch`]; [`ErrorKind::Store`].
     pub async fn record_refund(&self, refund: &Refund) -> Result<RefundOutcome, Error> {
-        let request = Request::Refund(refund.clone());
+        let key = IdempotencyKey {
+            kind: EventKind::Refund,
+            id: refund.id.as_str().to_owned(),
+        };
+        let same = |r: &Request| matches!(r, Request::Refund(x) if x == refund);
         for _ in 0..self.max_attempts {
-            if let Some(Outcome::Refund(o)) = self.replay(&request).await? {
+            if let Some(Outcome::Refund(o)) = self.replay(&key, same).await? {
                 return Ok(o);
             }
             let record = self

@@ -1,6 +1,6 @@
 //! [`MemoryStore`]: the embedded, in-process store.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
 use std::future::{Future, ready};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -11,6 +11,12 @@ use super::{
     LedgerEntry, Store, StoreError, StoreResult, TouchRecord, Versioned, Write,
 };
 use crate::code::Code;
+/// Maps with foldhash: several times faster than SipHash on short keys,
+/// and seeded per map, so keys chosen by strangers (visitor ids come from
+/// cookies) cannot be aimed at one bucket in advance.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = StdHashSet<K, foldhash::fast::RandomState>;
+
 use crate::model::{Actor, CustomerId, EventId, LedgerEntryId, OrderId, ProgramId};
 
 /// One program's records.
@@ -168,7 +174,7 @@ impl MemoryState {
         }
         // Plans hold a handful of writes: a linear scan beats hashing.
         let mut seen: Vec<PlanKey<'_>> = Vec::with_capacity(plan.writes.len());
-        let mut new_primaries: HashSet<(&ProgramId, &CustomerId)> = HashSet::new();
+        let mut new_primaries: Vec<(&ProgramId, &CustomerId)> = Vec::new();
         for write in &plan.writes {
             let key = match write {
                 Write::PutCode { record, expected } => {
@@ -187,12 +193,14 @@ impl MemoryState {
                                 )));
                             }
                         }
-                        if !new_primaries.insert((&record.program, &record.owner)) {
+                        let owner = (&record.program, &record.owner);
+                        if new_primaries.contains(&owner) {
                             return Err(StoreError::conflict(format!(
                                 "the plan gives customer {} two primary codes",
                                 record.owner
                             )));
                         }
+                        new_primaries.push(owner);
                     }
                     PlanKey::Code(&record.program, record.code)
                 }
