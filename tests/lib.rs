@@ -1,1 +1,5 @@
+//! The integration tests, in one binary (`required-features = ["testing"]`)
+//! so that the crate is linked once.
 
+mod faults;
+mod store;

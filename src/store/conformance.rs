@@ -651,7 +651,7 @@ pub async fn commit_is_atomic<S: Store>(store: &S) {
             .await;
         assert_eq!(
             found,
-            [kept_touch.clone()],
+            std::slice::from_ref(&kept_touch),
             "{clause}: {after}, the stored touch changed"
         );
         let found = p
@@ -665,7 +665,7 @@ pub async fn commit_is_atomic<S: Store>(store: &S) {
         let found = p.ledger(&prog, "keeper").await;
         assert_eq!(
             found,
-            [kept_entry.clone()],
+            std::slice::from_ref(&kept_entry),
             "{clause}: {after}, the stored entry changed"
         );
         let found = p.ledger(&prog, "intruder").await;
@@ -1657,7 +1657,7 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
     ];
     let visitor = Actor::Visitor(vid("زائر-١"));
     let customer = Actor::Customer(cid("عميل-٧"));
-    let touches = vec![
+    let touches = [
         TouchRecord {
             program: prog.clone(),
             referrer: cid("مسوّقة-سارة"),
@@ -2566,9 +2566,7 @@ mod tests {
             .match_indices("\npub async fn ")
             .map(|(i, m)| {
                 let rest = &source[i + m.len()..];
-                let end = rest
-                    .find(|c: char| c == '<' || c == '(')
-                    .expect("a signature");
+                let end = rest.find(['<', '(']).expect("a signature");
                 &rest[..end]
             })
             .filter(|name| *name != "run_all")

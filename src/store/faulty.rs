@@ -6,7 +6,6 @@
 //! exactly from its seed. For tests only (the `testing` feature); outside
 //! semver.
 
-use std::future::Future;
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -292,100 +291,84 @@ impl<S> FaultyStore<S> {
 
 #[deny(clippy::missing_trait_methods)]
 impl<S: Store> Store for FaultyStore<S> {
-    fn idempotency(
+    async fn idempotency(
         &self,
         program: &ProgramId,
         key: &IdempotencyKey,
-    ) -> impl Future<Output = StoreResult<Option<IdempotencyRecord>>> + Send {
-        async move {
-            self.read_gate("idempotency")?;
-            self.inner.idempotency(program, key).await
-        }
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        self.read_gate("idempotency")?;
+        self.inner.idempotency(program, key).await
     }
 
-    fn code(
+    async fn code(
         &self,
         program: &ProgramId,
         code: &Code,
-    ) -> impl Future<Output = StoreResult<Option<Versioned<CodeRecord>>>> + Send {
-        async move {
-            self.read_gate("code")?;
-            self.inner.code(program, code).await
-        }
+    ) -> StoreResult<Option<Versioned<CodeRecord>>> {
+        self.read_gate("code")?;
+        self.inner.code(program, code).await
     }
 
-    fn primary_code(
+    async fn primary_code(
         &self,
         program: &ProgramId,
         owner: &CustomerId,
-    ) -> impl Future<Output = StoreResult<Option<Versioned<CodeRecord>>>> + Send {
-        async move {
-            self.read_gate("primary_code")?;
-            self.inner.primary_code(program, owner).await
-        }
+    ) -> StoreResult<Option<Versioned<CodeRecord>>> {
+        self.read_gate("primary_code")?;
+        self.inner.primary_code(program, owner).await
     }
 
-    fn customer(
+    async fn customer(
         &self,
         program: &ProgramId,
         customer: &CustomerId,
-    ) -> impl Future<Output = StoreResult<Option<Versioned<CustomerRecord>>>> + Send {
-        async move {
-            self.read_gate("customer")?;
-            self.inner.customer(program, customer).await
-        }
+    ) -> StoreResult<Option<Versioned<CustomerRecord>>> {
+        self.read_gate("customer")?;
+        self.inner.customer(program, customer).await
     }
 
-    fn touches(
+    async fn touches(
         &self,
         program: &ProgramId,
         actor: &Actor,
         since: DateTime<Utc>,
-    ) -> impl Future<Output = StoreResult<Vec<TouchRecord>>> + Send {
-        async move {
-            self.read_gate("touches")?;
-            self.inner.touches(program, actor, since).await
-        }
+    ) -> StoreResult<Vec<TouchRecord>> {
+        self.read_gate("touches")?;
+        self.inner.touches(program, actor, since).await
     }
 
-    fn conversion(
+    async fn conversion(
         &self,
         program: &ProgramId,
         order: &OrderId,
-    ) -> impl Future<Output = StoreResult<Option<Versioned<ConversionRecord>>>> + Send {
-        async move {
-            self.read_gate("conversion")?;
-            self.inner.conversion(program, order).await
-        }
+    ) -> StoreResult<Option<Versioned<ConversionRecord>>> {
+        self.read_gate("conversion")?;
+        self.inner.conversion(program, order).await
     }
 
-    fn ledger(
+    async fn ledger(
         &self,
         program: &ProgramId,
         customer: &CustomerId,
-    ) -> impl Future<Output = StoreResult<Vec<LedgerEntry>>> + Send {
-        async move {
-            self.read_gate("ledger")?;
-            self.inner.ledger(program, customer).await
-        }
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        self.read_gate("ledger")?;
+        self.inner.ledger(program, customer).await
     }
 
-    fn commit(&self, plan: CommitPlan) -> impl Future<Output = StoreResult<()>> + Send {
-        async move {
-            let (index, fault) = self.next_commit_fault();
-            let seed = self.plan.seed;
-            match fault {
-                None => self.inner.commit(plan).await,
-                Some(Fault::BeforeApply) => Err(StoreError::unavailable(format!(
-                    "injected fault before apply: the plan was not written (commit #{index}, seed {seed})"
+    async fn commit(&self, plan: CommitPlan) -> StoreResult<()> {
+        let (index, fault) = self.next_commit_fault();
+        let seed = self.plan.seed;
+        match fault {
+            None => self.inner.commit(plan).await,
+            Some(Fault::BeforeApply) => Err(StoreError::unavailable(format!(
+                "injected fault before apply: the plan was not written (commit #{index}, seed {seed})"
+            ))),
+            Some(Fault::AfterApply) => match self.inner.commit(plan).await {
+                Err(e) if e.kind() == StoreErrorKind::Backend => Err(e),
+                _ => Err(StoreError::unavailable(format!(
+                    "injected fault after apply: the outcome is unknown to the caller (commit #{index}, seed {seed})"
                 ))),
-                Some(Fault::AfterApply) => match self.inner.commit(plan).await {
-                    Err(e) if e.kind() == StoreErrorKind::Backend => Err(e),
-                    _ => Err(StoreError::unavailable(format!(
-                        "injected fault after apply: the outcome is unknown to the caller (commit #{index}, seed {seed})"
-                    ))),
-                },
-            }
+            },
         }
     }
 }

@@ -251,7 +251,7 @@ pub trait Store: Send + Sync + Debug {
     /// - [`StoreErrorKind::Unavailable`]: the store could not be reached, or
     ///   the plan may or may not have been applied. The caller retries the
     ///   same event; the idempotency key makes that safe.
-    /// - [`StoreErrorKind::Backend`]: final.
+    /// - [`StoreErrorKind::Backend`]: final; retrying cannot help.
     fn commit(&self, plan: CommitPlan) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
