@@ -99,7 +99,12 @@ fn code_texts() -> Vec<String> {
     names
         .iter()
         .enumerate()
-        .map(|(i, name)| format!("{name}{:0>width$}", 2026 + i, width = 8 - name.len()))
+        .map(|(i, name)| {
+            let digits = 8 - name.len();
+            let text = format!("{name}{:0digits$}", (2026 + i) % 10usize.pow(digits as u32));
+            assert_eq!(text.len(), 8, "{text}");
+            text
+        })
         .collect()
 }
 

@@ -42,7 +42,9 @@
 //!
 //! The `testing` feature ships `store::conformance`, one function per clause
 //! above, and `conformance::run_all`, which a backend calls once with a
-//! factory of fresh stores.
+//! factory of fresh stores. It also ships `store::FaultyStore`, a wrapper
+//! that fails commits before or after applying them (and reads), from a
+//! seed, to test that callers retrying on `Unavailable` never pay twice.
 
 use std::fmt::Debug;
 use std::future::Future;
