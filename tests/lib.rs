@@ -1,2 +1,7 @@
+//! The integration tests, in one binary (`required-features = ["testing"]`)
+//! so that the crate is linked once.
+
 mod engine;
+mod faults;
 mod layering;
+mod store;

@@ -42,7 +42,9 @@
 //!
 //! The `testing` feature ships `store::conformance`, one function per clause
 //! above, and `conformance::run_all`, which a backend calls once with a
-//! factory of fresh stores.
+//! factory of fresh stores. It also ships `store::FaultyStore`, a wrapper
+//! that fails commits before or after applying them (and reads), from a
+//! seed, to test that callers retrying on `Unavailable` never pay twice.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -251,7 +253,7 @@ pub trait Store: Send + Sync + Debug {
     /// - [`StoreErrorKind::Unavailable`]: the store could not be reached, or
     ///   the plan may or may not have been applied. The caller retries the
     ///   same event; the idempotency key makes that safe.
-    /// - [`StoreErrorKind::Backend`]: final.
+    /// - [`StoreErrorKind::Backend`]: final; retrying cannot help.
     fn commit(&self, plan: CommitPlan) -> impl Future<Output = StoreResult<()>> + Send;
 }
 

@@ -1,0 +1,294 @@
+//! The store conformance suite against `MemoryStore` and every way of
+//! holding one, and against deliberately broken stores, to show that each
+//! kind of breakage is caught (a suite that passes everything proves
+//! nothing).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Timelike, Utc};
+use referrals::model::{Actor, CustomerId, OrderId, ProgramId};
+use referrals::store::{
+    CodeRecord, CommitPlan, ConversionRecord, CustomerRecord, FaultPlan, FaultyStore,
+    IdempotencyKey, IdempotencyRecord, LedgerEntry, StoreResult, TouchRecord, Versioned, Write,
+    conformance,
+};
+use referrals::{Code, MemoryStore, Store};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_store_keeps_the_contract() {
+    conformance::run_all(|| async { MemoryStore::new() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn arc_memory_store_keeps_the_contract() {
+    conformance::run_all(|| async { Arc::new(MemoryStore::new()) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boxed_memory_store_keeps_the_contract() {
+    conformance::run_all(|| async { Box::new(MemoryStore::new()) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn static_memory_store_reference_keeps_the_contract() {
+    conformance::run_all(|| async { &*Box::leak(Box::new(MemoryStore::new())) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faulty_store_without_faults_keeps_the_contract() {
+    conformance::run_all(|| async { FaultyStore::new(MemoryStore::new(), FaultPlan::default()) })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clone_of_a_memory_store_is_a_handle_to_the_same_store() {
+    // Clauses read through the handle they committed through; a clone is
+    // another handle, so reads through it must see the same state.
+    let store = MemoryStore::new();
+    let handle = store.clone();
+    conformance::engine_end_to_end_over_store(&store).await;
+    assert_eq!(store.snapshot(), handle.snapshot());
+    assert_ne!(store.snapshot(), MemoryStore::new().snapshot());
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[should_panic(expected = "run_all: runs on a CurrentThread tokio runtime")]
+async fn run_all_refuses_a_single_threaded_runtime() {
+    conformance::run_all(|| async { MemoryStore::new() }).await;
+}
+
+#[test]
+#[should_panic(expected = "must run inside a multi-threaded tokio runtime")]
+fn run_all_refuses_to_run_outside_tokio() {
+    referrals::engine::block_on(conformance::run_all(|| async { MemoryStore::new() }));
+}
+
+/// How a [`Mutant`] breaks the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mutation {
+    /// Commits the idempotency record and each write separately.
+    SplitCommits,
+    /// Ignores a stored idempotency key (commits the writes anyway).
+    ForgetIdempotency,
+    /// Overwrites whatever version is stored ("last writer wins").
+    LastWriterWins,
+    /// Lists touches newest first.
+    ReverseTouches,
+    /// Reads customers from one fixed program, whatever is asked.
+    IgnoreProgram,
+    /// Drops the nanoseconds of a customer's signup time.
+    DropNanos,
+    /// Checks the conditions, lets other tasks run, then writes as if they
+    /// still held: a time-of-check to time-of-use race.
+    CheckThenAct,
+}
+
+/// A `MemoryStore` broken in one way.
+#[derive(Debug)]
+struct Mutant {
+    inner: MemoryStore,
+    mutation: Mutation,
+}
+
+fn mutant(mutation: Mutation) -> impl FnMut() -> std::future::Ready<Mutant> {
+    move || {
+        std::future::ready(Mutant {
+            inner: MemoryStore::new(),
+            mutation,
+        })
+    }
+}
+
+impl Mutant {
+    /// Rewrites every versioned write to name the version stored now.
+    fn overwrite(&self, mut plan: CommitPlan) -> CommitPlan {
+        let state = self.inner.snapshot();
+        for write in &mut plan.writes {
+            match write {
+                Write::PutCode { record, expected } => {
+                    *expected = state
+                        .code(&record.program, &record.code)
+                        .map_or(0, |v| v.version);
+                }
+                Write::PutCustomer { record, expected } => {
+                    *expected = state
+                        .customer(&record.program, &record.customer)
+                        .map_or(0, |v| v.version);
+                }
+                Write::PutConversion { record, expected } => {
+                    *expected = state
+                        .conversion(&record.program, &record.conversion.order)
+                        .map_or(0, |v| v.version);
+                }
+                _ => {}
+            }
+        }
+        plan
+    }
+}
+
+impl Store for Mutant {
+    fn idempotency(
+        &self,
+        program: &ProgramId,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = StoreResult<Option<IdempotencyRecord>>> + Send {
+        self.inner.idempotency(program, key)
+    }
+
+    fn code(
+        &self,
+        program: &ProgramId,
+        code: &Code,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<CodeRecord>>>> + Send {
+        self.inner.code(program, code)
+    }
+
+    fn primary_code(
+        &self,
+        program: &ProgramId,
+        owner: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<CodeRecord>>>> + Send {
+        self.inner.primary_code(program, owner)
+    }
+
+    fn customer(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<CustomerRecord>>>> + Send {
+        let fixed = ProgramId::new("conformance").unwrap();
+        async move {
+            let program = match self.mutation {
+                Mutation::IgnoreProgram => &fixed,
+                _ => program,
+            };
+            let mut found = self.inner.customer(program, customer).await?;
+            if let (Mutation::DropNanos, Some(v)) = (self.mutation, found.as_mut()) {
+                v.record.signed_up_at = v.record.signed_up_at.with_nanosecond(0).unwrap();
+            }
+            Ok(found)
+        }
+    }
+
+    async fn touches(
+        &self,
+        program: &ProgramId,
+        actor: &Actor,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<TouchRecord>> {
+        let mut list = self.inner.touches(program, actor, since).await?;
+        if self.mutation == Mutation::ReverseTouches {
+            list.reverse();
+        }
+        Ok(list)
+    }
+
+    fn conversion(
+        &self,
+        program: &ProgramId,
+        order: &OrderId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<ConversionRecord>>>> + Send {
+        self.inner.conversion(program, order)
+    }
+
+    fn ledger(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<LedgerEntry>>> + Send {
+        self.inner.ledger(program, customer)
+    }
+
+    async fn commit(&self, plan: CommitPlan) -> StoreResult<()> {
+        match self.mutation {
+            Mutation::SplitCommits => {
+                let CommitPlan {
+                    idempotency,
+                    writes,
+                } = plan;
+                self.inner
+                    .commit(CommitPlan {
+                        idempotency,
+                        writes: Vec::new(),
+                    })
+                    .await?;
+                for write in writes {
+                    self.inner
+                        .commit(CommitPlan {
+                            idempotency: None,
+                            writes: vec![write],
+                        })
+                        .await?;
+                }
+                Ok(())
+            }
+            Mutation::ForgetIdempotency => {
+                let mut plan = plan;
+                if let Some(idem) = &plan.idempotency {
+                    if self
+                        .inner
+                        .idempotency(&idem.program, &idem.key)
+                        .await?
+                        .is_some()
+                    {
+                        plan.idempotency = None;
+                    }
+                }
+                self.inner.commit(plan).await
+            }
+            Mutation::LastWriterWins => self.inner.commit(self.overwrite(plan)).await,
+            Mutation::CheckThenAct => {
+                self.inner.snapshot().apply(plan.clone())?;
+                tokio::task::yield_now().await;
+                self.inner.commit(self.overwrite(plan)).await
+            }
+            _ => self.inner.commit(plan).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(expected = "commit_is_atomic: after a plan ending with a code at a stale version")]
+async fn the_suite_catches_a_store_that_splits_commits() {
+    conformance::run_all(mutant(Mutation::SplitCommits)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(
+    expected = "commit_rejects_seen_idempotency_key: another event under the stored key"
+)]
+async fn the_suite_catches_a_store_that_forgets_idempotency_keys() {
+    conformance::run_all(mutant(Mutation::ForgetIdempotency)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(expected = "commit_is_atomic: a plan ending with a code at a stale version")]
+async fn the_suite_catches_a_store_that_ignores_versions() {
+    conformance::run_all(mutant(Mutation::LastWriterWins)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(expected = "touches_are_ordered_and_filtered_by_since: touches since")]
+async fn the_suite_catches_a_store_that_misorders_touches() {
+    conformance::run_all(mutant(Mutation::ReverseTouches)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(expected = "programs_are_isolated: the customer in program")]
+async fn the_suite_catches_a_store_that_mixes_programs() {
+    conformance::run_all(mutant(Mutation::IgnoreProgram)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(expected = "records_round_trip_exactly: a customer record came back changed")]
+async fn the_suite_catches_a_store_that_truncates_timestamps() {
+    conformance::run_all(mutant(Mutation::DropNanos)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(expected = "committed; exactly one may win")]
+async fn the_suite_catches_a_store_that_checks_then_acts() {
+    conformance::run_all(mutant(Mutation::CheckThenAct)).await;
+}
