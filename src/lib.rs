@@ -132,6 +132,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod attribution;
 pub mod code;
 pub mod engine;
 mod error;

@@ -1,0 +1,1 @@
+//! Channel analysis over many journeys.
