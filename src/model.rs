@@ -379,8 +379,10 @@ pub enum TouchKind {
 }
 
 impl TouchKind {
-    /// Whether this kind of touch can make its code's owner the referrer.
-    /// Clicks and visits can; a share is the sharer's own act.
+    /// Whether this kind of touch credits its code's owner under the
+    /// default attribution policy: clicks and visits do; a share is the
+    /// sharer's own act. Programs choose otherwise in their policy's
+    /// `counted_kinds`.
     pub fn attributes(self) -> bool {
         matches!(self, TouchKind::Click | TouchKind::Visit)
     }

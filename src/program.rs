@@ -4,6 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::AttributionPolicy;
 use crate::code::{Blocklist, CodeFormat};
 use crate::model::ProgramId;
 use crate::money::{Currency, Money};
@@ -52,7 +53,20 @@ pub enum CodeGeneration {
 
 /// A fixed reward to both sides of a referral, paid when the referee
 /// converts.
+///
+/// # Example: 15 SAR and 10 SAR, for orders of 50 SAR or more, split
+/// among every referrer who touched the friend
+/// ```
+/// use referrals::program::{ReferrerSplit, TwoSidedReward};
+/// use referrals::{Currency, Money};
+/// let sar = |m| Money::new(m, Currency::SAR);
+/// let reward = TwoSidedReward::new(sar(1500), sar(1000))
+///     .with_min_order(sar(5000))
+///     .with_referrer_split(ReferrerSplit::Shares);
+/// assert_eq!(reward.max_rewarded_conversions, Some(1));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TwoSidedReward {
     /// What the referrer earns (zero for a one-sided program).
     pub referrer: Money,
@@ -65,10 +79,62 @@ pub struct TwoSidedReward {
     /// every one. Default 1: the first purchase.
     #[serde(default = "one")]
     pub max_rewarded_conversions: Option<u32>,
+    /// Whether the referrer reward goes to the one referrer the attribution
+    /// policy names, or is split among all credited referrers by their
+    /// shares (exactly, to the minor unit).
+    #[serde(default)]
+    pub referrer_split: ReferrerSplit,
+}
+
+/// Who receives the referrer side of a reward when several referrers
+/// touched the referee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReferrerSplit {
+    /// All of it to the referrer with the largest share (the only one under
+    /// last or first touch): a reward per referral.
+    #[default]
+    Primary,
+    /// Split among the credited referrers by their shares: a reward per
+    /// conversion.
+    Shares,
 }
 
 fn one() -> Option<u32> {
     Some(1)
+}
+
+impl TwoSidedReward {
+    /// Pays `referrer` and `referee` for a referee's first conversion, to
+    /// the one referrer the attribution policy names.
+    pub fn new(referrer: Money, referee: Money) -> TwoSidedReward {
+        TwoSidedReward {
+            referrer,
+            referee,
+            min_order: None,
+            max_rewarded_conversions: Some(1),
+            referrer_split: ReferrerSplit::Primary,
+        }
+    }
+
+    /// Orders below `min` earn nothing.
+    pub fn with_min_order(mut self, min: Money) -> TwoSidedReward {
+        self.min_order = Some(min);
+        self
+    }
+
+    /// Rewards up to `max` conversions per referee (`None`: every one).
+    pub fn with_max_rewarded_conversions(mut self, max: Option<u32>) -> TwoSidedReward {
+        self.max_rewarded_conversions = max;
+        self
+    }
+
+    /// Chooses who receives the referrer side.
+    pub fn with_referrer_split(mut self, split: ReferrerSplit) -> TwoSidedReward {
+        self.referrer_split = split;
+        self
+    }
 }
 
 /// What a program pays for a referral.
@@ -121,7 +187,7 @@ pub struct Program {
     code_valid_for: Option<TimeDelta>,
     code_max_uses: Option<u32>,
     blocklist: Blocklist,
-    lookback: TimeDelta,
+    attribution: AttributionPolicy,
     starts_at: DateTime<Utc>,
     ends_at: Option<DateTime<Utc>>,
     incentive: Incentive,
@@ -174,9 +240,14 @@ impl Program {
     pub fn blocklist(&self) -> &Blocklist {
         &self.blocklist
     }
-    /// How far back a touch may lie and still earn credit.
+    /// How far back a touch may lie and still earn credit (the attribution
+    /// policy's window).
     pub fn lookback(&self) -> TimeDelta {
-        self.lookback
+        self.attribution.lookback()
+    }
+    /// Who is credited for a signup or a conversion.
+    pub fn attribution(&self) -> &AttributionPolicy {
+        &self.attribution
     }
     /// When the program opens.
     pub fn starts_at(&self) -> DateTime<Utc> {
@@ -219,8 +290,9 @@ pub struct ProgramBuilder {
     pub code_max_uses: Option<u32>,
     /// See [`Program::blocklist`]. Defaults to the built-in list.
     pub blocklist: Blocklist,
-    /// See [`Program::lookback`], in seconds. Default 30 days.
-    pub lookback_seconds: i64,
+    /// See [`Program::attribution`]: the model, the lookback window
+    /// (default 30 days) and which touches count. Default: last touch.
+    pub attribution: AttributionPolicy,
     /// See [`Program::starts_at`]. Default: the Unix epoch (always open).
     pub starts_at: DateTime<Utc>,
     /// See [`Program::ends_at`].
@@ -244,7 +316,7 @@ impl Default for ProgramBuilder {
             code_valid_for_seconds: None,
             code_max_uses: None,
             blocklist: Blocklist::default_list(),
-            lookback_seconds: 30 * 24 * 3600,
+            attribution: AttributionPolicy::default(),
             starts_at: DateTime::<Utc>::UNIX_EPOCH,
             ends_at: None,
             incentive: None,
@@ -293,7 +365,13 @@ impl ProgramBuilder {
     }
     /// Sets the attribution lookback window.
     pub fn lookback(mut self, window: TimeDelta) -> Self {
-        self.lookback_seconds = window.num_seconds();
+        self.attribution.lookback_seconds = window.num_seconds();
+        self
+    }
+    /// Sets the attribution policy (model, window, counted touches). Set the
+    /// window with [`lookback`](Self::lookback) afterwards, or in the policy.
+    pub fn attribution(mut self, policy: AttributionPolicy) -> Self {
+        self.attribution = policy;
         self
     }
     /// Sets the attribution lookback window in days.
@@ -312,12 +390,7 @@ impl ProgramBuilder {
     }
     /// Pays `referrer` and `referee` for each referee's first conversion.
     pub fn two_sided_reward(mut self, referrer: Money, referee: Money) -> Self {
-        self.incentive = Some(Incentive::TwoSided(TwoSidedReward {
-            referrer,
-            referee,
-            min_order: None,
-            max_rewarded_conversions: Some(1),
-        }));
+        self.incentive = Some(Incentive::TwoSided(TwoSidedReward::new(referrer, referee)));
         self
     }
     /// Sets the incentive in full.
@@ -330,8 +403,8 @@ impl ProgramBuilder {
     ///
     /// # Errors
     /// [`ProgramError`] naming the first bad field: an invalid id, an empty
-    /// name, no currency, a lookback that is not positive or longer than
-    /// 10 years, an end not after the start, a code validity that is not
+    /// name, no currency, an invalid attribution policy (see
+    /// [`AttributionPolicy::validate`]), an end not after the start, a code validity that is not
     /// positive, zero max uses, no incentive, or reward amounts that are
     /// negative, in another currency, or all zero.
     pub fn build(self) -> Result<Program, ProgramError> {
@@ -344,15 +417,9 @@ impl ProgramBuilder {
             .currency
             .ok_or_else(|| bad("currency", "is required"))?;
         const MAX_WINDOW: i64 = 10 * 366 * 24 * 3600;
-        if self.lookback_seconds <= 0 || self.lookback_seconds > MAX_WINDOW {
-            return Err(bad(
-                "lookback_seconds",
-                format!(
-                    "must be between 1 second and 10 years, is {}",
-                    self.lookback_seconds
-                ),
-            ));
-        }
+        self.attribution
+            .validate()
+            .map_err(|e| bad("attribution", e.to_string()))?;
         let code_valid_for = match self.code_valid_for_seconds {
             None => None,
             Some(s) if s > 0 && s <= MAX_WINDOW => Some(TimeDelta::seconds(s)),
@@ -428,7 +495,7 @@ impl ProgramBuilder {
             code_valid_for,
             code_max_uses: self.code_max_uses,
             blocklist: self.blocklist,
-            lookback: TimeDelta::seconds(self.lookback_seconds),
+            attribution: self.attribution,
             starts_at: self.starts_at,
             ends_at: self.ends_at,
             incentive,
@@ -455,7 +522,7 @@ impl From<Program> for ProgramBuilder {
             code_valid_for_seconds: p.code_valid_for.map(|d| d.num_seconds()),
             code_max_uses: p.code_max_uses,
             blocklist: p.blocklist,
-            lookback_seconds: p.lookback.num_seconds(),
+            attribution: p.attribution,
             starts_at: p.starts_at,
             ends_at: p.ends_at,
             incentive: Some(p.incentive),
@@ -500,7 +567,7 @@ mod tests {
                 },
                 "currency",
             ),
-            (valid().lookback(TimeDelta::zero()), "lookback_seconds"),
+            (valid().lookback(TimeDelta::zero()), "attribution"),
             (
                 ProgramBuilder {
                     code_valid_for_seconds: Some(-1),
@@ -545,9 +612,10 @@ mod tests {
         let back: Program = serde_json::from_str(&json).unwrap();
         assert_eq!(back, program);
         let broken = json.replace("\"lookback_seconds\":1209600", "\"lookback_seconds\":0");
+        assert_ne!(broken, json);
         let err = serde_json::from_str::<Program>(&broken).unwrap_err();
         assert!(
-            err.to_string().contains("program.lookback_seconds"),
+            err.to_string().contains("attribution.lookback_seconds"),
             "{err}"
         );
     }

@@ -137,6 +137,7 @@ fn a_whole_referral_pays_both_sides_and_a_refund_claws_back() {
             referrer,
             payouts,
             entries,
+            ..
         } = bought
         else {
             panic!("not rewarded: {bought:?}")
@@ -667,4 +668,117 @@ fn events_and_outcomes_round_trip_through_json() {
         serde_json::from_str::<SignupOutcome>(&json).unwrap(),
         outcome
     );
+}
+
+/// A referee clicks three friends' links on three channels, signs up and
+/// buys: each attribution model credits them as its formula says, and a
+/// split reward adds up to the whole, to the halala, and claws back whole.
+#[test]
+fn three_friends_links_under_every_model() {
+    use referrals::attribution::{AttributionPolicy, Model};
+    use referrals::program::{Incentive, ReferrerSplit, TwoSidedReward};
+
+    let cases: Vec<(Model, Vec<(&str, i64)>)> = vec![
+        (Model::LastTouch, vec![("chadi", 1000)]),
+        (Model::FirstTouch, vec![("amira", 1000)]),
+        (
+            Model::Linear,
+            vec![("chadi", 334), ("badr", 333), ("amira", 333)],
+        ),
+        // Clicks 14, 7 and 0 days before the last: weights ¼, ½, 1.
+        (
+            Model::time_decay(),
+            vec![("chadi", 571), ("badr", 286), ("amira", 143)],
+        ),
+        (
+            Model::position_based(),
+            vec![("chadi", 400), ("amira", 400), ("badr", 200)],
+        ),
+    ];
+    for (model, expected) in cases {
+        let policy = AttributionPolicy {
+            model: model.clone(),
+            lookback_seconds: 30 * 24 * 3600,
+            ..AttributionPolicy::default()
+        };
+        let p = program()
+            .attribution(policy)
+            .incentive(Incentive::TwoSided(
+                TwoSidedReward::new(sar(1000), sar(500)).with_referrer_split(ReferrerSplit::Shares),
+            ))
+            .build()
+            .unwrap();
+        let e = engine_with(p);
+        block_on(async {
+            let mut codes = Vec::new();
+            for friend in ["amira", "badr", "chadi"] {
+                codes.push(e.issue_code(&cid(friend), t0()).await.unwrap().record.code);
+            }
+            let channels = [Channel::Email, Channel::WhatsApp, Channel::Sms];
+            for (i, (code, channel)) in codes.iter().zip(channels).enumerate() {
+                let at = t0() + TimeDelta::days(7 * i as i64);
+                e.record_touch(&touch(&format!("t{i}"), "v", *code, channel, at))
+                    .await
+                    .unwrap();
+            }
+            let joined = e
+                .record_signup(&signup(
+                    "s",
+                    "dana",
+                    Some("v"),
+                    None,
+                    t0() + TimeDelta::days(14),
+                ))
+                .await
+                .unwrap();
+            let SignupOutcome::Referred { referral } = joined else {
+                panic!("{model:?}: {joined:?}")
+            };
+            assert_eq!(referral.referrer, cid(expected[0].0), "{model:?}");
+            let bought = e
+                .record_conversion(&order("o", "dana", 9_000, t0() + TimeDelta::days(14)))
+                .await
+                .unwrap();
+            let ConversionOutcome::Rewarded {
+                credits, payouts, ..
+            } = &bought
+            else {
+                panic!("{model:?}: {bought:?}")
+            };
+            assert_eq!(
+                credits
+                    .iter()
+                    .map(|c| u64::from(c.share.ppb()))
+                    .sum::<u64>(),
+                1_000_000_000
+            );
+            let paid: Vec<(&str, i64)> = payouts
+                .iter()
+                .filter(|p| p.role == Role::Referrer)
+                .map(|p| (p.beneficiary.as_str(), p.amount.minor()))
+                .collect();
+            assert_eq!(paid, expected, "{model:?}");
+            assert_eq!(paid.iter().map(|(_, m)| m).sum::<i64>(), 1000);
+            let channels: Vec<&Channel> = credits.iter().map(|c| &c.channel).collect();
+            assert!(
+                channels.contains(&&Channel::Sms) || credits.len() == 1,
+                "{model:?}"
+            );
+
+            e.record_refund(&refund(
+                "r",
+                "o",
+                RefundAmount::Full,
+                t0() + TimeDelta::days(15),
+            ))
+            .await
+            .unwrap();
+            for friend in ["amira", "badr", "chadi", "dana"] {
+                assert!(
+                    e.balance(&cid(friend)).await.unwrap().is_zero(),
+                    "{model:?} {friend}"
+                );
+            }
+        });
+    }
 }

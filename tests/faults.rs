@@ -119,12 +119,11 @@ fn program(seed: u64) -> Program {
         .currency(currency)
         .lookback_days(7)
         .code_max_uses(3)
-        .incentive(Incentive::TwoSided(TwoSidedReward {
-            referrer: Money::new(1_500, currency),
-            referee: Money::new(1_000, currency),
-            min_order: Some(Money::new(5_000, currency)),
-            max_rewarded_conversions: Some(2),
-        }))
+        .incentive(Incentive::TwoSided(
+            TwoSidedReward::new(Money::new(1_500, currency), Money::new(1_000, currency))
+                .with_min_order(Money::new(5_000, currency))
+                .with_max_rewarded_conversions(Some(2)),
+        ))
         .build()
         .unwrap()
 }

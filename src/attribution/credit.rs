@@ -35,6 +35,11 @@ impl Share {
     /// The whole.
     pub const ONE: Share = Share(PPB);
 
+    /// A share of `ppb` parts per billion; `None` above [`PPB`].
+    pub fn from_ppb(ppb: u32) -> Option<Share> {
+        (ppb <= PPB).then_some(Share(ppb))
+    }
+
     /// The share in parts per billion.
     pub fn ppb(self) -> u32 {
         self.0

@@ -10,13 +10,15 @@ use sha2::{Digest, Sha256};
 use super::outcome::{
     ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome,
 };
+use crate::attribution::{Attribution, TouchPoint, attribute};
 use crate::code::Code;
 use crate::error::{Error, ErrorKind};
 use crate::model::{
     Actor, Channel, Conversion, CustomerId, LedgerEntryId, Refund, RefundAmount, Signup, Touch,
+    TouchKind,
 };
 use crate::money::Money;
-use crate::program::{Incentive, Program};
+use crate::program::{Incentive, Program, ReferrerSplit};
 use crate::store::{
     CodeRecord, CommitPlan, ConversionRecord, CustomerRecord, EntryKind, IdempotencyRecord,
     LedgerEntry, Payout, Referral, Request, Role, TouchRecord, Versioned, Write,
@@ -108,41 +110,43 @@ pub fn touch(
     }
 }
 
-/// One way a new customer may have been referred.
+/// One way a new customer may have been referred: a code typed at signup
+/// or a touch made as a visitor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
+    /// Orders candidates at the same instant (the touch or signup id).
+    pub id: String,
     /// The code.
     pub code: Code,
     /// The channel it came through.
     pub channel: Channel,
+    /// Click, visit or share (a typed code counts as a visit).
+    pub kind: TouchKind,
     /// When.
     pub at: DateTime<Utc>,
 }
 
-/// The candidates for a signup's referral, most decisive first: the code
-/// typed at signup, then the visitor's attributing touches within the
-/// lookback window, latest first.
-pub fn signup_candidates(
-    program: &Program,
-    signup: &Signup,
-    visitor_touches: &[TouchRecord],
-) -> Vec<Candidate> {
+/// The candidates for a signup's referral: the code typed at signup (at
+/// the signup's time) and the visitor's touches up to the signup.
+pub fn signup_candidates(signup: &Signup, visitor_touches: &[TouchRecord]) -> Vec<Candidate> {
     let mut out = Vec::with_capacity(visitor_touches.len() + 1);
     if let Some(code) = signup.code {
         out.push(Candidate {
+            id: signup.id.as_str().to_owned(),
             code,
             channel: signup.channel.clone().unwrap_or(Channel::Link),
+            kind: TouchKind::Visit,
             at: signup.at,
         });
     }
-    let from = signup.at - program.lookback();
-    // Touches come ascending by (time, id); latest first is the reverse.
-    for t in visitor_touches.iter().rev() {
+    for t in visitor_touches {
         let tt = &t.touch;
-        if tt.at <= signup.at && tt.at >= from && tt.kind.attributes() {
+        if tt.at <= signup.at {
             out.push(Candidate {
+                id: tt.id.as_str().to_owned(),
                 code: tt.code,
                 channel: tt.channel.clone(),
+                kind: tt.kind,
                 at: tt.at,
             });
         }
@@ -150,9 +154,11 @@ pub fn signup_candidates(
     out
 }
 
-/// Decides a signup: the first candidate whose code can still refer someone
-/// (and is not the customer's own) makes the referral and uses the code
-/// once.
+/// Decides a signup. Candidates whose code cannot refer the customer at
+/// signup time (unknown, expired, exhausted, inactive, or their own) are
+/// set aside with their reason; the program's attribution policy then
+/// names the referrer among the rest, and that referrer's latest counted
+/// code is used once.
 ///
 /// # Errors
 /// [`ErrorKind::Duplicate`] if the customer already signed up.
@@ -174,13 +180,21 @@ pub fn signup(
             ),
         ));
     }
+    let policy = program.attribution();
+    let from = signup.at - policy.lookback();
     let mut writes = Vec::with_capacity(2);
     let mut first_reason = None;
-    let mut referral = None;
+    let mut usable: Vec<(&Candidate, &Versioned<CodeRecord>)> = Vec::new();
     if !program.is_active_at(signup.at) {
         first_reason = Some(Reason::ProgramNotActive);
     } else {
-        for c in candidates {
+        // Latest first, so the reason reported is the most recent one's.
+        let mut ordered: Vec<&Candidate> = candidates
+            .iter()
+            .filter(|c| c.at >= from && policy.counted_kinds.contains(&c.kind))
+            .collect();
+        ordered.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
+        for c in ordered {
             let verdict = match codes.get(&c.code) {
                 None => Err(Reason::UnknownCode),
                 Some(v) if v.record.owner == signup.customer => Err(Reason::SelfReferral),
@@ -191,27 +205,43 @@ pub fn signup(
                     .map(|()| v),
             };
             match verdict {
-                Ok(v) => {
-                    let mut used = v.record.clone();
-                    used.uses = used.uses.saturating_add(1);
-                    writes.push(Write::PutCode {
-                        record: used,
-                        expected: v.version,
-                    });
-                    referral = Some(Referral {
-                        referrer: v.record.owner.clone(),
-                        code: c.code,
-                        channel: c.channel.clone(),
-                        touched_at: c.at,
-                    });
-                    break;
-                }
+                Ok(v) => usable.push((c, v)),
                 Err(reason) => {
                     first_reason.get_or_insert(reason);
                 }
             }
         }
     }
+    let points: Vec<TouchPoint> = usable
+        .iter()
+        .map(|(c, v)| TouchPoint {
+            id: c.id.clone(),
+            referrer: v.record.owner.clone(),
+            channel: c.channel.clone(),
+            kind: c.kind,
+            at: c.at,
+        })
+        .collect();
+    let credited = attribute(policy, &points, signup.at);
+    let referral = credited.primary().and_then(|primary| {
+        // The primary referrer's latest usable candidate (usable is latest
+        // first) carries the code that is used.
+        let (c, v) = usable
+            .iter()
+            .find(|(_, v)| v.record.owner == primary.referrer)?;
+        let mut used = v.record.clone();
+        used.uses = used.uses.saturating_add(1);
+        writes.push(Write::PutCode {
+            record: used,
+            expected: v.version,
+        });
+        Some(Referral {
+            referrer: primary.referrer.clone(),
+            code: c.code,
+            channel: c.channel.clone(),
+            touched_at: c.at,
+        })
+    });
     writes.push(Write::PutCustomer {
         record: CustomerRecord {
             program: program.id().clone(),
@@ -219,6 +249,7 @@ pub fn signup(
             signed_up_at: signup.at,
             visitor: signup.visitor.clone(),
             referral: referral.clone(),
+            qualifying_touches: points,
             rewarded_conversions: 0,
         },
         expected: 0,
@@ -242,55 +273,41 @@ pub fn signup(
     })
 }
 
-/// Picks the referrer of a conversion: the latest of the customer's
-/// referral and their own later attributing touches within the lookback
-/// window before the order (last touch). Touches whose code is no longer
-/// active or has expired at the order's time do not count; the referral
-/// counts whatever its code's later state, because the code was used when
-/// it was made.
-///
-/// Returns the referrer, or the reason there is none.
-pub fn conversion_referrer(
-    program: &Program,
-    conversion: &Conversion,
+/// The touches that may credit a referrer for a conversion: those that
+/// qualified when the customer signed up, and the customer's own touches
+/// since whose code is still active and unexpired at the order's time and
+/// not their own. The signup's touches count whatever their codes' later
+/// state, because the referral was made when they were valid.
+pub fn conversion_touches(
     customer: &CustomerRecord,
     touches: &[TouchRecord],
     codes: &HashMap<Code, Versioned<CodeRecord>>,
-) -> Result<CustomerId, Reason> {
-    let from = conversion.at - program.lookback();
-    let in_window = |at: DateTime<Utc>| at >= from && at <= conversion.at;
-    // (time, tie-break rank, referrer): the referral ranks before touches at
-    // the same instant, touches by id, so the choice is deterministic.
-    let mut best: Option<(DateTime<Utc>, u8, &str, &CustomerId)> = None;
-    if let Some(r) = &customer.referral {
-        if in_window(r.touched_at) {
-            best = Some((r.touched_at, 0, "", &r.referrer));
-        }
-    }
+    converted_at: DateTime<Utc>,
+) -> Vec<TouchPoint> {
+    let mut points = customer.qualifying_touches.clone();
     for t in touches {
         let tt = &t.touch;
-        if !in_window(tt.at) || !tt.kind.attributes() || t.referrer == customer.customer {
+        if t.referrer == customer.customer {
             continue;
         }
         let usable = codes.get(&tt.code).is_some_and(|c| {
-            c.record.active && c.record.expires_at.is_none_or(|e| conversion.at < e)
+            c.record.active && c.record.expires_at.is_none_or(|e| converted_at < e)
         });
-        if !usable {
-            continue;
-        }
-        let key = (tt.at, 1u8, tt.id.as_str());
-        if best.is_none_or(|b| (b.0, b.1, b.2) <= key) {
-            best = Some((key.0, key.1, key.2, &t.referrer));
+        if usable {
+            points.push(TouchPoint {
+                id: tt.id.as_str().to_owned(),
+                referrer: t.referrer.clone(),
+                channel: tt.channel.clone(),
+                kind: tt.kind,
+                at: tt.at,
+            });
         }
     }
-    match best {
-        Some((_, _, _, who)) => Ok(who.clone()),
-        None if customer.referral.is_some() => Err(Reason::OutsideLookback),
-        None => Err(Reason::NoQualifyingTouch),
-    }
+    points
 }
 
-/// Decides a conversion: who is credited and what each side earns.
+/// Decides a conversion: who is credited under the program's attribution
+/// policy, and what each side earns.
 ///
 /// # Errors
 /// [`ErrorKind::CurrencyMismatch`] if the order is not in the program's
@@ -321,14 +338,26 @@ pub fn conversion(
             format!("order {} has a negative amount {amount}", conversion.order),
         ));
     }
+    let money = |e| Error::money("incentive", e);
     let mut writes = Vec::new();
     let mut payouts = Vec::new();
     let mut entries = Vec::new();
+    let mut credits = Vec::new();
     let verdict: Result<CustomerId, (Option<CustomerId>, Reason)> = match customer {
         None => Err((None, Reason::NotSignedUp)),
         Some(_) if !program.is_active_at(conversion.at) => Err((None, Reason::ProgramNotActive)),
-        Some(c) => conversion_referrer(program, conversion, &c.record, touches, codes)
-            .map_err(|r| (None, r)),
+        Some(c) => {
+            let points = conversion_touches(&c.record, touches, codes, conversion.at);
+            let credited = attribute(program.attribution(), &points, conversion.at);
+            credits = credited.credits().to_vec();
+            match credited.primary() {
+                Some(primary) => Ok(primary.referrer.clone()),
+                None if c.record.referral.is_some() || !c.record.qualifying_touches.is_empty() => {
+                    Err((None, Reason::OutsideLookback))
+                }
+                None => Err((None, Reason::NoQualifyingTouch)),
+            }
+        }
     };
     let verdict = match (verdict, customer) {
         (Ok(referrer), Some(c)) => {
@@ -348,10 +377,19 @@ pub fn conversion(
             } else if below_min {
                 Err((Some(referrer), Reason::BelowMinimumOrder))
             } else {
-                for (role, who, amount) in [
-                    (Role::Referrer, &referrer, reward.referrer),
-                    (Role::Referee, &conversion.customer, reward.referee),
-                ] {
+                let referrer_parts: Vec<(CustomerId, Money)> = match reward.referrer_split {
+                    ReferrerSplit::Shares => Attribution::Credited {
+                        credits: credits.clone(),
+                    }
+                    .split(reward.referrer)
+                    .map_err(money)?,
+                    _ => vec![(referrer.clone(), reward.referrer)],
+                };
+                let parts = referrer_parts
+                    .into_iter()
+                    .map(|(who, m)| (Role::Referrer, who, m))
+                    .chain([(Role::Referee, conversion.customer.clone(), reward.referee)]);
+                for (role, who, amount) in parts {
                     if amount.is_zero() {
                         continue;
                     }
@@ -360,7 +398,12 @@ pub fn conversion(
                         Role::Referee => "referee",
                     };
                     let entry = LedgerEntry {
-                        id: entry_id(&["reward", role_name, conversion.order.as_str()]),
+                        id: entry_id(&[
+                            "reward",
+                            role_name,
+                            conversion.order.as_str(),
+                            who.as_str(),
+                        ]),
                         program: program.id().clone(),
                         customer: who.clone(),
                         role,
@@ -371,7 +414,7 @@ pub fn conversion(
                         at: conversion.at,
                     };
                     payouts.push(Payout {
-                        beneficiary: who.clone(),
+                        beneficiary: who,
                         role,
                         amount,
                         clawed_back: Money::zero(amount.currency()),
@@ -400,6 +443,7 @@ pub fn conversion(
             program: program.id().clone(),
             conversion: conversion.clone(),
             referrer,
+            credits: credits.clone(),
             payouts: payouts.clone(),
             refunds: Vec::new(),
             refunded: Money::zero(amount.currency()),
@@ -409,6 +453,7 @@ pub fn conversion(
     let outcome = match verdict {
         Ok(referrer) => ConversionOutcome::Rewarded {
             referrer,
+            credits,
             payouts,
             entries,
         },
@@ -533,6 +578,7 @@ pub fn refund(
                 role_name,
                 refund.order.as_str(),
                 refund.id.as_str(),
+                payout.beneficiary.as_str(),
             ]),
             program: program.id().clone(),
             customer: payout.beneficiary.clone(),
@@ -614,6 +660,7 @@ mod tests {
                     at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
                 },
                 referrer: Some(CustomerId::new("c0").unwrap()),
+                credits: Vec::new(),
                 payouts,
                 refunds: Vec::new(),
                 refunded: Money::zero(c),

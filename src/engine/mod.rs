@@ -465,7 +465,7 @@ impl<S: Store> Engine<S> {
                 }
                 None => Vec::new(),
             };
-            let candidates = decide::signup_candidates(program, signup, &touches);
+            let candidates = decide::signup_candidates(signup, &touches);
             let codes = self.read_codes(candidates.iter().map(|c| c.code)).await?;
             let decision = decide::signup(program, signup, existing.as_ref(), &candidates, &codes)?;
             if let Some(o) = self.commit(decision).await? {

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::Credit;
 use crate::model::CustomerId;
 use crate::money::Money;
 use crate::store::{CodeUnusable, LedgerEntry, Payout, Referral};
@@ -88,8 +89,10 @@ pub enum SignupOutcome {
 pub enum ConversionOutcome {
     /// Rewards were booked to the ledger.
     Rewarded {
-        /// The credited referrer.
+        /// The credited referrer (the largest share).
         referrer: CustomerId,
+        /// Every credited referrer and their share.
+        credits: Vec<Credit>,
         /// What each side earned.
         payouts: Vec<Payout>,
         /// The ledger entries written.

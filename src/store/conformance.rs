@@ -57,6 +57,7 @@ use super::{
     IdempotencyKey, IdempotencyRecord, LedgerEntry, Payout, Referral, Request, Role, Store,
     StoreErrorKind, StoreResult, TouchRecord, Versioned, Write,
 };
+use crate::attribution::{Credit, Share, TouchPoint};
 use crate::code::Code;
 use crate::engine::{
     ConversionOutcome, Engine, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome,
@@ -192,6 +193,7 @@ fn customer_record(program: &ProgramId, customer: &str) -> CustomerRecord {
         signed_up_at: at(10),
         visitor: None,
         referral: None,
+        qualifying_touches: Vec::new(),
         rewarded_conversions: 0,
     }
 }
@@ -206,6 +208,7 @@ fn conversion_record(program: &ProgramId, order: &str, customer: &str) -> Conver
             at: at(20),
         },
         referrer: None,
+        credits: Vec::new(),
         payouts: Vec::new(),
         refunds: Vec::new(),
         refunded: sar(0),
@@ -1489,6 +1492,7 @@ pub async fn idempotency_record_round_trips<S: Store>(store: &S) {
             Request::Conversion(conversion("event-1")),
             Outcome::Conversion(ConversionOutcome::Rewarded {
                 referrer: sara.clone(),
+                credits: Vec::new(),
                 payouts,
                 entries: vec![reward],
             }),
@@ -1606,6 +1610,13 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
         CustomerRecord {
             signed_up_at: at_ns(60, 1),
             visitor: Some(vid("زائر-١")),
+            qualifying_touches: vec![TouchPoint {
+                id: "لمسة-١".into(),
+                referrer: cid("مسوّقة-سارة"),
+                channel: Channel::WhatsApp,
+                kind: TouchKind::Visit,
+                at: at_ns(59, 999_999_999),
+            }],
             referral: Some(Referral {
                 referrer: cid("مسوّقة-سارة"),
                 code: code("ABCDEFGHJKMNPQRSTVWXYZ0123456789"),
@@ -1627,6 +1638,22 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
                 at: at_ns(120, 500),
             },
             referrer: Some(cid("مسوّقة-سارة")),
+            credits: vec![
+                Credit {
+                    referrer: cid("مسوّقة-سارة"),
+                    share: Share::from_ppb(666_666_667).expect("below one"),
+                    touches: 2,
+                    channel: Channel::Custom("podcast".into()),
+                    last_touch_at: at_ns(119, 7),
+                },
+                Credit {
+                    referrer: cid("nada"),
+                    share: Share::from_ppb(333_333_333).expect("below one"),
+                    touches: 1,
+                    channel: Channel::Qr,
+                    last_touch_at: at_ns(100, 0),
+                },
+            ],
             payouts: vec![
                 Payout {
                     beneficiary: cid("مسوّقة-سارة"),
@@ -2347,6 +2374,7 @@ pub async fn engine_end_to_end_over_store<S: Store>(store: &S) {
         referrer,
         payouts,
         entries,
+        ..
     } = &converted
     else {
         panic!("{clause}: the referee's first order earned nothing: {converted:?}");

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::{Credit, TouchPoint};
 use crate::code::Code;
 use crate::model::{
     Actor, Channel, Conversion, CustomerId, LedgerEntryId, OrderId, ProgramId, Refund, RefundId,
@@ -143,6 +144,10 @@ pub struct CustomerRecord {
     pub visitor: Option<VisitorId>,
     /// Who referred them, if anyone.
     pub referral: Option<Referral>,
+    /// The touches that could credit a referrer when they signed up (codes
+    /// usable then, not their own, within the window), kept so that later
+    /// conversions are attributed over the whole journey.
+    pub qualifying_touches: Vec<TouchPoint>,
     /// How many of their conversions earned rewards.
     pub rewarded_conversions: u32,
 }
@@ -179,8 +184,10 @@ pub struct ConversionRecord {
     pub program: ProgramId,
     /// What the host reported.
     pub conversion: Conversion,
-    /// The referrer credited, if any.
+    /// The referrer credited, if any (the largest share).
     pub referrer: Option<CustomerId>,
+    /// Every referrer credited, with shares adding up to one.
+    pub credits: Vec<Credit>,
     /// The rewards paid (empty when unattributed or not eligible).
     pub payouts: Vec<Payout>,
     /// The refunds applied so far, in order.
