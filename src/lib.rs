@@ -67,8 +67,9 @@
 //!
 //! Three layers (see [`_documentation::architecture`]):
 //!
-//! - **A pure core**: [`money`], [`model`], [`code`], [`link`], [`share`] and
-//!   [`program`] are plain types and functions with no I/O. Time comes in as
+//! - **A pure core**: [`money`], [`model`], [`code`], [`link`], [`share`],
+//!   [`attribution`] and [`program`] are plain types and functions with no
+//!   I/O. Time comes in as
 //!   an argument; randomness through an injected RNG.
 //! - **One storage seam**: the [`Store`] trait. [`MemoryStore`] is the
 //!   embedded default; your application can implement `Store` over its own
@@ -88,13 +89,15 @@
 //!   full-width forms, invisible bidi marks) and typos get suggestions.
 //! - Share links with UTM parameters, and share texts per channel in English
 //!   and Arabic that render correctly right to left.
-//! - Touches, signups, conversions and refunds; last-touch attribution within
-//!   a lookback window; self-referral refused.
+//! - Touches, signups, conversions and refunds; attribution within a
+//!   lookback window by last touch, first touch, linear, time decay, position
+//!   based or custom weights, with shares that add up to exactly one;
+//!   self-referral refused.
 //! - A fixed two-sided reward per referee conversion, booked to an
 //!   append-only ledger in exact minor units, clawed back pro rata on partial
 //!   refunds and in full on full refunds.
 //!
-//! What it does not do yet: multi-touch attribution models, tiers, budgets and
+//! What it does not do yet: tiers, budgets and
 //! hold periods, fraud scoring, analytics, durable stores. Those come on top
 //! of the same seams.
 //!
