@@ -25,12 +25,12 @@ pub use outcome::{ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutco
 
 use crate::code::{Code, CodeSecret};
 use crate::error::{Error, ErrorKind};
-use crate::model::{Actor, Conversion, CustomerId, Refund, Signup, Touch};
+use crate::model::{Actor, Conversion, CustomerId, OrderId, Refund, Signup, Touch};
 use crate::money::Money;
 use crate::program::{CodeGeneration, Program};
 use crate::store::{
-    CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, EventKind, IdempotencyKey, LedgerEntry,
-    Request, Store, StoreErrorKind, Versioned, Write,
+    CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord, CustomerRecord, EventKind,
+    IdempotencyKey, LedgerEntry, Request, Store, StoreErrorKind, Versioned, Write,
 };
 use decide::Decision;
 
@@ -547,6 +547,44 @@ impl<S: Store> Engine<S> {
             }
         }
         Err(self.exhausted("record_refund"))
+    }
+
+    /// The customer's signup record in this program: when they signed up,
+    /// who referred them, and the touches that qualified. `None` if they
+    /// never signed up through the engine.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`].
+    pub async fn customer(&self, customer: &CustomerId) -> Result<Option<CustomerRecord>, Error> {
+        Ok(self
+            .store
+            .customer(self.program.id(), customer)
+            .await?
+            .map(|v| v.record))
+    }
+
+    /// The customer's primary code, if one was issued (without issuing one).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`].
+    pub async fn primary_code(&self, customer: &CustomerId) -> Result<Option<CodeRecord>, Error> {
+        Ok(self
+            .store
+            .primary_code(self.program.id(), customer)
+            .await?
+            .map(|v| v.record))
+    }
+
+    /// A recorded order: who was credited, what was paid and refunded.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`].
+    pub async fn conversion(&self, order: &OrderId) -> Result<Option<ConversionRecord>, Error> {
+        Ok(self
+            .store
+            .conversion(self.program.id(), order)
+            .await?
+            .map(|v| v.record))
     }
 
     /// The customer's ledger entries, oldest first.
