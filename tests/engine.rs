@@ -183,6 +183,24 @@ fn a_whole_referral_pays_both_sides_and_a_refund_claws_back() {
         assert_eq!(ledger[0].role, Role::Referrer);
         assert!(ledger[1..].iter().all(|l| l.kind == EntryKind::Clawback));
 
+        // The host can read back who referred whom, codes and orders.
+        let badr = e.customer(&cid("badr")).await.unwrap().unwrap();
+        assert_eq!(badr.referral.unwrap().referrer, cid("amira"));
+        assert_eq!(badr.qualifying_touches.len(), 1);
+        assert_eq!(
+            e.primary_code(&cid("amira")).await.unwrap().unwrap().code,
+            code
+        );
+        assert_eq!(e.primary_code(&cid("badr")).await.unwrap(), None);
+        let o1 = e
+            .conversion(&OrderId::new("o1").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(o1.refunded, sar(12_000));
+        assert_eq!(o1.refunds.len(), 2);
+        assert_eq!(e.customer(&cid("nobody")).await.unwrap(), None);
+
         let again = e
             .record_refund(&refund(
                 "r3",
