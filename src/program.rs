@@ -72,7 +72,8 @@ pub struct TwoSidedReward {
     pub referrer: Money,
     /// What the referee earns (zero for a one-sided program).
     pub referee: Money,
-    /// Orders below this value earn nothing.
+    /// Orders below this value earn nothing. Orders of zero value earn
+    /// rewards unless this is set to at least one minor unit.
     #[serde(default)]
     pub min_order: Option<Money>,
     /// How many of a referee's conversions are rewarded; `None` rewards

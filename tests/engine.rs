@@ -14,7 +14,7 @@ use referrals::model::{
     TouchKind, VisitorId,
 };
 use referrals::program::CodeGeneration;
-use referrals::store::{EntryKind, Role};
+use referrals::store::{CodeUnusable, EntryKind, Role};
 use referrals::{Channel, Code, Currency, Engine, ErrorKind, MemoryStore, Money, Program};
 
 fn t0() -> DateTime<Utc> {
@@ -419,7 +419,7 @@ fn code_limits_expiry_and_deactivation_are_enforced_with_reasons() {
             .await
             .unwrap();
         assert_eq!(check.owner, Some(cid("zaid")));
-        assert!(check.unusable.is_some());
+        assert_eq!(check.unusable, Some(CodeUnusable::Inactive));
     });
 }
 
@@ -523,9 +523,39 @@ fn bad_input_is_refused_with_the_field_named() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 
-        e.record_conversion(&order("o2", "walk-in", 1_000, t0()))
+        // A walk-in who never signed up is nobody's referee: the order is
+        // answered but not recorded, so a retry after a late signup is
+        // decided afresh, and its refunds find nothing.
+        let walk_in = e
+            .record_conversion(&order("o2", "walk-in", 1_000, t0()))
             .await
             .unwrap();
+        assert_eq!(
+            walk_in,
+            ConversionOutcome::NotRewarded {
+                referrer: None,
+                reason: Reason::NotSignedUp
+            }
+        );
+        let err = e
+            .record_refund(&refund("r0", "o2", RefundAmount::Full, t0()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        e.record_signup(&signup("s-walk-in", "walk-in", None, None, t0()))
+            .await
+            .unwrap();
+        let now_known = e
+            .record_conversion(&order("o2", "walk-in", 1_000, t0()))
+            .await
+            .unwrap();
+        assert_eq!(
+            now_known,
+            ConversionOutcome::NotRewarded {
+                referrer: None,
+                reason: Reason::NoQualifyingTouch
+            }
+        );
         let err = e
             .record_refund(&refund("r1", "o2", RefundAmount::Partial(sar(1_001)), t0()))
             .await
@@ -777,11 +807,15 @@ fn three_friends_links_under_every_model() {
                 .collect();
             assert_eq!(paid, expected, "{model:?}");
             assert_eq!(paid.iter().map(|(_, m)| m).sum::<i64>(), 1000);
-            let channels: Vec<&Channel> = credits.iter().map(|c| &c.channel).collect();
-            assert!(
-                channels.contains(&&Channel::Sms) || credits.len() == 1,
-                "{model:?}"
-            );
+            // Each credit names the channel of that friend's latest click.
+            for c in credits {
+                let expected = match c.referrer.as_str() {
+                    "amira" => Channel::Email,
+                    "badr" => Channel::WhatsApp,
+                    _ => Channel::Sms,
+                };
+                assert_eq!(c.channel, expected, "{model:?}");
+            }
 
             e.record_refund(&refund(
                 "r",
@@ -799,4 +833,333 @@ fn three_friends_links_under_every_model() {
             }
         });
     }
+}
+
+#[test]
+fn an_unreferred_customer_does_not_become_a_referee_by_clicking_later() {
+    let e = engine();
+    block_on(async {
+        let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        // A customer touch reported before the signup does not count either.
+        let mut early = touch("t0", "unused", code, Channel::Email, t0());
+        early.actor = Actor::Customer(cid("xena"));
+        e.record_touch(&early).await.unwrap();
+        let joined = e
+            .record_signup(&signup("s", "xena", None, None, t0() + TimeDelta::hours(1)))
+            .await
+            .unwrap();
+        assert_eq!(
+            joined,
+            SignupOutcome::NotReferred {
+                reason: Reason::NoQualifyingTouch
+            }
+        );
+        let mut later = touch(
+            "t1",
+            "unused",
+            code,
+            Channel::Email,
+            t0() + TimeDelta::hours(2),
+        );
+        later.actor = Actor::Customer(cid("xena"));
+        e.record_touch(&later).await.unwrap();
+        let bought = e
+            .record_conversion(&order("o", "xena", 5_000, t0() + TimeDelta::hours(3)))
+            .await
+            .unwrap();
+        assert_eq!(
+            bought,
+            ConversionOutcome::NotRewarded {
+                referrer: None,
+                reason: Reason::NoQualifyingTouch
+            }
+        );
+        assert!(e.balance(&cid("amira")).await.unwrap().is_zero());
+    });
+}
+
+#[test]
+fn an_order_delivered_before_its_signup_is_paid_once_the_signup_lands() {
+    let e = engine();
+    block_on(async {
+        let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        let o = order("o", "badr", 5_000, t0() + TimeDelta::hours(2));
+        let early = e.record_conversion(&o).await.unwrap();
+        assert_eq!(
+            early,
+            ConversionOutcome::NotRewarded {
+                referrer: None,
+                reason: Reason::NotSignedUp
+            }
+        );
+        e.record_signup(&signup(
+            "s",
+            "badr",
+            None,
+            Some(code),
+            t0() + TimeDelta::hours(1),
+        ))
+        .await
+        .unwrap();
+        let retried = e.record_conversion(&o).await.unwrap();
+        assert!(
+            matches!(retried, ConversionOutcome::Rewarded { .. }),
+            "{retried:?}"
+        );
+        // An order placed before the signup is not a referred purchase.
+        let before = e
+            .record_conversion(&order("o0", "badr", 5_000, t0()))
+            .await
+            .unwrap();
+        assert_eq!(
+            before,
+            ConversionOutcome::NotRewarded {
+                referrer: None,
+                reason: Reason::NotSignedUp
+            }
+        );
+    });
+}
+
+#[test]
+fn a_typed_code_wins_over_earlier_clicks_whatever_the_model() {
+    use referrals::attribution::{AttributionPolicy, Model};
+    let p = program()
+        .attribution(AttributionPolicy::with_model(Model::FirstTouch))
+        .build()
+        .unwrap();
+    let e = engine_with(p);
+    block_on(async {
+        let a = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        let b = e.issue_code(&cid("badr"), t0()).await.unwrap().record.code;
+        e.record_touch(&touch("t", "v", b, Channel::Sms, t0()))
+            .await
+            .unwrap();
+        let joined = e
+            .record_signup(&signup(
+                "s",
+                "dana",
+                Some("v"),
+                Some(a),
+                t0() + TimeDelta::hours(1),
+            ))
+            .await
+            .unwrap();
+        let SignupOutcome::Referred { referral } = joined else {
+            panic!("{joined:?}")
+        };
+        assert_eq!(referral.referrer, cid("amira"));
+        assert_eq!(referral.code, a);
+        // Both stay qualifying touches for the conversion's attribution.
+        let dana = e.customer(&cid("dana")).await.unwrap().unwrap();
+        assert_eq!(dana.qualifying_touches.len(), 2);
+    });
+}
+
+#[test]
+fn a_fully_refunded_first_order_lets_the_next_one_earn() {
+    let e = engine();
+    block_on(async {
+        let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        e.record_signup(&signup("s", "badr", None, Some(code), t0()))
+            .await
+            .unwrap();
+        e.record_conversion(&order("o1", "badr", 5_000, t0() + TimeDelta::hours(1)))
+            .await
+            .unwrap();
+        e.record_refund(&refund(
+            "1",
+            "o1",
+            RefundAmount::Full,
+            t0() + TimeDelta::hours(2),
+        ))
+        .await
+        .unwrap();
+        let next = e
+            .record_conversion(&order("o2", "badr", 5_000, t0() + TimeDelta::hours(3)))
+            .await
+            .unwrap();
+        assert!(
+            matches!(next, ConversionOutcome::Rewarded { .. }),
+            "{next:?}"
+        );
+        assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(1500));
+        // Refund ids numbered per order ("1") do not collide across orders.
+        let r = e
+            .record_refund(&refund(
+                "1",
+                "o2",
+                RefundAmount::Partial(sar(2_500)),
+                t0() + TimeDelta::hours(4),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r.clawbacks.len(), 2);
+        assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(750));
+    });
+}
+
+#[test]
+fn a_referrer_sharing_their_own_code_is_recorded_but_their_click_is_not() {
+    let e = engine();
+    block_on(async {
+        let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        let mut share = touch("t1", "x", code, Channel::WhatsApp, t0());
+        share.actor = Actor::Customer(cid("amira"));
+        share.kind = TouchKind::Share;
+        assert_eq!(
+            e.record_touch(&share).await.unwrap(),
+            TouchOutcome::Recorded {
+                referrer: cid("amira")
+            }
+        );
+        let mut click = share.clone();
+        click.id = EventId::new("t2").unwrap();
+        click.kind = TouchKind::Click;
+        assert_eq!(
+            e.record_touch(&click).await.unwrap(),
+            TouchOutcome::Ignored {
+                reason: Reason::SelfReferral
+            }
+        );
+    });
+}
+
+#[test]
+fn a_touch_exactly_at_the_window_edge_before_signup_counts() {
+    let e = engine();
+    block_on(async {
+        let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        e.record_touch(&touch("t", "v", code, Channel::Qr, t0()))
+            .await
+            .unwrap();
+        let joined = e
+            .record_signup(&signup(
+                "s",
+                "badr",
+                Some("v"),
+                None,
+                t0() + TimeDelta::days(30),
+            ))
+            .await
+            .unwrap();
+        assert!(
+            matches!(joined, SignupOutcome::Referred { .. }),
+            "{joined:?}"
+        );
+    });
+}
+
+#[test]
+fn a_split_reward_in_a_three_decimal_currency_claws_back_exactly() {
+    use referrals::program::{Incentive, ReferrerSplit, TwoSidedReward};
+    let kwd = |m| Money::new(m, Currency::KWD);
+    let p = Program::builder("kw2", "Kuwait split")
+        .currency(Currency::KWD)
+        .attribution(referrals::attribution::AttributionPolicy::with_model(
+            referrals::attribution::Model::Linear,
+        ))
+        .incentive(Incentive::TwoSided(
+            TwoSidedReward::new(kwd(1_000), kwd(500)).with_referrer_split(ReferrerSplit::Shares),
+        ))
+        .build()
+        .unwrap();
+    let e = engine_with(p);
+    block_on(async {
+        let mut codes = Vec::new();
+        for f in ["a", "b", "c"] {
+            codes.push(e.issue_code(&cid(f), t0()).await.unwrap().record.code);
+        }
+        for (i, c) in codes.iter().enumerate() {
+            e.record_touch(&touch(
+                &format!("t{i}"),
+                "v",
+                *c,
+                Channel::Email,
+                t0() + TimeDelta::hours(i as i64),
+            ))
+            .await
+            .unwrap();
+        }
+        e.record_signup(&signup(
+            "s",
+            "d",
+            Some("v"),
+            None,
+            t0() + TimeDelta::hours(5),
+        ))
+        .await
+        .unwrap();
+        e.record_conversion(
+            &order("o", "d", 0, t0() + TimeDelta::hours(6)).with_amount(kwd(7_000)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(balances(&e).await, [333, 333, 334, 500]);
+        let r = e
+            .record_refund(&refund(
+                "r1",
+                "o",
+                RefundAmount::Partial(kwd(3_500)),
+                t0() + TimeDelta::hours(7),
+            ))
+            .await
+            .unwrap();
+        let back: i64 = r.clawbacks.iter().map(|c| c.amount.minor()).sum();
+        assert_eq!(back, -(167 + 166 + 166 + 250));
+        e.record_refund(&refund(
+            "r2",
+            "o",
+            RefundAmount::Full,
+            t0() + TimeDelta::hours(8),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(balances(&e).await, [0, 0, 0, 0]);
+    });
+}
+
+trait WithAmount {
+    fn with_amount(self, amount: Money) -> Self;
+}
+
+impl WithAmount for Conversion {
+    fn with_amount(mut self, amount: Money) -> Conversion {
+        self.amount = amount;
+        self
+    }
+}
+
+async fn balances(e: &Engine<MemoryStore>) -> Vec<i64> {
+    let mut v = Vec::new();
+    for f in ["a", "b", "c", "d"] {
+        v.push(e.balance(&cid(f)).await.unwrap().minor());
+    }
+    v
+}
+
+#[test]
+fn vanity_options_are_checked() {
+    let e = engine();
+    block_on(async {
+        let zero = VanityOptions {
+            max_uses: Some(0),
+            ..VanityOptions::default()
+        };
+        let err = e
+            .create_vanity_code(&cid("sara"), "SARA2026", zero, t0())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.to_string().starts_with("options.max_uses"), "{err}");
+        let past = VanityOptions {
+            expires_at: Some(t0()),
+            ..VanityOptions::default()
+        };
+        let err = e
+            .create_vanity_code(&cid("sara"), "SARA2026", past, t0())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("options.expires_at"), "{err}");
+    });
 }

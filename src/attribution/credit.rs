@@ -28,8 +28,21 @@ pub const PPB: u32 = 1_000_000_000;
 /// A fraction of a reward, in parts per billion. The shares of one
 /// [`Attribution`] add up to exactly [`PPB`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "u32", into = "u32")]
 pub struct Share(u32);
+
+impl TryFrom<u32> for Share {
+    type Error = String;
+    fn try_from(ppb: u32) -> Result<Share, String> {
+        Share::from_ppb(ppb).ok_or_else(|| format!("a share of {ppb} ppb is more than one"))
+    }
+}
+
+impl From<Share> for u32 {
+    fn from(s: Share) -> u32 {
+        s.0
+    }
+}
 
 impl Share {
     /// The whole.
@@ -194,9 +207,11 @@ pub struct AttributionPolicy {
     pub include_after_conversion: bool,
     /// At most this many referrers share one reward: the ones with the
     /// largest weights (ties: the most recent touch, then the referrer id).
+    /// Applied after `min_share_bps`.
     pub max_referrers: Option<u32>,
-    /// Referrers whose share is below this many basis points are dropped
-    /// and the rest renormalised (the largest is always kept).
+    /// Referrers whose share of the whole journey is below this many basis
+    /// points are dropped and the rest renormalised (the largest is always
+    /// kept).
     pub min_share_bps: u32,
 }
 
@@ -288,7 +303,8 @@ impl AttributionPolicy {
 
     /// The lookback window.
     pub fn lookback(&self) -> TimeDelta {
-        TimeDelta::seconds(self.lookback_seconds)
+        // A hand-built policy may hold any i64: saturate, never panic.
+        TimeDelta::try_seconds(self.lookback_seconds).unwrap_or(TimeDelta::MAX)
     }
 
     /// Checks every field.
@@ -364,6 +380,7 @@ impl AttributionPolicy {
 
 /// One referrer's part of a conversion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Credit {
     /// Who.
     pub referrer: CustomerId,
@@ -380,6 +397,7 @@ pub struct Credit {
 /// The answer to "who earns credit for this conversion".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Attribution {
     /// No touch qualified: nobody is credited. Not an error.
     Unattributed,
@@ -595,8 +613,8 @@ struct Tally<'a> {
 /// Steps: keep the touches of a counted kind within the lookback window
 /// (and not after the conversion unless the policy says so); order them by
 /// time, ties by id; collapse repeats if asked; weigh them by the model;
-/// add up each referrer's weights; apply `max_referrers` and
-/// `min_share_bps`; turn weights into shares that add up to exactly one.
+/// add up each referrer's weights; apply `min_share_bps`, then
+/// `max_referrers`; turn weights into shares that add up to exactly one.
 /// An empty result is [`Attribution::Unattributed`].
 ///
 /// The policy is assumed valid ([`AttributionPolicy::validate`]); an
@@ -628,7 +646,9 @@ pub fn attribute(
     touches: &[TouchPoint],
     converted_at: DateTime<Utc>,
 ) -> Attribution {
-    let from = converted_at - policy.lookback();
+    let from = converted_at
+        .checked_sub_signed(policy.lookback())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let mut kept: Vec<&TouchPoint> = touches
         .iter()
         .filter(|t| {
@@ -686,9 +706,8 @@ pub fn attribute(
             .then(a.referrer.cmp(b.referrer))
     };
     tallies.sort_by(rank);
-    if let Some(max) = policy.max_referrers {
-        tallies.truncate(max.max(1) as usize);
-    }
+    // The minimum share is measured against the whole journey, before the
+    // cap keeps the top referrers.
     if policy.min_share_bps > 0 {
         let total: u128 = tallies.iter().map(|t| t.weight).sum();
         let min = u128::from(policy.min_share_bps);
@@ -700,6 +719,9 @@ pub fn attribute(
             first = false;
             keep
         });
+    }
+    if let Some(max) = policy.max_referrers {
+        tallies.truncate(max.max(1) as usize);
     }
     let shares = to_ppb(&tallies.iter().map(|t| t.weight).collect::<Vec<_>>());
     let credits = tallies
@@ -754,6 +776,31 @@ mod tests {
 
     fn s(v: &[(&str, u32)]) -> Vec<(String, u32)> {
         v.iter().map(|(a, b)| (a.to_string(), *b)).collect()
+    }
+
+    #[test]
+    fn extreme_times_and_policies_never_panic() {
+        let p = AttributionPolicy {
+            lookback_seconds: i64::MAX,
+            ..AttributionPolicy::default()
+        };
+        let mut early = tp("x", "a", 0);
+        early.at = DateTime::<Utc>::MIN_UTC;
+        let a = attribute(&p, &[early.clone()], DateTime::<Utc>::MIN_UTC);
+        assert_eq!(shares(&a), s(&[("a", PPB)]));
+        let decay = AttributionPolicy::with_model(Model::TimeDecay {
+            half_life_seconds: 1,
+        });
+        let mut late = tp("y", "b", 0);
+        late.at = DateTime::<Utc>::MAX_UTC;
+        // Weights underflow to zero for all but the latest touch.
+        let a = attribute(&decay, &[early, late], DateTime::<Utc>::MAX_UTC);
+        assert_eq!(shares(&a), s(&[("b", PPB)]));
+        assert!(serde_json::from_str::<Share>("1000000001").is_err());
+        assert_eq!(
+            serde_json::from_str::<Share>("1000000000").unwrap(),
+            Share::ONE
+        );
     }
 
     #[test]
@@ -895,6 +942,22 @@ mod tests {
         assert_eq!(
             shares(&attribute(&p, &touches, t0() + TimeDelta::hours(4))),
             s(&[("c", PPB)])
+        );
+        // The minimum is measured against the whole journey, then the cap:
+        // A 55, B 28, C 17 touches; B's 28 % is below 30 % and goes even
+        // though it would be 33.7 % of the top two.
+        let mut journey = Vec::new();
+        for (who, n) in [("a", 55), ("b", 28), ("c", 17)] {
+            for i in 0..n {
+                journey.push(tp(&format!("{who}{i:02}"), who, i));
+            }
+        }
+        let mut capped = AttributionPolicy::with_model(Model::Linear);
+        capped.max_referrers = Some(2);
+        capped.min_share_bps = 3000;
+        assert_eq!(
+            shares(&attribute(&capped, &journey, t0() + TimeDelta::hours(60))),
+            s(&[("a", PPB)])
         );
         p.min_share_bps = 10_000;
         assert_eq!(

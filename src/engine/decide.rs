@@ -77,7 +77,12 @@ pub fn touch(
             None => Err(Reason::UnknownCode),
             Some(c) => match c.record.usable_at(touch.at) {
                 Err(u) => Err(u.into()),
-                Ok(()) if matches!(&touch.actor, Actor::Customer(id) if *id == c.record.owner) => {
+                // A referrer sharing their own code is recorded (for
+                // measurement); their own click or visit is self-referral.
+                Ok(())
+                    if touch.kind != TouchKind::Share
+                        && matches!(&touch.actor, Actor::Customer(id) if *id == c.record.owner) =>
+                {
                     Err(Reason::SelfReferral)
                 }
                 Ok(()) => Ok(c.record.owner.clone()),
@@ -116,6 +121,8 @@ pub fn touch(
 pub struct Candidate {
     /// Orders candidates at the same instant (the touch or signup id).
     pub id: String,
+    /// Typed into the signup form (rather than a visitor's touch).
+    pub typed: bool,
     /// The code.
     pub code: Code,
     /// The channel it came through.
@@ -133,9 +140,11 @@ pub fn signup_candidates(signup: &Signup, visitor_touches: &[TouchRecord]) -> Ve
     if let Some(code) = signup.code {
         out.push(Candidate {
             id: signup.id.as_str().to_owned(),
+            typed: true,
             code,
             channel: signup.channel.clone().unwrap_or(Channel::Link),
-            kind: TouchKind::Visit,
+            // The referee's own deliberate act: it counts like a click.
+            kind: TouchKind::Click,
             at: signup.at,
         });
     }
@@ -144,6 +153,7 @@ pub fn signup_candidates(signup: &Signup, visitor_touches: &[TouchRecord]) -> Ve
         if tt.at <= signup.at {
             out.push(Candidate {
                 id: tt.id.as_str().to_owned(),
+                typed: false,
                 code: tt.code,
                 channel: tt.channel.clone(),
                 kind: tt.kind,
@@ -156,9 +166,11 @@ pub fn signup_candidates(signup: &Signup, visitor_touches: &[TouchRecord]) -> Ve
 
 /// Decides a signup. Candidates whose code cannot refer the customer at
 /// signup time (unknown, expired, exhausted, inactive, or their own) are
-/// set aside with their reason; the program's attribution policy then
-/// names the referrer among the rest, and that referrer's latest counted
-/// code is used once.
+/// set aside with their reason. A usable code typed into the signup form
+/// makes the referral whatever the model (it is the referee's explicit
+/// choice); otherwise the program's attribution policy names the referrer
+/// among the usable touches, and that referrer's latest code is used once.
+/// All usable candidates are kept as the customer's qualifying touches.
 ///
 /// # Errors
 /// [`ErrorKind::Duplicate`] if the customer already signed up.
@@ -181,7 +193,7 @@ pub fn signup(
         ));
     }
     let policy = program.attribution();
-    let from = signup.at - policy.lookback();
+    let from = window_start(signup.at, policy.lookback());
     let mut writes = Vec::with_capacity(2);
     let mut first_reason = None;
     let mut usable: Vec<(&Candidate, &Versioned<CodeRecord>)> = Vec::new();
@@ -191,7 +203,7 @@ pub fn signup(
         // Latest first, so the reason reported is the most recent one's.
         let mut ordered: Vec<&Candidate> = candidates
             .iter()
-            .filter(|c| c.at >= from && policy.counted_kinds.contains(&c.kind))
+            .filter(|c| c.typed || (c.at >= from && policy.counted_kinds.contains(&c.kind)))
             .collect();
         ordered.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
         for c in ordered {
@@ -223,12 +235,15 @@ pub fn signup(
         })
         .collect();
     let credited = attribute(policy, &points, signup.at);
-    let referral = credited.primary().and_then(|primary| {
-        // The primary referrer's latest usable candidate (usable is latest
-        // first) carries the code that is used.
-        let (c, v) = usable
-            .iter()
-            .find(|(_, v)| v.record.owner == primary.referrer)?;
+    let typed = usable.iter().find(|(c, _)| c.typed);
+    let chosen = match typed {
+        Some((_, v)) => Some(&v.record.owner),
+        None => credited.primary().map(|p| &p.referrer),
+    };
+    let referral = chosen.and_then(|referrer| {
+        // The typed code, or the referrer's latest usable candidate (usable
+        // is latest first), is the code that is used.
+        let (c, v) = typed.or_else(|| usable.iter().find(|(_, v)| v.record.owner == *referrer))?;
         let mut used = v.record.clone();
         used.uses = used.uses.saturating_add(1);
         writes.push(Write::PutCode {
@@ -236,7 +251,7 @@ pub fn signup(
             expected: v.version,
         });
         Some(Referral {
-            referrer: primary.referrer.clone(),
+            referrer: referrer.clone(),
             code: c.code,
             channel: c.channel.clone(),
             touched_at: c.at,
@@ -274,10 +289,14 @@ pub fn signup(
 }
 
 /// The touches that may credit a referrer for a conversion: those that
-/// qualified when the customer signed up, and the customer's own touches
-/// since whose code is still active and unexpired at the order's time and
-/// not their own. The signup's touches count whatever their codes' later
-/// state, because the referral was made when they were valid.
+/// qualified when the customer signed up and, for a customer who was
+/// referred, the touches they made since signing up whose code is still
+/// active and unexpired at the order's time and not their own.
+///
+/// The signup's touches count whatever their codes' later state, because
+/// the referral was made when they were valid. A customer who signed up
+/// without a referrer stays unreferred: clicking a friend's link later does
+/// not make them anyone's referee.
 pub fn conversion_touches(
     customer: &CustomerRecord,
     touches: &[TouchRecord],
@@ -285,9 +304,12 @@ pub fn conversion_touches(
     converted_at: DateTime<Utc>,
 ) -> Vec<TouchPoint> {
     let mut points = customer.qualifying_touches.clone();
+    if customer.referral.is_none() {
+        return points;
+    }
     for t in touches {
         let tt = &t.touch;
-        if t.referrer == customer.customer {
+        if t.referrer == customer.customer || tt.at < customer.signed_up_at {
             continue;
         }
         let usable = codes.get(&tt.code).is_some_and(|c| {
@@ -304,6 +326,14 @@ pub fn conversion_touches(
         }
     }
     points
+}
+
+/// Where a lookback window that ends at `at` starts; the earliest
+/// representable instant if it would reach before it (never a panic on
+/// extreme times).
+pub(crate) fn window_start(at: DateTime<Utc>, lookback: chrono::TimeDelta) -> DateTime<Utc> {
+    at.checked_sub_signed(lookback)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// Decides a conversion: who is credited under the program's attribution
@@ -343,8 +373,22 @@ pub fn conversion(
     let mut payouts = Vec::new();
     let mut entries = Vec::new();
     let mut credits = Vec::new();
+    let Some(known) = customer else {
+        // Not (yet) anyone's referee: nothing to remember. A retry after the
+        // customer signs up (events can arrive out of order) is decided
+        // afresh; refunds of such orders find no conversion.
+        return Ok(Decision {
+            outcome: ConversionOutcome::NotRewarded {
+                referrer: None,
+                reason: Reason::NotSignedUp,
+            },
+            plan: CommitPlan::default(),
+        });
+    };
     let verdict: Result<CustomerId, (Option<CustomerId>, Reason)> = match customer {
         None => Err((None, Reason::NotSignedUp)),
+        // Bought before signing up: not a referred purchase.
+        Some(_) if conversion.at < known.record.signed_up_at => Err((None, Reason::NotSignedUp)),
         Some(_) if !program.is_active_at(conversion.at) => Err((None, Reason::ProgramNotActive)),
         Some(c) => {
             let points = conversion_touches(&c.record, touches, codes, conversion.at);
@@ -489,6 +533,7 @@ pub fn refund(
     program: &Program,
     refund: &Refund,
     record: Option<&Versioned<ConversionRecord>>,
+    customer: Option<&Versioned<CustomerRecord>>,
 ) -> Result<Decision<RefundOutcome>, Error> {
     let Some(v) = record else {
         return Err(Error::new(
@@ -597,6 +642,18 @@ pub fn refund(
         remaining: value.checked_sub(refunded).map_err(money)?,
         clawbacks,
     };
+    // A fully refunded rewarded order no longer counts against the
+    // referee's rewarded conversions: their next order can earn again.
+    if fully && !rec.payouts.is_empty() {
+        if let Some(c) = customer.filter(|c| c.record.rewarded_conversions > 0) {
+            let mut record = c.record.clone();
+            record.rewarded_conversions -= 1;
+            writes.push(Write::PutCustomer {
+                record,
+                expected: c.version,
+            });
+        }
+    }
     writes.push(Write::PutConversion {
         record: updated,
         expected: v.version,
@@ -680,7 +737,7 @@ mod tests {
             amount,
             at: Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
         };
-        let d = refund(program, &r, Some(rec))?;
+        let d = refund(program, &r, Some(rec), None)?;
         for w in d.plan.writes {
             if let Write::PutConversion { record, expected } = w {
                 *rec = Versioned {
@@ -697,7 +754,7 @@ mod tests {
         fn refund_never_claws_back_more_than_paid(
             value in 1i64..10_000_000,
             rewards in prop::collection::vec(0i64..1_000_000, 1..3),
-            cuts in prop::collection::vec(1u64..1000, 0..6),
+            cuts in prop::collection::vec(1u64..=1000, 0..6),
             finish in any::<bool>(),
             three_decimals in any::<bool>(),
         ) {

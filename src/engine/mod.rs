@@ -29,7 +29,7 @@ use crate::model::{Actor, Conversion, CustomerId, OrderId, Refund, Signup, Touch
 use crate::money::Money;
 use crate::program::{CodeGeneration, Program};
 use crate::store::{
-    CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord, CustomerRecord, EventKind,
+    CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord, CustomerRecord,
     IdempotencyKey, LedgerEntry, Request, Store, StoreErrorKind, Versioned, Write,
 };
 use decide::Decision;
@@ -44,6 +44,7 @@ const CODE_ATTEMPTS: u32 = 16;
 
 /// A code issued to a customer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct IssuedCode {
     /// The code record as stored.
     pub record: CodeRecord,
@@ -55,6 +56,7 @@ pub struct IssuedCode {
 
 /// What [`Engine::check_code`] found for a typed code.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct CodeCheck {
     /// The code, canonical.
     pub code: Code,
@@ -135,7 +137,9 @@ impl<S: Store> Engine<S> {
         &self.program
     }
 
-    /// The store.
+    /// The store, for reading it in tests and tools. Writing to it behind
+    /// the engine's back voids the engine's guarantees: commit only through
+    /// the engine.
     pub fn store(&self) -> &S {
         &self.store
     }
@@ -175,6 +179,10 @@ impl<S: Store> Engine<S> {
 
     /// Commits a decision. `Ok(None)` means a conflict: re-read and retry.
     async fn commit<O>(&self, decision: Decision<O>) -> Result<Option<O>, Error> {
+        if decision.plan.idempotency.is_none() && decision.plan.writes.is_empty() {
+            // Nothing to write (an answer that is not remembered).
+            return Ok(Some(decision.outcome));
+        }
         match self.store.commit(decision.plan).await {
             Ok(()) => Ok(Some(decision.outcome)),
             Err(e) if e.kind() == StoreErrorKind::Conflict => Ok(None),
@@ -265,7 +273,7 @@ impl<S: Store> Engine<S> {
                     _ => CodeOrigin::Random,
                 },
                 created_at: at,
-                expires_at: program.code_valid_for().map(|d| at + d),
+                expires_at: program.code_valid_for().map(|d| expiry(at, d)),
                 max_uses: program.code_max_uses(),
                 uses: 0,
                 active: true,
@@ -310,6 +318,18 @@ impl<S: Store> Engine<S> {
     ) -> Result<CodeRecord, Error> {
         let program = &self.program;
         let code = program.code_format().vanity(text, program.blocklist())?;
+        if options.max_uses == Some(0) {
+            return Err(Error::invalid(
+                "options.max_uses",
+                "must be at least 1 (or unset for the program's limit)",
+            ));
+        }
+        if let Some(expires) = options.expires_at.filter(|e| *e <= at) {
+            return Err(Error::invalid(
+                "options.expires_at",
+                format!("{expires} is not after the creation time {at}"),
+            ));
+        }
         for _ in 0..self.max_attempts {
             if let Some(v) = self.store.code(program.id(), &code).await? {
                 if v.record.owner == *owner {
@@ -328,7 +348,7 @@ impl<S: Store> Engine<S> {
                 created_at: at,
                 expires_at: options
                     .expires_at
-                    .or_else(|| program.code_valid_for().map(|d| at + d)),
+                    .or_else(|| program.code_valid_for().map(|d| expiry(at, d))),
                 max_uses: options.max_uses.or(program.code_max_uses()),
                 uses: 0,
                 active: true,
@@ -416,10 +436,7 @@ impl<S: Store> Engine<S> {
     /// [`ErrorKind::IdempotencyMismatch`] if the touch id was used for a
     /// different touch; [`ErrorKind::Store`] when the store fails.
     pub async fn record_touch(&self, touch: &Touch) -> Result<TouchOutcome, Error> {
-        let key = IdempotencyKey {
-            kind: EventKind::Touch,
-            id: touch.id.as_str().to_owned(),
-        };
+        let key = IdempotencyKey::touch(&touch.id);
         let same = |r: &Request| matches!(r, Request::Touch(x) if x == touch);
         for _ in 0..self.max_attempts {
             if let Some(Outcome::Touch(o)) = self.replay(&key, same).await? {
@@ -443,10 +460,7 @@ impl<S: Store> Engine<S> {
     /// [`ErrorKind::Store`].
     pub async fn record_signup(&self, signup: &Signup) -> Result<SignupOutcome, Error> {
         let program = &self.program;
-        let key = IdempotencyKey {
-            kind: EventKind::Signup,
-            id: signup.id.as_str().to_owned(),
-        };
+        let key = IdempotencyKey::signup(&signup.id);
         let same = |r: &Request| matches!(r, Request::Signup(x) if x == signup);
         for _ in 0..self.max_attempts {
             if let Some(Outcome::Signup(o)) = self.replay(&key, same).await? {
@@ -459,7 +473,7 @@ impl<S: Store> Engine<S> {
                         .touches(
                             program.id(),
                             &Actor::Visitor(v.clone()),
-                            signup.at - program.lookback(),
+                            decide::window_start(signup.at, program.lookback()),
                         )
                         .await?
                 }
@@ -487,10 +501,7 @@ impl<S: Store> Engine<S> {
         conversion: &Conversion,
     ) -> Result<ConversionOutcome, Error> {
         let program = &self.program;
-        let key = IdempotencyKey {
-            kind: EventKind::Conversion,
-            id: conversion.order.as_str().to_owned(),
-        };
+        let key = IdempotencyKey::conversion(&conversion.order);
         let same = |r: &Request| matches!(r, Request::Conversion(x) if x == conversion);
         for _ in 0..self.max_attempts {
             if let Some(Outcome::Conversion(o)) = self.replay(&key, same).await? {
@@ -505,7 +516,7 @@ impl<S: Store> Engine<S> {
                 .touches(
                     program.id(),
                     &Actor::Customer(conversion.customer.clone()),
-                    conversion.at - program.lookback(),
+                    decide::window_start(conversion.at, program.lookback()),
                 )
                 .await?;
             let codes = self
@@ -528,10 +539,7 @@ impl<S: Store> Engine<S> {
     /// exceeds what is left; [`ErrorKind::CurrencyMismatch`];
     /// [`ErrorKind::IdempotencyMismatch`]; [`ErrorKind::Store`].
     pub async fn record_refund(&self, refund: &Refund) -> Result<RefundOutcome, Error> {
-        let key = IdempotencyKey {
-            kind: EventKind::Refund,
-            id: refund.id.as_str().to_owned(),
-        };
+        let key = IdempotencyKey::refund(&refund.order, &refund.id);
         let same = |r: &Request| matches!(r, Request::Refund(x) if x == refund);
         for _ in 0..self.max_attempts {
             if let Some(Outcome::Refund(o)) = self.replay(&key, same).await? {
@@ -541,7 +549,16 @@ impl<S: Store> Engine<S> {
                 .store
                 .conversion(self.program.id(), &refund.order)
                 .await?;
-            let decision = decide::refund(&self.program, refund, record.as_ref())?;
+            let customer = match &record {
+                Some(r) => {
+                    self.store
+                        .customer(self.program.id(), &r.record.conversion.customer)
+                        .await?
+                }
+                None => None,
+            };
+            let decision =
+                decide::refund(&self.program, refund, record.as_ref(), customer.as_ref())?;
             if let Some(o) = self.commit(decision).await? {
                 return Ok(o);
             }
@@ -608,6 +625,13 @@ impl<S: Store> Engine<S> {
         }
         Ok(total)
     }
+}
+
+/// When a code issued at `at` and valid for `d` expires; the last
+/// representable instant if that is beyond it (never a panic on extreme
+/// times).
+fn expiry(at: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
+    at.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Runs a future to completion on the current thread, for synchronous

@@ -109,6 +109,7 @@ pub enum ConversionOutcome {
 
 /// The answer to [`Engine::record_refund`](super::Engine::record_refund).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RefundOutcome {
     /// How much this refund took back from the order.
     pub refunded: Money,

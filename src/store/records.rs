@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::attribution::{Credit, TouchPoint};
 use crate::code::Code;
 use crate::model::{
-    Actor, Channel, Conversion, CustomerId, LedgerEntryId, OrderId, ProgramId, Refund, RefundId,
-    Signup, Touch, VisitorId,
+    Actor, Channel, Conversion, CustomerId, EventId, LedgerEntryId, OrderId, ProgramId, Refund,
+    RefundId, Signup, Touch, VisitorId,
 };
 use crate::money::Money;
 
@@ -273,18 +273,50 @@ pub enum Request {
     Refund(Refund),
 }
 
+impl IdempotencyKey {
+    /// The key of a touch.
+    pub fn touch(id: &EventId) -> IdempotencyKey {
+        IdempotencyKey {
+            kind: EventKind::Touch,
+            id: id.as_str().to_owned(),
+        }
+    }
+
+    /// The key of a signup.
+    pub fn signup(id: &EventId) -> IdempotencyKey {
+        IdempotencyKey {
+            kind: EventKind::Signup,
+            id: id.as_str().to_owned(),
+        }
+    }
+
+    /// The key of a conversion: its order id.
+    pub fn conversion(order: &OrderId) -> IdempotencyKey {
+        IdempotencyKey {
+            kind: EventKind::Conversion,
+            id: order.as_str().to_owned(),
+        }
+    }
+
+    /// The key of a refund: the order and the refund id, so hosts that
+    /// number refunds per order (`1`, `2`, …) never collide across orders.
+    /// Joined by U+001F, which no id may contain.
+    pub fn refund(order: &OrderId, refund: &RefundId) -> IdempotencyKey {
+        IdempotencyKey {
+            kind: EventKind::Refund,
+            id: format!("{order}\u{1f}{refund}"),
+        }
+    }
+}
+
 impl Request {
     /// The key this request is remembered under.
     pub fn key(&self) -> IdempotencyKey {
-        let (kind, id) = match self {
-            Request::Touch(t) => (EventKind::Touch, t.id.as_str()),
-            Request::Signup(s) => (EventKind::Signup, s.id.as_str()),
-            Request::Conversion(c) => (EventKind::Conversion, c.order.as_str()),
-            Request::Refund(r) => (EventKind::Refund, r.id.as_str()),
-        };
-        IdempotencyKey {
-            kind,
-            id: id.to_owned(),
+        match self {
+            Request::Touch(t) => IdempotencyKey::touch(&t.id),
+            Request::Signup(s) => IdempotencyKey::signup(&s.id),
+            Request::Conversion(c) => IdempotencyKey::conversion(&c.order),
+            Request::Refund(r) => IdempotencyKey::refund(&r.order, &r.id),
         }
     }
 }
