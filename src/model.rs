@@ -71,10 +71,11 @@ macro_rules! id_type {
         ///
         /// Opaque text chosen by the host: 1 to [`MAX_ID_LEN`] bytes, no
         /// control characters. A distinct type, so ids of different kinds
-        /// cannot be mixed up.
+        /// cannot be mixed up. Immutable and shared: cloning one (records
+        /// repeat ids many times) copies a pointer, not the text.
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             /// Checks and wraps an identifier.
@@ -85,7 +86,7 @@ macro_rules! id_type {
             pub fn new(id: impl Into<String>) -> Result<Self, IdError> {
                 let id = id.into();
                 validate_id($kind, &id)?;
-                Ok(Self(id))
+                Ok(Self(id.into()))
             }
 
             /// The identifier as text.
@@ -129,7 +130,7 @@ macro_rules! id_type {
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.as_ref().to_owned()
             }
         }
 

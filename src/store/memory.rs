@@ -22,14 +22,16 @@ use crate::model::{Actor, CustomerId, EventId, LedgerEntryId, OrderId, ProgramId
 /// One program's records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct ProgramState {
-    idempotency: HashMap<IdempotencyKey, IdempotencyRecord>,
-    codes: HashMap<Code, Versioned<CodeRecord>>,
+    // Large records are boxed: growing a table then moves pointers, not
+    // hundreds of bytes per entry (a store with 10^6 events rehashes often).
+    idempotency: HashMap<IdempotencyKey, Box<IdempotencyRecord>>,
+    codes: HashMap<Code, Box<Versioned<CodeRecord>>>,
     primary: HashMap<CustomerId, Code>,
-    customers: HashMap<CustomerId, Versioned<CustomerRecord>>,
+    customers: HashMap<CustomerId, Box<Versioned<CustomerRecord>>>,
     touch_ids: HashSet<EventId>,
     /// Per actor, ascending by (time, id): the order `Store::touches` promises.
     touches: HashMap<Actor, Vec<TouchRecord>>,
-    conversions: HashMap<OrderId, Versioned<ConversionRecord>>,
+    conversions: HashMap<OrderId, Box<Versioned<ConversionRecord>>>,
     ledger_ids: HashSet<LedgerEntryId>,
     /// Per customer, ascending by (time, id).
     ledger: HashMap<CustomerId, Vec<LedgerEntry>>,
@@ -88,12 +90,18 @@ impl MemoryState {
         program: &ProgramId,
         key: &IdempotencyKey,
     ) -> Option<IdempotencyRecord> {
-        self.program(program)?.idempotency.get(key).cloned()
+        self.program(program)?
+            .idempotency
+            .get(key)
+            .map(|r| (**r).clone())
     }
 
     /// See [`Store::code`].
     pub fn code(&self, program: &ProgramId, code: &Code) -> Option<Versioned<CodeRecord>> {
-        self.program(program)?.codes.get(code).cloned()
+        self.program(program)?
+            .codes
+            .get(code)
+            .map(|r| (**r).clone())
     }
 
     /// See [`Store::primary_code`].
@@ -103,7 +111,10 @@ impl MemoryState {
         owner: &CustomerId,
     ) -> Option<Versioned<CodeRecord>> {
         let p = self.program(program)?;
-        p.primary.get(owner).and_then(|c| p.codes.get(c)).cloned()
+        p.primary
+            .get(owner)
+            .and_then(|c| p.codes.get(c))
+            .map(|r| (**r).clone())
     }
 
     /// See [`Store::customer`].
@@ -112,7 +123,10 @@ impl MemoryState {
         program: &ProgramId,
         customer: &CustomerId,
     ) -> Option<Versioned<CustomerRecord>> {
-        self.program(program)?.customers.get(customer).cloned()
+        self.program(program)?
+            .customers
+            .get(customer)
+            .map(|r| (**r).clone())
     }
 
     /// See [`Store::touches`].
@@ -135,7 +149,10 @@ impl MemoryState {
         program: &ProgramId,
         order: &OrderId,
     ) -> Option<Versioned<ConversionRecord>> {
-        self.program(program)?.conversions.get(order).cloned()
+        self.program(program)?
+            .conversions
+            .get(order)
+            .map(|r| (**r).clone())
     }
 
     /// See [`Store::ledger`].
@@ -181,7 +198,7 @@ impl MemoryState {
                     let p = state(&record.program);
                     check_version(
                         || format!("code {} in program {}", record.code, record.program),
-                        version_of(p.codes.get(&record.code)),
+                        version_of(p.codes.get(&record.code).map(|b| &**b)),
                         *expected,
                     )?;
                     if record.origin.is_primary() {
@@ -207,7 +224,12 @@ impl MemoryState {
                 Write::PutCustomer { record, expected } => {
                     check_version(
                         || format!("customer {} in program {}", record.customer, record.program),
-                        version_of(state(&record.program).customers.get(&record.customer)),
+                        version_of(
+                            state(&record.program)
+                                .customers
+                                .get(&record.customer)
+                                .map(|b| &**b),
+                        ),
                         *expected,
                     )?;
                     PlanKey::Customer(&record.program, &record.customer)
@@ -216,7 +238,7 @@ impl MemoryState {
                     let order = &record.conversion.order;
                     check_version(
                         || format!("order {order} in program {}", record.program),
-                        version_of(state(&record.program).conversions.get(order)),
+                        version_of(state(&record.program).conversions.get(order).map(|b| &**b)),
                         *expected,
                     )?;
                     PlanKey::Conversion(&record.program, order)
@@ -275,7 +297,7 @@ impl MemoryState {
         if let Some(idem) = plan.idempotency {
             self.program_mut(&idem.program)
                 .idempotency
-                .insert(idem.key.clone(), idem);
+                .insert(idem.key.clone(), Box::new(idem));
         }
         for write in plan.writes {
             match write {
@@ -286,30 +308,30 @@ impl MemoryState {
                     }
                     p.codes.insert(
                         record.code,
-                        Versioned {
+                        Box::new(Versioned {
                             version: expected + 1,
                             record,
-                        },
+                        }),
                     );
                 }
                 Write::PutCustomer { record, expected } => {
                     let p = self.program_mut(&record.program);
                     p.customers.insert(
                         record.customer.clone(),
-                        Versioned {
+                        Box::new(Versioned {
                             version: expected + 1,
                             record,
-                        },
+                        }),
                     );
                 }
                 Write::PutConversion { record, expected } => {
                     let p = self.program_mut(&record.program);
                     p.conversions.insert(
                         record.conversion.order.clone(),
-                        Versioned {
+                        Box::new(Versioned {
                             version: expected + 1,
                             record,
-                        },
+                        }),
                     );
                 }
                 Write::InsertTouch(t) => {
