@@ -1,0 +1,1077 @@
+//! Streaming readers for the aggregated-path and per-journey formats.
+//!
+//! The input is cut into blocks of whole lines (about
+//! [`ReadOptions::with_block_bytes`] each, at the last newline), parsed on
+//! worker threads into per-block aggregates keyed by the path's raw bytes
+//! (so a path is split into channel names once per block, not once per
+//! line), and merged into one [`JourneySetBuilder`] in block order. The
+//! cut points depend only on the bytes, which makes the result independent
+//! of the number of threads; memory is a few blocks plus the distinct
+//! paths.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::snippet;
+use super::{
+    Credit, DEFAULT_HALF_LIFE_HOURS, FastMap, Interner, JourneyError, JourneySet,
+    JourneySetBuilder, LineErrorKind, ReadError, check_half_life, time_decay_shares,
+};
+
+/// The two input formats.
+///
+/// # Example: force a format
+///
+/// ```
+/// use referrals::attribution::channel::{read, Format, ReadOptions};
+///
+/// let data = "path;total_conversions;total_null;total_conversion_value\na > b;1;2;10\n";
+/// let options = ReadOptions::default().with_format(Format::Paths);
+/// assert_eq!(read(data.as_bytes(), &options)?.total_nulls(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Format {
+    /// `path;total_conversions;total_null;total_conversion_value`, one
+    /// distinct path per line (`channelattribution`'s layout).
+    Paths,
+    /// `journey_id,path,hours,converted,value`, one journey per line.
+    Journeys,
+}
+
+/// Options of [`read`] and [`read_file`].
+///
+/// # Example: one thread, a one-day half-life
+///
+/// ```
+/// use referrals::attribution::channel::ReadOptions;
+///
+/// let options = ReadOptions::default().with_threads(1).with_half_life_hours(24.0);
+/// assert_eq!(options.threads(), 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadOptions {
+    format: Option<Format>,
+    half_life_hours: f64,
+    threads: usize,
+    block_bytes: usize,
+    max_line_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    /// Format guessed from the header, half-life 7 days, up to 4 threads
+    /// (the machine's parallelism), 4 MiB blocks, lines up to 8 MiB.
+    fn default() -> Self {
+        ReadOptions {
+            format: None,
+            half_life_hours: DEFAULT_HALF_LIFE_HOURS,
+            threads: thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            block_bytes: 4 << 20,
+            max_line_bytes: 8 << 20,
+        }
+    }
+}
+
+impl ReadOptions {
+    /// Reads this format instead of guessing from the header.
+    ///
+    /// # Example: journeys
+    ///
+    /// ```
+    /// use referrals::attribution::channel::{Format, ReadOptions};
+    ///
+    /// assert_eq!(ReadOptions::default().with_format(Format::Journeys).format(), Some(Format::Journeys));
+    /// ```
+    pub fn with_format(self, format: Format) -> Self {
+        ReadOptions {
+            format: Some(format),
+            ..self
+        }
+    }
+
+    /// The time-decay half-life in hours (default 168), applied while
+    /// reading: time decay is accumulated as lines stream by.
+    ///
+    /// # Example: one day
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().with_half_life_hours(24.0).half_life_hours(), 24.0);
+    /// ```
+    pub fn with_half_life_hours(self, half_life_hours: f64) -> Self {
+        ReadOptions {
+            half_life_hours,
+            ..self
+        }
+    }
+
+    /// How many threads parse blocks (≥ 1). The result is the same for any
+    /// number.
+    ///
+    /// # Example: two threads
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().with_threads(2).threads(), 2);
+    /// ```
+    pub fn with_threads(self, threads: usize) -> Self {
+        ReadOptions { threads, ..self }
+    }
+
+    /// The block size in bytes (≥ 1, default 4 MiB). Blocks are cut at the
+    /// last newline within this many bytes, so each holds whole lines; a
+    /// longer line makes a longer block. Value sums are grouped by block,
+    /// so a different block size may change the last bits of value
+    /// credits; thread counts never do.
+    ///
+    /// # Example: small blocks
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().with_block_bytes(1 << 16).block_bytes(), 65536);
+    /// ```
+    pub fn with_block_bytes(self, block_bytes: usize) -> Self {
+        ReadOptions {
+            block_bytes,
+            ..self
+        }
+    }
+
+    /// The longest line accepted, in bytes (default 8 MiB); a longer one is
+    /// an error rather than an unbounded buffer.
+    ///
+    /// # Example: short lines only
+    ///
+    /// ```
+    /// use referrals::attribution::channel::{read, LineErrorKind, ReadError, ReadOptions};
+    ///
+    /// let data = "path;total_conversions;total_null;total_conversion_value\na > b > c;1;0;1\n";
+    /// let options = ReadOptions::default().with_max_line_bytes(10);
+    /// let err = read(data.as_bytes(), &options).unwrap_err();
+    /// assert!(matches!(err, ReadError::Line { line: 1, kind: LineErrorKind::TooLong { .. } }));
+    /// ```
+    pub fn with_max_line_bytes(self, max_line_bytes: usize) -> Self {
+        ReadOptions {
+            max_line_bytes,
+            ..self
+        }
+    }
+
+    /// The forced format, if any.
+    ///
+    /// # Example: guessed by default
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().format(), None);
+    /// ```
+    pub fn format(&self) -> Option<Format> {
+        self.format
+    }
+
+    /// The time-decay half-life in hours.
+    ///
+    /// # Example: default
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().half_life_hours(), 168.0);
+    /// ```
+    pub fn half_life_hours(&self) -> f64 {
+        self.half_life_hours
+    }
+
+    /// The number of parsing threads.
+    ///
+    /// # Example: at least one
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert!(ReadOptions::default().threads() >= 1);
+    /// ```
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The block size in bytes.
+    ///
+    /// # Example: default
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().block_bytes(), 4 << 20);
+    /// ```
+    pub fn block_bytes(&self) -> usize {
+        self.block_bytes
+    }
+
+    /// The longest line accepted, in bytes.
+    ///
+    /// # Example: default
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().max_line_bytes(), 8 << 20);
+    /// ```
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
+    fn validate(&self) -> Result<(), ReadError> {
+        if self.threads == 0 {
+            return Err(ReadError::InvalidOption("threads must be >= 1"));
+        }
+        if self.block_bytes == 0 {
+            return Err(ReadError::InvalidOption("block_bytes must be >= 1"));
+        }
+        if self.max_line_bytes == 0 {
+            return Err(ReadError::InvalidOption("max_line_bytes must be >= 1"));
+        }
+        check_half_life(self.half_life_hours).map_err(|_| {
+            ReadError::InvalidOption("half_life_hours must be finite and > 0")
+        })
+    }
+}
+
+/// Guesses the format from a header line: 4 fields separated by `;` is
+/// [`Format::Paths`], 5 separated by `,` is [`Format::Journeys`]. Column
+/// names are not checked.
+///
+/// # Example: both headers
+///
+/// ```
+/// use referrals::attribution::channel::{detect_format, Format};
+///
+/// assert_eq!(
+///     detect_format(b"path;total_conversions;total_null;total_conversion_value"),
+///     Some(Format::Paths)
+/// );
+/// assert_eq!(detect_format(b"journey_id,path,hours,converted,value\r\n"), Some(Format::Journeys));
+/// assert_eq!(detect_format(b"path,conversions"), None);
+/// ```
+pub fn detect_format(header: &[u8]) -> Option<Format> {
+    let header = trim_line_end(header.strip_prefix(BOM).unwrap_or(header));
+    let mut four: [Vec<u8>; 4] = Default::default();
+    let mut five: [Vec<u8>; 5] = Default::default();
+    if split_fields::<4>(header, b';', &mut four).is_ok() {
+        Some(Format::Paths)
+    } else if split_fields::<5>(header, b',', &mut five).is_ok() {
+        Some(Format::Journeys)
+    } else {
+        None
+    }
+}
+
+/// Reads journeys from any reader, parsing blocks on
+/// [`ReadOptions::with_threads`] threads.
+///
+/// The format comes from [`ReadOptions::with_format`] or is guessed from
+/// the header ([`detect_format`]). See the [module docs](super) for the
+/// formats, quoting and the rules on counts, values and times.
+///
+/// # Errors
+///
+/// - [`ReadError::Io`] if the reader fails;
+/// - [`ReadError::Empty`], [`ReadError::MissingHeader`] (the first line
+///   looks like data) or [`ReadError::UnknownFormat`] for the header;
+/// - [`ReadError::Line`] with the 1-based line number and a
+///   [`LineErrorKind`] for the first bad line (wrong field count, bad
+///   number, negative count, non-finite value, path/hours mismatch, empty
+///   path or channel, bad quoting, invalid UTF-8 in a name, line too long);
+/// - [`ReadError::Totals`] if the totals overflow;
+/// - [`ReadError::InvalidOption`] for zero threads, block or line size, or
+///   a half-life that is not finite and positive.
+///
+/// Never panics, whatever the bytes.
+///
+/// # Example: one journey per line, with quoted Arabic names
+///
+/// ```
+/// use referrals::attribution::channel::{read, ReadOptions};
+///
+/// let data = "journey_id,path,hours,converted,value\r\n\
+///             1,\"واتساب, مجموعة > بريد\",\"30 > 2\",1,120\r\n\
+///             2,بريد,5,false,0\r\n";
+/// let set = read(data.as_bytes(), &ReadOptions::default())?;
+/// assert!(set.channels().id("واتساب, مجموعة").is_some());
+/// assert_eq!((set.total_conversions(), set.total_nulls()), (1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Example: a bad line is reported with its number
+///
+/// ```
+/// use referrals::attribution::channel::{read, JourneyError, LineErrorKind, ReadError, ReadOptions};
+///
+/// let data = "journey_id,path,hours,converted,value\n\
+///             1,sms > email,3 > 1,1,20\n\
+///             2,sms > email,3,0,0\n";
+/// match read(data.as_bytes(), &ReadOptions::default()) {
+///     Err(ReadError::Line { line: 3, kind: LineErrorKind::Journey(JourneyError::HoursMismatch { touches: 2, hours: 1 }) }) => {}
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+pub fn read<R: Read>(input: R, options: &ReadOptions) -> Result<JourneySet, ReadError> {
+    options.validate()?;
+    let mut source = Source {
+        input,
+        carry: Vec::new(),
+        eof: false,
+        stopped: false,
+        block_bytes: options.block_bytes,
+        max_line: options.max_line_bytes,
+    };
+    let mut first = Block::default();
+    if !source.fill(&mut first)? {
+        return Err(ReadError::Empty);
+    }
+    let data = &first.data[..first.len];
+    let bom = if data.starts_with(BOM) { BOM.len() } else { 0 };
+    let header_end = memchr::memchr(b'\n', data).map_or(data.len(), |p| p + 1);
+    let header = trim_line_end(&data[bom..header_end]);
+    if header.len() > options.max_line_bytes {
+        return Err(ReadError::Line {
+            line: 1,
+            kind: LineErrorKind::TooLong {
+                max_bytes: options.max_line_bytes,
+            },
+        });
+    }
+    let format = match options.format {
+        Some(format) => format,
+        None => detect_format(header).ok_or_else(|| ReadError::UnknownFormat {
+            header: snippet(header),
+        })?,
+    };
+    check_header(format, header)?;
+    first.start = header_end;
+
+    let mut builder = JourneySetBuilder::new();
+    builder.half_life_hours = options.half_life_hours;
+    if format == Format::Paths {
+        builder.set_no_times();
+    }
+    let parse = ParseConfig {
+        format,
+        half_life: options.half_life_hours,
+        max_line: options.max_line_bytes,
+    };
+    let mut merger = Merger {
+        builder,
+        next_line: 2,
+    };
+    if options.threads == 1 {
+        let mut parser = Parser::new(parse);
+        let mut block = first;
+        loop {
+            let partial = parser.parse(&block.data[block.start..block.len]);
+            merger.merge(&partial)?;
+            if !source.fill(&mut block)? {
+                break;
+            }
+        }
+    } else {
+        run_parallel(&mut source, first, parse, options.threads, &mut merger)?;
+    }
+    merger.builder.finish().map_err(ReadError::Totals)
+}
+
+/// Reads journeys from a file: [`read`] on the opened file.
+///
+/// # Errors
+///
+/// As [`read`]; a file that cannot be opened is [`ReadError::Io`].
+///
+/// # Example: a missing file
+///
+/// ```
+/// use referrals::attribution::channel::{read_file, ReadError, ReadOptions};
+///
+/// let err = read_file("/nonexistent/journeys.csv", &ReadOptions::default()).unwrap_err();
+/// assert!(matches!(err, ReadError::Io(_)));
+/// ```
+///
+/// # Example: a file written and read back
+///
+/// ```
+/// use referrals::attribution::channel::{read_file, ReadOptions};
+///
+/// let path = std::env::temp_dir().join(format!("channel-doc-{}.csv", std::process::id()));
+/// std::fs::write(&path, "path;total_conversions;total_null;total_conversion_value\nqr in store;4;6;80\n")?;
+/// let set = read_file(&path, &ReadOptions::default())?;
+/// std::fs::remove_file(&path)?;
+/// assert_eq!(set.total_value(), 80.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_file(path: impl AsRef<Path>, options: &ReadOptions) -> Result<JourneySet, ReadError> {
+    let file = File::open(path)?;
+    read(file, options)
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Checks the header's field count and that it is not a data line.
+fn check_header(format: Format, header: &[u8]) -> Result<(), ReadError> {
+    let at_line_1 = |kind| ReadError::Line { line: 1, kind };
+    let mut four: [Vec<u8>; 4] = Default::default();
+    let mut five: [Vec<u8>; 5] = Default::default();
+    let looks_like_data = match format {
+        Format::Paths => {
+            let f = split_fields::<4>(header, b';', &mut four).map_err(at_line_1)?;
+            parse_count(f[1], "").is_ok() && parse_count(f[2], "").is_ok()
+        }
+        Format::Journeys => {
+            let f = split_fields::<5>(header, b',', &mut five).map_err(at_line_1)?;
+            parse_converted(f[3]).is_ok() && parse_f64(f[4].trim_ascii()).is_some()
+        }
+    };
+    if looks_like_data {
+        return Err(ReadError::MissingHeader {
+            line: snippet(header),
+        });
+    }
+    Ok(())
+}
+
+/// A buffer of whole lines. `data[..len]` is valid; `data` stays
+/// initialised across reuse so refilling never zeroes memory.
+#[derive(Default)]
+struct Block {
+    data: Vec<u8>,
+    len: usize,
+    /// Where parsing starts (after the header in the first block).
+    start: usize,
+    index: usize,
+}
+
+/// Cuts a reader into blocks of whole lines at points that depend only on
+/// the bytes.
+struct Source<R> {
+    input: R,
+    /// The partial line after the last block's final newline.
+    carry: Vec<u8>,
+    eof: bool,
+    /// Set after a block whose first line is too long: nothing sensible
+    /// follows.
+    stopped: bool,
+    block_bytes: usize,
+    max_line: usize,
+}
+
+impl<R: Read> Source<R> {
+    /// Fills `block` with the next block; false at the end of the input.
+    fn fill(&mut self, block: &mut Block) -> io::Result<bool> {
+        block.start = 0;
+        block.len = 0;
+        if self.stopped {
+            return Ok(false);
+        }
+        let mut target = self.block_bytes.max(self.carry.len());
+        if block.data.len() < target {
+            block.data.resize(target, 0);
+        }
+        block.data[..self.carry.len()].copy_from_slice(&self.carry);
+        let mut len = self.carry.len();
+        self.carry.clear();
+        loop {
+            while len < target && !self.eof {
+                match self.input.read(&mut block.data[len..target]) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => len += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.eof {
+                break;
+            }
+            if let Some(p) = memchr::memrchr(b'\n', &block.data[..len]) {
+                self.carry.extend_from_slice(&block.data[p + 1..len]);
+                len = p + 1;
+                break;
+            }
+            // One line fills the buffer. Past the limit, hand the parser
+            // its start so it reports the line, and stop.
+            if len > self.max_line {
+                self.stopped = true;
+                break;
+            }
+            target = target
+                .saturating_mul(2)
+                .min(self.max_line.saturating_add(1))
+                .max(target + 1);
+            if block.data.len() < target {
+                block.data.resize(target, 0);
+            }
+        }
+        block.len = len;
+        Ok(len > 0)
+    }
+}
+
+/// Parses blocks on `threads` workers (block `i` to worker `i % threads`)
+/// while this thread reads and merges in block order.
+fn run_parallel<R: Read>(
+    source: &mut Source<R>,
+    first: Block,
+    parse: ParseConfig,
+    threads: usize,
+    merger: &mut Merger,
+) -> Result<(), ReadError> {
+    thread::scope(|scope| {
+        let (done_tx, done_rx) = mpsc::channel::<(Partial, Block)>();
+        let mut work = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            // One queued block per worker bounds memory to about
+            // 3 × threads blocks.
+            let (tx, rx) = mpsc::sync_channel::<Block>(1);
+            let done_tx = done_tx.clone();
+            scope.spawn(move || {
+                let mut parser = Parser::new(parse);
+                for block in rx {
+                    let partial = parser.parse(&block.data[block.start..block.len]);
+                    if done_tx.send((partial, block)).is_err() {
+                        break;
+                    }
+                }
+            });
+            work.push(tx);
+        }
+        drop(done_tx);
+
+        let mut pending: BTreeMap<usize, Partial> = BTreeMap::new();
+        let mut spare: Vec<Block> = Vec::new();
+        let mut next_merge = 0usize;
+        let mut merge_ready = |pending: &mut BTreeMap<usize, Partial>,
+                               next_merge: &mut usize|
+         -> Result<(), ReadError> {
+            while let Some(partial) = pending.remove(next_merge) {
+                merger.merge(&partial)?;
+                *next_merge += 1;
+            }
+            Ok(())
+        };
+
+        let mut block = Some(first);
+        let mut index = 0usize;
+        while let Some(mut b) = block.take() {
+            b.index = index;
+            if work[index % threads].send(b).is_err() {
+                break;
+            }
+            index += 1;
+            while let Ok((partial, buf)) = done_rx.try_recv() {
+                pending.insert(buf.index, partial);
+                spare.push(buf);
+            }
+            merge_ready(&mut pending, &mut next_merge)?;
+            let mut next = spare.pop().unwrap_or_default();
+            if source.fill(&mut next)? {
+                block = Some(next);
+            }
+        }
+        drop(work);
+        for (partial, buf) in done_rx {
+            pending.insert(buf.index, partial);
+            merge_ready(&mut pending, &mut next_merge)?;
+        }
+        Ok(())
+    })
+}
+
+/// Merges block aggregates into the builder, in block order.
+struct Merger {
+    builder: JourneySetBuilder,
+    /// The line number of the next block's first line.
+    next_line: u64,
+}
+
+impl Merger {
+    fn merge(&mut self, partial: &Partial) -> Result<(), ReadError> {
+        if let Some((line, kind)) = &partial.error {
+            return Err(ReadError::Line {
+                line: self.next_line + line - 1,
+                kind: kind.clone(),
+            });
+        }
+        let b = &mut self.builder;
+        let map: Vec<u32> = partial.names.iter().map(|n| b.intern(n)).collect();
+        let mut ids = Vec::new();
+        for e in &partial.entries {
+            ids.clear();
+            ids.extend(
+                partial.ids[e.start..e.start + e.len]
+                    .iter()
+                    .map(|&l| map[l as usize]),
+            );
+            b.add_ids(&ids, e.conversions, e.nulls, e.value)
+                .map_err(ReadError::Totals)?;
+        }
+        for (l, c) in partial.time_decay.iter().enumerate() {
+            let t = b.time_decay_mut(map[l]);
+            t.conversions += c.conversions;
+            t.value += c.value;
+        }
+        self.next_line += partial.lines;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ParseConfig {
+    format: Format,
+    half_life: f64,
+    max_line: usize,
+}
+
+/// One distinct raw path in a block.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    start: usize,
+    len: usize,
+    conversions: u64,
+    nulls: u64,
+    value: f64,
+}
+
+/// A block's aggregate, with its own channel dictionary (local ids).
+#[derive(Debug, Default)]
+struct Partial {
+    /// Lines in the block (blank ones included).
+    lines: u64,
+    /// The first bad line (relative to the block, from 1).
+    error: Option<(u64, LineErrorKind)>,
+    names: Vec<Box<str>>,
+    entries: Vec<Entry>,
+    ids: Vec<u32>,
+    time_decay: Vec<Credit>,
+}
+
+/// A worker's reusable parsing state.
+struct Parser {
+    config: ParseConfig,
+    raw: FastMap<Box<[u8]>, u32>,
+    names: Interner,
+    scratch: [Vec<u8>; 5],
+    scratch4: [Vec<u8>; 4],
+    hours: Vec<f64>,
+    shares: Vec<f64>,
+}
+
+impl Parser {
+    fn new(config: ParseConfig) -> Self {
+        Parser {
+            config,
+            raw: FastMap::default(),
+            names: Interner::default(),
+            scratch: Default::default(),
+            scratch4: Default::default(),
+            hours: Vec::new(),
+            shares: Vec::new(),
+        }
+    }
+
+    fn parse(&mut self, data: &[u8]) -> Partial {
+        self.raw.clear();
+        self.names = Interner::default();
+        let mut partial = Partial::default();
+        let mut rest = data;
+        let mut line_no = 0u64;
+        while !rest.is_empty() {
+            let (line, next) = match memchr::memchr(b'\n', rest) {
+                Some(p) => (&rest[..p], &rest[p + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            rest = next;
+            line_no += 1;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let result = if line.len() > self.config.max_line {
+                Err(LineErrorKind::TooLong {
+                    max_bytes: self.config.max_line,
+                })
+            } else if line.trim_ascii().is_empty() {
+                continue;
+            } else {
+                match self.config.format {
+                    Format::Journeys => self.journey_line(line, &mut partial),
+                    Format::Paths => self.path_line(line, &mut partial),
+                }
+            };
+            if let Err(kind) = result {
+                partial.error = Some((line_no, kind));
+                break;
+            }
+        }
+        partial.lines = line_no;
+        partial.names = std::mem::take(&mut self.names.names);
+        partial
+    }
+
+    /// `journey_id,path,hours,converted,value`
+    fn journey_line(&mut self, line: &[u8], partial: &mut Partial) -> Result<(), LineErrorKind> {
+        let Parser {
+            raw,
+            names,
+            scratch,
+            hours,
+            shares,
+            config,
+            ..
+        } = self;
+        let [_, path, hours_field, converted, value] = split_fields::<5>(line, b',', scratch)?;
+        let entry = entry(raw, names, partial, path)?;
+        let converted = parse_converted(converted)?;
+        let value = parse_value(value, "value")?;
+        parse_hours(hours_field, hours)?;
+        let e = partial.entries[entry];
+        if hours.len() != e.len {
+            return Err(JourneyError::HoursMismatch {
+                touches: e.len,
+                hours: hours.len(),
+            }
+            .into());
+        }
+        let e = &mut partial.entries[entry];
+        if converted {
+            e.conversions += 1;
+            e.value += value;
+            time_decay_shares(hours, config.half_life, shares);
+            for (&id, &share) in partial.ids[e.start..e.start + e.len].iter().zip(shares.iter()) {
+                let i = id as usize;
+                if partial.time_decay.len() <= i {
+                    partial.time_decay.resize(i + 1, Credit::default());
+                }
+                partial.time_decay[i].add_scaled(1.0, value, share);
+            }
+        } else {
+            e.nulls += 1;
+        }
+        Ok(())
+    }
+
+    /// `path;total_conversions;total_null;total_conversion_value`
+    fn path_line(&mut self, line: &[u8], partial: &mut Partial) -> Result<(), LineErrorKind> {
+        let Parser {
+            raw,
+            names,
+            scratch4,
+            ..
+        } = self;
+        let [path, conversions, nulls, value] = split_fields::<4>(line, b';', scratch4)?;
+        let entry = entry(raw, names, partial, path)?;
+        let conversions = parse_count(conversions, "total_conversions")?;
+        let nulls = parse_count(nulls, "total_null")?;
+        let value = parse_value(value, "total_conversion_value")?;
+        let e = &mut partial.entries[entry];
+        e.conversions = e
+            .conversions
+            .checked_add(conversions)
+            .ok_or(JourneyError::CountOverflow)?;
+        e.nulls = e
+            .nulls
+            .checked_add(nulls)
+            .ok_or(JourneyError::CountOverflow)?;
+        if conversions > 0 {
+            let sum = e.value + value;
+            if !sum.is_finite() {
+                return Err(JourneyError::ValueOverflow.into());
+            }
+            e.value = sum;
+        }
+        Ok(())
+    }
+}
+
+/// The block entry of a raw path, created (split, trimmed, interned) on
+/// first sight.
+fn entry(
+    raw: &mut FastMap<Box<[u8]>, u32>,
+    names: &mut Interner,
+    partial: &mut Partial,
+    path: &[u8],
+) -> Result<usize, LineErrorKind> {
+    if let Some(&i) = raw.get(path) {
+        return Ok(i as usize);
+    }
+    let text = std::str::from_utf8(path).map_err(|_| LineErrorKind::InvalidUtf8 { field: "path" })?;
+    if text.trim().is_empty() {
+        return Err(JourneyError::EmptyPath.into());
+    }
+    let start = partial.ids.len();
+    for (i, name) in text.split('>').enumerate() {
+        let name = name.trim();
+        if name.is_empty() {
+            partial.ids.truncate(start);
+            return Err(JourneyError::EmptyChannel { touch: i + 1 }.into());
+        }
+        partial.ids.push(names.intern(name));
+    }
+    let i = partial.entries.len();
+    partial.entries.push(Entry {
+        start,
+        len: partial.ids.len() - start,
+        conversions: 0,
+        nulls: 0,
+        value: 0.0,
+    });
+    raw.insert(path.into(), i as u32);
+    Ok(i)
+}
+
+/// Splits a line into exactly `N` fields separated by `sep`. A field that
+/// starts with `"` is quoted (RFC 4180): it ends at the next lone `"`, and
+/// `""` inside stands for `"`; unescaped fields borrow from `line`, escaped
+/// ones are copied into their `scratch` buffer.
+fn split_fields<'a, const N: usize>(
+    line: &'a [u8],
+    sep: u8,
+    scratch: &'a mut [Vec<u8>; N],
+) -> Result<[&'a [u8]; N], LineErrorKind> {
+    let mut out: [&'a [u8]; N] = [&[]; N];
+    let mut pos = 0usize;
+    for (i, (slot, buf)) in out.iter_mut().zip(scratch.iter_mut()).enumerate() {
+        if line.get(pos) == Some(&b'"') {
+            let (content, end) = quoted(line, pos, i + 1, buf)?;
+            *slot = content;
+            pos = end;
+            if pos < line.len() && line[pos] != sep {
+                return Err(LineErrorKind::TextAfterQuote { field: i + 1 });
+            }
+        } else {
+            let start = pos;
+            while pos < line.len() {
+                let b = line[pos];
+                if b == sep {
+                    break;
+                }
+                if b == b'"' {
+                    return Err(LineErrorKind::StrayQuote { field: i + 1 });
+                }
+                pos += 1;
+            }
+            *slot = &line[start..pos];
+        }
+        if i + 1 < N {
+            if pos >= line.len() {
+                return Err(LineErrorKind::FieldCount {
+                    expected: N,
+                    found: i + 1,
+                    separator: sep as char,
+                });
+            }
+            pos += 1;
+        } else if pos < line.len() {
+            return Err(LineErrorKind::FieldCount {
+                expected: N,
+                found: count_fields(line, sep),
+                separator: sep as char,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The content of the quoted field opening at `line[open]`, and the index
+/// after its closing quote.
+fn quoted<'a>(
+    line: &'a [u8],
+    open: usize,
+    field: usize,
+    buf: &'a mut Vec<u8>,
+) -> Result<(&'a [u8], usize), LineErrorKind> {
+    let start = open + 1;
+    let mut pos = start;
+    let mut escaped = false;
+    loop {
+        let Some(q) = memchr::memchr(b'"', &line[pos..]) else {
+            return Err(LineErrorKind::UnterminatedQuote { field });
+        };
+        let q = pos + q;
+        if line.get(q + 1) == Some(&b'"') {
+            escaped = true;
+            pos = q + 2;
+            continue;
+        }
+        if !escaped {
+            return Ok((&line[start..q], q + 1));
+        }
+        buf.clear();
+        let mut rest = &line[start..q];
+        while let Some(p) = memchr::memchr(b'"', rest) {
+            // Inside the content quotes come in pairs.
+            buf.extend_from_slice(&rest[..=p]);
+            rest = rest.get(p + 2..).unwrap_or_default();
+        }
+        buf.extend_from_slice(rest);
+        let buf: &'a Vec<u8> = buf;
+        return Ok((buf, q + 1));
+    }
+}
+
+/// Counts fields the way [`split_fields`] would, for error messages.
+fn count_fields(line: &[u8], sep: u8) -> usize {
+    let mut fields = 1;
+    let mut in_quotes = false;
+    for &b in line {
+        if b == b'"' {
+            in_quotes = !in_quotes;
+        } else if b == sep && !in_quotes {
+            fields += 1;
+        }
+    }
+    fields
+}
+
+fn parse_converted(field: &[u8]) -> Result<bool, LineErrorKind> {
+    match field.trim_ascii() {
+        b"1" => Ok(true),
+        b"0" => Ok(false),
+        t if t.eq_ignore_ascii_case(b"true") => Ok(true),
+        t if t.eq_ignore_ascii_case(b"false") => Ok(false),
+        _ => Err(LineErrorKind::BadConverted {
+            text: snippet(field),
+        }),
+    }
+}
+
+/// A finite `f64`.
+fn parse_value(field: &[u8], name: &'static str) -> Result<f64, LineErrorKind> {
+    match parse_f64(field.trim_ascii()) {
+        Some(v) if v.is_finite() => Ok(v),
+        Some(_) => Err(LineErrorKind::NotFinite {
+            field: name,
+            text: snippet(field),
+        }),
+        None => Err(LineErrorKind::BadNumber {
+            field: name,
+            text: snippet(field),
+        }),
+    }
+}
+
+/// A whole number ≥ 0: digits, or a number with no fractional part such as
+/// `3.0` or `1e3` (up to 2^53).
+fn parse_count(field: &[u8], name: &'static str) -> Result<u64, LineErrorKind> {
+    let t = field.trim_ascii();
+    if !t.is_empty() && t.len() <= 19 && t.iter().all(u8::is_ascii_digit) {
+        return Ok(t.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')));
+    }
+    if !t.is_empty() && t.iter().all(u8::is_ascii_digit) {
+        let mut n = 0u64;
+        for &d in t {
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d - b'0')))
+                .ok_or(JourneyError::CountOverflow)?;
+        }
+        return Ok(n);
+    }
+    let text = || snippet(field);
+    match parse_f64(t) {
+        None => Err(LineErrorKind::BadNumber {
+            field: name,
+            text: text(),
+        }),
+        Some(v) if !v.is_finite() => Err(LineErrorKind::NotFinite {
+            field: name,
+            text: text(),
+        }),
+        Some(v) if v < 0.0 => Err(LineErrorKind::NegativeCount {
+            field: name,
+            text: text(),
+        }),
+        Some(v) if v.fract() != 0.0 || v > 9_007_199_254_740_992.0 => Err(LineErrorKind::NotWhole {
+            field: name,
+            text: text(),
+        }),
+        Some(v) => Ok(v as u64),
+    }
+}
+
+/// Touch times `h1 > h2 > …` into `out`, each finite and ≥ 0.
+fn parse_hours(field: &[u8], out: &mut Vec<f64>) -> Result<(), LineErrorKind> {
+    out.clear();
+    for (i, token) in field.split(|&b| b == b'>').enumerate() {
+        let Some(h) = parse_f64(token.trim_ascii()) else {
+            return Err(LineErrorKind::BadHours {
+                touch: i + 1,
+                text: snippet(token),
+            });
+        };
+        if !(h.is_finite() && h >= 0.0) {
+            return Err(JourneyError::InvalidHours {
+                touch: i + 1,
+                hours: h,
+            }
+            .into());
+        }
+        out.push(h);
+    }
+    Ok(())
+}
+
+/// Powers of ten exactly representable in `f64`.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Parses a decimal number, the same `f64` as `str::parse` (which it falls
+/// back to) but faster on plain decimals.
+///
+/// Fast path (Clinger): `[+-]digits[.digits]` with a mantissa below 2^53
+/// and at most 22 decimals is `mantissa / 10^decimals`, one correctly
+/// rounded division of two exact numbers, hence the correctly rounded
+/// value. Anything else (exponents, long mantissas, `inf`, errors) goes to
+/// the standard parser.
+pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
+    let (negative, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut mantissa = 0u64;
+    let mut count = 0usize;
+    let mut i = 0;
+    while i < digits.len() && digits[i].is_ascii_digit() {
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digits[i] - b'0'));
+        i += 1;
+    }
+    count += i;
+    let mut decimals = 0usize;
+    if i < digits.len() && digits[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while i < digits.len() && digits[i].is_ascii_digit() {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digits[i] - b'0'));
+            i += 1;
+        }
+        decimals = i - frac_start;
+        count += decimals;
+    }
+    if i == digits.len() && count > 0 && count <= 19 && decimals <= 22 && mantissa < (1 << 53) {
+        let v = mantissa as f64 / POW10[decimals];
+        return Some(if negative { -v } else { v });
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
