@@ -7,7 +7,7 @@
 //! let data = "journey_id,path,hours,converted,value\n\
 //!             1,whatsapp > email,30 > 2,1,120.5\n\
 //!             2,email,5,0,0\n\
-//!             3,\"qr in store\" > whatsapp,48 > 1,1,80\n";
+//!             3,\"qr in store > whatsapp\",48 > 1,1,80\n";
 //! let set = read(data.as_bytes(), &ReadOptions::default())?;
 //! let whatsapp = set.channels().id("whatsapp").unwrap();
 //!
