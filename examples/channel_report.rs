@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! cargo run --release --example channel_report -- FILE [--format paths|journeys] [--json]
-//!     [--order K] [--half-life-hours H] [--threads N] [--keep-self-loops] [--timings]
+//!     [--order K] [--half-life-hours H] [--threads N] [--block-bytes N] [--keep-self-loops]
+//!     [--timings]
 //! ```
 //!
 //! `FILE` is either format of `referrals::attribution::channel` (guessed
@@ -30,7 +31,7 @@ use referrals::attribution::channel::{
 };
 
 const USAGE: &str = "usage: channel_report FILE [--format paths|journeys] [--json] [--order K] \
-[--half-life-hours H] [--threads N] [--keep-self-loops] [--timings]";
+[--half-life-hours H] [--threads N] [--block-bytes N] [--keep-self-loops] [--timings]";
 
 /// A small sample: Arabic and English names, quoted fields, CRLF.
 const SAMPLE: &str = "journey_id,path,hours,converted,value\r\n\
@@ -49,6 +50,7 @@ struct Args {
     order: usize,
     half_life: f64,
     threads: Option<usize>,
+    block_bytes: Option<usize>,
     keep_self_loops: bool,
     timings: bool,
 }
@@ -61,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
         order: 1,
         half_life: 168.0,
         threads: None,
+        block_bytes: None,
         keep_self_loops: false,
         timings: false,
     };
@@ -101,6 +104,15 @@ fn parse_args() -> Result<Args, String> {
                         .ok()
                         .filter(|&n| n >= 1)
                         .ok_or_else(|| format!("--threads: {v:?} is not a whole number >= 1"))?,
+                );
+            }
+            "--block-bytes" => {
+                let v = value("--block-bytes")?;
+                args.block_bytes = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&n| n >= 1)
+                        .ok_or_else(|| format!("--block-bytes: {v:?} is not a whole number >= 1"))?,
                 );
             }
             "-h" | "--help" => return Err(String::new()),
@@ -295,6 +307,9 @@ fn main() -> ExitCode {
     }
     if let Some(threads) = args.threads {
         options = options.with_threads(threads);
+    }
+    if let Some(block_bytes) = args.block_bytes {
+        options = options.with_block_bytes(block_bytes);
     }
     let started = Instant::now();
     let (source, result) = match &args.file {

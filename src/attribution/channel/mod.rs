@@ -658,7 +658,9 @@ pub(crate) fn time_decay_shares(hours: &[f64], half_life: f64, shares: &mut Vec<
 #[derive(Debug, Clone)]
 pub struct JourneySetBuilder {
     channels: Interner,
-    paths: FastMap<Box<[u32]>, PathStats>,
+    /// Path (interned ids) to its slot in `stats`.
+    paths: FastMap<Box<[u32]>, u32>,
+    stats: Vec<PathStats>,
     half_life_hours: f64,
     /// Time-decay credit per interned channel.
     time_decay: Vec<Credit>,
@@ -692,6 +694,7 @@ impl JourneySetBuilder {
         JourneySetBuilder {
             channels: Interner::default(),
             paths: FastMap::default(),
+            stats: Vec::new(),
             half_life_hours: DEFAULT_HALF_LIFE_HOURS,
             time_decay: Vec::new(),
             has_times: true,
@@ -832,6 +835,7 @@ impl JourneySetBuilder {
         let JourneySetBuilder {
             channels,
             paths,
+            stats: slots,
             half_life_hours,
             time_decay,
             has_times,
@@ -854,10 +858,10 @@ impl JourneySetBuilder {
 
         let mut entries: Vec<(Box<[ChannelId]>, PathStats)> = paths
             .into_iter()
-            .map(|(path, stats)| {
+            .map(|(path, slot)| {
                 let path: Box<[ChannelId]> =
                     path.iter().map(|&id| ChannelId(new_id[id as usize])).collect();
-                (path, stats)
+                (path, slots[slot as usize])
             })
             .collect();
         // Distinct keys, so an unstable sort is deterministic.
@@ -908,6 +912,29 @@ impl JourneySetBuilder {
         nulls: u64,
         value: f64,
     ) -> Result<(), JourneyError> {
+        let slot = self.slot(ids);
+        self.add_to_slot(slot, conversions, nulls, value)
+    }
+
+    /// The slot of a path of interned ids, created empty on first sight.
+    pub(crate) fn slot(&mut self, ids: &[u32]) -> u32 {
+        if let Some(&slot) = self.paths.get(ids) {
+            return slot;
+        }
+        let slot = self.stats.len() as u32;
+        self.stats.push(PathStats::default());
+        self.paths.insert(ids.into(), slot);
+        slot
+    }
+
+    /// Adds counts to the path in `slot` (from [`Self::slot`]).
+    pub(crate) fn add_to_slot(
+        &mut self,
+        slot: u32,
+        conversions: u64,
+        nulls: u64,
+        value: f64,
+    ) -> Result<(), JourneyError> {
         let total_conversions = self
             .conversions
             .checked_add(conversions)
@@ -917,25 +944,18 @@ impl JourneySetBuilder {
             .checked_add(nulls)
             .ok_or(JourneyError::CountOverflow)?;
         let value = if conversions > 0 { value } else { 0.0 };
-        if let Some(stats) = self.paths.get_mut(ids) {
-            // Path counts never exceed the totals, which were just checked.
-            stats.conversions += conversions;
-            stats.nulls += nulls;
-            let sum = stats.value + value;
-            if !sum.is_finite() {
-                return Err(JourneyError::ValueOverflow);
-            }
-            stats.value = sum;
-        } else {
-            self.paths.insert(
-                ids.into(),
-                PathStats {
-                    conversions,
-                    nulls,
-                    value,
-                },
-            );
+        let Some(stats) = self.stats.get_mut(slot as usize) else {
+            // Slots come from `slot`; an unknown one adds nothing.
+            return Ok(());
+        };
+        let sum = stats.value + value;
+        if !sum.is_finite() {
+            return Err(JourneyError::ValueOverflow);
         }
+        // Path counts never exceed the totals, which were just checked.
+        stats.conversions += conversions;
+        stats.nulls += nulls;
+        stats.value = sum;
         self.conversions = total_conversions;
         self.nulls = total_nulls;
         Ok(())

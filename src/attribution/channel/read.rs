@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
+use std::hash::BuildHasher;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::snippet;
 use super::{
-    Credit, DEFAULT_HALF_LIFE_HOURS, FastMap, Interner, JourneyError, JourneySet,
+    Credit, DEFAULT_HALF_LIFE_HOURS, Interner, JourneyError, JourneySet,
     JourneySetBuilder, LineErrorKind, ReadError, check_half_life, time_decay_shares,
 };
 
@@ -371,16 +372,13 @@ pub fn read<R: Read>(input: R, options: &ReadOptions) -> Result<JourneySet, Read
         half_life: options.half_life_hours,
         max_line: options.max_line_bytes,
     };
-    let mut merger = Merger {
-        builder,
-        next_line: 2,
-    };
+    let mut merger = Merger::new(builder, options.threads);
     if options.threads == 1 {
         let mut parser = Parser::new(parse);
         let mut block = first;
         loop {
             let partial = parser.parse(&block.data[block.start..block.len]);
-            merger.merge(&partial)?;
+            merger.merge(0, &partial)?;
             if !source.fill(&mut block)? {
                 break;
             }
@@ -566,7 +564,7 @@ fn run_parallel<R: Read>(
                                next_merge: &mut usize|
          -> Result<(), ReadError> {
             while let Some(partial) = pending.remove(next_merge) {
-                merger.merge(&partial)?;
+                merger.merge(*next_merge % threads, &partial)?;
                 *next_merge += 1;
             }
             Ok(())
@@ -600,14 +598,34 @@ fn run_parallel<R: Read>(
 }
 
 /// Merges block aggregates into the builder, in block order.
+///
+/// Each worker keeps its own dictionaries of channels and raw paths across
+/// blocks and announces new entries with each block; the merger keeps, per
+/// worker, the translation of its ids to the builder's.
 struct Merger {
     builder: JourneySetBuilder,
     /// The line number of the next block's first line.
     next_line: u64,
+    /// Per worker: worker channel id → builder channel id.
+    channels: Vec<Vec<u32>>,
+    /// Per worker: worker path index → builder path slot.
+    paths: Vec<Vec<u32>>,
+    ids: Vec<u32>,
 }
 
 impl Merger {
-    fn merge(&mut self, partial: &Partial) -> Result<(), ReadError> {
+    fn new(builder: JourneySetBuilder, workers: usize) -> Self {
+        Merger {
+            builder,
+            next_line: 2,
+            channels: vec![Vec::new(); workers],
+            paths: vec![Vec::new(); workers],
+            ids: Vec::new(),
+        }
+    }
+
+    /// Merges the next block, parsed by `worker`.
+    fn merge(&mut self, worker: usize, partial: &Partial) -> Result<(), ReadError> {
         if let Some((line, kind)) = &partial.error {
             return Err(ReadError::Line {
                 line: self.next_line + line - 1,
@@ -615,22 +633,33 @@ impl Merger {
             });
         }
         let b = &mut self.builder;
-        let map: Vec<u32> = partial.names.iter().map(|n| b.intern(n)).collect();
-        let mut ids = Vec::new();
-        for e in &partial.entries {
-            ids.clear();
-            ids.extend(
-                partial.ids[e.start..e.start + e.len]
+        let channels = &mut self.channels[worker];
+        let paths = &mut self.paths[worker];
+        for name in &partial.new_names {
+            channels.push(b.intern(name));
+        }
+        let mut at = 0;
+        for &len in &partial.new_path_lens {
+            let len = len as usize;
+            self.ids.clear();
+            self.ids.extend(
+                partial.new_path_ids[at..at + len]
                     .iter()
-                    .map(|&l| map[l as usize]),
+                    .map(|&c| channels[c as usize]),
             );
-            b.add_ids(&ids, e.conversions, e.nulls, e.value)
+            at += len;
+            paths.push(b.slot(&self.ids));
+        }
+        for e in &partial.entries {
+            b.add_to_slot(paths[e.path as usize], e.conversions, e.nulls, e.value)
                 .map_err(ReadError::Totals)?;
         }
-        for (l, c) in partial.time_decay.iter().enumerate() {
-            let t = b.time_decay_mut(map[l]);
-            t.conversions += c.conversions;
-            t.value += c.value;
+        for (c, credit) in partial.time_decay.iter().enumerate() {
+            if *credit != Credit::default() {
+                let t = b.time_decay_mut(channels[c]);
+                t.conversions += credit.conversions;
+                t.value += credit.value;
+            }
         }
         self.next_line += partial.lines;
         Ok(())
@@ -644,34 +673,61 @@ struct ParseConfig {
     max_line: usize,
 }
 
-/// One distinct raw path in a block.
+/// A distinct raw path's totals within one block.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    start: usize,
-    len: usize,
+    /// The worker's path index.
+    path: u32,
     conversions: u64,
     nulls: u64,
     value: f64,
 }
 
-/// A block's aggregate, with its own channel dictionary (local ids).
+/// What a worker hands over for one block.
 #[derive(Debug, Default)]
 struct Partial {
     /// Lines in the block (blank ones included).
     lines: u64,
     /// The first bad line (relative to the block, from 1).
     error: Option<(u64, LineErrorKind)>,
-    names: Vec<Box<str>>,
+    /// Channels the worker met first in this block, in worker-id order.
+    new_names: Vec<Box<str>>,
+    /// Paths the worker met first in this block (worker channel ids,
+    /// concatenated), in worker-index order.
+    new_path_ids: Vec<u32>,
+    new_path_lens: Vec<u32>,
+    /// Totals per path, in order of first appearance in the block.
     entries: Vec<Entry>,
-    ids: Vec<u32>,
+    /// Time-decay credit per worker channel id.
     time_decay: Vec<Credit>,
 }
 
-/// A worker's reusable parsing state.
+const UNTOUCHED: u32 = u32::MAX;
+
+/// A worker's parsing state, kept across blocks.
 struct Parser {
     config: ParseConfig,
-    raw: FastMap<Box<[u8]>, u32>,
+    /// Raw path bytes (quotes removed) → worker path index, for the
+    /// general parser.
+    raw: ByteTable,
+    /// Channel-id paths packed in a `u128` → worker path index and block
+    /// entry, for the fast path.
+    packed: PackedPaths,
+    /// Raw channel tokens (ASCII spaces trimmed) → worker channel id, for
+    /// the fast path.
+    tokens: ByteTable,
+    /// The block being parsed, counted from 1 (stamps `packed` entries).
+    generation: u64,
     names: Interner,
+    /// Worker path `i` is `ids[path_start[i]..path_start[i + 1]]`.
+    path_start: Vec<usize>,
+    ids: Vec<u32>,
+    names_sent: usize,
+    paths_sent: usize,
+    /// Worker path → its index in `entries` in this block, or `UNTOUCHED`.
+    slot: Vec<u32>,
+    entries: Vec<Entry>,
+    time_decay: Vec<Credit>,
     scratch: [Vec<u8>; 5],
     scratch4: [Vec<u8>; 4],
     hours: Vec<f64>,
@@ -682,8 +738,18 @@ impl Parser {
     fn new(config: ParseConfig) -> Self {
         Parser {
             config,
-            raw: FastMap::default(),
+            raw: ByteTable::new(),
+            packed: PackedPaths::new(),
+            tokens: ByteTable::new(),
+            generation: 0,
             names: Interner::default(),
+            path_start: vec![0],
+            ids: Vec::new(),
+            names_sent: 0,
+            paths_sent: 0,
+            slot: Vec::new(),
+            entries: Vec::new(),
+            time_decay: Vec::new(),
             scratch: Default::default(),
             scratch4: Default::default(),
             hours: Vec::new(),
@@ -692,18 +758,21 @@ impl Parser {
     }
 
     fn parse(&mut self, data: &[u8]) -> Partial {
-        self.raw.clear();
-        self.names = Interner::default();
+        self.generation += 1;
         let mut partial = Partial::default();
-        let mut rest = data;
+        let mut p = 0;
         let mut line_no = 0u64;
-        while !rest.is_empty() {
-            let (line, next) = match memchr::memchr(b'\n', rest) {
-                Some(p) => (&rest[..p], &rest[p + 1..]),
-                None => (rest, &rest[rest.len()..]),
-            };
-            rest = next;
+        while p < data.len() {
             line_no += 1;
+            if self.config.format == Format::Journeys {
+                if let Some(next) = self.fast_journey(data, p) {
+                    p = next;
+                    continue;
+                }
+            }
+            let end = memchr::memchr(b'\n', &data[p..]).map_or(data.len(), |q| p + q);
+            let line = &data[p..end];
+            p = (end + 1).min(data.len());
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let result = if line.len() > self.config.max_line {
                 Err(LineErrorKind::TooLong {
@@ -713,8 +782,8 @@ impl Parser {
                 continue;
             } else {
                 match self.config.format {
-                    Format::Journeys => self.journey_line(line, &mut partial),
-                    Format::Paths => self.path_line(line, &mut partial),
+                    Format::Journeys => self.journey_line(line),
+                    Format::Paths => self.path_line(line),
                 }
             };
             if let Err(kind) = result {
@@ -723,119 +792,576 @@ impl Parser {
             }
         }
         partial.lines = line_no;
-        partial.names = std::mem::take(&mut self.names.names);
+
+        partial.new_names = self.names.names[self.names_sent..].to_vec();
+        self.names_sent = self.names.names.len();
+        let paths = self.path_start.len() - 1;
+        for i in self.paths_sent..paths {
+            let (start, end) = (self.path_start[i], self.path_start[i + 1]);
+            partial.new_path_ids.extend_from_slice(&self.ids[start..end]);
+            partial.new_path_lens.push((end - start) as u32);
+        }
+        self.paths_sent = paths;
+        for e in &self.entries {
+            self.slot[e.path as usize] = UNTOUCHED;
+        }
+        partial.entries = std::mem::take(&mut self.entries);
+        partial.time_decay = std::mem::take(&mut self.time_decay);
         partial
     }
 
-    /// `journey_id,path,hours,converted,value`
-    fn journey_line(&mut self, line: &[u8], partial: &mut Partial) -> Result<(), LineErrorKind> {
-        let Parser {
-            raw,
-            names,
-            scratch,
-            hours,
-            shares,
-            config,
-            ..
-        } = self;
-        let [_, path, hours_field, converted, value] = split_fields::<5>(line, b',', scratch)?;
-        let entry = entry(raw, names, partial, path)?;
-        let converted = parse_converted(converted)?;
-        let value = parse_value(value, "value")?;
-        parse_hours(hours_field, hours)?;
-        let e = partial.entries[entry];
-        if hours.len() != e.len {
-            return Err(JourneyError::HoursMismatch {
-                touches: e.len,
-                hours: hours.len(),
+    /// The fast path for a plain journey line at `data[p..]`: unquoted
+    /// fields, a path of at most 16 touches over the worker's first 255
+    /// channels, `0`/`1` for converted, unsigned decimals without
+    /// exponent. Returns where the next line starts, or `None` to leave
+    /// the line to the general parser (which also reports errors). It
+    /// reads every field exactly as the general parser would: a token is
+    /// the bytes between `>`s with ASCII spaces trimmed, and its channel
+    /// is the token as UTF-8 with all white space trimmed.
+    #[inline]
+    fn fast_journey(&mut self, data: &[u8], p: usize) -> Option<usize> {
+        // The journey id, skipped.
+        let mut i = p;
+        loop {
+            match *data.get(i)? {
+                b',' => break,
+                b'"' | b'\n' => return None,
+                _ => i += 1,
             }
-            .into());
         }
-        let e = &mut partial.entries[entry];
+        i += 1;
+        // The path, token by token, into a key of (id + 1) bytes.
+        let mut key = 0u128;
+        let mut touches = 0u32;
+        loop {
+            let start = i;
+            let end = loop {
+                match *data.get(i)? {
+                    b'>' | b',' => break i,
+                    b'"' | b'\n' => return None,
+                    _ => i += 1,
+                }
+            };
+            let token = trim_spaces(&data[start..end]);
+            let id = match self.tokens.get(token) {
+                Some(id) => id,
+                None => self.new_token(token)?,
+            };
+            if id >= 255 || touches == 16 {
+                return None;
+            }
+            key |= u128::from(id + 1) << (8 * touches);
+            touches += 1;
+            i += 1;
+            if data[end] == b',' {
+                break;
+            }
+        }
+        self.hours.clear();
+        loop {
+            while data.get(i) == Some(&b' ') {
+                i += 1;
+            }
+            let (h, next) = fast_number(data, i)?;
+            self.hours.push(h);
+            i = next;
+            while data.get(i) == Some(&b' ') {
+                i += 1;
+            }
+            match data.get(i)? {
+                b'>' => i += 1,
+                b',' => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        let converted = match data.get(i..i + 2)? {
+            b"0," => false,
+            b"1," => true,
+            _ => return None,
+        };
+        let (value, i) = fast_number(data, i + 2)?;
+        let next = match data.get(i) {
+            None => i,
+            Some(b'\n') => i + 1,
+            Some(b'\r') if matches!(data.get(i + 1), None | Some(b'\n')) => (i + 2).min(data.len()),
+            Some(_) => return None,
+        };
+        if i - p > self.config.max_line || self.hours.len() != touches as usize {
+            return None;
+        }
+
+        let (mut at, found) = self.packed.position(key);
+        if !found {
+            let path = (self.path_start.len() - 1) as u32;
+            for t in 0..touches {
+                self.ids.push(((key >> (8 * t)) as u32 & 0xFF) - 1);
+            }
+            self.path_start.push(self.ids.len());
+            self.slot.push(UNTOUCHED);
+            at = self.packed.insert(at, key, path);
+        }
+        let slot = &mut self.packed.slots[at];
+        if slot.generation != self.generation {
+            slot.generation = self.generation;
+            slot.entry = self.entries.len() as u32;
+            self.entries.push(Entry {
+                path: slot.path,
+                conversions: 0,
+                nulls: 0,
+                value: 0.0,
+            });
+        }
+        let e = &mut self.entries[slot.entry as usize];
         if converted {
             e.conversions += 1;
             e.value += value;
-            time_decay_shares(hours, config.half_life, shares);
-            for (&id, &share) in partial.ids[e.start..e.start + e.len].iter().zip(shares.iter()) {
-                let i = id as usize;
-                if partial.time_decay.len() <= i {
-                    partial.time_decay.resize(i + 1, Credit::default());
+            time_decay_shares(&self.hours, self.config.half_life, &mut self.shares);
+            for (t, &share) in self.shares.iter().enumerate() {
+                let c = ((key >> (8 * t)) as usize & 0xFF) - 1;
+                if self.time_decay.len() <= c {
+                    self.time_decay.resize(c + 1, Credit::default());
                 }
-                partial.time_decay[i].add_scaled(1.0, value, share);
+                self.time_decay[c].add_scaled(1.0, value, share);
             }
         } else {
             e.nulls += 1;
         }
+        Some(next)
+    }
+
+    /// Interns a token first met on the fast path: its channel is the token
+    /// as UTF-8, trimmed as the general parser trims. `None` (leave the
+    /// line to the general parser) if it is not UTF-8 or trims to nothing.
+    #[cold]
+    fn new_token(&mut self, token: &[u8]) -> Option<u32> {
+        let name = std::str::from_utf8(token).ok()?.trim();
+        if name.is_empty() {
+            return None;
+        }
+        let id = self.names.intern(name);
+        self.tokens.insert(token, id);
+        Some(id)
+    }
+
+    /// `journey_id,path,hours,converted,value`, any form.
+    fn journey_line(&mut self, line: &[u8]) -> Result<(), LineErrorKind> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let result = self.journey_fields(line, &mut scratch);
+        self.scratch = scratch;
+        result
+    }
+
+    fn journey_fields(
+        &mut self,
+        line: &[u8],
+        scratch: &mut [Vec<u8>; 5],
+    ) -> Result<(), LineErrorKind> {
+        let [_, path, hours, converted, value] = split_fields::<5>(line, b',', scratch)?;
+        let path = self.path_of(path)?;
+        let converted = parse_converted(converted)?;
+        let value = parse_value(value, "value")?;
+        parse_hours(hours, &mut self.hours)?;
+        let touches = self.path_len(path);
+        if self.hours.len() != touches {
+            return Err(JourneyError::HoursMismatch {
+                touches,
+                hours: self.hours.len(),
+            }
+            .into());
+        }
+        self.record_journey(path, converted, value);
         Ok(())
+    }
+
+    /// Adds one journey whose touch times are in `self.hours`.
+    fn record_journey(&mut self, path: u32, converted: bool, value: f64) {
+        let e = self.entry(path);
+        if converted {
+            e.conversions += 1;
+            e.value += value;
+            time_decay_shares(&self.hours, self.config.half_life, &mut self.shares);
+            let start = self.path_start[path as usize];
+            for (&c, &share) in self.ids[start..].iter().zip(&self.shares) {
+                let c = c as usize;
+                if self.time_decay.len() <= c {
+                    self.time_decay.resize(c + 1, Credit::default());
+                }
+                self.time_decay[c].add_scaled(1.0, value, share);
+            }
+        } else {
+            e.nulls += 1;
+        }
     }
 
     /// `path;total_conversions;total_null;total_conversion_value`
-    fn path_line(&mut self, line: &[u8], partial: &mut Partial) -> Result<(), LineErrorKind> {
-        let Parser {
-            raw,
-            names,
-            scratch4,
-            ..
-        } = self;
-        let [path, conversions, nulls, value] = split_fields::<4>(line, b';', scratch4)?;
-        let entry = entry(raw, names, partial, path)?;
+    fn path_line(&mut self, line: &[u8]) -> Result<(), LineErrorKind> {
+        let mut scratch = std::mem::take(&mut self.scratch4);
+        let result = self.path_fields(line, &mut scratch);
+        self.scratch4 = scratch;
+        result
+    }
+
+    fn path_fields(&mut self, line: &[u8], scratch: &mut [Vec<u8>; 4]) -> Result<(), LineErrorKind> {
+        let [path, conversions, nulls, value] = split_fields::<4>(line, b';', scratch)?;
+        let path = self.path_of(path)?;
         let conversions = parse_count(conversions, "total_conversions")?;
         let nulls = parse_count(nulls, "total_null")?;
         let value = parse_value(value, "total_conversion_value")?;
-        let e = &mut partial.entries[entry];
-        e.conversions = e
+        let e = self.entry(path);
+        let sum_conversions = e
             .conversions
             .checked_add(conversions)
             .ok_or(JourneyError::CountOverflow)?;
-        e.nulls = e
+        let sum_nulls = e
             .nulls
             .checked_add(nulls)
             .ok_or(JourneyError::CountOverflow)?;
-        if conversions > 0 {
-            let sum = e.value + value;
-            if !sum.is_finite() {
-                return Err(JourneyError::ValueOverflow.into());
-            }
-            e.value = sum;
+        let sum_value = if conversions > 0 { e.value + value } else { e.value };
+        if !sum_value.is_finite() {
+            return Err(JourneyError::ValueOverflow.into());
         }
+        (e.conversions, e.nulls, e.value) = (sum_conversions, sum_nulls, sum_value);
         Ok(())
+    }
+
+    /// The block entry of a worker path, created on its first line in the
+    /// block.
+    fn entry(&mut self, path: u32) -> &mut Entry {
+        let slot = &mut self.slot[path as usize];
+        if *slot == UNTOUCHED {
+            *slot = self.entries.len() as u32;
+            self.entries.push(Entry {
+                path,
+                conversions: 0,
+                nulls: 0,
+                value: 0.0,
+            });
+        }
+        &mut self.entries[*slot as usize]
+    }
+
+    fn path_len(&self, path: u32) -> usize {
+        let i = path as usize;
+        self.path_start[i + 1] - self.path_start[i]
+    }
+
+    /// The worker index of a raw path, registered (split, trimmed,
+    /// interned) on first sight.
+    fn path_of(&mut self, raw: &[u8]) -> Result<u32, LineErrorKind> {
+        if let Some(i) = self.raw.get(raw) {
+            return Ok(i);
+        }
+        let text =
+            std::str::from_utf8(raw).map_err(|_| LineErrorKind::InvalidUtf8 { field: "path" })?;
+        if text.trim().is_empty() {
+            return Err(JourneyError::EmptyPath.into());
+        }
+        let start = self.ids.len();
+        for (i, name) in text.split('>').enumerate() {
+            let name = name.trim();
+            if name.is_empty() {
+                self.ids.truncate(start);
+                return Err(JourneyError::EmptyChannel { touch: i + 1 }.into());
+            }
+            let id = self.names.intern(name);
+            self.ids.push(id);
+        }
+        let index = (self.path_start.len() - 1) as u32;
+        self.path_start.push(self.ids.len());
+        self.slot.push(UNTOUCHED);
+        self.raw.insert(raw, index);
+        Ok(index)
     }
 }
 
-/// The block entry of a raw path, created (split, trimmed, interned) on
-/// first sight.
-fn entry(
-    raw: &mut FastMap<Box<[u8]>, u32>,
-    names: &mut Interner,
-    partial: &mut Partial,
-    path: &[u8],
-) -> Result<usize, LineErrorKind> {
-    if let Some(&i) = raw.get(path) {
-        return Ok(i as usize);
-    }
-    let text = std::str::from_utf8(path).map_err(|_| LineErrorKind::InvalidUtf8 { field: "path" })?;
-    if text.trim().is_empty() {
-        return Err(JourneyError::EmptyPath.into());
-    }
-    let start = partial.ids.len();
-    for (i, name) in text.split('>').enumerate() {
-        let name = name.trim();
-        if name.is_empty() {
-            partial.ids.truncate(start);
-            return Err(JourneyError::EmptyChannel { touch: i + 1 }.into());
+/// Byte strings → `u32`: open addressing with linear probing over flat
+/// slots, keys in one arena, no `memcmp` call (a `HashMap` of boxed keys
+/// chases a pointer and calls `memcmp` per line).
+struct ByteTable {
+    /// A power of two long, at most half full.
+    slots: Vec<RawSlot>,
+    keys: Vec<u8>,
+    len: usize,
+    seed: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RawSlot {
+    hash: u64,
+    start: usize,
+    len: u32,
+    /// The value, `UNTOUCHED` for an empty slot.
+    path: u32,
+}
+
+const EMPTY_SLOT: RawSlot = RawSlot {
+    hash: 0,
+    start: 0,
+    len: 0,
+    path: UNTOUCHED,
+};
+
+impl ByteTable {
+    fn new() -> Self {
+        // A random seed keeps crafted inputs from colliding on purpose;
+        // results never depend on the table's order.
+        let seed = foldhash::fast::RandomState::default().hash_one(0x5EED_u64);
+        ByteTable {
+            slots: vec![EMPTY_SLOT; 64],
+            keys: Vec::new(),
+            len: 0,
+            seed,
         }
-        partial.ids.push(names.intern(name));
     }
-    let i = partial.entries.len();
-    partial.entries.push(Entry {
-        start,
-        len: partial.ids.len() - start,
-        conversions: 0,
-        nulls: 0,
-        value: 0.0,
-    });
-    raw.insert(path.into(), i as u32);
-    Ok(i)
+
+    #[inline]
+    fn get(&self, key: &[u8]) -> Option<u32> {
+        let hash = hash_bytes(self.seed, key);
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = &self.slots[i];
+            if slot.path == UNTOUCHED {
+                return None;
+            }
+            if slot.hash == hash
+                && slot.len as usize == key.len()
+                && bytes_eq(&self.keys[slot.start..slot.start + key.len()], key)
+            {
+                return Some(slot.path);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Inserts a key known to be absent.
+    fn insert(&mut self, key: &[u8], path: u32) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let mut bigger = vec![EMPTY_SLOT; self.slots.len() * 2];
+            let mask = bigger.len() - 1;
+            for slot in self.slots.iter().filter(|s| s.path != UNTOUCHED) {
+                let mut i = slot.hash as usize & mask;
+                while bigger[i].path != UNTOUCHED {
+                    i = (i + 1) & mask;
+                }
+                bigger[i] = *slot;
+            }
+            self.slots = bigger;
+        }
+        let hash = hash_bytes(self.seed, key);
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        while self.slots[i].path != UNTOUCHED {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = RawSlot {
+            hash,
+            start: self.keys.len(),
+            // Lines are at most `max_line_bytes` long, far below 4 GiB.
+            len: key.len() as u32,
+            path,
+        };
+        self.keys.extend_from_slice(key);
+        self.len += 1;
+    }
+}
+
+/// Paths of channel ids packed into a `u128` (id + 1 per byte, first
+/// touch lowest; 0 marks an empty slot) → worker path index, with the
+/// path's entry in the current block, so a line costs one slot access.
+struct PackedPaths {
+    /// A power of two long, at most half full.
+    slots: Vec<PackedSlot>,
+    len: usize,
+    seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct PackedSlot {
+    key: u128,
+    path: u32,
+    /// The path's index in `Parser::entries`, valid if `generation` is
+    /// the current block's.
+    entry: u32,
+    generation: u64,
+}
+
+impl PackedPaths {
+    fn new() -> Self {
+        PackedPaths {
+            slots: vec![PackedSlot::default(); 1024],
+            len: 0,
+            seed: foldhash::fast::RandomState::default().hash_one(0x9ACC_u64),
+        }
+    }
+
+    /// The slot holding `key` (true), or the empty slot where it would go.
+    #[inline]
+    fn position(&self, key: u128) -> (usize, bool) {
+        let mask = self.slots.len() - 1;
+        let mut i = hash_u128(self.seed, key) as usize & mask;
+        loop {
+            let k = self.slots[i].key;
+            if k == key {
+                return (i, true);
+            }
+            if k == 0 {
+                return (i, false);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Inserts an absent key at the empty slot `at` from [`Self::position`];
+    /// returns where it ended up (the table may grow).
+    fn insert(&mut self, mut at: usize, key: u128, path: u32) -> usize {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let bigger = vec![PackedSlot::default(); self.slots.len() * 2];
+            let old = std::mem::replace(&mut self.slots, bigger);
+            for slot in old.into_iter().filter(|s| s.key != 0) {
+                let (i, _) = self.position(slot.key);
+                self.slots[i] = slot;
+            }
+            at = self.position(key).0;
+        }
+        self.slots[at] = PackedSlot {
+            key,
+            path,
+            entry: 0,
+            generation: 0,
+        };
+        self.len += 1;
+        at
+    }
+}
+
+#[inline]
+fn hash_u128(seed: u64, key: u128) -> u64 {
+    const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+    const K2: u64 = 0xBF58_476D_1CE4_E5B9;
+    fold_mul(fold_mul(seed ^ key as u64, K1) ^ (key >> 64) as u64, K2)
+}
+
+/// `bytes` without leading and trailing ASCII spaces.
+#[inline]
+fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' '] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
+/// The 128-bit product of `a` and `b`, folded to 64 bits: a strong, cheap
+/// mixer (as in foldhash).
+#[inline]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// Up to 8 bytes as a little-endian `u64` (a loop, not a `memcpy` call).
+#[inline]
+fn load_u64(chunk: &[u8]) -> u64 {
+    if let Ok(b) = <[u8; 8]>::try_from(chunk) {
+        return u64::from_le_bytes(b);
+    }
+    chunk
+        .iter()
+        .enumerate()
+        .fold(0, |v, (i, &b)| v | u64::from(b) << (8 * i))
+}
+
+/// The first and last 8 bytes of a key of 8 to 16 bytes (overlapping),
+/// or its bytes in one word below 8: with the length, all of it.
+#[inline]
+fn short_words(key: &[u8]) -> (u64, u64) {
+    let n = key.len();
+    if n >= 8 {
+        (load_u64(&key[..8]), load_u64(&key[n - 8..]))
+    } else if n >= 4 {
+        let lo = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
+        let hi = u32::from_le_bytes([key[n - 4], key[n - 3], key[n - 2], key[n - 1]]);
+        (u64::from(lo), u64::from(hi))
+    } else {
+        (load_u64(key), 0)
+    }
+}
+
+/// Hashes a byte string: overlapping words up to 16 bytes, eight bytes at
+/// a time beyond.
+#[inline]
+fn hash_bytes(seed: u64, key: &[u8]) -> u64 {
+    const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+    const K2: u64 = 0xBF58_476D_1CE4_E5B9;
+    let h = seed ^ (key.len() as u64).wrapping_mul(K1);
+    if key.len() <= 16 {
+        let (a, b) = short_words(key);
+        return fold_mul(fold_mul(h ^ a, K2) ^ b, K1);
+    }
+    let mut h = h;
+    let mut chunks = key.chunks_exact(8);
+    for chunk in &mut chunks {
+        h = fold_mul(h ^ load_u64(chunk), K2);
+    }
+    h = fold_mul(h ^ load_u64(&key[key.len() - 8..]), K2);
+    fold_mul(h, K1)
+}
+
+/// Byte equality of equal-length slices, inline (no `memcmp` call, which
+/// costs more than the comparison on keys of a few dozen bytes).
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() <= 16 {
+        return short_words(a) == short_words(b);
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        if load_u64(x) != load_u64(y) {
+            return false;
+        }
+    }
+    load_u64(&a[a.len() - 8..]) == load_u64(&b[b.len() - 8..])
+}
+
+/// An unsigned `digits[.digits]` at `data[i..]` by the same rule as
+/// [`parse_f64`]'s fast path, and the index after it.
+#[inline]
+fn fast_number(data: &[u8], mut i: usize) -> Option<(f64, usize)> {
+    let start = i;
+    let mut mantissa = 0u64;
+    while let Some(&d) = data.get(i) {
+        if !d.is_ascii_digit() {
+            break;
+        }
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+        i += 1;
+    }
+    let mut count = i - start;
+    let mut decimals = 0;
+    if data.get(i) == Some(&b'.') {
+        i += 1;
+        let frac = i;
+        while let Some(&d) = data.get(i) {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+            i += 1;
+        }
+        decimals = i - frac;
+        count += decimals;
+    }
+    if count == 0 || count > 19 || mantissa >= 1 << 53 {
+        return None;
+    }
+    Some((mantissa as f64 / POW10[decimals], i))
 }
 
 /// Splits a line into exactly `N` fields separated by `sep`. A field that
