@@ -103,7 +103,11 @@ fn models(c: &mut Criterion) {
         });
     }
     group.bench_function("shapley", |b| {
-        b.iter(|| black_box(&set).shapley(&ShapleyOptions::default()).expect("8 channels"))
+        b.iter(|| {
+            black_box(&set)
+                .shapley(&ShapleyOptions::default())
+                .expect("8 channels")
+        })
     });
     group.finish();
 }
@@ -117,7 +121,11 @@ fn write_files(dir: &Path) -> std::io::Result<()> {
         let set = referrals::attribution::channel::read_file(&journeys, &ReadOptions::default())
             .map_err(std::io::Error::other)?;
         std::fs::write(dir.join(format!("paths_{tag}.csv")), synth::paths_csv(&set))?;
-        eprintln!("wrote {} ({} distinct paths)", journeys.display(), set.len());
+        eprintln!(
+            "wrote {} ({} distinct paths)",
+            journeys.display(),
+            set.len()
+        );
     }
     Ok(())
 }

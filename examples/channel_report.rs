@@ -108,12 +108,10 @@ fn parse_args() -> Result<Args, String> {
             }
             "--block-bytes" => {
                 let v = value("--block-bytes")?;
-                args.block_bytes = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|&n| n >= 1)
-                        .ok_or_else(|| format!("--block-bytes: {v:?} is not a whole number >= 1"))?,
-                );
+                args.block_bytes =
+                    Some(v.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                        format!("--block-bytes: {v:?} is not a whole number >= 1")
+                    })?);
             }
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
@@ -259,7 +257,10 @@ fn table(set: &JourneySet, report: &Report) -> String {
         set.total_value()
     );
     for (title, pick) in [
-        ("Conversions", (|c: referrals::attribution::channel::Credit| c.conversions) as fn(_) -> f64),
+        (
+            "Conversions",
+            (|c: referrals::attribution::channel::Credit| c.conversions) as fn(_) -> f64,
+        ),
         ("Value", |c| c.value),
     ] {
         let _ = write!(out, "{title:<width$}");

@@ -133,7 +133,9 @@ pub enum LineErrorKind {
     },
     /// A double quote inside a field that does not start with one; such a
     /// field must be quoted, with the quote doubled (RFC 4180).
-    #[error("field {field}: double quote inside an unquoted field (quote the field and double the quote)")]
+    #[error(
+        "field {field}: double quote inside an unquoted field (quote the field and double the quote)"
+    )]
     StrayQuote {
         /// The field's position, from 1.
         field: usize,
@@ -215,9 +217,9 @@ impl ReadError {
     pub fn line(&self) -> Option<u64> {
         match self {
             ReadError::Line { line, .. } => Some(*line),
-            ReadError::Empty | ReadError::MissingHeader { .. } | ReadError::UnknownFormat { .. } => {
-                Some(1)
-            }
+            ReadError::Empty
+            | ReadError::MissingHeader { .. }
+            | ReadError::UnknownFormat { .. } => Some(1),
             _ => None,
         }
     }

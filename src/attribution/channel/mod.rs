@@ -125,9 +125,7 @@ pub const DEFAULT_HALF_LIFE_HOURS: f64 = 168.0;
 /// assert_eq!(set.channels().name(email), Some("email"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ChannelId(u32);
 
@@ -800,7 +798,8 @@ impl JourneySetBuilder {
                     let value = journey.value;
                     let conversions = journey.conversions as f64;
                     for (&id, &share) in ids.iter().zip(&shares) {
-                        self.time_decay_mut(id).add_scaled(conversions, value, share);
+                        self.time_decay_mut(id)
+                            .add_scaled(conversions, value, share);
                     }
                     self.shares = shares;
                 }
@@ -845,7 +844,8 @@ impl JourneySetBuilder {
         } = self;
         // Canonical ids: position in name order.
         let mut order: Vec<u32> = (0..channels.names.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| channels.names[a as usize].cmp(&channels.names[b as usize]));
+        order
+            .sort_unstable_by(|&a, &b| channels.names[a as usize].cmp(&channels.names[b as usize]));
         let mut new_id = vec![0u32; order.len()];
         for (new, &old) in order.iter().enumerate() {
             new_id[old as usize] = new as u32;
@@ -859,8 +859,10 @@ impl JourneySetBuilder {
         let mut entries: Vec<(Box<[ChannelId]>, PathStats)> = paths
             .into_iter()
             .map(|(path, slot)| {
-                let path: Box<[ChannelId]> =
-                    path.iter().map(|&id| ChannelId(new_id[id as usize])).collect();
+                let path: Box<[ChannelId]> = path
+                    .iter()
+                    .map(|&id| ChannelId(new_id[id as usize]))
+                    .collect();
                 (path, slots[slot as usize])
             })
             .collect();

@@ -11,8 +11,8 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read};
 use std::hash::BuildHasher;
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::snippet;
 use super::{
-    Credit, DEFAULT_HALF_LIFE_HOURS, Interner, JourneyError, JourneySet,
-    JourneySetBuilder, LineErrorKind, ReadError, check_half_life, time_decay_shares,
+    Credit, DEFAULT_HALF_LIFE_HOURS, Interner, JourneyError, JourneySet, JourneySetBuilder,
+    LineErrorKind, ReadError, check_half_life, time_decay_shares,
 };
 
 /// The two input formats.
@@ -243,9 +243,8 @@ impl ReadOptions {
         if self.max_line_bytes == 0 {
             return Err(ReadError::InvalidOption("max_line_bytes must be >= 1"));
         }
-        check_half_life(self.half_life_hours).map_err(|_| {
-            ReadError::InvalidOption("half_life_hours must be finite and > 0")
-        })
+        check_half_life(self.half_life_hours)
+            .map_err(|_| ReadError::InvalidOption("half_life_hours must be finite and > 0"))
     }
 }
 
@@ -798,7 +797,9 @@ impl Parser {
         let paths = self.path_start.len() - 1;
         for i in self.paths_sent..paths {
             let (start, end) = (self.path_start[i], self.path_start[i + 1]);
-            partial.new_path_ids.extend_from_slice(&self.ids[start..end]);
+            partial
+                .new_path_ids
+                .extend_from_slice(&self.ids[start..end]);
             partial.new_path_lens.push((end - start) as u32);
         }
         self.paths_sent = paths;
@@ -1004,7 +1005,11 @@ impl Parser {
         result
     }
 
-    fn path_fields(&mut self, line: &[u8], scratch: &mut [Vec<u8>; 4]) -> Result<(), LineErrorKind> {
+    fn path_fields(
+        &mut self,
+        line: &[u8],
+        scratch: &mut [Vec<u8>; 4],
+    ) -> Result<(), LineErrorKind> {
         let [path, conversions, nulls, value] = split_fields::<4>(line, b';', scratch)?;
         let path = self.path_of(path)?;
         let conversions = parse_count(conversions, "total_conversions")?;
@@ -1019,7 +1024,11 @@ impl Parser {
             .nulls
             .checked_add(nulls)
             .ok_or(JourneyError::CountOverflow)?;
-        let sum_value = if conversions > 0 { e.value + value } else { e.value };
+        let sum_value = if conversions > 0 {
+            e.value + value
+        } else {
+            e.value
+        };
         if !sum_value.is_finite() {
             return Err(JourneyError::ValueOverflow.into());
         }
@@ -1526,10 +1535,12 @@ fn parse_count(field: &[u8], name: &'static str) -> Result<u64, LineErrorKind> {
             field: name,
             text: text(),
         }),
-        Some(v) if v.fract() != 0.0 || v > 9_007_199_254_740_992.0 => Err(LineErrorKind::NotWhole {
-            field: name,
-            text: text(),
-        }),
+        Some(v) if v.fract() != 0.0 || v > 9_007_199_254_740_992.0 => {
+            Err(LineErrorKind::NotWhole {
+                field: name,
+                text: text(),
+            })
+        }
         Some(v) => Ok(v as u64),
     }
 }
@@ -1580,7 +1591,9 @@ pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
     let mut count = 0usize;
     let mut i = 0;
     while i < digits.len() && digits[i].is_ascii_digit() {
-        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digits[i] - b'0'));
+        mantissa = mantissa
+            .wrapping_mul(10)
+            .wrapping_add(u64::from(digits[i] - b'0'));
         i += 1;
     }
     count += i;
@@ -1589,7 +1602,9 @@ pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
         i += 1;
         let frac_start = i;
         while i < digits.len() && digits[i].is_ascii_digit() {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digits[i] - b'0'));
+            mantissa = mantissa
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(digits[i] - b'0'));
             i += 1;
         }
         decimals = i - frac_start;
