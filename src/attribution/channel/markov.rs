@@ -636,7 +636,7 @@ impl JourneySet {
                 probability: c as f64 / out_total[from as usize] as f64,
             })
             .collect();
-        transitions.sort_unstable_by(|a, b| (a.from, a.to).cmp(&(b.from, b.to)));
+        transitions.sort_unstable_by_key(|t| (t.from, t.to));
 
         // The linear systems' data: start distribution, transient
         // transitions, transitions into conversion.
