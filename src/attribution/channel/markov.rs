@@ -509,7 +509,13 @@ impl JourneySet {
     /// is one state; self-transitions are dropped unless kept (they never
     /// change the result). This matches `channelattribution`'s
     /// `markov_model(order = k)`, which estimates the same quantities by
-    /// simulation.
+    /// simulation: with `max_step=200` its removal effects agree with these
+    /// to Monte Carlo precision. Its default `max_step` (the longest path
+    /// in the data) cuts simulated journeys short, which lowers removal
+    /// effects on chains with cycles (0.558 instead of 0.575 for `a` on
+    /// the example in the tests). Conversions and value are both split by
+    /// the conversion removal effects; `channelattribution` also reports
+    /// value-weighted removal effects, which this does not.
     ///
     /// # Errors
     ///
