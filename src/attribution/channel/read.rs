@@ -484,15 +484,23 @@ impl<R: Read> Source<R> {
             return Ok(false);
         }
         let mut target = self.block_bytes.max(self.carry.len());
-        if block.data.len() < target {
-            block.data.resize(target, 0);
+        if block.data.len() < self.carry.len() {
+            block.data.resize(self.carry.len(), 0);
         }
         block.data[..self.carry.len()].copy_from_slice(&self.carry);
         let mut len = self.carry.len();
         self.carry.clear();
         loop {
             while len < target && !self.eof {
-                match self.input.read(&mut block.data[len..target]) {
+                // Grow the buffer as data comes, so a small input never
+                // zeroes a whole block; the cut points depend on `target`
+                // only.
+                if len == block.data.len() {
+                    let grown = (len * 2).max(64 << 10).min(target);
+                    block.data.resize(grown, 0);
+                }
+                let end = target.min(block.data.len());
+                match self.input.read(&mut block.data[len..end]) {
                     Ok(0) => self.eof = true,
                     Ok(n) => len += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -517,9 +525,6 @@ impl<R: Read> Source<R> {
                 .saturating_mul(2)
                 .min(self.max_line.saturating_add(1))
                 .max(target + 1);
-            if block.data.len() < target {
-                block.data.resize(target, 0);
-            }
         }
         block.len = len;
         Ok(len > 0)

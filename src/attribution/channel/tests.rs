@@ -803,10 +803,15 @@ fn shapley_limit_is_enforced() {
             limit: 20
         })
     );
-    let s = set
-        .shapley(&ShapleyOptions::default().with_max_channels(21))
-        .unwrap();
-    assert_close(s.total().conversions, 1.0, "21 channels");
+    // 16 channels, exact (2^16 coalitions).
+    let set = set_of(&[
+        Journey::converted(&path[..16], 16.0),
+        Journey::converted(&path[..1], 1.0),
+    ]);
+    let s = set.shapley(&ShapleyOptions::default()).unwrap();
+    assert_close(s.total().conversions, 2.0, "16 channels");
+    assert_close(s.get(id(&set, "c0")).value, 2.0, "c0");
+    assert_close(s.get(id(&set, "c9")).value, 1.0, "c9");
     let empty = JourneySetBuilder::new().finish().unwrap();
     assert_eq!(
         empty.shapley(&ShapleyOptions::default()).unwrap().total(),
