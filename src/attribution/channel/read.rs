@@ -735,6 +735,7 @@ struct Parser {
     scratch: [Vec<u8>; 5],
     scratch4: [Vec<u8>; 4],
     hours: Vec<f64>,
+    decimals: Vec<Decimal>,
     shares: Vec<f64>,
 }
 
@@ -757,6 +758,7 @@ impl Parser {
             scratch: Default::default(),
             scratch4: Default::default(),
             hours: Vec::new(),
+            decimals: Vec::new(),
             shares: Vec::new(),
         }
     }
@@ -863,13 +865,18 @@ impl Parser {
                 break;
             }
         }
-        self.hours.clear();
+        // Start the path's slot load now: on a rare path it misses the
+        // cache, and the hours below parse while it is on its way.
+        let (mut at, found) = self.packed.position(key);
+        // Touch times as decimals (mantissa, decimals): a division each is
+        // only needed if the journey converted.
+        self.decimals.clear();
         loop {
             while data.get(i) == Some(&b' ') {
                 i += 1;
             }
-            let (h, next) = fast_number(data, i)?;
-            self.hours.push(h);
+            let (h, next) = fast_decimal(data, i)?;
+            self.decimals.push(h);
             i = next;
             while data.get(i) == Some(&b' ') {
                 i += 1;
@@ -888,18 +895,17 @@ impl Parser {
             b"1," => true,
             _ => return None,
         };
-        let (value, i) = fast_number(data, i + 2)?;
+        let (value, i) = fast_decimal(data, i + 2)?;
         let next = match data.get(i) {
             None => i,
             Some(b'\n') => i + 1,
             Some(b'\r') if matches!(data.get(i + 1), None | Some(b'\n')) => (i + 2).min(data.len()),
             Some(_) => return None,
         };
-        if i - p > self.config.max_line || self.hours.len() != touches as usize {
+        if i - p > self.config.max_line || self.decimals.len() != touches as usize {
             return None;
         }
 
-        let (mut at, found) = self.packed.position(key);
         if !found {
             let path = (self.path_start.len() - 1) as u32;
             for t in 0..touches {
@@ -922,8 +928,11 @@ impl Parser {
         }
         let e = &mut self.entries[slot.entry as usize];
         if converted {
+            let value = value.to_f64();
             e.conversions += 1;
             e.value += value;
+            self.hours.clear();
+            self.hours.extend(self.decimals.iter().map(|d| d.to_f64()));
             time_decay_shares(&self.hours, self.config.half_life, &mut self.shares);
             for (t, &share) in self.shares.iter().enumerate() {
                 let c = ((key >> (8 * t)) as usize & 0xFF) - 1;
@@ -1344,10 +1353,27 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     load_u64(&a[a.len() - 8..]) == load_u64(&b[b.len() - 8..])
 }
 
-/// An unsigned `digits[.digits]` at `data[i..]` by the same rule as
-/// [`parse_f64`]'s fast path, and the index after it.
+/// A plain decimal as read: `mantissa / 10^decimals`, with a mantissa
+/// below 2^53 and at most 19 digits, so the conversion is exact.
+#[derive(Debug, Clone, Copy)]
+struct Decimal {
+    mantissa: u64,
+    decimals: u32,
+}
+
+impl Decimal {
+    /// The value, by the same rule as [`parse_f64`]'s fast path: one
+    /// correctly rounded division of two exact numbers.
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self.mantissa as f64 / POW10[self.decimals as usize]
+    }
+}
+
+/// An unsigned `digits[.digits]` at `data[i..]` that [`parse_f64`]'s fast
+/// path accepts, and the index after it.
 #[inline]
-fn fast_number(data: &[u8], mut i: usize) -> Option<(f64, usize)> {
+fn fast_decimal(data: &[u8], mut i: usize) -> Option<(Decimal, usize)> {
     let start = i;
     let mut mantissa = 0u64;
     while let Some(&d) = data.get(i) {
@@ -1375,7 +1401,8 @@ fn fast_number(data: &[u8], mut i: usize) -> Option<(f64, usize)> {
     if count == 0 || count > 19 || mantissa >= 1 << 53 {
         return None;
     }
-    Some((mantissa as f64 / POW10[decimals], i))
+    let decimals = decimals as u32;
+    Some((Decimal { mantissa, decimals }, i))
 }
 
 /// Splits a line into exactly `N` fields separated by `sep`. A field that
