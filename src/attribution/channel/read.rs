@@ -68,13 +68,13 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     /// Format guessed from the header, half-life 7 days, up to 4 threads
-    /// (the machine's parallelism), 4 MiB blocks, lines up to 8 MiB.
+    /// (the machine's parallelism), 1 MiB blocks, lines up to 8 MiB.
     fn default() -> Self {
         ReadOptions {
             format: None,
             half_life_hours: DEFAULT_HALF_LIFE_HOURS,
             threads: thread::available_parallelism().map_or(1, |n| n.get().min(4)),
-            block_bytes: 4 << 20,
+            block_bytes: 1 << 20,
             max_line_bytes: 8 << 20,
         }
     }
@@ -128,7 +128,8 @@ impl ReadOptions {
         ReadOptions { threads, ..self }
     }
 
-    /// The block size in bytes (≥ 1, default 4 MiB). Blocks are cut at the
+    /// The block size in bytes (≥ 1, default 1 MiB: several blocks even
+    /// for a small file, and a block stays in a core's cache while parsed). Blocks are cut at the
     /// last newline within this many bytes, so each holds whole lines; a
     /// longer line makes a longer block. Value sums are grouped by block,
     /// so a different block size may change the last bits of value
@@ -214,7 +215,7 @@ impl ReadOptions {
     /// ```
     /// use referrals::attribution::channel::ReadOptions;
     ///
-    /// assert_eq!(ReadOptions::default().block_bytes(), 4 << 20);
+    /// assert_eq!(ReadOptions::default().block_bytes(), 1 << 20);
     /// ```
     pub fn block_bytes(&self) -> usize {
         self.block_bytes
@@ -770,11 +771,20 @@ impl Parser {
         let mut line_no = 0u64;
         while p < data.len() {
             line_no += 1;
-            if self.config.format == Format::Journeys {
-                if let Some(next) = self.fast_journey(data, p) {
+            let fast = match self.config.format {
+                Format::Journeys => self.fast_journey(data, p).map(Ok),
+                Format::Paths => self.fast_path_line(data, p),
+            };
+            match fast {
+                Some(Ok(next)) => {
                     p = next;
                     continue;
                 }
+                Some(Err(kind)) => {
+                    partial.error = Some((line_no, kind));
+                    break;
+                }
+                None => {}
             }
             let end = memchr::memchr(b'\n', &data[p..]).map_or(data.len(), |q| p + q);
             let line = &data[p..end];
@@ -838,36 +848,11 @@ impl Parser {
             }
         }
         i += 1;
-        // The path, token by token, into a key of (id + 1) bytes.
-        let mut key = 0u128;
-        let mut touches = 0u32;
-        loop {
-            let start = i;
-            let end = loop {
-                match *data.get(i)? {
-                    b'>' | b',' => break i,
-                    b'"' | b'\n' => return None,
-                    _ => i += 1,
-                }
-            };
-            let token = trim_spaces(&data[start..end]);
-            let id = match self.tokens.get(token) {
-                Some(id) => id,
-                None => self.new_token(token)?,
-            };
-            if id >= 255 || touches == 16 {
-                return None;
-            }
-            key |= u128::from(id + 1) << (8 * touches);
-            touches += 1;
-            i += 1;
-            if data[end] == b',' {
-                break;
-            }
-        }
+        let (key, touches, end) = self.fast_path_key(data, i, b',')?;
+        i = end + 1;
         // Start the path's slot load now: on a rare path it misses the
         // cache, and the hours below parse while it is on its way.
-        let (mut at, found) = self.packed.position(key);
+        let (at, found) = self.packed.position(key);
         // Touch times as decimals (mantissa, decimals): a division each is
         // only needed if the journey converted.
         self.decimals.clear();
@@ -896,16 +881,72 @@ impl Parser {
             _ => return None,
         };
         let (value, i) = fast_decimal(data, i + 2)?;
-        let next = match data.get(i) {
-            None => i,
-            Some(b'\n') => i + 1,
-            Some(b'\r') if matches!(data.get(i + 1), None | Some(b'\n')) => (i + 2).min(data.len()),
-            Some(_) => return None,
-        };
+        let next = line_end(data, i)?;
         if i - p > self.config.max_line || self.decimals.len() != touches as usize {
             return None;
         }
 
+        let e = self.packed_entry(at, found, key, touches);
+        if converted {
+            let value = value.to_f64();
+            e.conversions += 1;
+            e.value += value;
+            self.hours.clear();
+            self.hours.extend(self.decimals.iter().map(|d| d.to_f64()));
+            time_decay_shares(&self.hours, self.config.half_life, &mut self.shares);
+            for (t, &share) in self.shares.iter().enumerate() {
+                let c = ((key >> (8 * t)) as usize & 0xFF) - 1;
+                if self.time_decay.len() <= c {
+                    self.time_decay.resize(c + 1, Credit::default());
+                }
+                self.time_decay[c].add_scaled(1.0, value, share);
+            }
+        } else {
+            e.nulls += 1;
+        }
+        Some(next)
+    }
+
+    /// Tokenizes the unquoted path at `data[i..]`, ending at `sep`, into a
+    /// key of (id + 1) bytes, first touch lowest. Returns the key, the
+    /// touches and the index of `sep`; `None` for anything the fast path
+    /// does not take (quotes, a line end, more than 16 touches, a channel
+    /// past the 255th, an empty or non-UTF-8 name).
+    #[inline]
+    fn fast_path_key(&mut self, data: &[u8], mut i: usize, sep: u8) -> Option<(u128, u32, usize)> {
+        let mut key = 0u128;
+        let mut touches = 0u32;
+        loop {
+            let start = i;
+            let end = loop {
+                match *data.get(i)? {
+                    b'>' => break i,
+                    b if b == sep => break i,
+                    b'"' | b'\n' => return None,
+                    _ => i += 1,
+                }
+            };
+            let token = trim_spaces(&data[start..end]);
+            let id = match self.tokens.get(token) {
+                Some(id) => id,
+                None => self.new_token(token)?,
+            };
+            if id >= 255 || touches == 16 {
+                return None;
+            }
+            key |= u128::from(id + 1) << (8 * touches);
+            touches += 1;
+            if data[end] == sep {
+                return Some((key, touches, end));
+            }
+            i = end + 1;
+        }
+    }
+
+    /// The block entry of a packed path at slot `at` (from
+    /// [`PackedPaths::position`]), registering the path if it is new.
+    #[inline]
+    fn packed_entry(&mut self, mut at: usize, found: bool, key: u128, touches: u32) -> &mut Entry {
         if !found {
             let path = (self.path_start.len() - 1) as u32;
             for t in 0..touches {
@@ -926,25 +967,40 @@ impl Parser {
                 value: 0.0,
             });
         }
-        let e = &mut self.entries[slot.entry as usize];
-        if converted {
-            let value = value.to_f64();
-            e.conversions += 1;
-            e.value += value;
-            self.hours.clear();
-            self.hours.extend(self.decimals.iter().map(|d| d.to_f64()));
-            time_decay_shares(&self.hours, self.config.half_life, &mut self.shares);
-            for (t, &share) in self.shares.iter().enumerate() {
-                let c = ((key >> (8 * t)) as usize & 0xFF) - 1;
-                if self.time_decay.len() <= c {
-                    self.time_decay.resize(c + 1, Credit::default());
-                }
-                self.time_decay[c].add_scaled(1.0, value, share);
-            }
-        } else {
-            e.nulls += 1;
+        &mut self.entries[slot.entry as usize]
+    }
+
+    /// The fast path for a plain aggregated line: an unquoted path, digit
+    /// counts, an unsigned decimal value. As [`Self::fast_journey`], but
+    /// sums that overflow are reported here, with the line.
+    #[inline]
+    fn fast_path_line(&mut self, data: &[u8], p: usize) -> Option<Result<usize, LineErrorKind>> {
+        let (key, touches, end) = self.fast_path_key(data, p, b';')?;
+        let (at, found) = self.packed.position(key);
+        let (conversions, i) = fast_count(data, end + 1)?;
+        let (nulls, i) = fast_count(data, i)?;
+        let (value, i) = fast_decimal(data, i)?;
+        let next = line_end(data, i)?;
+        if i - p > self.config.max_line {
+            return None;
         }
-        Some(next)
+        let e = self.packed_entry(at, found, key, touches);
+        let (Some(sum_conversions), Some(sum_nulls)) = (
+            e.conversions.checked_add(conversions),
+            e.nulls.checked_add(nulls),
+        ) else {
+            return Some(Err(JourneyError::CountOverflow.into()));
+        };
+        let sum_value = if conversions > 0 {
+            e.value + value.to_f64()
+        } else {
+            e.value
+        };
+        if !sum_value.is_finite() {
+            return Some(Err(JourneyError::ValueOverflow.into()));
+        }
+        (e.conversions, e.nulls, e.value) = (sum_conversions, sum_nulls, sum_value);
+        Some(Ok(next))
     }
 
     /// Interns a token first met on the fast path: its channel is the token
@@ -1351,6 +1407,37 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
         }
     }
     load_u64(&a[a.len() - 8..]) == load_u64(&b[b.len() - 8..])
+}
+
+/// Where the next line starts if a line ends at `data[i]` (`\n`, `\r\n`,
+/// a final `\r`, or the end of the data).
+#[inline]
+fn line_end(data: &[u8], i: usize) -> Option<usize> {
+    match data.get(i) {
+        None => Some(i),
+        Some(b'\n') => Some(i + 1),
+        Some(b'\r') if matches!(data.get(i + 1), None | Some(b'\n')) => {
+            Some((i + 2).min(data.len()))
+        }
+        Some(_) => None,
+    }
+}
+
+/// 1 to 19 digits at `data[i..]` followed by `;`: the count and the index
+/// after the `;`.
+#[inline]
+fn fast_count(data: &[u8], mut i: usize) -> Option<(u64, usize)> {
+    let start = i;
+    let mut n = 0u64;
+    while let Some(&d) = data.get(i) {
+        if !d.is_ascii_digit() {
+            break;
+        }
+        n = n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+        i += 1;
+    }
+    let digits = i - start;
+    (digits > 0 && digits <= 19 && data.get(i) == Some(&b';')).then_some((n, i + 1))
 }
 
 /// A plain decimal as read: `mantissa / 10^decimals`, with a mantissa
