@@ -343,6 +343,25 @@ fn fast_and_general_parsers_agree() {
 }
 
 #[test]
+fn fast_and_general_parsers_agree_on_aggregated_lines() {
+    let plain = format!("{PATHS_HEADER}a > b;3;1;30.5\nb;0;4;0\na>b;2;0;1\n");
+    let fancy = format!("{PATHS_HEADER}\"a > b\"; 3 ;1.0;+30.50\nb;0;4;-0\n a >b ;2;0;1e0\n");
+    assert_eq!(read_str(&plain).unwrap(), read_str(&fancy).unwrap());
+}
+
+#[test]
+fn aggregated_sums_that_overflow_name_their_line() {
+    let data = format!("{PATHS_HEADER}a;18446744073709551615;0;1\nb;1;0;1\na;1;0;1\n");
+    match read_str(&data) {
+        Err(ReadError::Line {
+            line: 4,
+            kind: LineErrorKind::Journey(JourneyError::CountOverflow),
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn block_boundaries_and_threads_do_not_change_integer_results() {
     let csv = String::from_utf8(synth::journeys_csv(500, 7)).unwrap();
     // Integer values: sums are exact in any grouping.
