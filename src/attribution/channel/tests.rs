@@ -351,14 +351,21 @@ fn fast_and_general_parsers_agree_on_aggregated_lines() {
 
 #[test]
 fn aggregated_sums_that_overflow_name_their_line() {
-    let data = format!("{PATHS_HEADER}a;18446744073709551615;0;1\nb;1;0;1\na;1;0;1\n");
+    // One path's sum, with its line.
+    let data = format!("{PATHS_HEADER}a;18446744073709551615;0;1\na;1;0;1\n");
     match read_str(&data) {
         Err(ReadError::Line {
-            line: 4,
+            line: 3,
             kind: LineErrorKind::Journey(JourneyError::CountOverflow),
         }) => {}
         other => panic!("{other:?}"),
     }
+    // The grand total across paths, found when blocks are merged.
+    let data = format!("{PATHS_HEADER}a;18446744073709551615;0;1\nb;1;0;1\n");
+    assert!(matches!(
+        read_str(&data),
+        Err(ReadError::Totals(JourneyError::CountOverflow))
+    ));
 }
 
 #[test]
