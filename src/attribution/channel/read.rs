@@ -294,7 +294,8 @@ pub fn detect_format(header: &[u8]) -> Option<Format> {
 ///   [`LineErrorKind`] for the first bad line (wrong field count, bad
 ///   number, negative count, non-finite value, path/hours mismatch, empty
 ///   path or channel, bad quoting, invalid UTF-8 in a name, line too long);
-/// - [`ReadError::Totals`] if the totals overflow;
+/// - [`ReadError::Totals`] if the grand totals overflow `u64` (a path's own
+///   sums are checked on their line, as a [`ReadError::Line`]);
 /// - [`ReadError::InvalidOption`] for zero threads, block or line size, or
 ///   a half-life that is not finite and positive.
 ///
@@ -1423,8 +1424,8 @@ fn line_end(data: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-/// 1 to 19 digits at `data[i..]` followed by `;`: the count and the index
-/// after the `;`.
+/// Digits at `data[i..]` followed by `;`: the count (checked against
+/// `u64`) and the index after the `;`.
 #[inline]
 fn fast_count(data: &[u8], mut i: usize) -> Option<(u64, usize)> {
     let start = i;
@@ -1433,11 +1434,10 @@ fn fast_count(data: &[u8], mut i: usize) -> Option<(u64, usize)> {
         if !d.is_ascii_digit() {
             break;
         }
-        n = n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
         i += 1;
     }
-    let digits = i - start;
-    (digits > 0 && digits <= 19 && data.get(i) == Some(&b';')).then_some((n, i + 1))
+    (i > start && data.get(i) == Some(&b';')).then_some((n, i + 1))
 }
 
 /// A plain decimal as read: `mantissa / 10^decimals`, with a mantissa
