@@ -1,0 +1,1737 @@
+//! Streaming readers for the aggregated-path and per-journey formats.
+//!
+//! The input is cut into blocks of whole lines (about
+//! [`ReadOptions::with_block_bytes`] each, at the last newline), parsed on
+//! worker threads into per-block aggregates keyed by the path's raw bytes
+//! (so a path is split into channel names once per block, not once per
+//! line), and merged into one [`JourneySetBuilder`] in block order. The
+//! cut points depend only on the bytes, which makes the result independent
+//! of the number of threads; memory is a few blocks plus the distinct
+//! paths.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::hash::BuildHasher;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::snippet;
+use super::{
+    Credit, DEFAULT_HALF_LIFE_HOURS, Interner, JourneyError, JourneySet, JourneySetBuilder,
+    LineErrorKind, ReadError, check_half_life, time_decay_shares,
+};
+
+/// The two input formats.
+///
+/// # Example: force a format
+///
+/// ```
+/// use referrals::attribution::channel::{read, Format, ReadOptions};
+///
+/// let data = "path;total_conversions;total_null;total_conversion_value\na > b;1;2;10\n";
+/// let options = ReadOptions::default().with_format(Format::Paths);
+/// assert_eq!(read(data.as_bytes(), &options)?.total_nulls(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Format {
+    /// `path;total_conversions;total_null;total_conversion_value`, one
+    /// distinct path per line (`channelattribution`'s layout).
+    Paths,
+    /// `journey_id,path,hours,converted,value`, one journey per line.
+    Journeys,
+}
+
+/// Options of [`read`] and [`read_file`].
+///
+/// # Example: one thread, a one-day half-life
+///
+/// ```
+/// use referrals::attribution::channel::ReadOptions;
+///
+/// let options = ReadOptions::default().with_threads(1).with_half_life_hours(24.0);
+/// assert_eq!(options.threads(), 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadOptions {
+    format: Option<Format>,
+    half_life_hours: f64,
+    threads: usize,
+    block_bytes: usize,
+    max_line_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    /// Format guessed from the header, half-life 7 days, up to 4 threads
+    /// (the machine's parallelism), 1 MiB blocks, lines up to 8 MiB.
+    fn default() -> Self {
+        ReadOptions {
+            format: None,
+            half_life_hours: DEFAULT_HALF_LIFE_HOURS,
+            threads: thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            block_bytes: 1 << 20,
+            max_line_bytes: 8 << 20,
+        }
+    }
+}
+
+impl ReadOptions {
+    /// Reads this format instead of guessing from the header.
+    ///
+    /// # Example: journeys
+    ///
+    /// ```
+    /// use referrals::attribution::channel::{Format, ReadOptions};
+    ///
+    /// assert_eq!(ReadOptions::default().with_format(Format::Journeys).format(), Some(Format::Journeys));
+    /// ```
+    pub fn with_format(self, format: Format) -> Self {
+        ReadOptions {
+            format: Some(format),
+            ..self
+        }
+    }
+
+    /// The time-decay half-life in hours (default 168), applied while
+    /// reading: time decay is accumulated as lines stream by.
+    ///
+    /// # Example: one day
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().with_half_life_hours(24.0).half_life_hours(), 24.0);
+    /// ```
+    pub fn with_half_life_hours(self, half_life_hours: f64) -> Self {
+        ReadOptions {
+            half_life_hours,
+            ..self
+        }
+    }
+
+    /// How many threads parse blocks (≥ 1). The result is the same for any
+    /// number.
+    ///
+    /// # Example: two threads
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().with_threads(2).threads(), 2);
+    /// ```
+    pub fn with_threads(self, threads: usize) -> Self {
+        ReadOptions { threads, ..self }
+    }
+
+    /// The block size in bytes (≥ 1, default 1 MiB: several blocks even
+    /// for a small file, and a block stays in a core's cache while parsed). Blocks are cut at the
+    /// last newline within this many bytes, so each holds whole lines; a
+    /// longer line makes a longer block. Value sums are grouped by block,
+    /// so a different block size may change the last bits of value
+    /// credits; thread counts never do.
+    ///
+    /// # Example: small blocks
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().with_block_bytes(1 << 16).block_bytes(), 65536);
+    /// ```
+    pub fn with_block_bytes(self, block_bytes: usize) -> Self {
+        ReadOptions {
+            block_bytes,
+            ..self
+        }
+    }
+
+    /// The longest line accepted, in bytes (default 8 MiB); a longer one is
+    /// an error rather than an unbounded buffer.
+    ///
+    /// # Example: short lines only
+    ///
+    /// ```
+    /// use referrals::attribution::channel::{read, LineErrorKind, ReadError, ReadOptions};
+    ///
+    /// let data = "path;total_conversions;total_null;total_conversion_value\na > b > c;1;0;1\n";
+    /// let options = ReadOptions::default().with_max_line_bytes(10);
+    /// let err = read(data.as_bytes(), &options).unwrap_err();
+    /// assert!(matches!(err, ReadError::Line { line: 1, kind: LineErrorKind::TooLong { .. } }));
+    /// ```
+    pub fn with_max_line_bytes(self, max_line_bytes: usize) -> Self {
+        ReadOptions {
+            max_line_bytes,
+            ..self
+        }
+    }
+
+    /// The forced format, if any.
+    ///
+    /// # Example: guessed by default
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().format(), None);
+    /// ```
+    pub fn format(&self) -> Option<Format> {
+        self.format
+    }
+
+    /// The time-decay half-life in hours.
+    ///
+    /// # Example: default
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().half_life_hours(), 168.0);
+    /// ```
+    pub fn half_life_hours(&self) -> f64 {
+        self.half_life_hours
+    }
+
+    /// The number of parsing threads.
+    ///
+    /// # Example: at least one
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert!(ReadOptions::default().threads() >= 1);
+    /// ```
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The block size in bytes.
+    ///
+    /// # Example: default
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().block_bytes(), 1 << 20);
+    /// ```
+    pub fn block_bytes(&self) -> usize {
+        self.block_bytes
+    }
+
+    /// The longest line accepted, in bytes.
+    ///
+    /// # Example: default
+    ///
+    /// ```
+    /// use referrals::attribution::channel::ReadOptions;
+    ///
+    /// assert_eq!(ReadOptions::default().max_line_bytes(), 8 << 20);
+    /// ```
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
+    fn validate(&self) -> Result<(), ReadError> {
+        if self.threads == 0 {
+            return Err(ReadError::InvalidOption("threads must be >= 1"));
+        }
+        if self.block_bytes == 0 {
+            return Err(ReadError::InvalidOption("block_bytes must be >= 1"));
+        }
+        if self.max_line_bytes == 0 {
+            return Err(ReadError::InvalidOption("max_line_bytes must be >= 1"));
+        }
+        check_half_life(self.half_life_hours)
+            .map_err(|_| ReadError::InvalidOption("half_life_hours must be finite and > 0"))
+    }
+}
+
+/// Guesses the format from a header line: 4 fields separated by `;` is
+/// [`Format::Paths`], 5 separated by `,` is [`Format::Journeys`]. Column
+/// names are not checked.
+///
+/// # Example: both headers
+///
+/// ```
+/// use referrals::attribution::channel::{detect_format, Format};
+///
+/// assert_eq!(
+///     detect_format(b"path;total_conversions;total_null;total_conversion_value"),
+///     Some(Format::Paths)
+/// );
+/// assert_eq!(detect_format(b"journey_id,path,hours,converted,value\r\n"), Some(Format::Journeys));
+/// assert_eq!(detect_format(b"path,conversions"), None);
+/// ```
+pub fn detect_format(header: &[u8]) -> Option<Format> {
+    let header = trim_line_end(header.strip_prefix(BOM).unwrap_or(header));
+    let mut four: [Vec<u8>; 4] = Default::default();
+    let mut five: [Vec<u8>; 5] = Default::default();
+    if split_fields::<4>(header, b';', &mut four).is_ok() {
+        Some(Format::Paths)
+    } else if split_fields::<5>(header, b',', &mut five).is_ok() {
+        Some(Format::Journeys)
+    } else {
+        None
+    }
+}
+
+/// Reads journeys from any reader, parsing blocks on
+/// [`ReadOptions::with_threads`] threads.
+///
+/// The format comes from [`ReadOptions::with_format`] or is guessed from
+/// the header ([`detect_format`]). See the [module docs](super) for the
+/// formats, quoting and the rules on counts, values and times.
+///
+/// # Errors
+///
+/// - [`ReadError::Io`] if the reader fails;
+/// - [`ReadError::Empty`], [`ReadError::MissingHeader`] (the first line
+///   looks like data) or [`ReadError::UnknownFormat`] for the header;
+/// - [`ReadError::Line`] with the 1-based line number and a
+///   [`LineErrorKind`] for the first bad line (wrong field count, bad
+///   number, negative count, non-finite value, path/hours mismatch, empty
+///   path or channel, bad quoting, invalid UTF-8 in a name, line too long);
+/// - [`ReadError::Totals`] if the grand totals overflow `u64` (a path's own
+///   sums are checked on their line, as a [`ReadError::Line`]);
+/// - [`ReadError::InvalidOption`] for zero threads, block or line size, or
+///   a half-life that is not finite and positive.
+///
+/// Never panics, whatever the bytes.
+///
+/// # Example: one journey per line, with quoted Arabic names
+///
+/// ```
+/// use referrals::attribution::channel::{read, ReadOptions};
+///
+/// let data = "journey_id,path,hours,converted,value\r\n\
+///             1,\"واتساب, مجموعة > بريد\",\"30 > 2\",1,120\r\n\
+///             2,بريد,5,false,0\r\n";
+/// let set = read(data.as_bytes(), &ReadOptions::default())?;
+/// assert!(set.channels().id("واتساب, مجموعة").is_some());
+/// assert_eq!((set.total_conversions(), set.total_nulls()), (1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Example: a bad line is reported with its number
+///
+/// ```
+/// use referrals::attribution::channel::{read, JourneyError, LineErrorKind, ReadError, ReadOptions};
+///
+/// let data = "journey_id,path,hours,converted,value\n\
+///             1,sms > email,3 > 1,1,20\n\
+///             2,sms > email,3,0,0\n";
+/// match read(data.as_bytes(), &ReadOptions::default()) {
+///     Err(ReadError::Line { line: 3, kind: LineErrorKind::Journey(JourneyError::HoursMismatch { touches: 2, hours: 1 }) }) => {}
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+pub fn read<R: Read>(input: R, options: &ReadOptions) -> Result<JourneySet, ReadError> {
+    options.validate()?;
+    let mut source = Source {
+        input,
+        carry: Vec::new(),
+        eof: false,
+        stopped: false,
+        block_bytes: options.block_bytes,
+        max_line: options.max_line_bytes,
+    };
+    let mut first = Block::default();
+    if !source.fill(&mut first)? {
+        return Err(ReadError::Empty);
+    }
+    let data = &first.data[..first.len];
+    let bom = if data.starts_with(BOM) { BOM.len() } else { 0 };
+    let header_end = memchr::memchr(b'\n', data).map_or(data.len(), |p| p + 1);
+    let header = trim_line_end(&data[bom..header_end]);
+    if header.len() > options.max_line_bytes {
+        return Err(ReadError::Line {
+            line: 1,
+            kind: LineErrorKind::TooLong {
+                max_bytes: options.max_line_bytes,
+            },
+        });
+    }
+    let format = match options.format {
+        Some(format) => format,
+        None => detect_format(header).ok_or_else(|| ReadError::UnknownFormat {
+            header: snippet(header),
+        })?,
+    };
+    check_header(format, header)?;
+    first.start = header_end;
+
+    let mut builder = JourneySetBuilder::new();
+    builder.half_life_hours = options.half_life_hours;
+    if format == Format::Paths {
+        builder.set_no_times();
+    }
+    let parse = ParseConfig {
+        format,
+        half_life: options.half_life_hours,
+        max_line: options.max_line_bytes,
+    };
+    let mut merger = Merger::new(builder, options.threads);
+    if options.threads == 1 {
+        let mut parser = Parser::new(parse);
+        let mut block = first;
+        loop {
+            let partial = parser.parse(&block.data[block.start..block.len]);
+            merger.merge(0, &partial)?;
+            if !source.fill(&mut block)? {
+                break;
+            }
+        }
+    } else {
+        run_parallel(&mut source, first, parse, options.threads, &mut merger)?;
+    }
+    merger.builder.finish().map_err(ReadError::Totals)
+}
+
+/// Reads journeys from a file: [`read`] on the opened file.
+///
+/// # Errors
+///
+/// As [`read`]; a file that cannot be opened is [`ReadError::Io`].
+///
+/// # Example: a missing file
+///
+/// ```
+/// use referrals::attribution::channel::{read_file, ReadError, ReadOptions};
+///
+/// let err = read_file("/nonexistent/journeys.csv", &ReadOptions::default()).unwrap_err();
+/// assert!(matches!(err, ReadError::Io(_)));
+/// ```
+///
+/// # Example: a file written and read back
+///
+/// ```
+/// use referrals::attribution::channel::{read_file, ReadOptions};
+///
+/// let path = std::env::temp_dir().join(format!("channel-doc-{}.csv", std::process::id()));
+/// std::fs::write(&path, "path;total_conversions;total_null;total_conversion_value\nqr in store;4;6;80\n")?;
+/// let set = read_file(&path, &ReadOptions::default())?;
+/// std::fs::remove_file(&path)?;
+/// assert_eq!(set.total_value(), 80.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_file(path: impl AsRef<Path>, options: &ReadOptions) -> Result<JourneySet, ReadError> {
+    let file = File::open(path)?;
+    read(file, options)
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Checks the header's field count and that it is not a data line.
+fn check_header(format: Format, header: &[u8]) -> Result<(), ReadError> {
+    let at_line_1 = |kind| ReadError::Line { line: 1, kind };
+    let mut four: [Vec<u8>; 4] = Default::default();
+    let mut five: [Vec<u8>; 5] = Default::default();
+    let looks_like_data = match format {
+        Format::Paths => {
+            let f = split_fields::<4>(header, b';', &mut four).map_err(at_line_1)?;
+            parse_count(f[1], "").is_ok() && parse_count(f[2], "").is_ok()
+        }
+        Format::Journeys => {
+            let f = split_fields::<5>(header, b',', &mut five).map_err(at_line_1)?;
+            parse_converted(f[3]).is_ok() && parse_f64(f[4].trim_ascii()).is_some()
+        }
+    };
+    if looks_like_data {
+        return Err(ReadError::MissingHeader {
+            line: snippet(header),
+        });
+    }
+    Ok(())
+}
+
+/// A buffer of whole lines. `data[..len]` is valid; `data` stays
+/// initialised across reuse so refilling never zeroes memory.
+#[derive(Default)]
+struct Block {
+    data: Vec<u8>,
+    len: usize,
+    /// Where parsing starts (after the header in the first block).
+    start: usize,
+    index: usize,
+}
+
+/// Cuts a reader into blocks of whole lines at points that depend only on
+/// the bytes.
+struct Source<R> {
+    input: R,
+    /// The partial line after the last block's final newline.
+    carry: Vec<u8>,
+    eof: bool,
+    /// Set after a block whose first line is too long: nothing sensible
+    /// follows.
+    stopped: bool,
+    block_bytes: usize,
+    max_line: usize,
+}
+
+impl<R: Read> Source<R> {
+    /// Fills `block` with the next block; false at the end of the input.
+    fn fill(&mut self, block: &mut Block) -> io::Result<bool> {
+        block.start = 0;
+        block.len = 0;
+        if self.stopped {
+            return Ok(false);
+        }
+        let mut target = self.block_bytes.max(self.carry.len());
+        if block.data.len() < self.carry.len() {
+            block.data.resize(self.carry.len(), 0);
+        }
+        block.data[..self.carry.len()].copy_from_slice(&self.carry);
+        let mut len = self.carry.len();
+        self.carry.clear();
+        loop {
+            while len < target && !self.eof {
+                // Grow the buffer as data comes, so a small input never
+                // zeroes a whole block; the cut points depend on `target`
+                // only.
+                if len == block.data.len() {
+                    let grown = (len * 2).max(64 << 10).min(target);
+                    block.data.resize(grown, 0);
+                }
+                let end = target.min(block.data.len());
+                match self.input.read(&mut block.data[len..end]) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => len += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.eof {
+                break;
+            }
+            if let Some(p) = memchr::memrchr(b'\n', &block.data[..len]) {
+                self.carry.extend_from_slice(&block.data[p + 1..len]);
+                len = p + 1;
+                break;
+            }
+            // One line fills the buffer. Past the limit, hand the parser
+            // its start so it reports the line, and stop.
+            if len > self.max_line {
+                self.stopped = true;
+                break;
+            }
+            target = target
+                .saturating_mul(2)
+                .min(self.max_line.saturating_add(1))
+                .max(target + 1);
+        }
+        block.len = len;
+        Ok(len > 0)
+    }
+}
+
+/// Parses blocks on `threads` workers (block `i` to worker `i % threads`)
+/// while this thread reads and merges in block order.
+fn run_parallel<R: Read>(
+    source: &mut Source<R>,
+    first: Block,
+    parse: ParseConfig,
+    threads: usize,
+    merger: &mut Merger,
+) -> Result<(), ReadError> {
+    thread::scope(|scope| {
+        let (done_tx, done_rx) = mpsc::channel::<(Partial, Block)>();
+        let mut work = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            // One queued block per worker bounds memory to about
+            // 3 × threads blocks.
+            let (tx, rx) = mpsc::sync_channel::<Block>(1);
+            let done_tx = done_tx.clone();
+            scope.spawn(move || {
+                let mut parser = Parser::new(parse);
+                for block in rx {
+                    let partial = parser.parse(&block.data[block.start..block.len]);
+                    if done_tx.send((partial, block)).is_err() {
+                        break;
+                    }
+                }
+            });
+            work.push(tx);
+        }
+        drop(done_tx);
+
+        let mut pending: BTreeMap<usize, Partial> = BTreeMap::new();
+        let mut spare: Vec<Block> = Vec::new();
+        let mut next_merge = 0usize;
+        let mut merge_ready = |pending: &mut BTreeMap<usize, Partial>,
+                               next_merge: &mut usize|
+         -> Result<(), ReadError> {
+            while let Some(partial) = pending.remove(next_merge) {
+                merger.merge(*next_merge % threads, &partial)?;
+                *next_merge += 1;
+            }
+            Ok(())
+        };
+
+        let mut block = Some(first);
+        let mut index = 0usize;
+        while let Some(mut b) = block.take() {
+            b.index = index;
+            if work[index % threads].send(b).is_err() {
+                break;
+            }
+            index += 1;
+            while let Ok((partial, buf)) = done_rx.try_recv() {
+                pending.insert(buf.index, partial);
+                spare.push(buf);
+            }
+            merge_ready(&mut pending, &mut next_merge)?;
+            let mut next = spare.pop().unwrap_or_default();
+            if source.fill(&mut next)? {
+                block = Some(next);
+            }
+        }
+        drop(work);
+        for (partial, buf) in done_rx {
+            pending.insert(buf.index, partial);
+            merge_ready(&mut pending, &mut next_merge)?;
+        }
+        Ok(())
+    })
+}
+
+/// Merges block aggregates into the builder, in block order.
+///
+/// Each worker keeps its own dictionaries of channels and raw paths across
+/// blocks and announces new entries with each block; the merger keeps, per
+/// worker, the translation of its ids to the builder's.
+struct Merger {
+    builder: JourneySetBuilder,
+    /// The line number of the next block's first line.
+    next_line: u64,
+    /// Per worker: worker channel id → builder channel id.
+    channels: Vec<Vec<u32>>,
+    /// Per worker: worker path index → builder path slot.
+    paths: Vec<Vec<u32>>,
+    ids: Vec<u32>,
+}
+
+impl Merger {
+    fn new(builder: JourneySetBuilder, workers: usize) -> Self {
+        Merger {
+            builder,
+            next_line: 2,
+            channels: vec![Vec::new(); workers],
+            paths: vec![Vec::new(); workers],
+            ids: Vec::new(),
+        }
+    }
+
+    /// Merges the next block, parsed by `worker`.
+    fn merge(&mut self, worker: usize, partial: &Partial) -> Result<(), ReadError> {
+        if let Some((line, kind)) = &partial.error {
+            return Err(ReadError::Line {
+                line: self.next_line + line - 1,
+                kind: kind.clone(),
+            });
+        }
+        let b = &mut self.builder;
+        let channels = &mut self.channels[worker];
+        let paths = &mut self.paths[worker];
+        for name in &partial.new_names {
+            channels.push(b.intern(name));
+        }
+        let mut at = 0;
+        for &len in &partial.new_path_lens {
+            let len = len as usize;
+            self.ids.clear();
+            self.ids.extend(
+                partial.new_path_ids[at..at + len]
+                    .iter()
+                    .map(|&c| channels[c as usize]),
+            );
+            at += len;
+            paths.push(b.slot(&self.ids));
+        }
+        for e in &partial.entries {
+            b.add_to_slot(paths[e.path as usize], e.conversions, e.nulls, e.value)
+                .map_err(ReadError::Totals)?;
+        }
+        for (c, credit) in partial.time_decay.iter().enumerate() {
+            if *credit != Credit::default() {
+                let t = b.time_decay_mut(channels[c]);
+                t.conversions += credit.conversions;
+                t.value += credit.value;
+            }
+        }
+        self.next_line += partial.lines;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ParseConfig {
+    format: Format,
+    half_life: f64,
+    max_line: usize,
+}
+
+/// A distinct raw path's totals within one block.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// The worker's path index.
+    path: u32,
+    conversions: u64,
+    nulls: u64,
+    value: f64,
+}
+
+/// What a worker hands over for one block.
+#[derive(Debug, Default)]
+struct Partial {
+    /// Lines in the block (blank ones included).
+    lines: u64,
+    /// The first bad line (relative to the block, from 1).
+    error: Option<(u64, LineErrorKind)>,
+    /// Channels the worker met first in this block, in worker-id order.
+    new_names: Vec<Box<str>>,
+    /// Paths the worker met first in this block (worker channel ids,
+    /// concatenated), in worker-index order.
+    new_path_ids: Vec<u32>,
+    new_path_lens: Vec<u32>,
+    /// Totals per path, in order of first appearance in the block.
+    entries: Vec<Entry>,
+    /// Time-decay credit per worker channel id.
+    time_decay: Vec<Credit>,
+}
+
+const UNTOUCHED: u32 = u32::MAX;
+
+/// A worker's parsing state, kept across blocks.
+struct Parser {
+    config: ParseConfig,
+    /// Raw path bytes (quotes removed) → worker path index, for the
+    /// general parser.
+    raw: ByteTable,
+    /// Channel-id paths packed in a `u128` → worker path index and block
+    /// entry, for the fast path.
+    packed: PackedPaths,
+    /// Raw channel tokens (ASCII spaces trimmed) → worker channel id, for
+    /// the fast path.
+    tokens: ByteTable,
+    /// The block being parsed, counted from 1 (stamps `packed` entries).
+    generation: u64,
+    names: Interner,
+    /// Worker path `i` is `ids[path_start[i]..path_start[i + 1]]`.
+    path_start: Vec<usize>,
+    ids: Vec<u32>,
+    names_sent: usize,
+    paths_sent: usize,
+    /// Worker path → its index in `entries` in this block, or `UNTOUCHED`.
+    slot: Vec<u32>,
+    entries: Vec<Entry>,
+    time_decay: Vec<Credit>,
+    scratch: [Vec<u8>; 5],
+    scratch4: [Vec<u8>; 4],
+    hours: Vec<f64>,
+    decimals: Vec<Decimal>,
+    shares: Vec<f64>,
+}
+
+impl Parser {
+    fn new(config: ParseConfig) -> Self {
+        Parser {
+            config,
+            raw: ByteTable::new(),
+            packed: PackedPaths::new(),
+            tokens: ByteTable::new(),
+            generation: 0,
+            names: Interner::default(),
+            path_start: vec![0],
+            ids: Vec::new(),
+            names_sent: 0,
+            paths_sent: 0,
+            slot: Vec::new(),
+            entries: Vec::new(),
+            time_decay: Vec::new(),
+            scratch: Default::default(),
+            scratch4: Default::default(),
+            hours: Vec::new(),
+            decimals: Vec::new(),
+            shares: Vec::new(),
+        }
+    }
+
+    fn parse(&mut self, data: &[u8]) -> Partial {
+        self.generation += 1;
+        let mut partial = Partial::default();
+        let mut p = 0;
+        let mut line_no = 0u64;
+        while p < data.len() {
+            line_no += 1;
+            let fast = match self.config.format {
+                Format::Journeys => self.fast_journey(data, p).map(Ok),
+                Format::Paths => self.fast_path_line(data, p),
+            };
+            match fast {
+                Some(Ok(next)) => {
+                    p = next;
+                    continue;
+                }
+                Some(Err(kind)) => {
+                    partial.error = Some((line_no, kind));
+                    break;
+                }
+                None => {}
+            }
+            let end = memchr::memchr(b'\n', &data[p..]).map_or(data.len(), |q| p + q);
+            let line = &data[p..end];
+            p = (end + 1).min(data.len());
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let result = if line.len() > self.config.max_line {
+                Err(LineErrorKind::TooLong {
+                    max_bytes: self.config.max_line,
+                })
+            } else if line.trim_ascii().is_empty() {
+                continue;
+            } else {
+                match self.config.format {
+                    Format::Journeys => self.journey_line(line),
+                    Format::Paths => self.path_line(line),
+                }
+            };
+            if let Err(kind) = result {
+                partial.error = Some((line_no, kind));
+                break;
+            }
+        }
+        partial.lines = line_no;
+
+        partial.new_names = self.names.names[self.names_sent..].to_vec();
+        self.names_sent = self.names.names.len();
+        let paths = self.path_start.len() - 1;
+        for i in self.paths_sent..paths {
+            let (start, end) = (self.path_start[i], self.path_start[i + 1]);
+            partial
+                .new_path_ids
+                .extend_from_slice(&self.ids[start..end]);
+            partial.new_path_lens.push((end - start) as u32);
+        }
+        self.paths_sent = paths;
+        for e in &self.entries {
+            self.slot[e.path as usize] = UNTOUCHED;
+        }
+        partial.entries = std::mem::take(&mut self.entries);
+        partial.time_decay = std::mem::take(&mut self.time_decay);
+        partial
+    }
+
+    /// The fast path for a plain journey line at `data[p..]`: unquoted
+    /// fields, a path of at most 16 touches over the worker's first 255
+    /// channels, `0`/`1` for converted, unsigned decimals without
+    /// exponent. Returns where the next line starts, or `None` to leave
+    /// the line to the general parser (which also reports errors). It
+    /// reads every field exactly as the general parser would: a token is
+    /// the bytes between `>`s with ASCII spaces trimmed, and its channel
+    /// is the token as UTF-8 with all white space trimmed.
+    #[inline]
+    fn fast_journey(&mut self, data: &[u8], p: usize) -> Option<usize> {
+        // The journey id, skipped.
+        let mut i = p;
+        loop {
+            match *data.get(i)? {
+                b',' => break,
+                b'"' | b'\n' => return None,
+                _ => i += 1,
+            }
+        }
+        i += 1;
+        let (key, touches, end) = self.fast_path_key(data, i, b',')?;
+        i = end + 1;
+        // Start the path's slot load now: on a rare path it misses the
+        // cache, and the hours below parse while it is on its way.
+        let (at, found) = self.packed.position(key);
+        // Touch times as decimals (mantissa, decimals): a division each is
+        // only needed if the journey converted.
+        self.decimals.clear();
+        loop {
+            while data.get(i) == Some(&b' ') {
+                i += 1;
+            }
+            let (h, next) = fast_decimal(data, i)?;
+            self.decimals.push(h);
+            i = next;
+            while data.get(i) == Some(&b' ') {
+                i += 1;
+            }
+            match data.get(i)? {
+                b'>' => i += 1,
+                b',' => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        let converted = match data.get(i..i + 2)? {
+            b"0," => false,
+            b"1," => true,
+            _ => return None,
+        };
+        let (value, i) = fast_decimal(data, i + 2)?;
+        let next = line_end(data, i)?;
+        if i - p > self.config.max_line || self.decimals.len() != touches as usize {
+            return None;
+        }
+
+        let e = self.packed_entry(at, found, key, touches);
+        if converted {
+            let value = value.to_f64();
+            e.conversions += 1;
+            e.value += value;
+            self.hours.clear();
+            self.hours.extend(self.decimals.iter().map(|d| d.to_f64()));
+            time_decay_shares(&self.hours, self.config.half_life, &mut self.shares);
+            for (t, &share) in self.shares.iter().enumerate() {
+                let c = ((key >> (8 * t)) as usize & 0xFF) - 1;
+                if self.time_decay.len() <= c {
+                    self.time_decay.resize(c + 1, Credit::default());
+                }
+                self.time_decay[c].add_scaled(1.0, value, share);
+            }
+        } else {
+            e.nulls += 1;
+        }
+        Some(next)
+    }
+
+    /// Tokenizes the unquoted path at `data[i..]`, ending at `sep`, into a
+    /// key of (id + 1) bytes, first touch lowest. Returns the key, the
+    /// touches and the index of `sep`; `None` for anything the fast path
+    /// does not take (quotes, a line end, more than 16 touches, a channel
+    /// past the 255th, an empty or non-UTF-8 name).
+    #[inline]
+    fn fast_path_key(&mut self, data: &[u8], mut i: usize, sep: u8) -> Option<(u128, u32, usize)> {
+        let mut key = 0u128;
+        let mut touches = 0u32;
+        loop {
+            let start = i;
+            let end = loop {
+                match *data.get(i)? {
+                    b'>' => break i,
+                    b if b == sep => break i,
+                    b'"' | b'\n' => return None,
+                    _ => i += 1,
+                }
+            };
+            let token = trim_spaces(&data[start..end]);
+            let id = match self.tokens.get(token) {
+                Some(id) => id,
+                None => self.new_token(token)?,
+            };
+            if id >= 255 || touches == 16 {
+                return None;
+            }
+            key |= u128::from(id + 1) << (8 * touches);
+            touches += 1;
+            if data[end] == sep {
+                return Some((key, touches, end));
+            }
+            i = end + 1;
+        }
+    }
+
+    /// The block entry of a packed path at slot `at` (from
+    /// [`PackedPaths::position`]), registering the path if it is new.
+    #[inline]
+    fn packed_entry(&mut self, mut at: usize, found: bool, key: u128, touches: u32) -> &mut Entry {
+        if !found {
+            let path = (self.path_start.len() - 1) as u32;
+            for t in 0..touches {
+                self.ids.push(((key >> (8 * t)) as u32 & 0xFF) - 1);
+            }
+            self.path_start.push(self.ids.len());
+            self.slot.push(UNTOUCHED);
+            at = self.packed.insert(at, key, path);
+        }
+        let slot = &mut self.packed.slots[at];
+        if slot.generation != self.generation {
+            slot.generation = self.generation;
+            slot.entry = self.entries.len() as u32;
+            self.entries.push(Entry {
+                path: slot.path,
+                conversions: 0,
+                nulls: 0,
+                value: 0.0,
+            });
+        }
+        &mut self.entries[slot.entry as usize]
+    }
+
+    /// The fast path for a plain aggregated line: an unquoted path, digit
+    /// counts, an unsigned decimal value. As [`Self::fast_journey`], but
+    /// sums that overflow are reported here, with the line.
+    #[inline]
+    fn fast_path_line(&mut self, data: &[u8], p: usize) -> Option<Result<usize, LineErrorKind>> {
+        let (key, touches, end) = self.fast_path_key(data, p, b';')?;
+        let (at, found) = self.packed.position(key);
+        let (conversions, i) = fast_count(data, end + 1)?;
+        let (nulls, i) = fast_count(data, i)?;
+        let (value, i) = fast_decimal(data, i)?;
+        let next = line_end(data, i)?;
+        if i - p > self.config.max_line {
+            return None;
+        }
+        let e = self.packed_entry(at, found, key, touches);
+        let (Some(sum_conversions), Some(sum_nulls)) = (
+            e.conversions.checked_add(conversions),
+            e.nulls.checked_add(nulls),
+        ) else {
+            return Some(Err(JourneyError::CountOverflow.into()));
+        };
+        let sum_value = if conversions > 0 {
+            e.value + value.to_f64()
+        } else {
+            e.value
+        };
+        if !sum_value.is_finite() {
+            return Some(Err(JourneyError::ValueOverflow.into()));
+        }
+        (e.conversions, e.nulls, e.value) = (sum_conversions, sum_nulls, sum_value);
+        Some(Ok(next))
+    }
+
+    /// Interns a token first met on the fast path: its channel is the token
+    /// as UTF-8, trimmed as the general parser trims. `None` (leave the
+    /// line to the general parser) if it is not UTF-8 or trims to nothing.
+    #[cold]
+    fn new_token(&mut self, token: &[u8]) -> Option<u32> {
+        let name = std::str::from_utf8(token).ok()?.trim();
+        if name.is_empty() {
+            return None;
+        }
+        let id = self.names.intern(name);
+        self.tokens.insert(token, id);
+        Some(id)
+    }
+
+    /// `journey_id,path,hours,converted,value`, any form.
+    fn journey_line(&mut self, line: &[u8]) -> Result<(), LineErrorKind> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let result = self.journey_fields(line, &mut scratch);
+        self.scratch = scratch;
+        result
+    }
+
+    fn journey_fields(
+        &mut self,
+        line: &[u8],
+        scratch: &mut [Vec<u8>; 5],
+    ) -> Result<(), LineErrorKind> {
+        let [_, path, hours, converted, value] = split_fields::<5>(line, b',', scratch)?;
+        let path = self.path_of(path)?;
+        let converted = parse_converted(converted)?;
+        let value = parse_value(value, "value")?;
+        parse_hours(hours, &mut self.hours)?;
+        let touches = self.path_len(path);
+        if self.hours.len() != touches {
+            return Err(JourneyError::HoursMismatch {
+                touches,
+                hours: self.hours.len(),
+            }
+            .into());
+        }
+        self.record_journey(path, converted, value);
+        Ok(())
+    }
+
+    /// Adds one journey whose touch times are in `self.hours`.
+    fn record_journey(&mut self, path: u32, converted: bool, value: f64) {
+        let e = self.entry(path);
+        if converted {
+            e.conversions += 1;
+            e.value += value;
+            time_decay_shares(&self.hours, self.config.half_life, &mut self.shares);
+            let start = self.path_start[path as usize];
+            for (&c, &share) in self.ids[start..].iter().zip(&self.shares) {
+                let c = c as usize;
+                if self.time_decay.len() <= c {
+                    self.time_decay.resize(c + 1, Credit::default());
+                }
+                self.time_decay[c].add_scaled(1.0, value, share);
+            }
+        } else {
+            e.nulls += 1;
+        }
+    }
+
+    /// `path;total_conversions;total_null;total_conversion_value`
+    fn path_line(&mut self, line: &[u8]) -> Result<(), LineErrorKind> {
+        let mut scratch = std::mem::take(&mut self.scratch4);
+        let result = self.path_fields(line, &mut scratch);
+        self.scratch4 = scratch;
+        result
+    }
+
+    fn path_fields(
+        &mut self,
+        line: &[u8],
+        scratch: &mut [Vec<u8>; 4],
+    ) -> Result<(), LineErrorKind> {
+        let [path, conversions, nulls, value] = split_fields::<4>(line, b';', scratch)?;
+        let path = self.path_of(path)?;
+        let conversions = parse_count(conversions, "total_conversions")?;
+        let nulls = parse_count(nulls, "total_null")?;
+        let value = parse_value(value, "total_conversion_value")?;
+        let e = self.entry(path);
+        let sum_conversions = e
+            .conversions
+            .checked_add(conversions)
+            .ok_or(JourneyError::CountOverflow)?;
+        let sum_nulls = e
+            .nulls
+            .checked_add(nulls)
+            .ok_or(JourneyError::CountOverflow)?;
+        let sum_value = if conversions > 0 {
+            e.value + value
+        } else {
+            e.value
+        };
+        if !sum_value.is_finite() {
+            return Err(JourneyError::ValueOverflow.into());
+        }
+        (e.conversions, e.nulls, e.value) = (sum_conversions, sum_nulls, sum_value);
+        Ok(())
+    }
+
+    /// The block entry of a worker path, created on its first line in the
+    /// block.
+    fn entry(&mut self, path: u32) -> &mut Entry {
+        let slot = &mut self.slot[path as usize];
+        if *slot == UNTOUCHED {
+            *slot = self.entries.len() as u32;
+            self.entries.push(Entry {
+                path,
+                conversions: 0,
+                nulls: 0,
+                value: 0.0,
+            });
+        }
+        &mut self.entries[*slot as usize]
+    }
+
+    fn path_len(&self, path: u32) -> usize {
+        let i = path as usize;
+        self.path_start[i + 1] - self.path_start[i]
+    }
+
+    /// The worker index of a raw path, registered (split, trimmed,
+    /// interned) on first sight.
+    fn path_of(&mut self, raw: &[u8]) -> Result<u32, LineErrorKind> {
+        if let Some(i) = self.raw.get(raw) {
+            return Ok(i);
+        }
+        let text =
+            std::str::from_utf8(raw).map_err(|_| LineErrorKind::InvalidUtf8 { field: "path" })?;
+        if text.trim().is_empty() {
+            return Err(JourneyError::EmptyPath.into());
+        }
+        let start = self.ids.len();
+        for (i, name) in text.split('>').enumerate() {
+            let name = name.trim();
+            if name.is_empty() {
+                self.ids.truncate(start);
+                return Err(JourneyError::EmptyChannel { touch: i + 1 }.into());
+            }
+            let id = self.names.intern(name);
+            self.ids.push(id);
+        }
+        let index = (self.path_start.len() - 1) as u32;
+        self.path_start.push(self.ids.len());
+        self.slot.push(UNTOUCHED);
+        self.raw.insert(raw, index);
+        Ok(index)
+    }
+}
+
+/// Byte strings → `u32`: open addressing with linear probing over flat
+/// slots, keys in one arena, no `memcmp` call (a `HashMap` of boxed keys
+/// chases a pointer and calls `memcmp` per line).
+struct ByteTable {
+    /// A power of two long, at most half full.
+    slots: Vec<RawSlot>,
+    keys: Vec<u8>,
+    len: usize,
+    seed: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RawSlot {
+    hash: u64,
+    start: usize,
+    len: u32,
+    /// The value, `UNTOUCHED` for an empty slot.
+    path: u32,
+}
+
+const EMPTY_SLOT: RawSlot = RawSlot {
+    hash: 0,
+    start: 0,
+    len: 0,
+    path: UNTOUCHED,
+};
+
+impl ByteTable {
+    fn new() -> Self {
+        // A random seed keeps crafted inputs from colliding on purpose;
+        // results never depend on the table's order.
+        let seed = foldhash::fast::RandomState::default().hash_one(0x5EED_u64);
+        ByteTable {
+            slots: vec![EMPTY_SLOT; 64],
+            keys: Vec::new(),
+            len: 0,
+            seed,
+        }
+    }
+
+    #[inline]
+    fn get(&self, key: &[u8]) -> Option<u32> {
+        let hash = hash_bytes(self.seed, key);
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = &self.slots[i];
+            if slot.path == UNTOUCHED {
+                return None;
+            }
+            if slot.hash == hash
+                && slot.len as usize == key.len()
+                && bytes_eq(&self.keys[slot.start..slot.start + key.len()], key)
+            {
+                return Some(slot.path);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Inserts a key known to be absent.
+    fn insert(&mut self, key: &[u8], path: u32) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let mut bigger = vec![EMPTY_SLOT; self.slots.len() * 2];
+            let mask = bigger.len() - 1;
+            for slot in self.slots.iter().filter(|s| s.path != UNTOUCHED) {
+                let mut i = slot.hash as usize & mask;
+                while bigger[i].path != UNTOUCHED {
+                    i = (i + 1) & mask;
+                }
+                bigger[i] = *slot;
+            }
+            self.slots = bigger;
+        }
+        let hash = hash_bytes(self.seed, key);
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        while self.slots[i].path != UNTOUCHED {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = RawSlot {
+            hash,
+            start: self.keys.len(),
+            // Lines are at most `max_line_bytes` long, far below 4 GiB.
+            len: key.len() as u32,
+            path,
+        };
+        self.keys.extend_from_slice(key);
+        self.len += 1;
+    }
+}
+
+/// Paths of channel ids packed into a `u128` (id + 1 per byte, first
+/// touch lowest; 0 marks an empty slot) → worker path index, with the
+/// path's entry in the current block, so a line costs one slot access.
+struct PackedPaths {
+    /// A power of two long, at most half full.
+    slots: Vec<PackedSlot>,
+    len: usize,
+    seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct PackedSlot {
+    key: u128,
+    path: u32,
+    /// The path's index in `Parser::entries`, valid if `generation` is
+    /// the current block's.
+    entry: u32,
+    generation: u64,
+}
+
+impl PackedPaths {
+    fn new() -> Self {
+        PackedPaths {
+            slots: vec![PackedSlot::default(); 1024],
+            len: 0,
+            seed: foldhash::fast::RandomState::default().hash_one(0x9ACC_u64),
+        }
+    }
+
+    /// The slot holding `key` (true), or the empty slot where it would go.
+    #[inline]
+    fn position(&self, key: u128) -> (usize, bool) {
+        let mask = self.slots.len() - 1;
+        let mut i = hash_u128(self.seed, key) as usize & mask;
+        loop {
+            let k = self.slots[i].key;
+            if k == key {
+                return (i, true);
+            }
+            if k == 0 {
+                return (i, false);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Inserts an absent key at the empty slot `at` from [`Self::position`];
+    /// returns where it ended up (the table may grow).
+    fn insert(&mut self, mut at: usize, key: u128, path: u32) -> usize {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let bigger = vec![PackedSlot::default(); self.slots.len() * 2];
+            let old = std::mem::replace(&mut self.slots, bigger);
+            for slot in old.into_iter().filter(|s| s.key != 0) {
+                let (i, _) = self.position(slot.key);
+                self.slots[i] = slot;
+            }
+            at = self.position(key).0;
+        }
+        self.slots[at] = PackedSlot {
+            key,
+            path,
+            entry: 0,
+            generation: 0,
+        };
+        self.len += 1;
+        at
+    }
+}
+
+#[inline]
+fn hash_u128(seed: u64, key: u128) -> u64 {
+    const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+    const K2: u64 = 0xBF58_476D_1CE4_E5B9;
+    fold_mul(fold_mul(seed ^ key as u64, K1) ^ (key >> 64) as u64, K2)
+}
+
+/// `bytes` without leading and trailing ASCII spaces.
+#[inline]
+fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' '] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
+/// The 128-bit product of `a` and `b`, folded to 64 bits: a strong, cheap
+/// mixer (as in foldhash).
+#[inline]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// Up to 8 bytes as a little-endian `u64` (a loop, not a `memcpy` call).
+#[inline]
+fn load_u64(chunk: &[u8]) -> u64 {
+    if let Ok(b) = <[u8; 8]>::try_from(chunk) {
+        return u64::from_le_bytes(b);
+    }
+    chunk
+        .iter()
+        .enumerate()
+        .fold(0, |v, (i, &b)| v | u64::from(b) << (8 * i))
+}
+
+/// The first and last 8 bytes of a key of 8 to 16 bytes (overlapping),
+/// or its bytes in one word below 8: with the length, all of it.
+#[inline]
+fn short_words(key: &[u8]) -> (u64, u64) {
+    let n = key.len();
+    if n >= 8 {
+        (load_u64(&key[..8]), load_u64(&key[n - 8..]))
+    } else if n >= 4 {
+        let lo = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
+        let hi = u32::from_le_bytes([key[n - 4], key[n - 3], key[n - 2], key[n - 1]]);
+        (u64::from(lo), u64::from(hi))
+    } else {
+        (load_u64(key), 0)
+    }
+}
+
+/// Hashes a byte string: overlapping words up to 16 bytes, eight bytes at
+/// a time beyond.
+#[inline]
+fn hash_bytes(seed: u64, key: &[u8]) -> u64 {
+    const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+    const K2: u64 = 0xBF58_476D_1CE4_E5B9;
+    let h = seed ^ (key.len() as u64).wrapping_mul(K1);
+    if key.len() <= 16 {
+        let (a, b) = short_words(key);
+        return fold_mul(fold_mul(h ^ a, K2) ^ b, K1);
+    }
+    let mut h = h;
+    let mut chunks = key.chunks_exact(8);
+    for chunk in &mut chunks {
+        h = fold_mul(h ^ load_u64(chunk), K2);
+    }
+    h = fold_mul(h ^ load_u64(&key[key.len() - 8..]), K2);
+    fold_mul(h, K1)
+}
+
+/// Byte equality of equal-length slices, inline (no `memcmp` call, which
+/// costs more than the comparison on keys of a few dozen bytes).
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() <= 16 {
+        return short_words(a) == short_words(b);
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        if load_u64(x) != load_u64(y) {
+            return false;
+        }
+    }
+    load_u64(&a[a.len() - 8..]) == load_u64(&b[b.len() - 8..])
+}
+
+/// Where the next line starts if a line ends at `data[i]` (`\n`, `\r\n`,
+/// a final `\r`, or the end of the data).
+#[inline]
+fn line_end(data: &[u8], i: usize) -> Option<usize> {
+    match data.get(i) {
+        None => Some(i),
+        Some(b'\n') => Some(i + 1),
+        Some(b'\r') if matches!(data.get(i + 1), None | Some(b'\n')) => {
+            Some((i + 2).min(data.len()))
+        }
+        Some(_) => None,
+    }
+}
+
+/// Digits at `data[i..]` followed by `;`: the count (checked against
+/// `u64`) and the index after the `;`.
+#[inline]
+fn fast_count(data: &[u8], mut i: usize) -> Option<(u64, usize)> {
+    let start = i;
+    let mut n = 0u64;
+    while let Some(&d) = data.get(i) {
+        if !d.is_ascii_digit() {
+            break;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        i += 1;
+    }
+    (i > start && data.get(i) == Some(&b';')).then_some((n, i + 1))
+}
+
+/// A plain decimal as read: `mantissa / 10^decimals`, with a mantissa
+/// below 2^53 and at most 19 digits, so the conversion is exact.
+#[derive(Debug, Clone, Copy)]
+struct Decimal {
+    mantissa: u64,
+    decimals: u32,
+}
+
+impl Decimal {
+    /// The value, by the same rule as [`parse_f64`]'s fast path: one
+    /// correctly rounded division of two exact numbers.
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self.mantissa as f64 / POW10[self.decimals as usize]
+    }
+}
+
+/// An unsigned `digits[.digits]` at `data[i..]` that [`parse_f64`]'s fast
+/// path accepts, and the index after it.
+#[inline]
+fn fast_decimal(data: &[u8], mut i: usize) -> Option<(Decimal, usize)> {
+    let start = i;
+    let mut mantissa = 0u64;
+    while let Some(&d) = data.get(i) {
+        if !d.is_ascii_digit() {
+            break;
+        }
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+        i += 1;
+    }
+    let mut count = i - start;
+    let mut decimals = 0;
+    if data.get(i) == Some(&b'.') {
+        i += 1;
+        let frac = i;
+        while let Some(&d) = data.get(i) {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+            i += 1;
+        }
+        decimals = i - frac;
+        count += decimals;
+    }
+    if count == 0 || count > 19 || mantissa >= 1 << 53 {
+        return None;
+    }
+    let decimals = decimals as u32;
+    Some((Decimal { mantissa, decimals }, i))
+}
+
+/// Splits a line into exactly `N` fields separated by `sep`. A field that
+/// starts with `"` is quoted (RFC 4180): it ends at the next lone `"`, and
+/// `""` inside stands for `"`; unescaped fields borrow from `line`, escaped
+/// ones are copied into their `scratch` buffer.
+fn split_fields<'a, const N: usize>(
+    line: &'a [u8],
+    sep: u8,
+    scratch: &'a mut [Vec<u8>; N],
+) -> Result<[&'a [u8]; N], LineErrorKind> {
+    let mut out: [&'a [u8]; N] = [&[]; N];
+    let mut pos = 0usize;
+    for (i, (slot, buf)) in out.iter_mut().zip(scratch.iter_mut()).enumerate() {
+        if line.get(pos) == Some(&b'"') {
+            let (content, end) = quoted(line, pos, i + 1, buf)?;
+            *slot = content;
+            pos = end;
+            if pos < line.len() && line[pos] != sep {
+                return Err(LineErrorKind::TextAfterQuote { field: i + 1 });
+            }
+        } else {
+            let start = pos;
+            while pos < line.len() {
+                let b = line[pos];
+                if b == sep {
+                    break;
+                }
+                if b == b'"' {
+                    return Err(LineErrorKind::StrayQuote { field: i + 1 });
+                }
+                pos += 1;
+            }
+            *slot = &line[start..pos];
+        }
+        if i + 1 < N {
+            if pos >= line.len() {
+                return Err(LineErrorKind::FieldCount {
+                    expected: N,
+                    found: i + 1,
+                    separator: sep as char,
+                });
+            }
+            pos += 1;
+        } else if pos < line.len() {
+            return Err(LineErrorKind::FieldCount {
+                expected: N,
+                found: count_fields(line, sep),
+                separator: sep as char,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The content of the quoted field opening at `line[open]`, and the index
+/// after its closing quote.
+fn quoted<'a>(
+    line: &'a [u8],
+    open: usize,
+    field: usize,
+    buf: &'a mut Vec<u8>,
+) -> Result<(&'a [u8], usize), LineErrorKind> {
+    let start = open + 1;
+    let mut pos = start;
+    let mut escaped = false;
+    loop {
+        let Some(q) = memchr::memchr(b'"', &line[pos..]) else {
+            return Err(LineErrorKind::UnterminatedQuote { field });
+        };
+        let q = pos + q;
+        if line.get(q + 1) == Some(&b'"') {
+            escaped = true;
+            pos = q + 2;
+            continue;
+        }
+        if !escaped {
+            return Ok((&line[start..q], q + 1));
+        }
+        buf.clear();
+        let mut rest = &line[start..q];
+        while let Some(p) = memchr::memchr(b'"', rest) {
+            // Inside the content quotes come in pairs.
+            buf.extend_from_slice(&rest[..=p]);
+            rest = rest.get(p + 2..).unwrap_or_default();
+        }
+        buf.extend_from_slice(rest);
+        let buf: &'a Vec<u8> = buf;
+        return Ok((buf, q + 1));
+    }
+}
+
+/// Counts fields the way [`split_fields`] would, for error messages.
+fn count_fields(line: &[u8], sep: u8) -> usize {
+    let mut fields = 1;
+    let mut in_quotes = false;
+    for &b in line {
+        if b == b'"' {
+            in_quotes = !in_quotes;
+        } else if b == sep && !in_quotes {
+            fields += 1;
+        }
+    }
+    fields
+}
+
+fn parse_converted(field: &[u8]) -> Result<bool, LineErrorKind> {
+    match field.trim_ascii() {
+        b"1" => Ok(true),
+        b"0" => Ok(false),
+        t if t.eq_ignore_ascii_case(b"true") => Ok(true),
+        t if t.eq_ignore_ascii_case(b"false") => Ok(false),
+        _ => Err(LineErrorKind::BadConverted {
+            text: snippet(field),
+        }),
+    }
+}
+
+/// A finite `f64`.
+fn parse_value(field: &[u8], name: &'static str) -> Result<f64, LineErrorKind> {
+    match parse_f64(field.trim_ascii()) {
+        Some(v) if v.is_finite() => Ok(v),
+        Some(_) => Err(LineErrorKind::NotFinite {
+            field: name,
+            text: snippet(field),
+        }),
+        None => Err(LineErrorKind::BadNumber {
+            field: name,
+            text: snippet(field),
+        }),
+    }
+}
+
+/// A whole number ≥ 0: digits, or a number with no fractional part such as
+/// `3.0` or `1e3` (up to 2^53).
+fn parse_count(field: &[u8], name: &'static str) -> Result<u64, LineErrorKind> {
+    let t = field.trim_ascii();
+    if !t.is_empty() && t.len() <= 19 && t.iter().all(u8::is_ascii_digit) {
+        return Ok(t.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')));
+    }
+    if !t.is_empty() && t.iter().all(u8::is_ascii_digit) {
+        let mut n = 0u64;
+        for &d in t {
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d - b'0')))
+                .ok_or(JourneyError::CountOverflow)?;
+        }
+        return Ok(n);
+    }
+    let text = || snippet(field);
+    match parse_f64(t) {
+        None => Err(LineErrorKind::BadNumber {
+            field: name,
+            text: text(),
+        }),
+        Some(v) if !v.is_finite() => Err(LineErrorKind::NotFinite {
+            field: name,
+            text: text(),
+        }),
+        Some(v) if v < 0.0 => Err(LineErrorKind::NegativeCount {
+            field: name,
+            text: text(),
+        }),
+        Some(v) if v.fract() != 0.0 || v > 9_007_199_254_740_992.0 => {
+            Err(LineErrorKind::NotWhole {
+                field: name,
+                text: text(),
+            })
+        }
+        Some(v) => Ok(v as u64),
+    }
+}
+
+/// Touch times `h1 > h2 > …` into `out`, each finite and ≥ 0.
+fn parse_hours(field: &[u8], out: &mut Vec<f64>) -> Result<(), LineErrorKind> {
+    out.clear();
+    for (i, token) in field.split(|&b| b == b'>').enumerate() {
+        let Some(h) = parse_f64(token.trim_ascii()) else {
+            return Err(LineErrorKind::BadHours {
+                touch: i + 1,
+                text: snippet(token),
+            });
+        };
+        if !(h.is_finite() && h >= 0.0) {
+            return Err(JourneyError::InvalidHours {
+                touch: i + 1,
+                hours: h,
+            }
+            .into());
+        }
+        out.push(h);
+    }
+    Ok(())
+}
+
+/// Powers of ten exactly representable in `f64`.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Parses a decimal number, the same `f64` as `str::parse` (which it falls
+/// back to) but faster on plain decimals.
+///
+/// Fast path (Clinger): `[+-]digits[.digits]` with a mantissa below 2^53
+/// and at most 22 decimals is `mantissa / 10^decimals`, one correctly
+/// rounded division of two exact numbers, hence the correctly rounded
+/// value. Anything else (exponents, long mantissas, `inf`, errors) goes to
+/// the standard parser.
+pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
+    let (negative, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut mantissa = 0u64;
+    let mut count = 0usize;
+    let mut i = 0;
+    while i < digits.len() && digits[i].is_ascii_digit() {
+        mantissa = mantissa
+            .wrapping_mul(10)
+            .wrapping_add(u64::from(digits[i] - b'0'));
+        i += 1;
+    }
+    count += i;
+    let mut decimals = 0usize;
+    if i < digits.len() && digits[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while i < digits.len() && digits[i].is_ascii_digit() {
+            mantissa = mantissa
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(digits[i] - b'0'));
+            i += 1;
+        }
+        decimals = i - frac_start;
+        count += decimals;
+    }
+    if i == digits.len() && count > 0 && count <= 19 && decimals <= 22 && mantissa < (1 << 53) {
+        let v = mantissa as f64 / POW10[decimals];
+        return Some(if negative { -v } else { v });
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}

@@ -1,0 +1,1097 @@
+//! Unit and property tests of the channel readers and models.
+
+use proptest::prelude::*;
+
+use super::read::parse_f64;
+use super::*;
+
+const JOURNEYS_HEADER: &str = "journey_id,path,hours,converted,value\n";
+const PATHS_HEADER: &str = "path;total_conversions;total_null;total_conversion_value\n";
+
+fn read_str(data: &str) -> Result<JourneySet, ReadError> {
+    read(data.as_bytes(), &ReadOptions::default())
+}
+
+fn id(set: &JourneySet, name: &str) -> ChannelId {
+    set.channels()
+        .id(name)
+        .unwrap_or_else(|| panic!("no channel {name:?}"))
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
+}
+
+fn assert_close(a: f64, b: f64, what: &str) {
+    assert!(close(a, b), "{what}: {a} != {b}");
+}
+
+fn assert_credits_close(a: &ChannelCredits, b: &ChannelCredits, what: &str) {
+    assert_eq!(a.as_slice().len(), b.as_slice().len(), "{what}");
+    for (x, y) in a.as_slice().iter().zip(b.as_slice()) {
+        assert_close(x.conversions, y.conversions, what);
+        assert_close(x.value, y.value, what);
+    }
+}
+
+// ---------------------------------------------------------------- readers
+
+#[test]
+fn reads_arabic_names_inner_spaces_and_trims_around_separators() {
+    let data =
+        format!("{JOURNEYS_HEADER}1,واتساب >بريد,3>1,1,10\n2,  qr in store  > واتساب ,5 > 2,0,0\n");
+    let set = read_str(&data).unwrap();
+    let names: Vec<&str> = set.channels().iter().map(|(_, n)| n).collect();
+    assert_eq!(names, ["qr in store", "بريد", "واتساب"]);
+    let paths: Vec<String> = set
+        .paths()
+        .map(|(p, _)| set.channels().path_string(p))
+        .collect();
+    assert_eq!(paths, ["qr in store > واتساب", "واتساب > بريد"]);
+}
+
+#[test]
+fn reads_quoted_fields_with_commas_and_doubled_quotes() {
+    let data = format!(
+        "{JOURNEYS_HEADER}\"j,1\",\"واتساب, مجموعة > \"\"VIP\"\" list\",\"30 > 2\",\"1\",\"120.5\"\n"
+    );
+    let set = read_str(&data).unwrap();
+    assert!(set.channels().id("واتساب, مجموعة").is_some());
+    assert!(set.channels().id("\"VIP\" list").is_some());
+    assert_eq!(set.total_value(), 120.5);
+
+    let paths = format!("{PATHS_HEADER}\"a;b > c\";2;1;\"7\"\n");
+    let set = read_str(&paths).unwrap();
+    assert!(set.channels().id("a;b").is_some());
+    assert_eq!(set.total_conversions(), 2);
+}
+
+#[test]
+fn crlf_lf_and_missing_final_newline_read_the_same() {
+    let lines = [
+        "journey_id,path,hours,converted,value",
+        "1,a > b,3 > 1,1,10.25",
+        "2,b,4,0,0",
+        "3,b > a,2 > 0.5,true,3",
+    ];
+    let lf = lines.join("\n") + "\n";
+    let crlf = lines.join("\r\n") + "\r\n";
+    let bare = lines.join("\n");
+    let bare_cr = lines.join("\r\n");
+    let expected = read_str(&lf).unwrap();
+    for data in [crlf, bare, bare_cr, format!("\u{feff}{lf}")] {
+        assert_eq!(read_str(&data).unwrap(), expected, "{data:?}");
+    }
+    assert_eq!(expected.total_conversions(), 2);
+}
+
+#[test]
+fn blank_lines_are_skipped_but_counted() {
+    let data = format!("{PATHS_HEADER}\na;1;0;1\n   \r\nb;x;0;1\n");
+    let err = read_str(&data).unwrap_err();
+    assert_eq!(err.line(), Some(5), "{err}");
+}
+
+#[test]
+fn header_is_required() {
+    assert!(matches!(read_str(""), Err(ReadError::Empty)));
+    let err = read_str("1,a > b,3 > 1,1,10\n").unwrap_err();
+    assert!(matches!(err, ReadError::MissingHeader { .. }), "{err}");
+    let err = read_str("a > b;1;0;10\n").unwrap_err();
+    assert!(matches!(err, ReadError::MissingHeader { .. }), "{err}");
+    let err = read_str("path,conversions\n").unwrap_err();
+    assert!(matches!(err, ReadError::UnknownFormat { .. }), "{err}");
+    assert_eq!(err.line(), Some(1));
+    // A header alone is an empty, valid file.
+    assert!(read_str(JOURNEYS_HEADER).unwrap().is_empty());
+}
+
+#[test]
+fn forced_format_checks_the_header() {
+    let options = ReadOptions::default().with_format(Format::Journeys);
+    let err = read(format!("{PATHS_HEADER}a;1;0;1\n").as_bytes(), &options).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ReadError::Line {
+                line: 1,
+                kind: LineErrorKind::FieldCount { expected: 5, .. }
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn aggregated_format_merges_spellings_and_reads_whole_counts() {
+    let data = format!("{PATHS_HEADER}a > b;3;1;30\na>b;1.0;1e1;5\nb;0;4;99\nc;2;0;-4.5\n");
+    let set = read_str(&data).unwrap();
+    assert_eq!(set.len(), 3);
+    let (path, stats) = set.paths().next().unwrap();
+    assert_eq!(set.channels().path_string(path), "a > b");
+    assert_eq!((stats.conversions, stats.nulls, stats.value), (4, 11, 35.0));
+    // Zero conversions: the value is checked, then ignored.
+    assert_eq!(set.total_value(), 30.5);
+    assert_eq!(set.time_decay(), Err(ModelError::NoTouchTimes));
+}
+
+/// Each bad line, on line 3 after a good line 2, with the error it gives.
+#[test]
+fn every_line_error_names_its_line() {
+    use JourneyError as J;
+    use LineErrorKind as K;
+    type Check = fn(&LineErrorKind) -> bool;
+    let journeys: &[(&str, Check)] = &[
+        ("1,a,1,1", |k| {
+            matches!(
+                k,
+                K::FieldCount {
+                    expected: 5,
+                    found: 4,
+                    ..
+                }
+            )
+        }),
+        ("1,a,1,1,2,3", |k| {
+            matches!(
+                k,
+                K::FieldCount {
+                    expected: 5,
+                    found: 6,
+                    ..
+                }
+            )
+        }),
+        ("1,a,1,1,12x", |k| {
+            matches!(k, K::BadNumber { field: "value", .. })
+        }),
+        ("1,a,1,1,", |k| {
+            matches!(k, K::BadNumber { field: "value", .. })
+        }),
+        ("1,a,1,1,inf", |k| {
+            matches!(k, K::NotFinite { field: "value", .. })
+        }),
+        ("1,a,1,1,NaN", |k| {
+            matches!(k, K::NotFinite { field: "value", .. })
+        }),
+        ("1,a,1,yes,1", |k| matches!(k, K::BadConverted { .. })),
+        ("1,a > b,1 > x,1,1", |k| {
+            matches!(k, K::BadHours { touch: 2, .. })
+        }),
+        ("1,a > b,1 > -2,1,1", |k| {
+            matches!(k, K::Journey(J::InvalidHours { touch: 2, .. }))
+        }),
+        ("1,a > b,1,1,1", |k| {
+            matches!(
+                k,
+                K::Journey(J::HoursMismatch {
+                    touches: 2,
+                    hours: 1
+                })
+            )
+        }),
+        ("1,,1,1,1", |k| matches!(k, K::Journey(J::EmptyPath))),
+        ("1, ,1,1,1", |k| matches!(k, K::Journey(J::EmptyPath))),
+        ("1,a > > b,1 > 1 > 1,1,1", |k| {
+            matches!(k, K::Journey(J::EmptyChannel { touch: 2 }))
+        }),
+        ("1,a >,1 > 1,1,1", |k| {
+            matches!(k, K::Journey(J::EmptyChannel { touch: 2 }))
+        }),
+        ("1,a\"b,1,1,1", |k| matches!(k, K::StrayQuote { field: 2 })),
+        ("1,\"a,1,1,1", |k| {
+            matches!(k, K::UnterminatedQuote { field: 2 })
+        }),
+        ("1,\"a\"x,1,1,1", |k| {
+            matches!(k, K::TextAfterQuote { field: 2 })
+        }),
+    ];
+    for (line, check) in journeys {
+        let data = format!("{JOURNEYS_HEADER}1,a,1,0,0\n{line}\n2,a,1,1,1\n");
+        for threads in [1, 2] {
+            let options = ReadOptions::default().with_threads(threads);
+            match read(data.as_bytes(), &options) {
+                Err(ReadError::Line { line: 3, kind }) => {
+                    assert!(check(&kind), "{line:?}: unexpected {kind:?}")
+                }
+                other => panic!("{line:?}: expected an error on line 3, got {other:?}"),
+            }
+        }
+    }
+    // Invalid UTF-8 in a name.
+    let mut bytes = format!("{JOURNEYS_HEADER}1,a,1,0,0\n1,").into_bytes();
+    bytes.extend_from_slice(b"\xff\xfe,1,1,1\n");
+    match read(&bytes[..], &ReadOptions::default()) {
+        Err(ReadError::Line {
+            line: 3,
+            kind: K::InvalidUtf8 { field: "path" },
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+
+    let paths: &[(&str, Check)] = &[
+        ("a;1;0", |k| {
+            matches!(
+                k,
+                K::FieldCount {
+                    expected: 4,
+                    found: 3,
+                    separator: ';'
+                }
+            )
+        }),
+        ("a;-1;0;0", |k| {
+            matches!(
+                k,
+                K::NegativeCount {
+                    field: "total_conversions",
+                    ..
+                }
+            )
+        }),
+        ("a;1;-3;0", |k| {
+            matches!(
+                k,
+                K::NegativeCount {
+                    field: "total_null",
+                    ..
+                }
+            )
+        }),
+        ("a;1.5;0;0", |k| matches!(k, K::NotWhole { .. })),
+        ("a;1;two;0", |k| matches!(k, K::BadNumber { .. })),
+        ("a;1;inf;0", |k| matches!(k, K::NotFinite { .. })),
+        ("a;99999999999999999999;0;0", |k| {
+            matches!(k, K::Journey(J::CountOverflow))
+        }),
+        ("a;1;0;1e999", |k| {
+            matches!(
+                k,
+                K::NotFinite {
+                    field: "total_conversion_value",
+                    ..
+                }
+            )
+        }),
+        (";1;0;0", |k| matches!(k, K::Journey(J::EmptyPath))),
+    ];
+    for (line, check) in paths {
+        let data = format!("{PATHS_HEADER}a;1;0;1\n{line}\n");
+        match read_str(&data) {
+            Err(ReadError::Line { line: 3, kind }) => {
+                assert!(check(&kind), "{line:?}: unexpected {kind:?}")
+            }
+            other => panic!("{line:?}: expected an error on line 3, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn too_long_lines_are_refused_with_their_number() {
+    let long = "a > ".repeat(100) + "b";
+    let hours = vec!["1"; 101].join(" > ");
+    let data = format!("{JOURNEYS_HEADER}1,a,1,0,0\n2,{long},{hours},1,1\n");
+    for block_bytes in [8, 64, 1 << 20] {
+        let options = ReadOptions::default()
+            .with_max_line_bytes(200)
+            .with_block_bytes(block_bytes);
+        let err = read(data.as_bytes(), &options).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ReadError::Line {
+                    line: 3,
+                    kind: LineErrorKind::TooLong { max_bytes: 200 }
+                }
+            ),
+            "{block_bytes}: {err}"
+        );
+    }
+    let options = ReadOptions::default().with_max_line_bytes(1000);
+    assert_eq!(
+        read(data.as_bytes(), &options).unwrap().total_conversions(),
+        1
+    );
+}
+
+#[test]
+fn invalid_options_are_refused() {
+    for options in [
+        ReadOptions::default().with_threads(0),
+        ReadOptions::default().with_block_bytes(0),
+        ReadOptions::default().with_max_line_bytes(0),
+        ReadOptions::default().with_half_life_hours(0.0),
+        ReadOptions::default().with_half_life_hours(f64::NAN),
+    ] {
+        let err = read(JOURNEYS_HEADER.as_bytes(), &options).unwrap_err();
+        assert!(matches!(err, ReadError::InvalidOption(_)), "{err}");
+    }
+}
+
+#[test]
+fn fast_and_general_parsers_agree() {
+    // The same journeys, written plainly (fast path) and in every form the
+    // general parser accepts.
+    let plain = format!(
+        "{JOURNEYS_HEADER}1,whatsapp > email,30.5 > 2,1,120.25\n2,email,5,0,0\n3,sms>sms,7>0,1,3\n"
+    );
+    let fancy = format!(
+        "{JOURNEYS_HEADER}\"1\", whatsapp >email ,\" 30.5>2.0 \", TRUE ,\"+120.250\"\n\
+         2,\"email\",5e0,False,0.0\n3,sms\u{a0}>\u{a0}sms,7>0,1,0.3e1\n"
+    );
+    assert_eq!(read_str(&plain).unwrap(), read_str(&fancy).unwrap());
+}
+
+#[test]
+fn fast_and_general_parsers_agree_on_aggregated_lines() {
+    let plain = format!("{PATHS_HEADER}a > b;3;1;30.5\nb;0;4;0\na>b;2;0;1\n");
+    let fancy = format!("{PATHS_HEADER}\"a > b\"; 3 ;1.0;+30.50\nb;0;4;-0\n a >b ;2;0;1e0\n");
+    assert_eq!(read_str(&plain).unwrap(), read_str(&fancy).unwrap());
+}
+
+#[test]
+fn aggregated_sums_that_overflow_name_their_line() {
+    // One path's sum, with its line.
+    let data = format!("{PATHS_HEADER}a;18446744073709551615;0;1\na;1;0;1\n");
+    match read_str(&data) {
+        Err(ReadError::Line {
+            line: 3,
+            kind: LineErrorKind::Journey(JourneyError::CountOverflow),
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    // The grand total across paths, found when blocks are merged.
+    let data = format!("{PATHS_HEADER}a;18446744073709551615;0;1\nb;1;0;1\n");
+    assert!(matches!(
+        read_str(&data),
+        Err(ReadError::Totals(JourneyError::CountOverflow))
+    ));
+}
+
+#[test]
+fn block_boundaries_and_threads_do_not_change_integer_results() {
+    let csv = String::from_utf8(synth::journeys_csv(500, 7)).unwrap();
+    // Integer values: sums are exact in any grouping.
+    let csv: String = csv
+        .lines()
+        .map(|l| match l.rsplit_once(',') {
+            Some((head, v)) if v.contains('.') => format!("{head},{}\n", v.replace('.', "")),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let expected = read(csv.as_bytes(), &ReadOptions::default().with_threads(1)).unwrap();
+    for block_bytes in [1, 7, 64, 1000, 1 << 20] {
+        for threads in [1, 2, 3] {
+            let options = ReadOptions::default()
+                .with_threads(threads)
+                .with_block_bytes(block_bytes);
+            let set = read(csv.as_bytes(), &options).unwrap();
+            assert_eq!(
+                set.paths().collect::<Vec<_>>(),
+                expected.paths().collect::<Vec<_>>()
+            );
+            assert_eq!(set.total_value(), expected.total_value());
+            assert_credits_close(
+                set.time_decay().unwrap(),
+                expected.time_decay().unwrap(),
+                "time decay",
+            );
+        }
+    }
+}
+
+#[test]
+fn errors_after_many_blocks_keep_their_line_number() {
+    let mut csv = String::from_utf8(synth::journeys_csv(300, 3)).unwrap();
+    csv.push_str("301,a,1,maybe,0\n");
+    for threads in [1, 2, 3] {
+        let options = ReadOptions::default()
+            .with_threads(threads)
+            .with_block_bytes(97);
+        let err = read(csv.as_bytes(), &options).unwrap_err();
+        assert_eq!(err.line(), Some(302), "{err}");
+    }
+}
+
+#[test]
+fn read_file_reads_a_file() {
+    let path = std::env::temp_dir().join(format!("channel-test-{}.csv", std::process::id()));
+    std::fs::write(&path, format!("{PATHS_HEADER}a > b;2;3;10\n")).unwrap();
+    let set = read_file(&path, &ReadOptions::default());
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(set.unwrap().total_nulls(), 3);
+}
+
+#[test]
+fn detects_formats() {
+    assert_eq!(detect_format(PATHS_HEADER.as_bytes()), Some(Format::Paths));
+    assert_eq!(
+        detect_format(b"\xEF\xBB\xBFjourney_id,path,hours,converted,value"),
+        Some(Format::Journeys)
+    );
+    assert_eq!(detect_format(b""), None);
+    assert_eq!(detect_format(b"a,b,c"), None);
+}
+
+#[test]
+fn fast_float_parser_matches_std_on_edge_cases() {
+    for s in [
+        "0",
+        "-0",
+        "1",
+        "1.",
+        ".5",
+        "-.5",
+        "+2.5",
+        "0.1",
+        "123.456",
+        "9007199254740991",
+        "9007199254740993",
+        "0.30000000000000004",
+        "1e3",
+        "1E-3",
+        "12345678901234567890",
+        "0.0000000000000000000001",
+        "inf",
+        "-infinity",
+        "NaN",
+        "",
+        ".",
+        "-",
+        "1.2.3",
+        "1,5",
+        " 1",
+        "0x10",
+    ] {
+        let ours = parse_f64(s.as_bytes());
+        let std = s.parse::<f64>().ok();
+        assert_eq!(
+            ours.map(f64::to_bits),
+            std.map(f64::to_bits),
+            "{s:?}: {ours:?} vs {std:?}"
+        );
+    }
+}
+
+// ------------------------------------------------------------- heuristics
+
+fn set_of(journeys: &[Journey<'_>]) -> JourneySet {
+    let mut builder = JourneySetBuilder::new();
+    for j in journeys {
+        builder.add(j).unwrap();
+    }
+    builder.finish().unwrap()
+}
+
+#[test]
+fn heuristics_by_hand() {
+    // a > b > a converts twice for 60; b > c once for 9; c fails.
+    let set = set_of(&[
+        Journey::aggregated(&["a", "b", "a"], 2, 0, 60.0),
+        Journey::aggregated(&["b", "c"], 1, 0, 9.0),
+        Journey::lost(&["c"]),
+    ]);
+    let (a, b, c) = (id(&set, "a"), id(&set, "b"), id(&set, "c"));
+    let first = set.first_touch();
+    assert_eq!(
+        first.get(a),
+        Credit {
+            conversions: 2.0,
+            value: 60.0
+        }
+    );
+    assert_eq!(
+        first.get(b),
+        Credit {
+            conversions: 1.0,
+            value: 9.0
+        }
+    );
+    assert_eq!(first.get(c), Credit::default());
+    let last = set.last_touch();
+    assert_eq!(last.get(a).conversions, 2.0);
+    assert_eq!(last.get(c).value, 9.0);
+    let linear = set.linear();
+    assert_close(linear.get(a).conversions, 4.0 / 3.0, "linear a");
+    assert_close(linear.get(b).conversions, 2.0 / 3.0 + 0.5, "linear b");
+    assert_close(linear.get(b).value, 20.0 + 4.5, "linear b value");
+    // Position 40/20/40: a > b > a gives a 0.4 + 0.4, b 0.2; b > c 50/50.
+    let u = set.position_based(PositionWeights::default());
+    assert_close(u.get(a).conversions, 1.6, "position a");
+    assert_close(u.get(b).conversions, 0.4 + 0.5, "position b");
+    assert_close(u.get(c).value, 4.5, "position c");
+}
+
+#[test]
+fn position_rule_for_one_two_and_many_touches() {
+    let w = PositionWeights::new(1.0, 2.0, 1.0).unwrap();
+    let set = set_of(&[Journey::converted(&["a"], 8.0)]);
+    assert_eq!(set.position_based(w).get(id(&set, "a")).value, 8.0);
+
+    let set = set_of(&[Journey::converted(&["a", "b"], 8.0)]);
+    let u = set.position_based(PositionWeights::new(3.0, 5.0, 1.0).unwrap());
+    assert_eq!(u.get(id(&set, "a")).value, 6.0);
+    assert_eq!(u.get(id(&set, "b")).value, 2.0);
+    // No weight on the ends: two touches split evenly.
+    let u = set.position_based(PositionWeights::new(0.0, 1.0, 0.0).unwrap());
+    assert_eq!(u.get(id(&set, "a")).value, 4.0);
+
+    let set = set_of(&[Journey::converted(&["a", "b", "c", "d", "e"], 100.0)]);
+    let u = set.position_based(w);
+    for (name, share) in [
+        ("a", 25.0),
+        ("b", 50.0 / 3.0),
+        ("d", 50.0 / 3.0),
+        ("e", 25.0),
+    ] {
+        assert_close(u.get(id(&set, name)).value, share, name);
+    }
+    assert!(PositionWeights::new(f64::INFINITY, 0.0, 0.0).is_err());
+}
+
+#[test]
+fn time_decay_by_hand() {
+    // Half-life 168 h: weights 2^(-336/168) = 1/4, 2^(-168/168) = 1/2, 1.
+    let set = set_of(&[
+        Journey::converted(&["a", "b", "c"], 70.0).with_hours(&[336.0, 168.0, 0.0]),
+        Journey::lost(&["a"]).with_hours(&[0.0]),
+    ]);
+    let decay = set.time_decay().unwrap();
+    assert_close(decay.get(id(&set, "a")).conversions, 1.0 / 7.0, "a");
+    assert_close(decay.get(id(&set, "b")).value, 20.0, "b");
+    assert_close(decay.get(id(&set, "c")).value, 40.0, "c");
+
+    // Old journeys do not underflow: only differences of hours matter.
+    let set = set_of(&[Journey::converted(&["a", "b"], 3.0).with_hours(&[1e6 + 168.0, 1e6])]);
+    assert_close(
+        set.time_decay().unwrap().get(id(&set, "b")).value,
+        2.0,
+        "old",
+    );
+
+    // The same through the reader, with a one-day half-life.
+    let data = format!("{JOURNEYS_HEADER}1,a > b,48 > 24,1,5\n");
+    let options = ReadOptions::default().with_half_life_hours(24.0);
+    let set = read(data.as_bytes(), &options).unwrap();
+    assert_close(
+        set.time_decay().unwrap().get(id(&set, "b")).value,
+        10.0 / 3.0,
+        "read",
+    );
+    assert_eq!(set.half_life_hours(), 24.0);
+}
+
+#[test]
+fn builder_refuses_bad_journeys_and_leaves_no_trace() {
+    let mut builder = JourneySetBuilder::new();
+    assert_eq!(
+        builder.add(&Journey::lost(&[])),
+        Err(JourneyError::EmptyPath)
+    );
+    assert!(matches!(
+        builder.add(&Journey::lost(&["a>b"])),
+        Err(JourneyError::SeparatorInChannel { touch: 1, .. })
+    ));
+    assert!(matches!(
+        builder.add(&Journey::lost(&["a", "b"]).with_hours(&[1.0])),
+        Err(JourneyError::HoursMismatch {
+            touches: 2,
+            hours: 1
+        })
+    ));
+    assert!(matches!(
+        builder.add(&Journey::lost(&["a"]).with_hours(&[f64::NAN])),
+        Err(JourneyError::InvalidHours { touch: 1, .. })
+    ));
+    assert!(matches!(
+        builder.add(&Journey::converted(&["a"], f64::INFINITY)),
+        Err(JourneyError::NonFiniteValue { .. })
+    ));
+    builder
+        .add(&Journey::aggregated(&["x"], u64::MAX, 0, 0.0))
+        .unwrap();
+    assert_eq!(
+        builder.add(&Journey::aggregated(&["y"], 1, 0, 0.0)),
+        Err(JourneyError::CountOverflow)
+    );
+    let set = builder.finish().unwrap();
+    let names: Vec<&str> = set.channels().iter().map(|(_, n)| n).collect();
+    assert_eq!(names, ["x"]);
+}
+
+// ----------------------------------------------------------------- Markov
+
+#[test]
+fn markov_worked_example_with_a_cycle() {
+    // a > b > a converts, b > a > b fails. a: to b 2/3, conversion 1/3;
+    // b: to a 2/3, null 1/3. x_a = 1/3 + 2/3 x_b, x_b = 2/3 x_a, so
+    // x_a = 3/5, x_b = 2/5 and P = (3/5 + 2/5) / 2 = 1/2.
+    // Without a: x_b = 0, P_a = 0, RE_a = 1. Without b: x_a = 1/3,
+    // P_b = 1/6, RE_b = 2/3. Shares 3/5 and 2/5.
+    let set = set_of(&[
+        Journey::aggregated(&["a", "b", "a"], 1, 0, 10.0),
+        Journey::aggregated(&["b", "a", "b"], 0, 1, 0.0),
+    ]);
+    let m = set.markov(&MarkovOptions::default()).unwrap();
+    let (a, b) = (id(&set, "a"), id(&set, "b"));
+    assert_close(m.conversion_probability(), 0.5, "P");
+    assert_close(m.removal_effect(a), 1.0, "RE a");
+    assert_close(m.removal_effect(b), 2.0 / 3.0, "RE b");
+    assert_close(m.credits().get(a).conversions, 0.6, "a");
+    assert_close(m.credits().get(b).value, 4.0, "b value");
+    let (sa, sb) = (MarkovState::Channels(0), MarkovState::Channels(1));
+    assert_close(m.chain().probability(sa, sb), 2.0 / 3.0, "a -> b");
+    assert_close(
+        m.chain().probability(sb, MarkovState::Null),
+        1.0 / 3.0,
+        "b -> null",
+    );
+    assert_eq!(m.chain().probability(MarkovState::Start, sa), 0.5);
+}
+
+/// `channelattribution`'s own example shape; its `markov_model` with
+/// `max_step=200` and 3e6 simulations gave removal effects 0.5751,
+/// 0.6522, 0.6114 (order 1) and 0.6254, 0.8504, 0.7504 (order 2).
+fn ca_example() -> JourneySet {
+    let data = format!(
+        "{PATHS_HEADER}a > b > c;3;1;30\na > c;1;2;10\nb;2;3;20\nb > a > c > a;1;1;10\nc > c > b;1;1;5\n"
+    );
+    read_str(&data).unwrap()
+}
+
+#[test]
+fn markov_matches_channelattribution_orders_one_to_three() {
+    let set = ca_example();
+    let (a, b, c) = (id(&set, "a"), id(&set, "b"), id(&set, "c"));
+    let re = |order| {
+        let m = set
+            .markov(&MarkovOptions::default().with_order(order))
+            .unwrap();
+        [
+            m.removal_effect(a),
+            m.removal_effect(b),
+            m.removal_effect(c),
+        ]
+    };
+    let [ra, rb, rc] = re(1);
+    assert!((ra - 0.5751).abs() < 2e-3 && (rb - 0.6522).abs() < 2e-3 && (rc - 0.6114).abs() < 2e-3);
+    // Orders 2 and 3 are acyclic here: exact fractions.
+    let [ra, rb, rc] = re(2);
+    assert_close(ra, 5.0 / 8.0, "a2");
+    assert_close(rb, 17.0 / 20.0, "b2");
+    assert_close(rc, 3.0 / 4.0, "c2");
+    let [ra, rb, rc] = re(3);
+    assert_close(ra, 5.0 / 8.0, "a3");
+    assert_close(rb, 7.0 / 8.0, "b3");
+    assert_close(rc, 3.0 / 4.0, "c3");
+
+    // Order 2 states and transitions as channelattribution lists them.
+    let m = set.markov(&MarkovOptions::default().with_order(2)).unwrap();
+    let chain = m.chain();
+    let name = |s| chain.state_name(s, set.channels());
+    let listed: Vec<(String, String, f64)> = chain
+        .transitions()
+        .iter()
+        .map(|t| (name(t.from), name(t.to), t.probability))
+        .collect();
+    let find = |from: &str, to: &str| {
+        listed
+            .iter()
+            .find(|(f, t, _)| f == from && t == to)
+            .map(|x| x.2)
+            .unwrap_or_else(|| panic!("{from} -> {to} missing from {listed:?}"))
+    };
+    assert_eq!(find("(start)", "a > b"), 0.25);
+    assert_eq!(find("(start)", "b"), 0.3125);
+    assert_eq!(find("(start)", "c > c"), 0.125);
+    assert_eq!(find("a > b", "b > c"), 1.0);
+    assert_eq!(find("b > c", "(conversion)"), 0.75);
+    assert_eq!(find("a > c", "c > a"), 0.4);
+    assert_eq!(find("c > c", "c > b"), 1.0);
+    assert_eq!(listed.len(), 19);
+}
+
+#[test]
+fn self_transitions_never_change_the_result() {
+    let set = set_of(&[
+        Journey::aggregated(&["a", "a", "b"], 3, 1, 30.0),
+        Journey::aggregated(&["b", "b", "b"], 1, 4, 5.0),
+        Journey::aggregated(&["a", "c", "c", "a"], 2, 2, 8.0),
+    ]);
+    for order in [1, 2] {
+        let drop = set
+            .markov(&MarkovOptions::default().with_order(order))
+            .unwrap();
+        let keep = set
+            .markov(
+                &MarkovOptions::default()
+                    .with_order(order)
+                    .with_self_transitions(true),
+            )
+            .unwrap();
+        assert_ne!(drop.chain().transitions(), keep.chain().transitions());
+        assert_close(
+            drop.conversion_probability(),
+            keep.conversion_probability(),
+            "P",
+        );
+        for (x, y) in drop.removal_effects().iter().zip(keep.removal_effects()) {
+            assert!((x - y).abs() < 1e-12, "order {order}: {x} vs {y}");
+        }
+    }
+    // Order 1 without self-transitions is the chain of the collapsed paths.
+    let collapsed = set_of(&[
+        Journey::aggregated(&["a", "b"], 3, 1, 30.0),
+        Journey::aggregated(&["b"], 1, 4, 5.0),
+        Journey::aggregated(&["a", "c", "a"], 2, 2, 8.0),
+    ]);
+    let m = set.markov(&MarkovOptions::default()).unwrap();
+    let n = collapsed.markov(&MarkovOptions::default()).unwrap();
+    assert_eq!(m.chain().transitions(), n.chain().transitions());
+}
+
+#[test]
+fn markov_edge_cases() {
+    let set = set_of(&[Journey::lost(&["a", "b"]), Journey::lost(&["b"])]);
+    let m = set.markov(&MarkovOptions::default()).unwrap();
+    assert_eq!(m.conversion_probability(), 0.0);
+    assert_eq!(m.removal_effects(), [0.0, 0.0]);
+    assert_eq!(m.credits().total(), Credit::default());
+
+    let empty = JourneySetBuilder::new().finish().unwrap();
+    assert_eq!(
+        empty
+            .markov(&MarkovOptions::default())
+            .unwrap()
+            .credits()
+            .total(),
+        Credit::default()
+    );
+    assert!(matches!(
+        set.markov(&MarkovOptions::default().with_order(0)),
+        Err(ModelError::InvalidParameter(_))
+    ));
+    assert_eq!(
+        set.markov(&MarkovOptions::default().with_max_states(1)),
+        Err(ModelError::TooManyStates {
+            order: 1,
+            states: 2,
+            limit: 1
+        })
+    );
+}
+
+#[test]
+fn dense_solver_pivots() {
+    // [[0, 1], [2, 3]] x = [1, 8] needs a row swap: x = [2.5, 1].
+    let mut a = [0.0, 1.0, 2.0, 3.0];
+    let mut b = [1.0, 8.0];
+    super::markov::solve(&mut a, &mut b, 2).unwrap();
+    assert_eq!(b, [2.5, 1.0]);
+    let mut a = [1.0, 2.0, 2.0, 4.0];
+    let mut b = [1.0, 2.0];
+    assert_eq!(
+        super::markov::solve(&mut a, &mut b, 2),
+        Err(ModelError::Singular)
+    );
+}
+
+// ---------------------------------------------------------------- Shapley
+
+#[test]
+fn shapley_by_hand_three_channels() {
+    // v({a}) = 1, v({a,b}) = 1 + 2 = 3, v({a,b,c}) = 3 + 3 = 6 (a > b > c
+    // and c > b > a are one set); every other coalition is 0 except
+    // supersets. By the unanimity split: a = 1 + 2/2 + 3/3 = 3,
+    // b = 1 + 1 = 2, c = 1.
+    let set = set_of(&[
+        Journey::aggregated(&["a"], 1, 0, 10.0),
+        Journey::aggregated(&["a", "b", "a"], 2, 5, 20.0),
+        Journey::aggregated(&["a", "b", "c"], 1, 0, 30.0),
+        Journey::aggregated(&["c", "b", "a"], 2, 0, 0.0),
+    ]);
+    let s = set.shapley(&ShapleyOptions::default()).unwrap();
+    assert_close(s.get(id(&set, "a")).conversions, 3.0, "a");
+    assert_close(s.get(id(&set, "b")).conversions, 2.0, "b");
+    assert_close(s.get(id(&set, "c")).conversions, 1.0, "c");
+    assert_close(s.get(id(&set, "a")).value, 10.0 + 10.0 + 10.0, "a value");
+}
+
+#[test]
+fn shapley_limit_is_enforced() {
+    let names: Vec<String> = (0..21).map(|i| format!("c{i}")).collect();
+    let path: Vec<&str> = names.iter().map(String::as_str).collect();
+    let set = set_of(&[Journey::converted(&path, 1.0)]);
+    assert_eq!(
+        set.shapley(&ShapleyOptions::default()),
+        Err(ModelError::TooManyChannels {
+            channels: 21,
+            limit: 20
+        })
+    );
+    // 16 channels, exact (2^16 coalitions).
+    let set = set_of(&[
+        Journey::converted(&path[..16], 16.0),
+        Journey::converted(&path[..1], 1.0),
+    ]);
+    let s = set.shapley(&ShapleyOptions::default()).unwrap();
+    assert_close(s.total().conversions, 2.0, "16 channels");
+    assert_close(s.get(id(&set, "c0")).value, 2.0, "c0");
+    assert_close(s.get(id(&set, "c9")).value, 1.0, "c9");
+    let empty = JourneySetBuilder::new().finish().unwrap();
+    assert_eq!(
+        empty.shapley(&ShapleyOptions::default()).unwrap().total(),
+        Credit::default()
+    );
+}
+
+// ------------------------------------------------------------- properties
+
+/// A random journey over up to 5 channels: path, hours, conversions,
+/// nulls, value in cents.
+type RawJourney = (Vec<usize>, Vec<u32>, u64, u64, u32);
+
+const NAMES: [&str; 5] = ["whatsapp", "email", "qr in store", "واتساب", "sms"];
+
+fn raw_journey() -> impl Strategy<Value = RawJourney> {
+    (1usize..6).prop_flat_map(|len| {
+        (
+            prop::collection::vec(0usize..5, len),
+            prop::collection::vec(0u32..2000, len),
+            0u64..3,
+            0u64..3,
+            0u32..100_000,
+        )
+    })
+}
+
+fn build(journeys: &[RawJourney]) -> JourneySet {
+    let mut builder = JourneySetBuilder::new();
+    for (path, tenths, conversions, nulls, cents) in journeys {
+        let names: Vec<&str> = path.iter().map(|&c| NAMES[c]).collect();
+        let hours: Vec<f64> = tenths.iter().map(|&t| f64::from(t) / 10.0).collect();
+        let j = Journey::aggregated(&names, *conversions, *nulls, f64::from(*cents) / 100.0)
+            .with_hours(&hours);
+        builder.add(&j).unwrap();
+    }
+    builder.finish().unwrap()
+}
+
+/// One line per journey (0/1 conversions), as the per-journey format.
+fn journeys_text(journeys: &[(Vec<usize>, Vec<u32>, bool, u32)]) -> String {
+    let mut out = String::from(JOURNEYS_HEADER);
+    for (i, (path, tenths, converted, cents)) in journeys.iter().enumerate() {
+        let names: Vec<&str> = path.iter().map(|&c| NAMES[c]).collect();
+        let hours: Vec<String> = tenths
+            .iter()
+            .map(|&t| format!("{}.{}", t / 10, t % 10))
+            .collect();
+        out.push_str(&format!(
+            "{i},{},{},{},{}.{:02}\n",
+            names.join(" > "),
+            hours.join(" > "),
+            u8::from(*converted),
+            cents / 100,
+            cents % 100
+        ));
+    }
+    out
+}
+
+fn all_models(set: &JourneySet) -> Vec<(&'static str, ChannelCredits)> {
+    vec![
+        ("first", set.first_touch()),
+        ("last", set.last_touch()),
+        ("linear", set.linear()),
+        ("position", set.position_based(PositionWeights::default())),
+        ("time decay", set.time_decay().unwrap().clone()),
+        (
+            "markov",
+            set.markov(&MarkovOptions::default())
+                .unwrap()
+                .credits()
+                .clone(),
+        ),
+        (
+            "markov 2",
+            set.markov(&MarkovOptions::default().with_order(2))
+                .unwrap()
+                .credits()
+                .clone(),
+        ),
+        ("shapley", set.shapley(&ShapleyOptions::default()).unwrap()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn every_model_credits_the_totals(journeys in prop::collection::vec(raw_journey(), 1..30)) {
+        let set = build(&journeys);
+        let conversions = set.total_conversions() as f64;
+        let converting = set.paths().any(|(_, s)| s.conversions > 0);
+        for (name, credits) in all_models(&set) {
+            let total = credits.total();
+            // Markov credits nothing when no journey converts; so do the others.
+            if !converting {
+                prop_assert_eq!(total, Credit::default(), "{}", name);
+                continue;
+            }
+            prop_assert!(close(total.conversions, conversions), "{name}: {total:?} vs {conversions}");
+            prop_assert!(close(total.value, set.total_value()), "{name}: {total:?}");
+        }
+    }
+
+    #[test]
+    fn every_model_ignores_journey_order(
+        journeys in prop::collection::vec(raw_journey(), 1..20),
+        seed in any::<u64>(),
+    ) {
+        let mut shuffled = journeys.clone();
+        let mut rng = synth::Rng::new(seed);
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        let (a, b) = (build(&journeys), build(&shuffled));
+        prop_assert_eq!(a.channels(), b.channels());
+        for ((name, x), (_, y)) in all_models(&a).iter().zip(all_models(&b).iter()) {
+            for (p, q) in x.as_slice().iter().zip(y.as_slice()) {
+                prop_assert!(close(p.conversions, q.conversions) && close(p.value, q.value), "{}", name);
+            }
+        }
+    }
+
+    #[test]
+    fn reading_is_identical_on_any_number_of_threads(
+        journeys in prop::collection::vec(
+            (prop::collection::vec(0usize..5, 1..5), any::<bool>(), 0u32..100_000),
+            1..60,
+        ),
+        block_bytes in 1usize..400,
+    ) {
+        let journeys: Vec<(Vec<usize>, Vec<u32>, bool, u32)> = journeys
+            .into_iter()
+            .map(|(p, c, v)| {
+                let hours = (0..p.len() as u32).rev().map(|t| t * 7 + 3).collect();
+                (p, hours, c, v)
+            })
+            .collect();
+        let text = journeys_text(&journeys);
+        let one = read(text.as_bytes(), &ReadOptions::default().with_threads(1).with_block_bytes(block_bytes)).unwrap();
+        for threads in [2, 3] {
+            let options = ReadOptions::default().with_threads(threads).with_block_bytes(block_bytes);
+            let many = read(text.as_bytes(), &options).unwrap();
+            // Bit for bit, values and time decay included.
+            prop_assert_eq!(&one, &many);
+        }
+    }
+
+    #[test]
+    fn removal_effects_lie_in_zero_one_and_self_loops_do_not_matter(
+        journeys in prop::collection::vec(raw_journey(), 1..25),
+    ) {
+        let set = build(&journeys);
+        let drop = set.markov(&MarkovOptions::default()).unwrap();
+        let keep = set.markov(&MarkovOptions::default().with_self_transitions(true)).unwrap();
+        for (x, y) in drop.removal_effects().iter().zip(keep.removal_effects()) {
+            prop_assert!((0.0..=1.0).contains(x));
+            prop_assert!((x - y).abs() < 1e-9, "{} vs {}", x, y);
+        }
+        let third = set.markov(&MarkovOptions::default().with_order(3)).unwrap();
+        prop_assert!(third.removal_effects().iter().all(|r| (0.0..=1.0).contains(r)));
+    }
+
+    #[test]
+    fn shapley_equals_the_unanimity_split(journeys in prop::collection::vec(raw_journey(), 1..25)) {
+        let set = build(&journeys);
+        let shapley = set.shapley(&ShapleyOptions::default()).unwrap();
+        let mut expected = vec![Credit::default(); set.channels().len()];
+        for (path, stats) in set.paths() {
+            let mut distinct: Vec<ChannelId> = path.to_vec();
+            distinct.sort();
+            distinct.dedup();
+            let n = distinct.len() as f64;
+            for c in distinct {
+                expected[c.index()].conversions += stats.conversions as f64 / n;
+                expected[c.index()].value += stats.value / n;
+            }
+        }
+        for (got, want) in shapley.as_slice().iter().zip(&expected) {
+            prop_assert!(close(got.conversions, want.conversions), "{:?} vs {:?}", got, want);
+            prop_assert!(close(got.value, want.value), "{:?} vs {:?}", got, want);
+        }
+    }
+
+    #[test]
+    fn fast_float_parser_matches_std(
+        int in "[0-9]{0,20}",
+        frac in proptest::option::of("[0-9]{0,25}"),
+        sign in proptest::option::of("[+-]"),
+        exp in proptest::option::of(-30i32..30),
+    ) {
+        let mut s = sign.unwrap_or_default() + &int;
+        if let Some(f) = frac {
+            s.push('.');
+            s.push_str(&f);
+        }
+        if let Some(e) = exp {
+            s.push_str(&format!("e{e}"));
+        }
+        let ours = parse_f64(s.as_bytes()).map(f64::to_bits);
+        let std = s.parse::<f64>().ok().map(f64::to_bits);
+        prop_assert_eq!(ours, std, "{}", s);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn readers_never_panic_on_arbitrary_bytes(
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        header in 0usize..3,
+        threads in 1usize..3,
+        block_bytes in 1usize..64,
+    ) {
+        let mut data = [JOURNEYS_HEADER, PATHS_HEADER, ""][header].as_bytes().to_vec();
+        data.extend_from_slice(&body);
+        let options = ReadOptions::default().with_threads(threads).with_block_bytes(block_bytes);
+        let _ = read(&data[..], &options);
+    }
+
+    #[test]
+    fn readers_never_panic_on_near_miss_lines(
+        edits in prop::collection::vec((0usize..60, prop::sample::select(&b"\",;>\r\n \t-.e0123456789xX\xd8\xa7\xff"[..]), 0u8..3), 1..6),
+        paths in any::<bool>(),
+    ) {
+        let (header, line) = if paths {
+            (PATHS_HEADER, "whatsapp > \"qr in store\";12;3;45.5\n")
+        } else {
+            (JOURNEYS_HEADER, "7,whatsapp > qr in store,30.5 > 2,1,120.25\n")
+        };
+        let mut bytes = line.as_bytes().to_vec();
+        for (at, byte, op) in edits {
+            let at = at.min(bytes.len());
+            match op {
+                0 => bytes.insert(at, byte),
+                1 if at < bytes.len() => { bytes.remove(at); }
+                _ if at < bytes.len() => bytes[at] = byte,
+                _ => bytes.push(byte),
+            }
+        }
+        let mut data = header.as_bytes().to_vec();
+        data.extend_from_slice(&bytes);
+        data.extend_from_slice(&bytes);
+        let lines = data.split(|&b| b == b'\n').count() as u64;
+        for threads in [1, 2] {
+            let result = read(&data[..], &ReadOptions::default().with_threads(threads).with_block_bytes(16));
+            if let Err(e) = &result {
+                // Errors name a line of the input when they are about one.
+                if let Some(line) = e.line() {
+                    prop_assert!((1..=lines).contains(&line), "{}", e);
+                }
+            }
+        }
+    }
+}
