@@ -93,6 +93,8 @@
 //!   lookback window by last touch, first touch, linear, time decay, position
 //!   based or custom weights, with shares that add up to exactly one;
 //!   self-referral refused.
+//! - Channel analysis over millions of journeys: heuristic models, exact
+//!   Markov removal effects and Shapley values ([`attribution::channel`]).
 //! - A fixed two-sided reward per referee conversion, booked to an
 //!   append-only ledger in exact minor units, clawed back pro rata on partial
 //!   refunds and in full on full refunds.
@@ -125,7 +127,8 @@
 //!
 //! Codes, links and ids come from strangers. No parser in this crate panics
 //! on any input: [`CodeFormat::parse`], [`link::ShareLink::parse`],
-//! [`share::Template::parse`], [`Money::parse`] and the id constructors are
+//! [`share::Template::parse`], [`Money::parse`], the journey readers
+//! ([`attribution::channel::read`]) and the id constructors are
 //! fuzzed with arbitrary strings in property tests, return typed errors that
 //! name the offending character and its position, and never allocate more
 //! than a small multiple of their input.
