@@ -1095,3 +1095,46 @@ proptest! {
         }
     }
 }
+
+/// The builder keys short paths over few channels by a packed integer and
+/// the others by their ids: both kinds aggregate and sort as slices.
+#[test]
+fn builder_packed_and_general_paths_agree() {
+    let names: Vec<String> = (0..300).map(|i| format!("c{i:03}")).collect();
+    let name = |i: usize| names[i].as_str();
+    let mut builder = JourneySetBuilder::new();
+    let long: Vec<&str> = (0..20).map(|i| name(i % 3)).collect();
+    let prefix16: Vec<&str> = long[..16].to_vec();
+    let mut paths: Vec<Vec<&str>> = vec![
+        long.clone(),
+        prefix16.clone(),
+        vec![name(299)],
+        vec![name(299), name(0)],
+        vec![name(0)],
+        vec![name(0), name(299)],
+    ];
+    // Intern all 300 names, so ids past 254 exist.
+    for i in 0..300 {
+        paths.push(vec![name(i), name(i)]);
+    }
+    for round in 0..2 {
+        for path in &paths {
+            builder
+                .add(&Journey::converted(path, 1.0 + round as f64))
+                .unwrap();
+        }
+    }
+    let set = builder.finish().unwrap();
+    assert_eq!(set.len(), paths.len());
+    let got: Vec<Vec<&str>> = set
+        .paths()
+        .map(|(p, s)| {
+            assert_eq!(s.conversions, 2);
+            assert_eq!(s.value, 3.0);
+            p.iter().map(|&c| set.channels().name(c).unwrap()).collect()
+        })
+        .collect();
+    let mut want = paths.clone();
+    want.sort();
+    assert_eq!(got, want);
+}
