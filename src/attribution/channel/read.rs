@@ -745,7 +745,29 @@ struct Parser {
     pending: Option<PendingJourney>,
     /// The pending line's touch times (swapped with `decimals`).
     pending_decimals: Vec<Decimal>,
+    /// A direct-mapped cache in front of `tokens` for tokens of at most 16
+    /// bytes (held whole in two words): with a handful of channels, a
+    /// token costs one multiply and one compare.
+    token_cache: Box<[CachedToken; TOKEN_CACHE]>,
 }
+
+const TOKEN_CACHE: usize = 64;
+
+/// A token of at most 16 bytes as [`short_words`] and its length (which
+/// together give all its bytes), and its channel id; `len` is `u32::MAX`
+/// in an empty entry.
+#[derive(Debug, Clone, Copy)]
+struct CachedToken {
+    words: (u64, u64),
+    len: u32,
+    id: u32,
+}
+
+const EMPTY_TOKEN: CachedToken = CachedToken {
+    words: (0, 0),
+    len: u32::MAX,
+    id: 0,
+};
 
 /// A parsed fast journey line waiting to be added (see `Parser::pending`).
 #[derive(Debug, Clone, Copy)]
@@ -779,6 +801,7 @@ impl Parser {
             shares: Vec::new(),
             pending: None,
             pending_decimals: Vec::new(),
+            token_cache: Box::new([EMPTY_TOKEN; TOKEN_CACHE]),
         }
     }
 
@@ -972,10 +995,7 @@ impl Parser {
                 }
             };
             let token = trim_spaces(&data[start..end]);
-            let id = match self.tokens.get(token) {
-                Some(id) => id,
-                None => self.new_token(token)?,
-            };
+            let id = self.token_id(token)?;
             if id >= 255 || touches == 16 {
                 return None;
             }
@@ -1046,6 +1066,32 @@ impl Parser {
         }
         (e.conversions, e.nulls, e.value) = (sum_conversions, sum_nulls, sum_value);
         Some(Ok(next))
+    }
+
+    /// The channel id of a fast-path token (see [`Self::new_token`]).
+    #[inline]
+    fn token_id(&mut self, token: &[u8]) -> Option<u32> {
+        if token.len() > 16 {
+            return match self.tokens.get(token) {
+                Some(id) => Some(id),
+                None => self.new_token(token),
+            };
+        }
+        let words = short_words(token);
+        let len = token.len() as u32;
+        let mix = (words.0 ^ words.1.rotate_left(29) ^ u64::from(len))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let at = (mix >> 58) as usize % TOKEN_CACHE;
+        let cached = self.token_cache[at];
+        if cached.len == len && cached.words == words {
+            return Some(cached.id);
+        }
+        let id = match self.tokens.get(token) {
+            Some(id) => id,
+            None => self.new_token(token)?,
+        };
+        self.token_cache[at] = CachedToken { words, len, id };
+        Some(id)
     }
 
     /// Interns a token first met on the fast path: its channel is the token

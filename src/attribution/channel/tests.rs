@@ -1190,3 +1190,29 @@ proptest! {
         }
     }
 }
+
+/// The fast path's token cache (direct-mapped, tokens up to 16 bytes) may
+/// collide and evict: with many channels of every length around 16 bytes,
+/// names sharing prefixes and suffixes, it must read as the general parser.
+#[test]
+fn token_cache_collisions_read_as_the_general_parser() {
+    let mut names: Vec<String> = (1..=20).map(|n| "x".repeat(n)).collect();
+    names.extend((0..150).map(|i| format!("c{i}")));
+    names.extend((0..40).map(|i| format!("{}-{i}", "y".repeat(i % 18))));
+    let mut plain = String::from(JOURNEYS_HEADER);
+    let mut quoted = String::from(JOURNEYS_HEADER);
+    for i in 0..2000usize {
+        let path: Vec<&str> = (0..1 + i % 4)
+            .map(|t| names[(i * 11 + t * 13) % names.len()].as_str())
+            .collect();
+        let hours: Vec<String> = (0..path.len()).map(|t| format!("{}.5", 9 - t)).collect();
+        let (path, hours) = (path.join(" > "), hours.join(" > "));
+        let (converted, value) = (i % 3 == 0, format!("{}.{:02}", i % 97, i % 100));
+        let c = u8::from(converted);
+        plain.push_str(&format!("{i},{path},{hours},{c},{value}\n"));
+        quoted.push_str(&format!("{i},\"{path}\",{hours},{c},{value}\n"));
+    }
+    let a = read_str(&plain).unwrap();
+    assert_eq!(a.channels().len(), names.len());
+    assert_eq!(a, read_str(&quoted).unwrap());
+}
