@@ -1216,3 +1216,25 @@ fn token_cache_collisions_read_as_the_general_parser() {
     assert_eq!(a.channels().len(), names.len());
     assert_eq!(a, read_str(&quoted).unwrap());
 }
+
+proptest! {
+    /// Order 1 counts transitions in a dense matrix over few channels:
+    /// bit-identical to the general (hash map) construction.
+    #[test]
+    fn dense_order_one_markov_matches_the_general_construction(
+        journeys in prop::collection::vec(raw_journey(), 1..40),
+        keep in any::<bool>(),
+    ) {
+        let set = build(&journeys);
+        let options = MarkovOptions::default().with_self_transitions(keep);
+        let dense = set.markov_with(&options, usize::MAX).unwrap();
+        let general = set.markov_with(&options, 0).unwrap();
+        prop_assert_eq!(&dense, &general);
+        prop_assert_eq!(&dense, &set.markov(&options).unwrap());
+        let few = MarkovOptions::default().with_max_states(1);
+        prop_assert_eq!(
+            set.markov_with(&few, usize::MAX).is_err(),
+            set.markov_with(&few, 0).is_err()
+        );
+    }
+}
