@@ -567,6 +567,16 @@ impl JourneySet {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn markov(&self, options: &MarkovOptions) -> Result<MarkovAttribution, ModelError> {
+        self.markov_with(options, DENSE_CHANNELS)
+    }
+
+    /// [`Self::markov`], counting order-1 transitions densely up to
+    /// `dense_channels` channels (tests compare both ways).
+    pub(crate) fn markov_with(
+        &self,
+        options: &MarkovOptions,
+        dense_channels: usize,
+    ) -> Result<MarkovAttribution, ModelError> {
         let k = options.order;
         if k == 0 {
             return Err(ModelError::InvalidParameter("Markov order must be >= 1"));
@@ -576,54 +586,110 @@ impl JourneySet {
             .filter(|&i| self.stats[i].conversions > 0 || self.stats[i].nulls > 0)
             .collect();
 
-        // Transient states: distinct windows, sorted.
-        let mut seen: FastMap<&[ChannelId], ()> = FastMap::default();
-        for &i in &live {
-            for w in windows(self.path(i), k) {
-                seen.insert(w, ());
-            }
-        }
-        if seen.len() > options.max_states {
-            return Err(ModelError::TooManyStates {
-                order: k,
-                states: seen.len(),
-                limit: options.max_states,
-            });
-        }
-        let mut states: Vec<&[ChannelId]> = seen.into_keys().collect();
-        states.sort_unstable();
-        let index: FastMap<&[ChannelId], u32> = states
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (*s, i as u32))
-            .collect();
+        // Transient states (distinct windows, sorted) and transition counts.
+        // Integer counts (u128: a path may repeat a transition) make the
+        // probabilities independent of summation order.
+        let dense_ids: Vec<ChannelId>;
+        let (states, counts): (Vec<&[ChannelId]>, Vec<Count>) =
+            if k == 1 && self.channels.len() <= dense_channels {
+                // Order 1 over few channels: a state is a channel, so plain
+                // vectors replace the hash maps.
+                let mut present = vec![false; self.channels.len()];
+                for &i in &live {
+                    for id in self.path(i) {
+                        present[id.index()] = true;
+                    }
+                }
+                dense_ids = (0..self.channels.len() as u32)
+                    .filter(|&c| present[c as usize])
+                    .map(ChannelId)
+                    .collect();
+                let n = dense_ids.len();
+                if n > options.max_states {
+                    return Err(ModelError::TooManyStates {
+                        order: k,
+                        states: n,
+                        limit: options.max_states,
+                    });
+                }
+                let mut index = vec![0u32; self.channels.len()];
+                for (s, id) in dense_ids.iter().enumerate() {
+                    index[id.index()] = s as u32;
+                }
+                let (start, conv, null) = (n as u32, n as u32 + 1, n as u32 + 2);
+                let width = n + 3;
+                let mut dense = vec![0u128; (n + 1) * width];
+                for &i in &live {
+                    let stats = self.stats[i];
+                    let weight = u128::from(stats.conversions) + u128::from(stats.nulls);
+                    let mut from = start;
+                    for id in self.path(i) {
+                        let to = index[id.index()];
+                        if to != from || options.keep_self_transitions {
+                            dense[from as usize * width + to as usize] += weight;
+                        }
+                        from = to;
+                    }
+                    let row = from as usize * width;
+                    dense[row + conv as usize] += u128::from(stats.conversions);
+                    dense[row + null as usize] += u128::from(stats.nulls);
+                }
+                let counts = dense
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &c)| c > 0)
+                    .map(|(at, &c)| (((at / width) as u32, (at % width) as u32), c))
+                    .collect();
+                (dense_ids.chunks(1).collect(), counts)
+            } else {
+                let mut seen: FastMap<&[ChannelId], ()> = FastMap::default();
+                for &i in &live {
+                    for w in windows(self.path(i), k) {
+                        seen.insert(w, ());
+                    }
+                }
+                if seen.len() > options.max_states {
+                    return Err(ModelError::TooManyStates {
+                        order: k,
+                        states: seen.len(),
+                        limit: options.max_states,
+                    });
+                }
+                let mut states: Vec<&[ChannelId]> = seen.into_keys().collect();
+                states.sort_unstable();
+                let index: FastMap<&[ChannelId], u32> = states
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (*s, i as u32))
+                    .collect();
+                let n = states.len();
+                let (start, conv, null) = (n as u32, n as u32 + 1, n as u32 + 2);
+                let mut counts: FastMap<(u32, u32), u128> = FastMap::default();
+                for &i in &live {
+                    let stats = self.stats[i];
+                    let weight = u128::from(stats.conversions) + u128::from(stats.nulls);
+                    let mut from = start;
+                    for w in windows(self.path(i), k) {
+                        // OK because every window of a live path was indexed above.
+                        let to = index.get(w).copied().unwrap_or(null);
+                        if to != from || options.keep_self_transitions {
+                            *counts.entry((from, to)).or_insert(0) += weight;
+                        }
+                        from = to;
+                    }
+                    if stats.conversions > 0 {
+                        *counts.entry((from, conv)).or_insert(0) += u128::from(stats.conversions);
+                    }
+                    if stats.nulls > 0 {
+                        *counts.entry((from, null)).or_insert(0) += u128::from(stats.nulls);
+                    }
+                }
+                (states, counts.into_iter().collect())
+            };
         let n = states.len();
         let (start, conv, null) = (n as u32, n as u32 + 1, n as u32 + 2);
-
-        // Transition counts. Integer counts (u128: a path may repeat a
-        // transition) make the probabilities independent of summation order.
-        let mut counts: FastMap<(u32, u32), u128> = FastMap::default();
-        for &i in &live {
-            let stats = self.stats[i];
-            let weight = u128::from(stats.conversions) + u128::from(stats.nulls);
-            let mut from = start;
-            for w in windows(self.path(i), k) {
-                // OK because every window of a live path was indexed above.
-                let to = index.get(w).copied().unwrap_or(null);
-                if to != from || options.keep_self_transitions {
-                    *counts.entry((from, to)).or_insert(0) += weight;
-                }
-                from = to;
-            }
-            if stats.conversions > 0 {
-                *counts.entry((from, conv)).or_insert(0) += u128::from(stats.conversions);
-            }
-            if stats.nulls > 0 {
-                *counts.entry((from, null)).or_insert(0) += u128::from(stats.nulls);
-            }
-        }
         let mut out_total = vec![0u128; n + 1];
-        for (&(from, _), &c) in &counts {
+        for &((from, _), c) in &counts {
             out_total[from as usize] += c;
         }
         let state_of = |s: u32| -> MarkovState {
@@ -636,7 +702,7 @@ impl JourneySet {
         };
         let mut transitions: Vec<Transition> = counts
             .iter()
-            .map(|(&(from, to), &c)| Transition {
+            .map(|&((from, to), c)| Transition {
                 from: state_of(from),
                 to: state_of(to),
                 probability: c as f64 / out_total[from as usize] as f64,
@@ -772,6 +838,14 @@ impl System<'_> {
 /// # Errors
 ///
 /// [`ModelError::Singular`] if a pivot column is all zeros.
+/// A transition's `((from, to), count)`, states numbered as in
+/// [`JourneySet::markov`].
+type Count = ((u32, u32), u128);
+
+/// Up to this many channels, order 1 counts transitions in a dense
+/// `(channels + 1) × (channels + 3)` matrix (about 1 MiB at most).
+const DENSE_CHANNELS: usize = 256;
+
 pub(crate) fn solve(a: &mut [f64], b: &mut [f64], m: usize) -> Result<(), ModelError> {
     for k in 0..m {
         let mut pivot = k;

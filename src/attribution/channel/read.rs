@@ -739,6 +739,43 @@ struct Parser {
     hours: Vec<f64>,
     decimals: Vec<Decimal>,
     shares: Vec<f64>,
+    /// The last fast journey line, parsed but not yet added: its path slot
+    /// is prefetched and added while the next line parses, so a rare
+    /// path's cache miss overlaps useful work.
+    pending: Option<PendingJourney>,
+    /// The pending line's touch times (swapped with `decimals`).
+    pending_decimals: Vec<Decimal>,
+    /// A direct-mapped cache in front of `tokens` for tokens of at most 16
+    /// bytes (held whole in two words): with a handful of channels, a
+    /// token costs one multiply and one compare.
+    token_cache: Box<[CachedToken; TOKEN_CACHE]>,
+}
+
+const TOKEN_CACHE: usize = 64;
+
+/// A token of at most 16 bytes as [`short_words`] and its length (which
+/// together give all its bytes), and its channel id; `len` is `u32::MAX`
+/// in an empty entry.
+#[derive(Debug, Clone, Copy)]
+struct CachedToken {
+    words: (u64, u64),
+    len: u32,
+    id: u32,
+}
+
+const EMPTY_TOKEN: CachedToken = CachedToken {
+    words: (0, 0),
+    len: u32::MAX,
+    id: 0,
+};
+
+/// A parsed fast journey line waiting to be added (see `Parser::pending`).
+#[derive(Debug, Clone, Copy)]
+struct PendingJourney {
+    key: u128,
+    touches: u32,
+    converted: bool,
+    value: Decimal,
 }
 
 impl Parser {
@@ -762,6 +799,9 @@ impl Parser {
             hours: Vec::new(),
             decimals: Vec::new(),
             shares: Vec::new(),
+            pending: None,
+            pending_decimals: Vec::new(),
+            token_cache: Box::new([EMPTY_TOKEN; TOKEN_CACHE]),
         }
     }
 
@@ -787,6 +827,8 @@ impl Parser {
                 }
                 None => {}
             }
+            // The general parser adds lines in order: the pending one first.
+            self.flush_pending();
             let end = memchr::memchr(b'\n', &data[p..]).map_or(data.len(), |q| p + q);
             let line = &data[p..end];
             p = (end + 1).min(data.len());
@@ -808,6 +850,7 @@ impl Parser {
                 break;
             }
         }
+        self.flush_pending();
         partial.lines = line_no;
 
         partial.new_names = self.names.names[self.names_sent..].to_vec();
@@ -851,9 +894,6 @@ impl Parser {
         i += 1;
         let (key, touches, end) = self.fast_path_key(data, i, b',')?;
         i = end + 1;
-        // Start the path's slot load now: on a rare path it misses the
-        // cache, and the hours below parse while it is on its way.
-        let (at, found) = self.packed.position(key);
         // Touch times as decimals (mantissa, decimals): a division each is
         // only needed if the journey converted.
         self.decimals.clear();
@@ -886,14 +926,42 @@ impl Parser {
         if i - p > self.config.max_line || self.decimals.len() != touches as usize {
             return None;
         }
+        // The line is taken. Start loading its path's slot (on a rare path
+        // it misses the cache), add the previous line meanwhile, and leave
+        // this one pending.
+        self.packed.prefetch(key);
+        self.flush_pending();
+        std::mem::swap(&mut self.decimals, &mut self.pending_decimals);
+        self.pending = Some(PendingJourney {
+            key,
+            touches,
+            converted,
+            value,
+        });
+        Some(next)
+    }
 
+    /// Adds the pending fast journey line, if any.
+    #[inline]
+    fn flush_pending(&mut self) {
+        let Some(PendingJourney {
+            key,
+            touches,
+            converted,
+            value,
+        }) = self.pending.take()
+        else {
+            return;
+        };
+        let (at, found) = self.packed.position(key);
         let e = self.packed_entry(at, found, key, touches);
         if converted {
             let value = value.to_f64();
             e.conversions += 1;
             e.value += value;
             self.hours.clear();
-            self.hours.extend(self.decimals.iter().map(|d| d.to_f64()));
+            self.hours
+                .extend(self.pending_decimals.iter().map(|d| d.to_f64()));
             time_decay_shares(&self.hours, self.config.half_life, &mut self.shares);
             for (t, &share) in self.shares.iter().enumerate() {
                 let c = ((key >> (8 * t)) as usize & 0xFF) - 1;
@@ -905,7 +973,6 @@ impl Parser {
         } else {
             e.nulls += 1;
         }
-        Some(next)
     }
 
     /// Tokenizes the unquoted path at `data[i..]`, ending at `sep`, into a
@@ -928,10 +995,7 @@ impl Parser {
                 }
             };
             let token = trim_spaces(&data[start..end]);
-            let id = match self.tokens.get(token) {
-                Some(id) => id,
-                None => self.new_token(token)?,
-            };
+            let id = self.token_id(token)?;
             if id >= 255 || touches == 16 {
                 return None;
             }
@@ -1002,6 +1066,32 @@ impl Parser {
         }
         (e.conversions, e.nulls, e.value) = (sum_conversions, sum_nulls, sum_value);
         Some(Ok(next))
+    }
+
+    /// The channel id of a fast-path token (see [`Self::new_token`]).
+    #[inline]
+    fn token_id(&mut self, token: &[u8]) -> Option<u32> {
+        if token.len() > 16 {
+            return match self.tokens.get(token) {
+                Some(id) => Some(id),
+                None => self.new_token(token),
+            };
+        }
+        let words = short_words(token);
+        let len = token.len() as u32;
+        let mix = (words.0 ^ words.1.rotate_left(29) ^ u64::from(len))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let at = (mix >> 58) as usize % TOKEN_CACHE;
+        let cached = self.token_cache[at];
+        if cached.len == len && cached.words == words {
+            return Some(cached.id);
+        }
+        let id = match self.tokens.get(token) {
+            Some(id) => id,
+            None => self.new_token(token)?,
+        };
+        self.token_cache[at] = CachedToken { words, len, id };
+        Some(id)
     }
 
     /// Interns a token first met on the fast path: its channel is the token
@@ -1295,6 +1385,14 @@ impl PackedPaths {
         }
     }
 
+    /// Hints the CPU to start loading `key`'s home slot.
+    #[inline]
+    fn prefetch(&self, key: u128) {
+        let mask = self.slots.len() - 1;
+        let i = hash_u128(self.seed, key) as usize & mask;
+        prefetch_read(&self.slots[i]);
+    }
+
     /// Inserts an absent key at the empty slot `at` from [`Self::position`];
     /// returns where it ended up (the table may grow).
     fn insert(&mut self, mut at: usize, key: u128, path: u32) -> usize {
@@ -1316,6 +1414,22 @@ impl PackedPaths {
         self.len += 1;
         at
     }
+}
+
+/// Starts loading the cache line holding `*value`. Only a hint: results
+/// never depend on it.
+#[inline(always)]
+fn prefetch_read<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` reads nothing and cannot fault (a hint, valid
+    // for any address); the pointer comes from a live reference, and SSE
+    // is part of the x86_64 baseline.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }
 
 #[inline]

@@ -1095,3 +1095,146 @@ proptest! {
         }
     }
 }
+
+/// The builder keys short paths over few channels by a packed integer and
+/// the others by their ids: both kinds aggregate and sort as slices.
+#[test]
+fn builder_packed_and_general_paths_agree() {
+    let names: Vec<String> = (0..300).map(|i| format!("c{i:03}")).collect();
+    let name = |i: usize| names[i].as_str();
+    let mut builder = JourneySetBuilder::new();
+    let long: Vec<&str> = (0..20).map(|i| name(i % 3)).collect();
+    let prefix16: Vec<&str> = long[..16].to_vec();
+    let mut paths: Vec<Vec<&str>> = vec![
+        long.clone(),
+        prefix16.clone(),
+        vec![name(299)],
+        vec![name(299), name(0)],
+        vec![name(0)],
+        vec![name(0), name(299)],
+    ];
+    // Intern all 300 names, so ids past 254 exist.
+    for i in 0..300 {
+        paths.push(vec![name(i), name(i)]);
+    }
+    for round in 0..2 {
+        for path in &paths {
+            builder
+                .add(&Journey::converted(path, 1.0 + round as f64))
+                .unwrap();
+        }
+    }
+    let set = builder.finish().unwrap();
+    assert_eq!(set.len(), paths.len());
+    let got: Vec<Vec<&str>> = set
+        .paths()
+        .map(|(p, s)| {
+            assert_eq!(s.conversions, 2);
+            assert_eq!(s.value, 3.0);
+            p.iter().map(|&c| set.channels().name(c).unwrap()).collect()
+        })
+        .collect();
+    let mut want = paths.clone();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+proptest! {
+    /// Fast lines are added one line late (their path slot is prefetched
+    /// meanwhile): interleaved with lines the general parser takes (here,
+    /// quoted), every line must still be added in file order, so even the
+    /// per-channel time-decay sums are bit-identical to all-plain text.
+    #[test]
+    fn fast_lines_interleaved_with_general_ones_add_in_order(
+        journeys in prop::collection::vec(
+            (prop::collection::vec(0usize..5, 1..5), any::<bool>(), 0u32..100_000, any::<bool>()),
+            1..60,
+        ),
+    ) {
+        let plain: Vec<(Vec<usize>, Vec<u32>, bool, u32)> = journeys
+            .iter()
+            .map(|(p, c, v, _)| {
+                let hours = (0..p.len() as u32).rev().map(|t| t * 7 + 3 + v % 5).collect();
+                (p.clone(), hours, *c, *v)
+            })
+            .collect();
+        let text = journeys_text(&plain);
+        // The same lines, some with a quoted journey id (general parser).
+        let mut mixed = String::new();
+        for (line, (.., quoted)) in text.lines().zip(std::iter::once(&(vec![], false, 0, false)).chain(&journeys)) {
+            if *quoted {
+                mixed.push('"');
+                let (id, rest) = line.split_once(',').unwrap();
+                mixed.push_str(id);
+                mixed.push_str("\",");
+                mixed.push_str(rest);
+            } else {
+                mixed.push_str(line);
+            }
+            mixed.push('\n');
+        }
+        let options = ReadOptions::default().with_threads(1);
+        let a = read(text.as_bytes(), &options).unwrap();
+        let b = read(mixed.as_bytes(), &options).unwrap();
+        // Time decay sums per channel, line by line: bit-identical if and
+        // only if lines are added in order. (A path's value may be summed
+        // in another order: fast and general lines keep separate block
+        // entries.)
+        prop_assert_eq!(a.time_decay().ok(), b.time_decay().ok());
+        prop_assert_eq!(a.len(), b.len());
+        for ((pa, sa), (pb, sb)) in a.paths().zip(b.paths()) {
+            prop_assert_eq!(pa, pb);
+            prop_assert_eq!(sa.conversions, sb.conversions);
+            prop_assert_eq!(sa.nulls, sb.nulls);
+            prop_assert!(close(sa.value, sb.value));
+        }
+    }
+}
+
+/// The fast path's token cache (direct-mapped, tokens up to 16 bytes) may
+/// collide and evict: with many channels of every length around 16 bytes,
+/// names sharing prefixes and suffixes, it must read as the general parser.
+#[test]
+fn token_cache_collisions_read_as_the_general_parser() {
+    let mut names: Vec<String> = (1..=20).map(|n| "x".repeat(n)).collect();
+    names.extend((0..150).map(|i| format!("c{i}")));
+    names.extend((0..40).map(|i| format!("{}-{i}", "y".repeat(i % 18))));
+    let mut plain = String::from(JOURNEYS_HEADER);
+    let mut quoted = String::from(JOURNEYS_HEADER);
+    for i in 0..2000usize {
+        let path: Vec<&str> = (0..1 + i % 4)
+            .map(|t| names[(i * 11 + t * 13) % names.len()].as_str())
+            .collect();
+        let hours: Vec<String> = (0..path.len()).map(|t| format!("{}.5", 9 - t)).collect();
+        let (path, hours) = (path.join(" > "), hours.join(" > "));
+        let (converted, value) = (i % 3 == 0, format!("{}.{:02}", i % 97, i % 100));
+        let c = u8::from(converted);
+        plain.push_str(&format!("{i},{path},{hours},{c},{value}\n"));
+        quoted.push_str(&format!("{i},\"{path}\",{hours},{c},{value}\n"));
+    }
+    let a = read_str(&plain).unwrap();
+    assert_eq!(a.channels().len(), names.len());
+    assert_eq!(a, read_str(&quoted).unwrap());
+}
+
+proptest! {
+    /// Order 1 counts transitions in a dense matrix over few channels:
+    /// bit-identical to the general (hash map) construction.
+    #[test]
+    fn dense_order_one_markov_matches_the_general_construction(
+        journeys in prop::collection::vec(raw_journey(), 1..40),
+        keep in any::<bool>(),
+    ) {
+        let set = build(&journeys);
+        let options = MarkovOptions::default().with_self_transitions(keep);
+        let dense = set.markov_with(&options, usize::MAX).unwrap();
+        let general = set.markov_with(&options, 0).unwrap();
+        prop_assert_eq!(&dense, &general);
+        prop_assert_eq!(&dense, &set.markov(&options).unwrap());
+        let few = MarkovOptions::default().with_max_states(1);
+        prop_assert_eq!(
+            set.markov_with(&few, usize::MAX).is_err(),
+            set.markov_with(&few, 0).is_err()
+        );
+    }
+}
