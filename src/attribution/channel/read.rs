@@ -329,6 +329,18 @@ pub fn detect_format(header: &[u8]) -> Option<Format> {
 /// }
 /// ```
 pub fn read<R: Read>(input: R, options: &ReadOptions) -> Result<JourneySet, ReadError> {
+    read_sized(input, options, None)
+}
+
+/// [`read`], told the input's size in bytes if known: aggregated lines
+/// are distinct paths, so the tables are sized for the whole file up front
+/// (estimated from the first block's line length) and never grow. Sizes
+/// change no result.
+fn read_sized<R: Read>(
+    input: R,
+    options: &ReadOptions,
+    size: Option<u64>,
+) -> Result<JourneySet, ReadError> {
     options.validate()?;
     let mut source = Source {
         input,
@@ -368,10 +380,17 @@ pub fn read<R: Read>(input: R, options: &ReadOptions) -> Result<JourneySet, Read
     if format == Format::Paths {
         builder.set_no_times();
     }
+    let expected = match (format, size) {
+        (Format::Paths, Some(size)) => expected_lines(&first.data[header_end..first.len], size),
+        _ => 0,
+    };
+    builder.reserve_paths(expected, options.threads == 1);
     let parse = ParseConfig {
         format,
         half_life: options.half_life_hours,
         max_line: options.max_line_bytes,
+        // Block `i` goes to worker `i % threads`.
+        expected_paths: expected.div_ceil(options.threads),
     };
     let mut merger = Merger::new(builder, options.threads);
     if options.threads == 1 {
@@ -419,7 +438,19 @@ pub fn read<R: Read>(input: R, options: &ReadOptions) -> Result<JourneySet, Read
 /// ```
 pub fn read_file(path: impl AsRef<Path>, options: &ReadOptions) -> Result<JourneySet, ReadError> {
     let file = File::open(path)?;
-    read(file, options)
+    let size = file.metadata().ok().map(|m| m.len());
+    read_sized(file, options, size)
+}
+
+/// About how many lines a file of `size` bytes holds, from its first
+/// block's `body` (after the header), with a little slack; at most 2^26.
+fn expected_lines(body: &[u8], size: u64) -> usize {
+    if body.is_empty() {
+        return 0;
+    }
+    let lines = memchr::memchr_iter(b'\n', body).count() + 1;
+    let estimate = size as f64 * lines as f64 / body.len() as f64 * 1.05 + 16.0;
+    estimate.min((1u64 << 26) as f64) as usize
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -617,11 +648,15 @@ struct Merger {
     /// Per worker: worker path index → builder path slot.
     paths: Vec<Vec<u32>>,
     ids: Vec<u32>,
+    /// One worker into a fresh builder: worker channel ids and path
+    /// indices are the builder's, and packable paths skip its index.
+    single: bool,
 }
 
 impl Merger {
     fn new(builder: JourneySetBuilder, workers: usize) -> Self {
         Merger {
+            single: workers == 1 && builder.stats.is_empty() && builder.channels.names.is_empty(),
             builder,
             next_line: 2,
             channels: vec![Vec::new(); workers],
@@ -654,7 +689,11 @@ impl Merger {
                     .map(|&c| channels[c as usize]),
             );
             at += len;
-            paths.push(b.slot(&self.ids));
+            paths.push(if self.single {
+                b.new_slot_unindexed(&self.ids)
+            } else {
+                b.slot(&self.ids)
+            });
         }
         for e in &partial.entries {
             b.add_to_slot(paths[e.path as usize], e.conversions, e.nulls, e.value)
@@ -677,6 +716,8 @@ struct ParseConfig {
     format: Format,
     half_life: f64,
     max_line: usize,
+    /// Distinct paths this worker is expected to meet (0: unknown).
+    expected_paths: usize,
 }
 
 /// A distinct raw path's totals within one block.
@@ -783,7 +824,7 @@ impl Parser {
         Parser {
             config,
             raw: ByteTable::new(),
-            packed: PackedPaths::new(),
+            packed: PackedPaths::with_capacity(config.expected_paths),
             tokens: ByteTable::new(),
             generation: 0,
             names: Interner::default(),
@@ -867,7 +908,8 @@ impl Parser {
         for e in &self.entries {
             self.slot[e.path as usize] = UNTOUCHED;
         }
-        partial.entries = std::mem::take(&mut self.entries);
+        let capacity = self.entries.len();
+        partial.entries = std::mem::replace(&mut self.entries, Vec::with_capacity(capacity));
         partial.time_decay = std::mem::take(&mut self.time_decay);
         partial
     }
@@ -1239,10 +1281,24 @@ impl Parser {
             let id = self.names.intern(name);
             self.ids.push(id);
         }
+        // A packable path is keyed by its ids too, as on the fast path, so
+        // a path is one worker path however it is spelled (which the
+        // one-worker merge relies on).
+        let key = pack_ids(&self.ids[start..]);
+        let packed = key.map(|key| (key, self.packed.position(key)));
+        if let Some((_, (at, true))) = packed {
+            self.ids.truncate(start);
+            let index = self.packed.slots[at].path;
+            self.raw.insert(raw, index);
+            return Ok(index);
+        }
         let index = (self.path_start.len() - 1) as u32;
         self.path_start.push(self.ids.len());
         self.slot.push(UNTOUCHED);
         self.raw.insert(raw, index);
+        if let Some((key, (at, false))) = packed {
+            self.packed.insert(at, key, index);
+        }
         Ok(index)
     }
 }
@@ -1360,9 +1416,14 @@ struct PackedSlot {
 }
 
 impl PackedPaths {
-    fn new() -> Self {
+    /// A table for `paths` keys without growing (at least 1024 slots).
+    fn with_capacity(paths: usize) -> Self {
+        let slots = paths
+            .saturating_mul(2)
+            .next_power_of_two()
+            .clamp(1024, 1 << 27);
         PackedPaths {
-            slots: vec![PackedSlot::default(); 1024],
+            slots: vec![PackedSlot::default(); slots],
             len: 0,
             seed: foldhash::fast::RandomState::default().hash_one(0x9ACC_u64),
         }
@@ -1414,6 +1475,22 @@ impl PackedPaths {
         self.len += 1;
         at
     }
+}
+
+/// Worker channel ids packed as on the fast path ((id + 1) bytes, first
+/// touch lowest), if at most 16 touches over ids below 255.
+fn pack_ids(ids: &[u32]) -> Option<u128> {
+    if ids.len() > 16 {
+        return None;
+    }
+    let mut key = 0u128;
+    for (t, &id) in ids.iter().enumerate() {
+        if id >= 255 {
+            return None;
+        }
+        key |= u128::from(id + 1) << (8 * t);
+    }
+    Some(key)
 }
 
 /// Starts loading the cache line holding `*value`. Only a hint: results

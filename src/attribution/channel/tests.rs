@@ -1238,3 +1238,42 @@ proptest! {
         );
     }
 }
+
+/// One worker keys a packable path by its ids however it is spelled
+/// (quoted, spaced or not), so the one-worker merge, which skips the
+/// builder's index, still makes one path of it; read through a file too
+/// (sized tables).
+#[test]
+fn one_worker_merges_a_path_however_it_is_spelled() {
+    let data = "path;total_conversions;total_null;total_conversion_value\n\
+                \"a > b\";1;2;10\n\
+                a > b;3;4;5\n\
+                a>b;0;1;0\n\
+                \"a>b\";1;0;1\n\
+                b;1;1;1\n\
+                \"b\";0;1;0\n";
+    let path = std::env::temp_dir().join(format!("channel-spelled-{}.csv", std::process::id()));
+    std::fs::write(&path, data).unwrap();
+    for threads in [1, 2] {
+        for block in [16, 1 << 20] {
+            let options = ReadOptions::default()
+                .with_threads(threads)
+                .with_block_bytes(block);
+            let from_bytes = read(data.as_bytes(), &options).unwrap();
+            let from_file = read_file(&path, &options).unwrap();
+            assert_eq!(from_bytes, from_file);
+            let paths: Vec<(usize, PathStats)> =
+                from_bytes.paths().map(|(p, s)| (p.len(), *s)).collect();
+            assert_eq!(paths.len(), 2, "threads {threads}, block {block}");
+            assert!(paths.contains(&(
+                2,
+                PathStats {
+                    conversions: 5,
+                    nulls: 7,
+                    value: 16.0
+                }
+            )));
+        }
+    }
+    std::fs::remove_file(&path).unwrap();
+}
