@@ -114,8 +114,11 @@ impl ReadOptions {
         }
     }
 
-    /// How many threads parse blocks (≥ 1). The result is the same for any
-    /// number.
+    /// How many threads parse blocks of per-journey files (≥ 1). The
+    /// result is the same for any number. Aggregated files are parsed on
+    /// the calling thread: each line is usually a path of its own, so
+    /// there is nothing to aggregate per block, and one table without a
+    /// merge is faster.
     ///
     /// # Example: two threads
     ///
@@ -384,16 +387,23 @@ fn read_sized<R: Read>(
         (Format::Paths, Some(size)) => expected_lines(&first.data[header_end..first.len], size),
         _ => 0,
     };
-    builder.reserve_paths(expected, options.threads == 1);
+    // Every aggregated line is usually a new path, so a merge would redo
+    // each line's table work on the reading thread: one worker with one
+    // table is faster than several with a merge.
+    let threads = match format {
+        Format::Paths => 1,
+        Format::Journeys => options.threads,
+    };
+    builder.reserve_paths(expected, threads == 1);
     let parse = ParseConfig {
         format,
         half_life: options.half_life_hours,
         max_line: options.max_line_bytes,
         // Block `i` goes to worker `i % threads`.
-        expected_paths: expected.div_ceil(options.threads),
+        expected_paths: expected.div_ceil(threads),
     };
-    let mut merger = Merger::new(builder, options.threads);
-    if options.threads == 1 {
+    let mut merger = Merger::new(builder, threads);
+    if threads == 1 {
         let mut parser = Parser::new(parse);
         let mut block = first;
         loop {
@@ -404,7 +414,7 @@ fn read_sized<R: Read>(
             }
         }
     } else {
-        run_parallel(&mut source, first, parse, options.threads, &mut merger)?;
+        run_parallel(&mut source, first, parse, threads, &mut merger)?;
     }
     merger.builder.finish().map_err(ReadError::Totals)
 }
