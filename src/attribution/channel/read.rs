@@ -453,13 +453,14 @@ pub fn read_file(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Journe
 }
 
 /// About how many lines a file of `size` bytes holds, from its first
-/// block's `body` (after the header), with a little slack; at most 2^26.
+/// block's `body` (after the header); at most 2^26. Often high: files
+/// tend to start with short paths.
 fn expected_lines(body: &[u8], size: u64) -> usize {
     if body.is_empty() {
         return 0;
     }
     let lines = memchr::memchr_iter(b'\n', body).count() + 1;
-    let estimate = size as f64 * lines as f64 / body.len() as f64 * 1.05 + 16.0;
+    let estimate = size as f64 * lines as f64 / body.len() as f64 + 16.0;
     estimate.min((1u64 << 26) as f64) as usize
 }
 
@@ -1426,10 +1427,13 @@ struct PackedSlot {
 }
 
 impl PackedPaths {
-    /// A table for `paths` keys without growing (at least 1024 slots).
+    /// A table for about `paths` keys (at least 1024 slots): the first
+    /// power of two that holds them at most 5/8 full, so an estimate up to
+    /// 25% high does not double the table; it grows past half full.
     fn with_capacity(paths: usize) -> Self {
         let slots = paths
-            .saturating_mul(2)
+            .saturating_mul(8)
+            .div_ceil(5)
             .next_power_of_two()
             .clamp(1024, 1 << 27);
         PackedPaths {
