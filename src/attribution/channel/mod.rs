@@ -903,20 +903,34 @@ impl JourneySetBuilder {
         // (the first four ids + 1, 0 past the end, in one integer ordered
         // like the slices over those four; slot): one compare instead of a
         // loop for most pairs, and small elements to move.
+        // With fewer than 255 channels and at most 16 touches a path, the
+        // whole path fits (id + 1 a byte, first touch highest): the key
+        // alone orders the paths, with no slice compare.
+        let whole = sorted_names.len() < 255 && slot_start.windows(2).all(|w| w[1] - w[0] <= 16);
         let mut keys: Vec<(u128, u32)> = (0..slots.len() as u32)
             .map(|slot| {
-                let prefix = path(slot)
-                    .iter()
-                    .take(4)
-                    .enumerate()
-                    .fold(0u128, |k, (i, id)| {
-                        k | u128::from(id.0.saturating_add(1)) << (32 * (3 - i))
-                    });
-                (prefix, slot)
+                let key = if whole {
+                    path(slot).iter().enumerate().fold(0u128, |k, (i, id)| {
+                        k | u128::from(id.0 + 1) << (8 * (15 - i))
+                    })
+                } else {
+                    path(slot)
+                        .iter()
+                        .take(4)
+                        .enumerate()
+                        .fold(0u128, |k, (i, id)| {
+                            k | u128::from(id.0.saturating_add(1)) << (32 * (3 - i))
+                        })
+                };
+                (key, slot)
             })
             .collect();
         // Distinct paths, so an unstable sort is deterministic.
-        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| path(a.1).cmp(path(b.1))));
+        if whole {
+            keys.sort_unstable_by_key(|&(key, _)| key);
+        } else {
+            keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| path(a.1).cmp(path(b.1))));
+        }
         let mut offsets = Vec::with_capacity(keys.len() + 1);
         let mut touches = Vec::with_capacity(ids.len());
         let mut stats = Vec::with_capacity(keys.len());

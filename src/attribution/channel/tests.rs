@@ -1277,3 +1277,29 @@ fn one_worker_merges_a_path_however_it_is_spelled() {
     }
     std::fs::remove_file(&path).unwrap();
 }
+
+/// Paths come out in slice order whether they fit the whole-path sort
+/// key (at most 16 touches, fewer than 255 channels) or not.
+#[test]
+fn paths_are_in_slice_order_with_and_without_whole_keys() {
+    let names = ["a", "b", "c", "d"];
+    for longest in [16usize, 17] {
+        let mut builder = JourneySetBuilder::new();
+        let mut x = 7u32;
+        for n in 1..=longest {
+            for _ in 0..20 {
+                let path: Vec<&str> = (0..n)
+                    .map(|_| {
+                        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        names[(x >> 16) as usize % names.len()]
+                    })
+                    .collect();
+                builder.add(&Journey::lost(&path)).unwrap();
+            }
+        }
+        let set = builder.finish().unwrap();
+        let paths: Vec<&[ChannelId]> = set.paths().map(|(p, _)| p).collect();
+        assert!(paths.windows(2).all(|w| w[0] < w[1]), "longest {longest}");
+        assert!(paths.iter().any(|p| p.len() == longest));
+    }
+}
