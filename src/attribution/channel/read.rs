@@ -1094,7 +1094,9 @@ impl Parser {
     #[inline]
     fn fast_path_line(&mut self, data: &[u8], p: usize) -> Option<Result<usize, LineErrorKind>> {
         let (key, touches, end) = self.fast_path_key(data, p, b';')?;
-        let (at, found) = self.packed.position(key);
+        // Usually a new path: its slot misses the cache, so start loading
+        // it while the numbers parse.
+        self.packed.prefetch(key);
         let (conversions, i) = fast_count(data, end + 1)?;
         let (nulls, i) = fast_count(data, i)?;
         let (value, i) = fast_decimal(data, i)?;
@@ -1102,6 +1104,7 @@ impl Parser {
         if i - p > self.config.max_line {
             return None;
         }
+        let (at, found) = self.packed.position(key);
         let e = self.packed_entry(at, found, key, touches);
         let (Some(sum_conversions), Some(sum_nulls)) = (
             e.conversions.checked_add(conversions),
