@@ -1039,13 +1039,18 @@ impl Parser {
         let mut touches = 0u32;
         loop {
             let start = i;
+            // One table load per plain byte; the few stop bytes decide.
             let end = loop {
-                match *data.get(i)? {
-                    b'>' => break i,
-                    b if b == sep => break i,
-                    b'"' | b'\n' => return None,
-                    _ => i += 1,
+                let b = *data.get(i)?;
+                if TOKEN_STOP[b as usize] {
+                    match b {
+                        b'>' => break i,
+                        b if b == sep => break i,
+                        b'"' | b'\n' => return None,
+                        _ => {}
+                    }
                 }
+                i += 1;
             };
             let token = trim_spaces(&data[start..end]);
             let id = self.token_id(token)?;
@@ -1493,6 +1498,18 @@ impl PackedPaths {
         at
     }
 }
+
+/// Bytes where a fast-path token scan must look closer: `>`, either field
+/// separator, a quote, a line end.
+static TOKEN_STOP: [bool; 256] = {
+    let mut stop = [false; 256];
+    stop[b'>' as usize] = true;
+    stop[b';' as usize] = true;
+    stop[b',' as usize] = true;
+    stop[b'"' as usize] = true;
+    stop[b'\n' as usize] = true;
+    stop
+};
 
 /// Worker channel ids packed as on the fast path ((id + 1) bytes, first
 /// touch lowest), if at most 16 touches over ids below 255.
