@@ -84,9 +84,20 @@
 //! line's parsing (a deeper pipeline of 4 lines measured no better). The
 //! builder keys paths of at most 16 touches over ids below 255 by a packed
 //! `u128` and keeps all paths in one arena, which [`JourneySetBuilder::finish`]
-//! sorts as `(first-four-ids prefix, slot)` pairs. First-order Markov over at
+//! sorts as `(key, slot)` pairs: the whole path as one `u128` (id + 1 a
+//! byte, first touch highest) when every path has at most 16 touches over
+//! fewer than 255 channels, else a first-four-ids prefix with slice
+//! compares on ties. First-order Markov over at
 //! most 256 channels counts transitions in a dense matrix instead of hash
 //! maps (bit-identical; a test compares both).
+//!
+//! Aggregated files, where nearly every line is a new path, are parsed by
+//! one worker on the calling thread (a per-block merge would redo every
+//! line's lookup): [`read_file`] sizes its path table and the builder from
+//! the file size and the first block's line length, the worker keys every
+//! packable path by its ids however it is spelled, and the builder takes
+//! those paths without indexing them again. Each line's path slot is
+//! prefetched before its numbers parse.
 //!
 //! # Determinism
 //!

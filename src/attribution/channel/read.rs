@@ -8,6 +8,13 @@
 //! cut points depend only on the bytes, which makes the result independent
 //! of the number of threads; memory is a few blocks plus the distinct
 //! paths.
+//!
+//! Aggregated files (one line per distinct path) take a leaner route:
+//! one worker on the calling thread, whose path table is sized up front
+//! from the file size ([`read_file`]) so it never grows, and whose packable
+//! paths (at most 16 touches over its first 255 channels, keyed by their
+//! ids however they are spelled) go to the builder without a second
+//! lookup. The output is the same bytes as through several workers.
 
 use std::collections::BTreeMap;
 use std::fs::File;
