@@ -802,6 +802,9 @@ struct Parser {
     /// is prefetched and added while the next line parses, so a rare
     /// path's cache miss overlaps useful work.
     pending: Option<PendingJourney>,
+    /// The last fast aggregated line, parsed but not yet added (as
+    /// `pending`).
+    pending_path: Option<PendingPath>,
     /// The pending line's touch times (swapped with `decimals`).
     pending_decimals: Vec<Decimal>,
     /// A direct-mapped cache in front of `tokens` for tokens of at most 16
@@ -827,6 +830,19 @@ const EMPTY_TOKEN: CachedToken = CachedToken {
     len: u32::MAX,
     id: 0,
 };
+
+/// A parsed fast aggregated line waiting to be added (see
+/// `Parser::pending_path`).
+#[derive(Debug, Clone, Copy)]
+struct PendingPath {
+    key: u128,
+    touches: u32,
+    conversions: u64,
+    nulls: u64,
+    value: Decimal,
+    /// Its line number in the block.
+    line: u64,
+}
 
 /// A parsed fast journey line waiting to be added (see `Parser::pending`).
 #[derive(Debug, Clone, Copy)]
@@ -859,6 +875,7 @@ impl Parser {
             decimals: Vec::new(),
             shares: Vec::new(),
             pending: None,
+            pending_path: None,
             pending_decimals: Vec::new(),
             token_cache: Box::new([EMPTY_TOKEN; TOKEN_CACHE]),
         }
@@ -873,21 +890,25 @@ impl Parser {
             line_no += 1;
             let fast = match self.config.format {
                 Format::Journeys => self.fast_journey(data, p).map(Ok),
-                Format::Paths => self.fast_path_line(data, p),
+                Format::Paths => self.fast_path_line(data, p, line_no),
             };
             match fast {
                 Some(Ok(next)) => {
                     p = next;
                     continue;
                 }
-                Some(Err(kind)) => {
-                    partial.error = Some((line_no, kind));
+                Some(Err(error)) => {
+                    partial.error = Some(error);
                     break;
                 }
                 None => {}
             }
             // The general parser adds lines in order: the pending one first.
             self.flush_pending();
+            if let Err(error) = self.flush_pending_path() {
+                partial.error = Some(error);
+                break;
+            }
             let end = memchr::memchr(b'\n', &data[p..]).map_or(data.len(), |q| p + q);
             let line = &data[p..end];
             p = (end + 1).min(data.len());
@@ -910,6 +931,9 @@ impl Parser {
             }
         }
         self.flush_pending();
+        if let Err(error) = self.flush_pending_path() {
+            partial.error.get_or_insert(error);
+        }
         partial.lines = line_no;
 
         partial.new_names = self.names.names[self.names_sent..].to_vec();
@@ -1104,11 +1128,13 @@ impl Parser {
     /// counts, an unsigned decimal value. As [`Self::fast_journey`], but
     /// sums that overflow are reported here, with the line.
     #[inline]
-    fn fast_path_line(&mut self, data: &[u8], p: usize) -> Option<Result<usize, LineErrorKind>> {
+    fn fast_path_line(
+        &mut self,
+        data: &[u8],
+        p: usize,
+        line: u64,
+    ) -> Option<Result<usize, (u64, LineErrorKind)>> {
         let (key, touches, end) = self.fast_path_key(data, p, b';')?;
-        // Usually a new path: its slot misses the cache, so start loading
-        // it while the numbers parse.
-        self.packed.prefetch(key);
         let (conversions, i) = fast_count(data, end + 1)?;
         let (nulls, i) = fast_count(data, i)?;
         let (value, i) = fast_decimal(data, i)?;
@@ -1116,13 +1142,46 @@ impl Parser {
         if i - p > self.config.max_line {
             return None;
         }
+        // The line is taken. Usually a new path: its slot misses the
+        // cache, so start loading it, add the previous line meanwhile and
+        // leave this one pending.
+        self.packed.prefetch(key);
+        if let Err(error) = self.flush_pending_path() {
+            return Some(Err(error));
+        }
+        self.pending_path = Some(PendingPath {
+            key,
+            touches,
+            conversions,
+            nulls,
+            value,
+            line,
+        });
+        Some(Ok(next))
+    }
+
+    /// Adds the pending fast aggregated line, if any; an overflowing sum is
+    /// reported with that line's number (in the block).
+    #[inline]
+    fn flush_pending_path(&mut self) -> Result<(), (u64, LineErrorKind)> {
+        let Some(PendingPath {
+            key,
+            touches,
+            conversions,
+            nulls,
+            value,
+            line,
+        }) = self.pending_path.take()
+        else {
+            return Ok(());
+        };
         let (at, found) = self.packed.position(key);
         let e = self.packed_entry(at, found, key, touches);
         let (Some(sum_conversions), Some(sum_nulls)) = (
             e.conversions.checked_add(conversions),
             e.nulls.checked_add(nulls),
         ) else {
-            return Some(Err(JourneyError::CountOverflow.into()));
+            return Err((line, JourneyError::CountOverflow.into()));
         };
         let sum_value = if conversions > 0 {
             e.value + value.to_f64()
@@ -1130,10 +1189,10 @@ impl Parser {
             e.value
         };
         if !sum_value.is_finite() {
-            return Some(Err(JourneyError::ValueOverflow.into()));
+            return Err((line, JourneyError::ValueOverflow.into()));
         }
         (e.conversions, e.nulls, e.value) = (sum_conversions, sum_nulls, sum_value);
-        Some(Ok(next))
+        Ok(())
     }
 
     /// The channel id of a fast-path token (see [`Self::new_token`]).

@@ -1303,3 +1303,44 @@ fn paths_are_in_slice_order_with_and_without_whole_keys() {
         assert!(paths.iter().any(|p| p.len() == longest));
     }
 }
+
+/// Fast aggregated lines are added one line late; an overflowing sum still
+/// names its own line, whatever follows it (a fast line, a general line,
+/// a bad line).
+#[test]
+fn aggregated_overflow_names_its_line_when_added_late() {
+    let big = "18446744073709551615";
+    let cases = [
+        (format!("{PATHS_HEADER}a;{big};0;1\na;1;0;1\nb;1;0;1\n"), 3),
+        (
+            format!("{PATHS_HEADER}a;{big};0;1\na;1;0;1\n\"b\";1;0;1\n"),
+            3,
+        ),
+        (format!("{PATHS_HEADER}a;{big};0;1\na;1;0;1\nb;x;0;1\n"), 3),
+        (
+            format!("{PATHS_HEADER}b;0;0;0\na;0;{big};1\na;0;1;1\nb;1;0;1\n"),
+            4,
+        ),
+    ];
+    for (data, line) in &cases {
+        // (Lines in different blocks overflow in the merge instead.)
+        for block in [1 << 16, 1 << 20] {
+            let options = ReadOptions::default().with_block_bytes(block);
+            match read(data.as_bytes(), &options) {
+                Err(ReadError::Line {
+                    line: l,
+                    kind: LineErrorKind::Journey(JourneyError::CountOverflow),
+                }) if l == *line => {}
+                other => panic!("{data:?} block {block}: {other:?}"),
+            }
+        }
+    }
+    let data = format!("{PATHS_HEADER}a;1;0;1e308\nb;1;0;1\na;1;0;1.7e308\nb;1;0;1\n");
+    match read(data.as_bytes(), &ReadOptions::default()) {
+        Err(ReadError::Line {
+            line: 4,
+            kind: LineErrorKind::Journey(JourneyError::ValueOverflow),
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
