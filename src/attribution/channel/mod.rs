@@ -96,8 +96,9 @@
 //! line's lookup): [`read_file`] sizes its path table and the builder from
 //! the file size and the first block's line length, the worker keys every
 //! packable path by its ids however it is spelled, and the builder takes
-//! those paths without indexing them again. Each line's path slot is
-//! prefetched before its numbers parse.
+//! those paths without indexing them again. As journey lines, each
+//! aggregated line is added one line late, its path slot prefetched
+//! (an overflowing sum still names its own line).
 //!
 //! # Determinism
 //!
