@@ -84,9 +84,21 @@
 //! line's parsing (a deeper pipeline of 4 lines measured no better). The
 //! builder keys paths of at most 16 touches over ids below 255 by a packed
 //! `u128` and keeps all paths in one arena, which [`JourneySetBuilder::finish`]
-//! sorts as `(first-four-ids prefix, slot)` pairs. First-order Markov over at
+//! sorts as `(key, slot)` pairs: the whole path as one `u128` (id + 1 a
+//! byte, first touch highest) when every path has at most 16 touches over
+//! fewer than 255 channels, else a first-four-ids prefix with slice
+//! compares on ties. First-order Markov over at
 //! most 256 channels counts transitions in a dense matrix instead of hash
 //! maps (bit-identical; a test compares both).
+//!
+//! Aggregated files, where nearly every line is a new path, are parsed by
+//! one worker on the calling thread (a per-block merge would redo every
+//! line's lookup): [`read_file`] sizes its path table and the builder from
+//! the file size and the first block's line length, the worker keys every
+//! packable path by its ids however it is spelled, and the builder takes
+//! those paths without indexing them again. As journey lines, each
+//! aggregated line is added one line late, its path slot prefetched
+//! (an overflowing sum still names its own line).
 //!
 //! # Determinism
 //!
@@ -903,20 +915,34 @@ impl JourneySetBuilder {
         // (the first four ids + 1, 0 past the end, in one integer ordered
         // like the slices over those four; slot): one compare instead of a
         // loop for most pairs, and small elements to move.
+        // With fewer than 255 channels and at most 16 touches a path, the
+        // whole path fits (id + 1 a byte, first touch highest): the key
+        // alone orders the paths, with no slice compare.
+        let whole = sorted_names.len() < 255 && slot_start.windows(2).all(|w| w[1] - w[0] <= 16);
         let mut keys: Vec<(u128, u32)> = (0..slots.len() as u32)
             .map(|slot| {
-                let prefix = path(slot)
-                    .iter()
-                    .take(4)
-                    .enumerate()
-                    .fold(0u128, |k, (i, id)| {
-                        k | u128::from(id.0.saturating_add(1)) << (32 * (3 - i))
-                    });
-                (prefix, slot)
+                let key = if whole {
+                    path(slot).iter().enumerate().fold(0u128, |k, (i, id)| {
+                        k | u128::from(id.0 + 1) << (8 * (15 - i))
+                    })
+                } else {
+                    path(slot)
+                        .iter()
+                        .take(4)
+                        .enumerate()
+                        .fold(0u128, |k, (i, id)| {
+                            k | u128::from(id.0.saturating_add(1)) << (32 * (3 - i))
+                        })
+                };
+                (key, slot)
             })
             .collect();
         // Distinct paths, so an unstable sort is deterministic.
-        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| path(a.1).cmp(path(b.1))));
+        if whole {
+            keys.sort_unstable_by_key(|&(key, _)| key);
+        } else {
+            keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| path(a.1).cmp(path(b.1))));
+        }
         let mut offsets = Vec::with_capacity(keys.len() + 1);
         let mut touches = Vec::with_capacity(ids.len());
         let mut stats = Vec::with_capacity(keys.len());
@@ -987,6 +1013,33 @@ impl JourneySetBuilder {
             self.slot_start.push(self.slot_ids.len());
         }
         slot
+    }
+
+    /// Makes room for `paths` more paths (`unindexed`: they come through
+    /// [`Self::new_slot_unindexed`], so the packed index stays empty).
+    pub(crate) fn reserve_paths(&mut self, paths: usize, unindexed: bool) {
+        self.stats.reserve(paths);
+        self.slot_start.reserve(paths);
+        self.slot_ids.reserve(paths.saturating_mul(4));
+        if !unindexed {
+            self.packed.reserve(paths);
+        }
+    }
+
+    /// As [`Self::slot`] for a path the caller knows to be new, when
+    /// every packable path reaches the builder this way exactly once (the
+    /// one-worker reader: its worker keys every packable path by its
+    /// packed ids, and worker ids are the builder's): a packable path then
+    /// skips the packed index, which is never consulted.
+    pub(crate) fn new_slot_unindexed(&mut self, ids: &[u32]) -> u32 {
+        if pack_path(ids).is_none() {
+            return self.slot(ids);
+        }
+        let next = self.stats.len() as u32;
+        self.stats.push(PathStats::default());
+        self.slot_ids.extend_from_slice(ids);
+        self.slot_start.push(self.slot_ids.len());
+        next
     }
 
     /// Adds counts to the path in `slot` (from [`Self::slot`]).

@@ -8,6 +8,13 @@
 //! cut points depend only on the bytes, which makes the result independent
 //! of the number of threads; memory is a few blocks plus the distinct
 //! paths.
+//!
+//! Aggregated files (one line per distinct path) take a leaner route:
+//! one worker on the calling thread, whose path table is sized up front
+//! from the file size ([`read_file`]) so it never grows, and whose packable
+//! paths (at most 16 touches over its first 255 channels, keyed by their
+//! ids however they are spelled) go to the builder without a second
+//! lookup. The output is the same bytes as through several workers.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -114,8 +121,11 @@ impl ReadOptions {
         }
     }
 
-    /// How many threads parse blocks (≥ 1). The result is the same for any
-    /// number.
+    /// How many threads parse blocks of per-journey files (≥ 1). The
+    /// result is the same for any number. Aggregated files are parsed on
+    /// the calling thread: each line is usually a path of its own, so
+    /// there is nothing to aggregate per block, and one table without a
+    /// merge is faster.
     ///
     /// # Example: two threads
     ///
@@ -329,6 +339,18 @@ pub fn detect_format(header: &[u8]) -> Option<Format> {
 /// }
 /// ```
 pub fn read<R: Read>(input: R, options: &ReadOptions) -> Result<JourneySet, ReadError> {
+    read_sized(input, options, None)
+}
+
+/// [`read`], told the input's size in bytes if known: aggregated lines
+/// are distinct paths, so the tables are sized for the whole file up front
+/// (estimated from the first block's line length) and never grow. Sizes
+/// change no result.
+fn read_sized<R: Read>(
+    input: R,
+    options: &ReadOptions,
+    size: Option<u64>,
+) -> Result<JourneySet, ReadError> {
     options.validate()?;
     let mut source = Source {
         input,
@@ -368,13 +390,27 @@ pub fn read<R: Read>(input: R, options: &ReadOptions) -> Result<JourneySet, Read
     if format == Format::Paths {
         builder.set_no_times();
     }
+    let expected = match (format, size) {
+        (Format::Paths, Some(size)) => expected_lines(&first.data[header_end..first.len], size),
+        _ => 0,
+    };
+    // Every aggregated line is usually a new path, so a merge would redo
+    // each line's table work on the reading thread: one worker with one
+    // table is faster than several with a merge.
+    let threads = match format {
+        Format::Paths => 1,
+        Format::Journeys => options.threads,
+    };
+    builder.reserve_paths(expected, threads == 1);
     let parse = ParseConfig {
         format,
         half_life: options.half_life_hours,
         max_line: options.max_line_bytes,
+        // Block `i` goes to worker `i % threads`.
+        expected_paths: expected.div_ceil(threads),
     };
-    let mut merger = Merger::new(builder, options.threads);
-    if options.threads == 1 {
+    let mut merger = Merger::new(builder, threads);
+    if threads == 1 {
         let mut parser = Parser::new(parse);
         let mut block = first;
         loop {
@@ -385,7 +421,7 @@ pub fn read<R: Read>(input: R, options: &ReadOptions) -> Result<JourneySet, Read
             }
         }
     } else {
-        run_parallel(&mut source, first, parse, options.threads, &mut merger)?;
+        run_parallel(&mut source, first, parse, threads, &mut merger)?;
     }
     merger.builder.finish().map_err(ReadError::Totals)
 }
@@ -419,7 +455,20 @@ pub fn read<R: Read>(input: R, options: &ReadOptions) -> Result<JourneySet, Read
 /// ```
 pub fn read_file(path: impl AsRef<Path>, options: &ReadOptions) -> Result<JourneySet, ReadError> {
     let file = File::open(path)?;
-    read(file, options)
+    let size = file.metadata().ok().map(|m| m.len());
+    read_sized(file, options, size)
+}
+
+/// About how many lines a file of `size` bytes holds, from its first
+/// block's `body` (after the header); at most 2^26. Often high: files
+/// tend to start with short paths.
+fn expected_lines(body: &[u8], size: u64) -> usize {
+    if body.is_empty() {
+        return 0;
+    }
+    let lines = memchr::memchr_iter(b'\n', body).count() + 1;
+    let estimate = size as f64 * lines as f64 / body.len() as f64 + 16.0;
+    estimate.min((1u64 << 26) as f64) as usize
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -617,11 +666,15 @@ struct Merger {
     /// Per worker: worker path index → builder path slot.
     paths: Vec<Vec<u32>>,
     ids: Vec<u32>,
+    /// One worker into a fresh builder: worker channel ids and path
+    /// indices are the builder's, and packable paths skip its index.
+    single: bool,
 }
 
 impl Merger {
     fn new(builder: JourneySetBuilder, workers: usize) -> Self {
         Merger {
+            single: workers == 1 && builder.stats.is_empty() && builder.channels.names.is_empty(),
             builder,
             next_line: 2,
             channels: vec![Vec::new(); workers],
@@ -654,7 +707,11 @@ impl Merger {
                     .map(|&c| channels[c as usize]),
             );
             at += len;
-            paths.push(b.slot(&self.ids));
+            paths.push(if self.single {
+                b.new_slot_unindexed(&self.ids)
+            } else {
+                b.slot(&self.ids)
+            });
         }
         for e in &partial.entries {
             b.add_to_slot(paths[e.path as usize], e.conversions, e.nulls, e.value)
@@ -677,6 +734,8 @@ struct ParseConfig {
     format: Format,
     half_life: f64,
     max_line: usize,
+    /// Distinct paths this worker is expected to meet (0: unknown).
+    expected_paths: usize,
 }
 
 /// A distinct raw path's totals within one block.
@@ -743,6 +802,9 @@ struct Parser {
     /// is prefetched and added while the next line parses, so a rare
     /// path's cache miss overlaps useful work.
     pending: Option<PendingJourney>,
+    /// The last fast aggregated line, parsed but not yet added (as
+    /// `pending`).
+    pending_path: Option<PendingPath>,
     /// The pending line's touch times (swapped with `decimals`).
     pending_decimals: Vec<Decimal>,
     /// A direct-mapped cache in front of `tokens` for tokens of at most 16
@@ -769,6 +831,19 @@ const EMPTY_TOKEN: CachedToken = CachedToken {
     id: 0,
 };
 
+/// A parsed fast aggregated line waiting to be added (see
+/// `Parser::pending_path`).
+#[derive(Debug, Clone, Copy)]
+struct PendingPath {
+    key: u128,
+    touches: u32,
+    conversions: u64,
+    nulls: u64,
+    value: Decimal,
+    /// Its line number in the block.
+    line: u64,
+}
+
 /// A parsed fast journey line waiting to be added (see `Parser::pending`).
 #[derive(Debug, Clone, Copy)]
 struct PendingJourney {
@@ -783,7 +858,7 @@ impl Parser {
         Parser {
             config,
             raw: ByteTable::new(),
-            packed: PackedPaths::new(),
+            packed: PackedPaths::with_capacity(config.expected_paths),
             tokens: ByteTable::new(),
             generation: 0,
             names: Interner::default(),
@@ -800,6 +875,7 @@ impl Parser {
             decimals: Vec::new(),
             shares: Vec::new(),
             pending: None,
+            pending_path: None,
             pending_decimals: Vec::new(),
             token_cache: Box::new([EMPTY_TOKEN; TOKEN_CACHE]),
         }
@@ -814,21 +890,25 @@ impl Parser {
             line_no += 1;
             let fast = match self.config.format {
                 Format::Journeys => self.fast_journey(data, p).map(Ok),
-                Format::Paths => self.fast_path_line(data, p),
+                Format::Paths => self.fast_path_line(data, p, line_no),
             };
             match fast {
                 Some(Ok(next)) => {
                     p = next;
                     continue;
                 }
-                Some(Err(kind)) => {
-                    partial.error = Some((line_no, kind));
+                Some(Err(error)) => {
+                    partial.error = Some(error);
                     break;
                 }
                 None => {}
             }
             // The general parser adds lines in order: the pending one first.
             self.flush_pending();
+            if let Err(error) = self.flush_pending_path() {
+                partial.error = Some(error);
+                break;
+            }
             let end = memchr::memchr(b'\n', &data[p..]).map_or(data.len(), |q| p + q);
             let line = &data[p..end];
             p = (end + 1).min(data.len());
@@ -851,6 +931,9 @@ impl Parser {
             }
         }
         self.flush_pending();
+        if let Err(error) = self.flush_pending_path() {
+            partial.error.get_or_insert(error);
+        }
         partial.lines = line_no;
 
         partial.new_names = self.names.names[self.names_sent..].to_vec();
@@ -867,7 +950,8 @@ impl Parser {
         for e in &self.entries {
             self.slot[e.path as usize] = UNTOUCHED;
         }
-        partial.entries = std::mem::take(&mut self.entries);
+        let capacity = self.entries.len();
+        partial.entries = std::mem::replace(&mut self.entries, Vec::with_capacity(capacity));
         partial.time_decay = std::mem::take(&mut self.time_decay);
         partial
     }
@@ -986,13 +1070,18 @@ impl Parser {
         let mut touches = 0u32;
         loop {
             let start = i;
+            // One table load per plain byte; the few stop bytes decide.
             let end = loop {
-                match *data.get(i)? {
-                    b'>' => break i,
-                    b if b == sep => break i,
-                    b'"' | b'\n' => return None,
-                    _ => i += 1,
+                let b = *data.get(i)?;
+                if TOKEN_STOP[b as usize] {
+                    match b {
+                        b'>' => break i,
+                        b if b == sep => break i,
+                        b'"' | b'\n' => return None,
+                        _ => {}
+                    }
                 }
+                i += 1;
             };
             let token = trim_spaces(&data[start..end]);
             let id = self.token_id(token)?;
@@ -1039,9 +1128,13 @@ impl Parser {
     /// counts, an unsigned decimal value. As [`Self::fast_journey`], but
     /// sums that overflow are reported here, with the line.
     #[inline]
-    fn fast_path_line(&mut self, data: &[u8], p: usize) -> Option<Result<usize, LineErrorKind>> {
+    fn fast_path_line(
+        &mut self,
+        data: &[u8],
+        p: usize,
+        line: u64,
+    ) -> Option<Result<usize, (u64, LineErrorKind)>> {
         let (key, touches, end) = self.fast_path_key(data, p, b';')?;
-        let (at, found) = self.packed.position(key);
         let (conversions, i) = fast_count(data, end + 1)?;
         let (nulls, i) = fast_count(data, i)?;
         let (value, i) = fast_decimal(data, i)?;
@@ -1049,12 +1142,46 @@ impl Parser {
         if i - p > self.config.max_line {
             return None;
         }
+        // The line is taken. Usually a new path: its slot misses the
+        // cache, so start loading it, add the previous line meanwhile and
+        // leave this one pending.
+        self.packed.prefetch(key);
+        if let Err(error) = self.flush_pending_path() {
+            return Some(Err(error));
+        }
+        self.pending_path = Some(PendingPath {
+            key,
+            touches,
+            conversions,
+            nulls,
+            value,
+            line,
+        });
+        Some(Ok(next))
+    }
+
+    /// Adds the pending fast aggregated line, if any; an overflowing sum is
+    /// reported with that line's number (in the block).
+    #[inline]
+    fn flush_pending_path(&mut self) -> Result<(), (u64, LineErrorKind)> {
+        let Some(PendingPath {
+            key,
+            touches,
+            conversions,
+            nulls,
+            value,
+            line,
+        }) = self.pending_path.take()
+        else {
+            return Ok(());
+        };
+        let (at, found) = self.packed.position(key);
         let e = self.packed_entry(at, found, key, touches);
         let (Some(sum_conversions), Some(sum_nulls)) = (
             e.conversions.checked_add(conversions),
             e.nulls.checked_add(nulls),
         ) else {
-            return Some(Err(JourneyError::CountOverflow.into()));
+            return Err((line, JourneyError::CountOverflow.into()));
         };
         let sum_value = if conversions > 0 {
             e.value + value.to_f64()
@@ -1062,10 +1189,10 @@ impl Parser {
             e.value
         };
         if !sum_value.is_finite() {
-            return Some(Err(JourneyError::ValueOverflow.into()));
+            return Err((line, JourneyError::ValueOverflow.into()));
         }
         (e.conversions, e.nulls, e.value) = (sum_conversions, sum_nulls, sum_value);
-        Some(Ok(next))
+        Ok(())
     }
 
     /// The channel id of a fast-path token (see [`Self::new_token`]).
@@ -1239,10 +1366,24 @@ impl Parser {
             let id = self.names.intern(name);
             self.ids.push(id);
         }
+        // A packable path is keyed by its ids too, as on the fast path, so
+        // a path is one worker path however it is spelled (which the
+        // one-worker merge relies on).
+        let key = pack_ids(&self.ids[start..]);
+        let packed = key.map(|key| (key, self.packed.position(key)));
+        if let Some((_, (at, true))) = packed {
+            self.ids.truncate(start);
+            let index = self.packed.slots[at].path;
+            self.raw.insert(raw, index);
+            return Ok(index);
+        }
         let index = (self.path_start.len() - 1) as u32;
         self.path_start.push(self.ids.len());
         self.slot.push(UNTOUCHED);
         self.raw.insert(raw, index);
+        if let Some((key, (at, false))) = packed {
+            self.packed.insert(at, key, index);
+        }
         Ok(index)
     }
 }
@@ -1360,9 +1501,17 @@ struct PackedSlot {
 }
 
 impl PackedPaths {
-    fn new() -> Self {
+    /// A table for about `paths` keys (at least 1024 slots): the first
+    /// power of two that holds them at most 5/8 full, so an estimate up to
+    /// 25% high does not double the table; it grows past half full.
+    fn with_capacity(paths: usize) -> Self {
+        let slots = paths
+            .saturating_mul(8)
+            .div_ceil(5)
+            .next_power_of_two()
+            .clamp(1024, 1 << 27);
         PackedPaths {
-            slots: vec![PackedSlot::default(); 1024],
+            slots: vec![PackedSlot::default(); slots],
             len: 0,
             seed: foldhash::fast::RandomState::default().hash_one(0x9ACC_u64),
         }
@@ -1414,6 +1563,34 @@ impl PackedPaths {
         self.len += 1;
         at
     }
+}
+
+/// Bytes where a fast-path token scan must look closer: `>`, either field
+/// separator, a quote, a line end.
+static TOKEN_STOP: [bool; 256] = {
+    let mut stop = [false; 256];
+    stop[b'>' as usize] = true;
+    stop[b';' as usize] = true;
+    stop[b',' as usize] = true;
+    stop[b'"' as usize] = true;
+    stop[b'\n' as usize] = true;
+    stop
+};
+
+/// Worker channel ids packed as on the fast path ((id + 1) bytes, first
+/// touch lowest), if at most 16 touches over ids below 255.
+fn pack_ids(ids: &[u32]) -> Option<u128> {
+    if ids.len() > 16 {
+        return None;
+    }
+    let mut key = 0u128;
+    for (t, &id) in ids.iter().enumerate() {
+        if id >= 255 {
+            return None;
+        }
+        key |= u128::from(id + 1) << (8 * t);
+    }
+    Some(key)
 }
 
 /// Starts loading the cache line holding `*value`. Only a hint: results

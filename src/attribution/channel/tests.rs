@@ -1238,3 +1238,109 @@ proptest! {
         );
     }
 }
+
+/// One worker keys a packable path by its ids however it is spelled
+/// (quoted, spaced or not), so the one-worker merge, which skips the
+/// builder's index, still makes one path of it; read through a file too
+/// (sized tables).
+#[test]
+fn one_worker_merges_a_path_however_it_is_spelled() {
+    let data = "path;total_conversions;total_null;total_conversion_value\n\
+                \"a > b\";1;2;10\n\
+                a > b;3;4;5\n\
+                a>b;0;1;0\n\
+                \"a>b\";1;0;1\n\
+                b;1;1;1\n\
+                \"b\";0;1;0\n";
+    let path = std::env::temp_dir().join(format!("channel-spelled-{}.csv", std::process::id()));
+    std::fs::write(&path, data).unwrap();
+    for threads in [1, 2] {
+        for block in [16, 1 << 20] {
+            let options = ReadOptions::default()
+                .with_threads(threads)
+                .with_block_bytes(block);
+            let from_bytes = read(data.as_bytes(), &options).unwrap();
+            let from_file = read_file(&path, &options).unwrap();
+            assert_eq!(from_bytes, from_file);
+            let paths: Vec<(usize, PathStats)> =
+                from_bytes.paths().map(|(p, s)| (p.len(), *s)).collect();
+            assert_eq!(paths.len(), 2, "threads {threads}, block {block}");
+            assert!(paths.contains(&(
+                2,
+                PathStats {
+                    conversions: 5,
+                    nulls: 7,
+                    value: 16.0
+                }
+            )));
+        }
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// Paths come out in slice order whether they fit the whole-path sort
+/// key (at most 16 touches, fewer than 255 channels) or not.
+#[test]
+fn paths_are_in_slice_order_with_and_without_whole_keys() {
+    let names = ["a", "b", "c", "d"];
+    for longest in [16usize, 17] {
+        let mut builder = JourneySetBuilder::new();
+        let mut x = 7u32;
+        for n in 1..=longest {
+            for _ in 0..20 {
+                let path: Vec<&str> = (0..n)
+                    .map(|_| {
+                        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        names[(x >> 16) as usize % names.len()]
+                    })
+                    .collect();
+                builder.add(&Journey::lost(&path)).unwrap();
+            }
+        }
+        let set = builder.finish().unwrap();
+        let paths: Vec<&[ChannelId]> = set.paths().map(|(p, _)| p).collect();
+        assert!(paths.windows(2).all(|w| w[0] < w[1]), "longest {longest}");
+        assert!(paths.iter().any(|p| p.len() == longest));
+    }
+}
+
+/// Fast aggregated lines are added one line late; an overflowing sum still
+/// names its own line, whatever follows it (a fast line, a general line,
+/// a bad line).
+#[test]
+fn aggregated_overflow_names_its_line_when_added_late() {
+    let big = "18446744073709551615";
+    let cases = [
+        (format!("{PATHS_HEADER}a;{big};0;1\na;1;0;1\nb;1;0;1\n"), 3),
+        (
+            format!("{PATHS_HEADER}a;{big};0;1\na;1;0;1\n\"b\";1;0;1\n"),
+            3,
+        ),
+        (format!("{PATHS_HEADER}a;{big};0;1\na;1;0;1\nb;x;0;1\n"), 3),
+        (
+            format!("{PATHS_HEADER}b;0;0;0\na;0;{big};1\na;0;1;1\nb;1;0;1\n"),
+            4,
+        ),
+    ];
+    for (data, line) in &cases {
+        // (Lines in different blocks overflow in the merge instead.)
+        for block in [1 << 16, 1 << 20] {
+            let options = ReadOptions::default().with_block_bytes(block);
+            match read(data.as_bytes(), &options) {
+                Err(ReadError::Line {
+                    line: l,
+                    kind: LineErrorKind::Journey(JourneyError::CountOverflow),
+                }) if l == *line => {}
+                other => panic!("{data:?} block {block}: {other:?}"),
+            }
+        }
+    }
+    let data = format!("{PATHS_HEADER}a;1;0;1e308\nb;1;0;1\na;1;0;1.7e308\nb;1;0;1\n");
+    match read(data.as_bytes(), &ReadOptions::default()) {
+        Err(ReadError::Line {
+            line: 4,
+            kind: LineErrorKind::Journey(JourneyError::ValueOverflow),
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
