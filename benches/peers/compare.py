@@ -318,6 +318,15 @@ def main():
                       "--seed", str(s)])
             runs.append(load(o))
         noise = _noise(nds, seeds, runs, exact[nds], ours.get((nds, "paths")))
+        # seeds closer than nfold (10) apart share mt19937 streams (fold k uses seed + k)
+        if 10 in seeds:
+            o = out(f"ca_markov_{nds}_seed5.json")
+            run_once([PY, os.path.join(HERE, "peers.py"), "ca-markov", f(f"paths_{nds}.csv"), "--out", o,
+                      "--seed", "5"])
+            a, b = load(o)["channels"], runs[seeds.index(10)]["channels"]
+            diff = max(abs(a[c]["markov"]["removal_effect"] - b[c]["markov"]["removal_effect"]) for c in a)
+            noise["seed_overlap"] = {"seeds": [5, 10], "max_abs_re_diff": diff, "identical": diff == 0.0}
+            print(f"  seeds 5 and 10: max |RE difference| = {diff:g}", flush=True)
 
     results["timings"] = T.rows
     results["exact"] = {ds: {k: v for k, v in e.items() if k != "channels"} for ds, e in exact.items()}
@@ -575,6 +584,10 @@ def _markdown(res):
                          f"{v['re_sd']:.6f} | {v['re_mean_minus_exact']:+.6f} | "
                          f"{'—' if z is None else f'{z:+.2f}'} | {v['re_max_abs_dev_from_exact']:.6f} | "
                          f"{_re6(v.get('ours_re'))} |")
+        if n.get("seed_overlap"):
+            so = n["seed_overlap"]
+            lines += ["", f"Seeds {so['seeds'][0]} and {so['seeds'][1]}: max |RE difference| = "
+                          f"{so['max_abs_re_diff']:g} ({'bit-identical' if so['identical'] else 'different'})."]
         lines += ["", "| channel | ca conv mean ± sd | exact conv | ca value mean ± sd | exact value (ca's value-weighted RE) | exact value (∝ RE) |",
                   "|---|---:|---:|---:|---:|---:|"]
         for ch, v in n["channels"].items():
