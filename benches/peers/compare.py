@@ -66,22 +66,41 @@ def wait_idle(limit):
         time.sleep(5)
 
 
+TIME = "/usr/bin/time"
+
+
 def run_once(cmd, stdout_path=None):
-    """Run cmd as a whole process; return (wall seconds, peak RSS in MiB)."""
+    """Run cmd as a whole process; return (wall seconds, peak RSS in MiB).
+
+    Peak RSS comes from GNU time's %M, not from this process's wait4(): a child
+    forked from this (large) Python process would carry the parent's resident
+    size into its ru_maxrss until it execs. /usr/bin/time forks from a ~2 MB
+    image, so that is the floor (wc -l shows it). Wall time is taken here
+    around the whole thing (GNU time's %e has only 10 ms resolution); the
+    wrapper adds about a millisecond.
+    """
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+    fd, rss_file = tempfile.mkstemp(prefix="rss-")
+    os.close(fd)
+    use_time = os.access(TIME, os.X_OK)
+    full = [TIME, "-f", "%M", "-o", rss_file, *cmd] if use_time else cmd
     try:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE)
+        p = subprocess.Popen(full, stdout=out, stderr=subprocess.PIPE)
         err = p.stderr.read()
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
+        with open(rss_file) as fh:
+            lines = fh.read().split()
     finally:
         if stdout_path:
             out.close()
+        os.unlink(rss_file)
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{err.decode(errors='replace')[-3000:]}")
-    return wall, ru.ru_maxrss / 1024.0
+    kib = int(lines[-1]) if use_time else ru.ru_maxrss
+    return wall, kib / 1024.0
 
 
 class Timer:
@@ -182,6 +201,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ours-bin", default=default_ours_bin())
     ap.add_argument("--ours-args", default="", help="extra arguments for our binary, e.g. '--threads 2'")
+    ap.add_argument("--ours-label", default="", help="what the binary was built from, e.g. 'attr-channel@abc1234'")
     ap.add_argument("--data-dir", default=os.path.join(HERE, "data"))
     ap.add_argument("--datasets", default="1m,10m,intl_100k,edge",
                     help="data/{paths,journeys}_NAME.csv, or fixtures/ (edge: hand-written corner cases)")
@@ -215,6 +235,8 @@ def main():
         },
         "ours_bin": args.ours_bin if have_ours else None,
         "ours_args": ours_extra,
+        "ours_label": args.ours_label,
+        "timed_datasets": sorted(timed),
         "reps": args.reps,
         "rel_tol": REL_TOL,
     }
@@ -234,6 +256,11 @@ def main():
     ours = {}
     peer_out = {}
 
+    # what a peer pays before reading a byte: interpreter start + imports
+    T.measure("python: import pandas, ChannelAttribution", "-",
+              [PY, "-c", "import pandas, ChannelAttribution"], kind="floor:ca")
+    T.measure("python: import polars, mam", "-", [PY, "-c", "import polars, mam"], kind="floor:mam")
+
     for ds in datasets:
         paths, journeys = f(f"paths_{ds}.csv"), f(f"journeys_{ds}.csv")
         if not (os.path.exists(paths) and os.path.exists(journeys)):
@@ -250,8 +277,8 @@ def main():
         if is_timed:
             # warm the page cache, then the floor: wc -l
             subprocess.run(["cat", paths, journeys], stdout=subprocess.DEVNULL, check=True)
-            T.measure("wc -l", ds, ["wc", "-l", paths], kind="wc:paths")
-            T.measure("wc -l", ds, ["wc", "-l", journeys], kind="wc:journeys")
+            T.measure("wc -l (aggregated file)", ds, ["wc", "-l", paths], kind="wc:paths")
+            T.measure("wc -l (per-journey file)", ds, ["wc", "-l", journeys], kind="wc:journeys")
 
         # ours
         if have_ours:
@@ -527,7 +554,10 @@ def _markdown(res):
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['mem_gib']} GiB; Python {m['python']}; "
         f"median of {res['reps']} whole-process runs; load average at start "
         f"{m['loadavg_start'][0]:.2f}, at end {m['loadavg_end'][0]:.2f}.",
-        f"Our binary: `{res['ours_bin'] or 'not available (peer side only)'}` {' '.join(res['ours_args'])}",
+        f"Our binary: `{res['ours_bin'] or 'not available (peer side only)'}` {' '.join(res['ours_args'])}"
+        + (f" ({res['ours_label']})" if res.get("ours_label") else ""),
+        "Peak RSS: GNU time %M of the process (about 2 MiB floor: the `time` wrapper's own image, "
+        "see wc -l). Only timed data sets are listed; results.json also has the single agreement runs.",
         "",
         "## Timings",
         "",
@@ -535,6 +565,8 @@ def _markdown(res):
         "|---|---|---:|---:|---|",
     ]
     for r in res["timings"]:
+        if r["dataset"] != "-" and r["dataset"] not in res.get("timed_datasets", [r["dataset"]]):
+            continue
         note = " †" if r["runs_with_other_builds"] else ""
         lines.append(f"| {r['dataset']} | {r['label']}{note} | {_fmt_s(r['wall_s'])} | {r['peak_rss_mib']:.0f} | "
                      + ", ".join(f"{w:.3f}" for w in r["wall_all_s"]) + " |")
