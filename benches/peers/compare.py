@@ -241,7 +241,7 @@ def main():
     ap.add_argument("--noise-seeds", default=",".join(str(10 * i) for i in range(20)),
                     help="channelattribution seeds for the noise measurement (keep them >= 10 apart)")
     ap.add_argument("--noise-dataset", default="1m")
-    ap.add_argument("--mam-10m", action="store_true", help="also run mam on journeys_10m (~12 GB peak)")
+    ap.add_argument("--mam-10m", action="store_true", help="also run mam on journeys_10m (est. >10 GB peak)")
     ap.add_argument("--wait-idle", type=float, default=120.0,
                     help="before each timed run wait up to this many seconds for other compilers to finish")
     ap.add_argument("--out-dir", default=HERE)
