@@ -245,7 +245,6 @@ def main():
     ap.add_argument("--wait-idle", type=float, default=120.0,
                     help="before each timed run wait up to this many seconds for other compilers to finish")
     ap.add_argument("--out-dir", default=HERE)
-    ap.add_argument("--skip-peers", action="store_true", help="reuse peer outputs/timings from an earlier results.json")
     args = ap.parse_args()
 
     datasets = [d for d in args.datasets.split(",") if d]
