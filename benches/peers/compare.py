@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Side-by-side: our `channel_report` against channelattribution and mam.
 
-    compare.py [--ours-bin PATH] [--datasets 1m,10m,intl_100k] [--reps 3]
-               [--noise-seeds 0,10,20,30,40] [--mam-10m] [--out-dir DIR]
+    compare.py [--ours-bin PATH] [--ours-label TEXT] [--datasets 1m,10m,intl_100k,edge]
+               [--timed 1m,10m] [--reps 3] [--noise-seeds 0,10,...,190] [--mam-10m]
+               [--out-dir DIR]
 
 Every measurement is a whole process (fresh interpreter or binary: imports,
-reading the file, computing, writing the result), timed for wall time with
-its peak RSS taken from wait4()'s rusage; median of --reps runs. `wc -l` on
-the same file is timed the same way. Agreement checks and channelattribution's
+reading the file, computing, writing the result), timed for wall time, with
+its peak RSS from GNU time (%M); median of --reps runs, a run repeated while
+the rest of the shared machine kept more than 0.25 core busy. `wc -l` on the
+same file is timed the same way. Agreement checks and channelattribution's
 simulation noise are computed from the outputs of the same runs (plus untimed
 runs where a peer needs a second pass, e.g. mam computes one metric per run).
 
