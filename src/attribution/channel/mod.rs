@@ -1094,9 +1094,10 @@ impl JourneySetBuilder {
 }
 
 /// A path of at most 16 touches over ids below 255 packed as (id + 1)
-/// bytes, first touch lowest (so distinct paths get distinct keys).
+/// bytes, first touch lowest (so distinct paths get distinct keys). The
+/// builder and the readers' fast path share it, so their keys agree.
 #[inline]
-fn pack_path(ids: &[u32]) -> Option<u128> {
+pub(super) fn pack_path(ids: &[u32]) -> Option<u128> {
     if ids.len() > 16 {
         return None;
     }

@@ -1369,7 +1369,7 @@ impl Parser {
         // A packable path is keyed by its ids too, as on the fast path, so
         // a path is one worker path however it is spelled (which the
         // one-worker merge relies on).
-        let key = pack_ids(&self.ids[start..]);
+        let key = super::pack_path(&self.ids[start..]);
         let packed = key.map(|key| (key, self.packed.position(key)));
         if let Some((_, (at, true))) = packed {
             self.ids.truncate(start);
@@ -1576,22 +1576,6 @@ static TOKEN_STOP: [bool; 256] = {
     stop[b'\n' as usize] = true;
     stop
 };
-
-/// Worker channel ids packed as on the fast path ((id + 1) bytes, first
-/// touch lowest), if at most 16 touches over ids below 255.
-fn pack_ids(ids: &[u32]) -> Option<u128> {
-    if ids.len() > 16 {
-        return None;
-    }
-    let mut key = 0u128;
-    for (t, &id) in ids.iter().enumerate() {
-        if id >= 255 {
-            return None;
-        }
-        key |= u128::from(id + 1) << (8 * t);
-    }
-    Some(key)
-}
 
 /// Starts loading the cache line holding `*value`. Only a hint: results
 /// never depend on it.
