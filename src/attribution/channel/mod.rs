@@ -104,12 +104,17 @@
 //!
 //! Channel ids are assigned in name order and paths are kept sorted, so the
 //! models never see the order in which journeys arrived; conversion counts
-//! are exact integers. Conversion values (and time-decay credit) are `f64`
-//! sums, so reordering journeys may change the last bits. Reading the same
-//! bytes gives bit-identical results whatever the number of threads: the
-//! input is cut into blocks at fixed points (a property of the bytes and
-//! [`ReadOptions::with_block_bytes`], not of the threads), each block is
-//! summed on its own and blocks are merged in file order.
+//! are exact integers. The readers sum each path's values exactly when they
+//! are plain decimals (`12.5`, `0.00`: a 192-bit integer of 10^-19 units,
+//! turned into `f64` once), so those totals do not depend on line order at
+//! all. Other values (exponents, signs) and time-decay credit are `f64`
+//! sums, so reordering journeys may change their last bits; through
+//! [`JourneySetBuilder::add`] every value is an `f64` sum in call order.
+//! Reading the same bytes gives bit-identical results whatever the number
+//! of threads: each worker keeps its paths' integer and exact totals over
+//! all its blocks, and the `f64` parts are cut into blocks at fixed points
+//! (a property of the bytes and [`ReadOptions::with_block_bytes`], not of
+//! the threads) and added in file order.
 //!
 //! # Floating point
 //!
@@ -700,6 +705,9 @@ pub struct JourneySetBuilder {
     slot_ids: Vec<u32>,
     slot_start: Vec<usize>,
     stats: Vec<PathStats>,
+    /// Exact decimal value sums per slot, added to `stats[i].value` at
+    /// [`Self::finish`] (readers only; empty otherwise).
+    exact: Vec<ExactSum>,
     half_life_hours: f64,
     /// Time-decay credit per interned channel.
     time_decay: Vec<Credit>,
@@ -737,6 +745,7 @@ impl JourneySetBuilder {
             slot_ids: Vec::new(),
             slot_start: vec![0],
             stats: Vec::new(),
+            exact: Vec::new(),
             half_life_hours: DEFAULT_HALF_LIFE_HOURS,
             time_decay: Vec::new(),
             has_times: true,
@@ -881,7 +890,8 @@ impl JourneySetBuilder {
             paths,
             slot_ids,
             slot_start,
-            stats: slots,
+            stats: mut slots,
+            exact,
             half_life_hours,
             time_decay,
             has_times,
@@ -905,6 +915,9 @@ impl JourneySetBuilder {
 
         // Only the arena is needed from here: free the lookups first.
         drop((packed, paths));
+        for (stats, exact) in slots.iter_mut().zip(&exact) {
+            stats.value += exact.to_f64();
+        }
         // The paths in canonical ids, in slot order, in one arena (mapped
         // in place).
         let ids: Vec<ChannelId> = slot_ids
@@ -1076,6 +1089,46 @@ impl JourneySetBuilder {
         Ok(())
     }
 
+    /// Adds counts and an exact value sum to the path in `slot`; the
+    /// value counts only if `conversions > 0`, as in [`Self::add_to_slot`].
+    pub(crate) fn add_exact_to_slot(
+        &mut self,
+        slot: u32,
+        conversions: u64,
+        nulls: u64,
+        value: &ExactSum,
+    ) -> Result<(), JourneyError> {
+        self.add_to_slot(slot, conversions, nulls, 0.0)?;
+        if conversions > 0 && !value.is_zero() {
+            let i = slot as usize;
+            if self.exact.len() <= i {
+                self.exact.resize(self.stats.len(), ExactSum::default());
+            }
+            if let Some(sum) = self.exact.get_mut(i) {
+                sum.merge(value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a converting journey's value (not a count) to the path in
+    /// `slot`.
+    pub(crate) fn add_value_to_slot(&mut self, slot: u32, value: f64) -> Result<(), JourneyError> {
+        if let Some(stats) = self.stats.get_mut(slot as usize) {
+            let sum = stats.value + value;
+            if !sum.is_finite() {
+                return Err(JourneyError::ValueOverflow);
+            }
+            stats.value = sum;
+        }
+        Ok(())
+    }
+
+    /// Whether no path has been added yet.
+    pub(crate) fn has_no_paths(&self) -> bool {
+        self.stats.is_empty()
+    }
+
     pub(crate) fn intern(&mut self, name: &str) -> u32 {
         self.channels.intern(name)
     }
@@ -1090,6 +1143,71 @@ impl JourneySetBuilder {
 
     pub(crate) fn set_no_times(&mut self) {
         self.has_times = false;
+    }
+}
+
+/// An exact sum of plain decimals (`mantissa / 10^decimals`, mantissa
+/// below 2^53, at most 19 decimals), in units of 10^-19 over 192 bits: no
+/// order of additions changes it and 2^64 terms cannot overflow it. Readers
+/// sum values this way so that results do not depend on how lines are
+/// shared among threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ExactSum {
+    lo: u128,
+    hi: u64,
+    /// The most decimals of any term.
+    scale: u8,
+}
+
+/// `10^i` for `i` in `0..=19`, as `u64`.
+const POW10_U64: [u64; 20] = {
+    let mut p = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
+impl ExactSum {
+    /// Adds `mantissa / 10^decimals` (`decimals` ≤ 19).
+    #[inline]
+    pub(crate) fn add(&mut self, mantissa: u64, decimals: u32) {
+        let d = decimals.min(19) as usize;
+        let units = u128::from(mantissa) * u128::from(POW10_U64[19 - d]);
+        let (lo, carry) = self.lo.overflowing_add(units);
+        self.lo = lo;
+        self.hi = self.hi.wrapping_add(u64::from(carry));
+        self.scale = self.scale.max(d as u8);
+    }
+
+    pub(crate) fn merge(&mut self, other: &ExactSum) {
+        let (lo, carry) = self.lo.overflowing_add(other.lo);
+        self.lo = lo;
+        self.hi = self
+            .hi
+            .wrapping_add(other.hi)
+            .wrapping_add(u64::from(carry));
+        self.scale = self.scale.max(other.scale);
+    }
+
+    pub(crate) fn is_zero(&self) -> bool {
+        self.lo == 0 && self.hi == 0
+    }
+
+    /// The sum as `f64`: correctly rounded (one division of two exact
+    /// numbers, as a decimal is parsed) when the sum has at most 15
+    /// significant digits at its scale, within an ulp or two beyond.
+    pub(crate) fn to_f64(self) -> f64 {
+        if self.hi == 0 {
+            let unit = u128::from(POW10_U64[19 - self.scale as usize]);
+            let n = self.lo / unit;
+            if n < 1 << 53 {
+                return n as f64 / POW10_U64[self.scale as usize] as f64;
+            }
+        }
+        (self.hi as f64 * 2f64.powi(128) + self.lo as f64) / 1e19
     }
 }
 

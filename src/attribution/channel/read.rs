@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::snippet;
 use super::{
-    Credit, DEFAULT_HALF_LIFE_HOURS, Interner, JourneyError, JourneySet, JourneySetBuilder,
-    LineErrorKind, ReadError, check_half_life, time_decay_shares,
+    Credit, DEFAULT_HALF_LIFE_HOURS, ExactSum, Interner, JourneyError, JourneySet,
+    JourneySetBuilder, LineErrorKind, ReadError, check_half_life, time_decay_shares,
 };
 
 /// The two input formats.
@@ -401,7 +401,6 @@ fn read_sized<R: Read>(
         Format::Paths => 1,
         Format::Journeys => options.threads,
     };
-    builder.reserve_paths(expected, threads == 1);
     let parse = ParseConfig {
         format,
         half_life: options.half_life_hours,
@@ -410,7 +409,7 @@ fn read_sized<R: Read>(
         expected_paths: expected.div_ceil(threads),
     };
     let mut merger = Merger::new(builder, threads);
-    if threads == 1 {
+    let parsers = if threads == 1 {
         let mut parser = Parser::new(parse);
         let mut block = first;
         loop {
@@ -420,10 +419,51 @@ fn read_sized<R: Read>(
                 break;
             }
         }
+        vec![parser]
     } else {
-        run_parallel(&mut source, first, parse, threads, &mut merger)?;
+        run_parallel(&mut source, first, parse, threads, &mut merger)?
+    };
+    let mut builder = merger.builder;
+    add_worker_paths(&mut builder, parsers).map_err(ReadError::Totals)?;
+    builder.finish().map_err(ReadError::Totals)
+}
+
+/// Adds the workers' path totals to the builder, once, after the last
+/// block: every other worker's paths are folded into the first worker's
+/// table (its channel ids mapped by name), which then goes to the builder
+/// without a second lookup per path. Totals are integers and exact
+/// decimal sums, so the order of this fold changes no result.
+fn add_worker_paths(
+    builder: &mut JourneySetBuilder,
+    mut parsers: Vec<Parser>,
+) -> Result<(), JourneyError> {
+    for parser in &mut parsers {
+        parser.settle_counts()?;
     }
-    merger.builder.finish().map_err(ReadError::Totals)
+    let mut parsers = parsers.into_iter();
+    let Some(mut base) = parsers.next() else {
+        return Ok(());
+    };
+    for other in parsers {
+        base.absorb(&other);
+    }
+    let channels: Vec<u32> = base.names.names.iter().map(|n| builder.intern(n)).collect();
+    let paths = base.acc.len();
+    // Fresh builder: the base's packable paths are distinct (keyed by
+    // ids), so they skip the builder's index.
+    let unindexed = builder.has_no_paths();
+    builder.reserve_paths(paths, unindexed);
+    let mut ids = Vec::new();
+    for (i, acc) in base.acc.iter().enumerate() {
+        base.mapped_path(i, &channels, &mut ids);
+        let slot = if unindexed {
+            builder.new_slot_unindexed(&ids)
+        } else {
+            builder.slot(&ids)
+        };
+        builder.add_exact_to_slot(slot, acc.conversions, acc.nulls, &acc.value)?;
+    }
+    Ok(())
 }
 
 /// Reads journeys from a file: [`read`] on the opened file.
@@ -590,16 +630,17 @@ fn run_parallel<R: Read>(
     parse: ParseConfig,
     threads: usize,
     merger: &mut Merger,
-) -> Result<(), ReadError> {
+) -> Result<Vec<Parser>, ReadError> {
     thread::scope(|scope| {
         let (done_tx, done_rx) = mpsc::channel::<(Partial, Block)>();
         let mut work = Vec::with_capacity(threads);
+        let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
             // One queued block per worker bounds memory to about
             // 3 × threads blocks.
             let (tx, rx) = mpsc::sync_channel::<Block>(1);
             let done_tx = done_tx.clone();
-            scope.spawn(move || {
+            workers.push(scope.spawn(move || {
                 let mut parser = Parser::new(parse);
                 for block in rx {
                     let partial = parser.parse(&block.data[block.start..block.len]);
@@ -607,7 +648,8 @@ fn run_parallel<R: Read>(
                         break;
                     }
                 }
-            });
+                parser
+            }));
             work.push(tx);
         }
         drop(done_tx);
@@ -648,74 +690,72 @@ fn run_parallel<R: Read>(
             pending.insert(buf.index, partial);
             merge_ready(&mut pending, &mut next_merge)?;
         }
-        Ok(())
+        // A worker only stops at the end of its queue; one that panicked
+        // is a bug, reported as such rather than as a wrong total.
+        Ok(workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect())
     })
 }
 
-/// Merges block aggregates into the builder, in block order.
+/// Takes each block's report in block order: line numbers, the first
+/// error, time-decay credit and the rare values that are not plain
+/// decimals (`f64` sums, so their order is the file's). Path totals stay
+/// with the workers until [`add_worker_paths`].
 ///
-/// Each worker keeps its own dictionaries of channels and raw paths across
-/// blocks and announces new entries with each block; the merger keeps, per
-/// worker, the translation of its ids to the builder's.
+/// Each worker keeps its own dictionary of channels across blocks and
+/// announces new names with each block; the merger keeps, per worker, the
+/// translation of its ids to the builder's.
 struct Merger {
     builder: JourneySetBuilder,
     /// The line number of the next block's first line.
     next_line: u64,
     /// Per worker: worker channel id → builder channel id.
     channels: Vec<Vec<u32>>,
-    /// Per worker: worker path index → builder path slot.
-    paths: Vec<Vec<u32>>,
     ids: Vec<u32>,
-    /// One worker into a fresh builder: worker channel ids and path
-    /// indices are the builder's, and packable paths skip its index.
-    single: bool,
 }
 
 impl Merger {
     fn new(builder: JourneySetBuilder, workers: usize) -> Self {
         Merger {
-            single: workers == 1 && builder.stats.is_empty() && builder.channels.names.is_empty(),
             builder,
             next_line: 2,
             channels: vec![Vec::new(); workers],
-            paths: vec![Vec::new(); workers],
             ids: Vec::new(),
         }
     }
 
     /// Merges the next block, parsed by `worker`.
     fn merge(&mut self, worker: usize, partial: &Partial) -> Result<(), ReadError> {
+        let b = &mut self.builder;
+        let channels = &mut self.channels[worker];
+        for name in &partial.new_names {
+            channels.push(b.intern(name));
+        }
+        // Before the block's error: they come from earlier lines.
+        let mut at = 0;
+        for &(len, line, value) in &partial.inexact {
+            let len = len as usize;
+            self.ids.clear();
+            self.ids.extend(
+                partial.inexact_ids[at..at + len]
+                    .iter()
+                    .map(|&c| channels[c as usize]),
+            );
+            at += len;
+            let slot = b.slot(&self.ids);
+            b.add_value_to_slot(slot, value)
+                .map_err(|kind| ReadError::Line {
+                    line: self.next_line + line - 1,
+                    kind: kind.into(),
+                })?;
+        }
         if let Some((line, kind)) = &partial.error {
             return Err(ReadError::Line {
                 line: self.next_line + line - 1,
                 kind: kind.clone(),
             });
-        }
-        let b = &mut self.builder;
-        let channels = &mut self.channels[worker];
-        let paths = &mut self.paths[worker];
-        for name in &partial.new_names {
-            channels.push(b.intern(name));
-        }
-        let mut at = 0;
-        for &len in &partial.new_path_lens {
-            let len = len as usize;
-            self.ids.clear();
-            self.ids.extend(
-                partial.new_path_ids[at..at + len]
-                    .iter()
-                    .map(|&c| channels[c as usize]),
-            );
-            at += len;
-            paths.push(if self.single {
-                b.new_slot_unindexed(&self.ids)
-            } else {
-                b.slot(&self.ids)
-            });
-        }
-        for e in &partial.entries {
-            b.add_to_slot(paths[e.path as usize], e.conversions, e.nulls, e.value)
-                .map_err(ReadError::Totals)?;
         }
         for (c, credit) in partial.time_decay.iter().enumerate() {
             if *credit != Credit::default() {
@@ -738,14 +778,43 @@ struct ParseConfig {
     expected_paths: usize,
 }
 
-/// A distinct raw path's totals within one block.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    /// The worker's path index.
-    path: u32,
+/// A worker path's totals over all its blocks.
+#[derive(Debug, Clone, Copy, Default)]
+struct PathAcc {
     conversions: u64,
     nulls: u64,
-    value: f64,
+    /// Plain decimal values of converting lines, exactly.
+    value: ExactSum,
+}
+
+impl PathAcc {
+    fn add_counts(&mut self, conversions: u64, nulls: u64) -> Result<(), JourneyError> {
+        let (Some(c), Some(n)) = (
+            self.conversions.checked_add(conversions),
+            self.nulls.checked_add(nulls),
+        ) else {
+            return Err(JourneyError::CountOverflow);
+        };
+        (self.conversions, self.nulls) = (c, n);
+        Ok(())
+    }
+}
+
+/// A line's value: a plain decimal (summed exactly, in any order) or any
+/// other finite number (summed as `f64` in file order).
+#[derive(Debug, Clone, Copy)]
+enum LineValue {
+    Decimal(Decimal),
+    Other(f64),
+}
+
+impl LineValue {
+    fn to_f64(self) -> f64 {
+        match self {
+            LineValue::Decimal(d) => d.to_f64(),
+            LineValue::Other(v) => v,
+        }
+    }
 }
 
 /// What a worker hands over for one block.
@@ -757,12 +826,11 @@ struct Partial {
     error: Option<(u64, LineErrorKind)>,
     /// Channels the worker met first in this block, in worker-id order.
     new_names: Vec<Box<str>>,
-    /// Paths the worker met first in this block (worker channel ids,
-    /// concatenated), in worker-index order.
-    new_path_ids: Vec<u32>,
-    new_path_lens: Vec<u32>,
-    /// Totals per path, in order of first appearance in the block.
-    entries: Vec<Entry>,
+    /// Values of converting lines that are not plain decimals, in line
+    /// order: (touches, line in the block, value), the paths' worker
+    /// channel ids concatenated in `inexact_ids`.
+    inexact: Vec<(u32, u64, f64)>,
+    inexact_ids: Vec<u32>,
     /// Time-decay credit per worker channel id.
     time_decay: Vec<Credit>,
 }
@@ -775,23 +843,24 @@ struct Parser {
     /// Raw path bytes (quotes removed) → worker path index, for the
     /// general parser.
     raw: ByteTable,
-    /// Channel-id paths packed in a `u128` → worker path index and block
-    /// entry, for the fast path.
+    /// Channel-id paths packed in a `u128` → worker path index, for the
+    /// fast path.
     packed: PackedPaths,
     /// Raw channel tokens (ASCII spaces trimmed) → worker channel id, for
     /// the fast path.
     tokens: ByteTable,
-    /// The block being parsed, counted from 1 (stamps `packed` entries).
-    generation: u64,
     names: Interner,
     /// Worker path `i` is `ids[path_start[i]..path_start[i + 1]]`.
     path_start: Vec<usize>,
     ids: Vec<u32>,
     names_sent: usize,
-    paths_sent: usize,
-    /// Worker path → its index in `entries` in this block, or `UNTOUCHED`.
-    slot: Vec<u32>,
-    entries: Vec<Entry>,
+    /// Totals per worker path, over all blocks.
+    acc: Vec<PathAcc>,
+    /// This block's values that are not plain decimals (see [`Partial`]).
+    inexact: Vec<(u32, u64, f64)>,
+    inexact_ids: Vec<u32>,
+    /// The line being parsed, in its block (from 1).
+    line: u64,
     time_decay: Vec<Credit>,
     scratch: [Vec<u8>; 5],
     scratch4: [Vec<u8>; 4],
@@ -860,14 +929,14 @@ impl Parser {
             raw: ByteTable::new(),
             packed: PackedPaths::with_capacity(config.expected_paths),
             tokens: ByteTable::new(),
-            generation: 0,
             names: Interner::default(),
             path_start: vec![0],
             ids: Vec::new(),
             names_sent: 0,
-            paths_sent: 0,
-            slot: Vec::new(),
-            entries: Vec::new(),
+            acc: Vec::new(),
+            inexact: Vec::new(),
+            inexact_ids: Vec::new(),
+            line: 0,
             time_decay: Vec::new(),
             scratch: Default::default(),
             scratch4: Default::default(),
@@ -882,7 +951,6 @@ impl Parser {
     }
 
     fn parse(&mut self, data: &[u8]) -> Partial {
-        self.generation += 1;
         let mut partial = Partial::default();
         let mut p = 0;
         let mut line_no = 0u64;
@@ -913,6 +981,7 @@ impl Parser {
             let line = &data[p..end];
             p = (end + 1).min(data.len());
             let line = line.strip_suffix(b"\r").unwrap_or(line);
+            self.line = line_no;
             let result = if line.len() > self.config.max_line {
                 Err(LineErrorKind::TooLong {
                     max_bytes: self.config.max_line,
@@ -938,22 +1007,67 @@ impl Parser {
 
         partial.new_names = self.names.names[self.names_sent..].to_vec();
         self.names_sent = self.names.names.len();
-        let paths = self.path_start.len() - 1;
-        for i in self.paths_sent..paths {
-            let (start, end) = (self.path_start[i], self.path_start[i + 1]);
-            partial
-                .new_path_ids
-                .extend_from_slice(&self.ids[start..end]);
-            partial.new_path_lens.push((end - start) as u32);
-        }
-        self.paths_sent = paths;
-        for e in &self.entries {
-            self.slot[e.path as usize] = UNTOUCHED;
-        }
-        let capacity = self.entries.len();
-        partial.entries = std::mem::replace(&mut self.entries, Vec::with_capacity(capacity));
+        partial.inexact = std::mem::take(&mut self.inexact);
+        partial.inexact_ids = std::mem::take(&mut self.inexact_ids);
         partial.time_decay = std::mem::take(&mut self.time_decay);
         partial
+    }
+
+    /// Folds another worker's path totals into this one's (after the last
+    /// block): its channels are mapped by name, a packable path is found by
+    /// its key, any other path is appended (the builder merges spellings).
+    fn absorb(&mut self, other: &Parser) {
+        let channels: Vec<u32> = other
+            .names
+            .names
+            .iter()
+            .map(|n| self.names.intern(n))
+            .collect();
+        self.packed.reserve(other.acc.len());
+        let mut ids = Vec::new();
+        for (i, acc) in other.acc.iter().enumerate() {
+            other.mapped_path(i, &channels, &mut ids);
+            let at = match super::pack_path(&ids) {
+                Some(key) => {
+                    let (at, found) = self.packed.position(key);
+                    if found {
+                        Some(self.packed.slots[at].path as usize)
+                    } else {
+                        let path = self.new_path(&ids);
+                        self.packed.insert(at, key, path as u32);
+                        Some(path)
+                    }
+                }
+                None => None,
+            };
+            let path = at.unwrap_or_else(|| self.new_path(&ids));
+            let mine = &mut self.acc[path];
+            // Each worker's totals are at most the file's, which its lines
+            // cannot make exceed u64 (a journey counts 1; aggregated files
+            // are read by one worker).
+            mine.conversions = mine.conversions.saturating_add(acc.conversions);
+            mine.nulls = mine.nulls.saturating_add(acc.nulls);
+            mine.value.merge(&acc.value);
+        }
+    }
+
+    /// Worker path `i` with its channel ids mapped through `channels`, into
+    /// `out`.
+    fn mapped_path(&self, i: usize, channels: &[u32], out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(
+            self.ids[self.path_start[i]..self.path_start[i + 1]]
+                .iter()
+                .map(|&c| channels[c as usize]),
+        );
+    }
+
+    /// Registers a new worker path of these ids; returns its index.
+    fn new_path(&mut self, ids: &[u32]) -> usize {
+        self.ids.extend_from_slice(ids);
+        self.path_start.push(self.ids.len());
+        self.acc.push(PathAcc::default());
+        self.acc.len() - 1
     }
 
     /// The fast path for a plain journey line at `data[p..]`: unquoted
@@ -1038,11 +1152,13 @@ impl Parser {
             return;
         };
         let (at, found) = self.packed.position(key);
-        let e = self.packed_entry(at, found, key, touches);
+        let at = self.packed_slot(at, found, key, touches);
+        // One journey cannot overflow the counts (see `add_counts_at`).
+        let _ = self.add_counts_at(at, u64::from(converted), u64::from(!converted));
         if converted {
+            let path = self.packed.slots[at].path as usize;
+            self.acc[path].value.add(value.mantissa, value.decimals);
             let value = value.to_f64();
-            e.conversions += 1;
-            e.value += value;
             self.hours.clear();
             self.hours
                 .extend(self.pending_decimals.iter().map(|d| d.to_f64()));
@@ -1054,8 +1170,6 @@ impl Parser {
                 }
                 self.time_decay[c].add_scaled(1.0, value, share);
             }
-        } else {
-            e.nulls += 1;
         }
     }
 
@@ -1097,31 +1211,89 @@ impl Parser {
         }
     }
 
-    /// The block entry of a packed path at slot `at` (from
-    /// [`PackedPaths::position`]), registering the path if it is new.
+    /// The slot of a packed path at `at` (from [`PackedPaths::position`]),
+    /// registering the path if it is new.
     #[inline]
-    fn packed_entry(&mut self, mut at: usize, found: bool, key: u128, touches: u32) -> &mut Entry {
-        if !found {
-            let path = (self.path_start.len() - 1) as u32;
-            for t in 0..touches {
-                self.ids.push(((key >> (8 * t)) as u32 & 0xFF) - 1);
-            }
-            self.path_start.push(self.ids.len());
-            self.slot.push(UNTOUCHED);
-            at = self.packed.insert(at, key, path);
+    fn packed_slot(&mut self, at: usize, found: bool, key: u128, touches: u32) -> usize {
+        if found {
+            return at;
         }
+        let path = self.acc.len() as u32;
+        for t in 0..touches {
+            self.ids.push(((key >> (8 * t)) as u32 & 0xFF) - 1);
+        }
+        self.path_start.push(self.ids.len());
+        self.acc.push(PathAcc::default());
+        self.packed.insert(at, key, path)
+    }
+
+    /// Adds counts to the packed path in slot `at`: in the slot's own
+    /// 32-bit counters (no second cache line) until they would overflow,
+    /// then in the path's `u64` totals, checked, for good. So a slot's
+    /// counters are the path's whole count until it spills, and zero after.
+    #[inline]
+    fn add_counts_at(
+        &mut self,
+        at: usize,
+        conversions: u64,
+        nulls: u64,
+    ) -> Result<(), JourneyError> {
         let slot = &mut self.packed.slots[at];
-        if slot.generation != self.generation {
-            slot.generation = self.generation;
-            slot.entry = self.entries.len() as u32;
-            self.entries.push(Entry {
-                path: slot.path,
-                conversions: 0,
-                nulls: 0,
-                value: 0.0,
-            });
+        if !slot.spilled {
+            if let (Ok(c), Ok(n)) = (u32::try_from(conversions), u32::try_from(nulls)) {
+                if let (Some(c), Some(n)) =
+                    (slot.conversions.checked_add(c), slot.nulls.checked_add(n))
+                {
+                    (slot.conversions, slot.nulls) = (c, n);
+                    return Ok(());
+                }
+            }
         }
-        &mut self.entries[slot.entry as usize]
+        self.spill_counts(at, conversions, nulls)
+    }
+
+    #[cold]
+    fn spill_counts(
+        &mut self,
+        at: usize,
+        conversions: u64,
+        nulls: u64,
+    ) -> Result<(), JourneyError> {
+        let slot = &mut self.packed.slots[at];
+        slot.spilled = true;
+        let held = (
+            std::mem::take(&mut slot.conversions),
+            std::mem::take(&mut slot.nulls),
+        );
+        let e = &mut self.acc[slot.path as usize];
+        e.add_counts(held.0.into(), held.1.into())?;
+        e.add_counts(conversions, nulls)
+    }
+
+    /// Adds counts to any worker path: through its slot if it is packable
+    /// (see [`Self::add_counts_at`]), else to its totals, checked.
+    fn add_counts(&mut self, path: u32, conversions: u64, nulls: u64) -> Result<(), JourneyError> {
+        let (start, end) = (
+            self.path_start[path as usize],
+            self.path_start[path as usize + 1],
+        );
+        if let Some(key) = super::pack_path(&self.ids[start..end]) {
+            let (at, found) = self.packed.position(key);
+            if found {
+                return self.add_counts_at(at, conversions, nulls);
+            }
+        }
+        self.acc[path as usize].add_counts(conversions, nulls)
+    }
+
+    /// Moves every slot's counters into its path's totals (after the last
+    /// block).
+    fn settle_counts(&mut self) -> Result<(), JourneyError> {
+        for slot in self.packed.slots.iter_mut().filter(|s| s.key != 0) {
+            self.acc[slot.path as usize].add_counts(slot.conversions.into(), slot.nulls.into())?;
+            (slot.conversions, slot.nulls, slot.spilled) = (0, 0, true);
+        }
+        Ok(())
     }
 
     /// The fast path for a plain aggregated line: an unquoted path, digit
@@ -1176,22 +1348,13 @@ impl Parser {
             return Ok(());
         };
         let (at, found) = self.packed.position(key);
-        let e = self.packed_entry(at, found, key, touches);
-        let (Some(sum_conversions), Some(sum_nulls)) = (
-            e.conversions.checked_add(conversions),
-            e.nulls.checked_add(nulls),
-        ) else {
-            return Err((line, JourneyError::CountOverflow.into()));
-        };
-        let sum_value = if conversions > 0 {
-            e.value + value.to_f64()
-        } else {
-            e.value
-        };
-        if !sum_value.is_finite() {
-            return Err((line, JourneyError::ValueOverflow.into()));
+        let at = self.packed_slot(at, found, key, touches);
+        self.add_counts_at(at, conversions, nulls)
+            .map_err(|e| (line, e.into()))?;
+        if conversions > 0 {
+            let path = self.packed.slots[at].path as usize;
+            self.acc[path].value.add(value.mantissa, value.decimals);
         }
-        (e.conversions, e.nulls, e.value) = (sum_conversions, sum_nulls, sum_value);
         Ok(())
     }
 
@@ -1251,7 +1414,7 @@ impl Parser {
         let [_, path, hours, converted, value] = split_fields::<5>(line, b',', scratch)?;
         let path = self.path_of(path)?;
         let converted = parse_converted(converted)?;
-        let value = parse_value(value, "value")?;
+        let value = parse_line_value(value, "value")?;
         parse_hours(hours, &mut self.hours)?;
         let touches = self.path_len(path);
         if self.hours.len() != touches {
@@ -1266,11 +1429,12 @@ impl Parser {
     }
 
     /// Adds one journey whose touch times are in `self.hours`.
-    fn record_journey(&mut self, path: u32, converted: bool, value: f64) {
-        let e = self.entry(path);
+    fn record_journey(&mut self, path: u32, converted: bool, value: LineValue) {
+        // One journey cannot overflow the counts (see `add_counts_at`).
+        let _ = self.add_counts(path, u64::from(converted), u64::from(!converted));
         if converted {
-            e.conversions += 1;
-            e.value += value;
+            self.add_value(path, value);
+            let value = value.to_f64();
             time_decay_shares(&self.hours, self.config.half_life, &mut self.shares);
             let start = self.path_start[path as usize];
             for (&c, &share) in self.ids[start..].iter().zip(&self.shares) {
@@ -1280,8 +1444,6 @@ impl Parser {
                 }
                 self.time_decay[c].add_scaled(1.0, value, share);
             }
-        } else {
-            e.nulls += 1;
         }
     }
 
@@ -1302,42 +1464,28 @@ impl Parser {
         let path = self.path_of(path)?;
         let conversions = parse_count(conversions, "total_conversions")?;
         let nulls = parse_count(nulls, "total_null")?;
-        let value = parse_value(value, "total_conversion_value")?;
-        let e = self.entry(path);
-        let sum_conversions = e
-            .conversions
-            .checked_add(conversions)
-            .ok_or(JourneyError::CountOverflow)?;
-        let sum_nulls = e
-            .nulls
-            .checked_add(nulls)
-            .ok_or(JourneyError::CountOverflow)?;
-        let sum_value = if conversions > 0 {
-            e.value + value
-        } else {
-            e.value
-        };
-        if !sum_value.is_finite() {
-            return Err(JourneyError::ValueOverflow.into());
+        let value = parse_line_value(value, "total_conversion_value")?;
+        self.add_counts(path, conversions, nulls)?;
+        if conversions > 0 {
+            self.add_value(path, value);
         }
-        (e.conversions, e.nulls, e.value) = (sum_conversions, sum_nulls, sum_value);
         Ok(())
     }
 
-    /// The block entry of a worker path, created on its first line in the
-    /// block.
-    fn entry(&mut self, path: u32) -> &mut Entry {
-        let slot = &mut self.slot[path as usize];
-        if *slot == UNTOUCHED {
-            *slot = self.entries.len() as u32;
-            self.entries.push(Entry {
-                path,
-                conversions: 0,
-                nulls: 0,
-                value: 0.0,
-            });
+    /// Adds a converting line's value to its worker path: a plain decimal
+    /// exactly, any other number to this block's `f64` list.
+    fn add_value(&mut self, path: u32, value: LineValue) {
+        match value {
+            LineValue::Decimal(d) => self.acc[path as usize].value.add(d.mantissa, d.decimals),
+            LineValue::Other(v) => {
+                let (start, end) = (
+                    self.path_start[path as usize],
+                    self.path_start[path as usize + 1],
+                );
+                self.inexact_ids.extend_from_slice(&self.ids[start..end]);
+                self.inexact.push(((end - start) as u32, self.line, v));
+            }
         }
-        &mut self.entries[*slot as usize]
     }
 
     fn path_len(&self, path: u32) -> usize {
@@ -1377,9 +1525,9 @@ impl Parser {
             self.raw.insert(raw, index);
             return Ok(index);
         }
-        let index = (self.path_start.len() - 1) as u32;
+        let index = self.acc.len() as u32;
         self.path_start.push(self.ids.len());
-        self.slot.push(UNTOUCHED);
+        self.acc.push(PathAcc::default());
         self.raw.insert(raw, index);
         if let Some((key, (at, false))) = packed {
             self.packed.insert(at, key, index);
@@ -1490,14 +1638,15 @@ struct PackedPaths {
     seed: u64,
 }
 
+/// 32 bytes: two to a cache line.
 #[derive(Debug, Clone, Copy, Default)]
 struct PackedSlot {
     key: u128,
     path: u32,
-    /// The path's index in `Parser::entries`, valid if `generation` is
-    /// the current block's.
-    entry: u32,
-    generation: u64,
+    /// The path's counts while they fit (see `Parser::add_counts_at`).
+    conversions: u32,
+    nulls: u32,
+    spilled: bool,
 }
 
 impl PackedPaths {
@@ -1557,11 +1706,22 @@ impl PackedPaths {
         self.slots[at] = PackedSlot {
             key,
             path,
-            entry: 0,
-            generation: 0,
+            ..PackedSlot::default()
         };
         self.len += 1;
         at
+    }
+
+    /// Makes room for `more` keys without growing on the way.
+    fn reserve(&mut self, more: usize) {
+        let want = (self.len + more).saturating_mul(2).next_power_of_two();
+        if want > self.slots.len() {
+            let old = std::mem::replace(&mut self.slots, vec![PackedSlot::default(); want]);
+            for slot in old.into_iter().filter(|s| s.key != 0) {
+                let (i, _) = self.position(slot.key);
+                self.slots[i] = slot;
+            }
+        }
     }
 }
 
@@ -1881,6 +2041,17 @@ fn parse_converted(field: &[u8]) -> Result<bool, LineErrorKind> {
             text: snippet(field),
         }),
     }
+}
+
+/// A finite number, kept as a plain decimal when it is one.
+fn parse_line_value(field: &[u8], name: &'static str) -> Result<LineValue, LineErrorKind> {
+    let t = field.trim_ascii();
+    if let Some((d, end)) = fast_decimal(t, 0) {
+        if end == t.len() {
+            return Ok(LineValue::Decimal(d));
+        }
+    }
+    parse_value(field, name).map(LineValue::Other)
 }
 
 /// A finite `f64`.

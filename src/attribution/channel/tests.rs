@@ -1344,3 +1344,65 @@ fn aggregated_overflow_names_its_line_when_added_late() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn exact_sums_round_like_one_decimal_parse() {
+    let mut sum = ExactSum::default();
+    for (m, d) in [(1, 1), (2, 1)] {
+        sum.add(m, d);
+    }
+    // 0.1 + 0.2 is 0.3 exactly, rounded once (an f64 sum gives 0.30000000000000004).
+    assert_eq!(sum.to_f64(), 0.3);
+    let mut mixed = ExactSum::default();
+    mixed.add(1205, 2); // 12.05
+    mixed.add(7, 0); // 7
+    mixed.add(123_456_789, 6); // 123.456789
+    assert_eq!(mixed.to_f64(), 142.506789);
+    assert_eq!(ExactSum::default().to_f64(), 0.0);
+    // Past 2^53 units at its scale: still close, and deterministic.
+    let mut big = ExactSum::default();
+    for _ in 0..1000 {
+        big.add((1 << 53) - 1, 19);
+        big.add((1 << 53) - 1, 0);
+    }
+    let want = 1000.0 * ((1u64 << 53) - 1) as f64 * (1.0 + 1e-19);
+    assert!(
+        (big.to_f64() - want).abs() <= want * 1e-15,
+        "{}",
+        big.to_f64()
+    );
+}
+
+proptest! {
+    /// An exact sum is the same whatever the order of its terms and however
+    /// they are grouped (as threads group lines), and within an ulp of the
+    /// true sum.
+    #[test]
+    fn exact_sums_ignore_order_and_grouping(
+        terms in proptest::collection::vec((0u64..1 << 53, 0u32..=19), 0..40),
+        split in 0usize..40,
+    ) {
+        let mut forward = ExactSum::default();
+        for &(m, d) in &terms {
+            forward.add(m, d);
+        }
+        let mut backward = ExactSum::default();
+        for &(m, d) in terms.iter().rev() {
+            backward.add(m, d);
+        }
+        let split = split.min(terms.len());
+        let (mut left, mut right) = (ExactSum::default(), ExactSum::default());
+        for &(m, d) in &terms[..split] {
+            left.add(m, d);
+        }
+        for &(m, d) in &terms[split..] {
+            right.add(m, d);
+        }
+        right.merge(&left);
+        prop_assert_eq!(forward, backward);
+        prop_assert_eq!(forward, right);
+        let approx: f64 = terms.iter().map(|&(m, d)| m as f64 / 10f64.powi(d as i32)).sum();
+        let got = forward.to_f64();
+        prop_assert!((got - approx).abs() <= 1e-12 * approx.abs().max(1.0), "{} vs {}", got, approx);
+    }
+}
