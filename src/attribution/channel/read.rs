@@ -876,6 +876,13 @@ struct Parser {
     pending_path: Option<PendingPath>,
     /// The pending line's touch times (swapped with `decimals`).
     pending_decimals: Vec<Decimal>,
+    /// The block's stop bytes (see [`Stops`]), for the fast paths.
+    stops: Stops,
+    /// A direct-mapped cache of raw path fields of at most 32 bytes →
+    /// their packed key: a journey whose path was met recently skips
+    /// tokenizing it.
+    path_memo: Box<[MemoPath]>,
+    memo_seed: u64,
     /// A direct-mapped cache in front of `tokens` for tokens of at most 16
     /// bytes (held whole in two words): with a handful of channels, a
     /// token costs one multiply and one compare.
@@ -883,6 +890,26 @@ struct Parser {
 }
 
 const TOKEN_CACHE: usize = 64;
+
+const PATH_MEMO: usize = 1 << 13;
+
+/// A path field of at most 32 bytes (its bytes as four words, zero past
+/// `len`) and its packed key; `len` is `u32::MAX` in an empty entry.
+#[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
+struct MemoPath {
+    words: [u64; 4],
+    len: u32,
+    touches: u32,
+    key: u128,
+}
+
+const EMPTY_MEMO: MemoPath = MemoPath {
+    words: [0; 4],
+    len: u32::MAX,
+    touches: 0,
+    key: 0,
+};
 
 /// A token of at most 16 bytes as [`short_words`] and its length (which
 /// together give all its bytes), and its channel id; `len` is `u32::MAX`
@@ -946,6 +973,9 @@ impl Parser {
             pending: None,
             pending_path: None,
             pending_decimals: Vec::new(),
+            stops: Stops::default(),
+            path_memo: vec![EMPTY_MEMO; PATH_MEMO].into_boxed_slice(),
+            memo_seed: foldhash::fast::RandomState::default().hash_one(0x3E30_u64),
             token_cache: Box::new([EMPTY_TOKEN; TOKEN_CACHE]),
         }
     }
@@ -954,11 +984,17 @@ impl Parser {
         let mut partial = Partial::default();
         let mut p = 0;
         let mut line_no = 0u64;
+        let sep = match self.config.format {
+            Format::Journeys => b',',
+            Format::Paths => b';',
+        };
+        let mut stops = std::mem::take(&mut self.stops);
+        stops.mark(data, sep);
         while p < data.len() {
             line_no += 1;
             let fast = match self.config.format {
-                Format::Journeys => self.fast_journey(data, p).map(Ok),
-                Format::Paths => self.fast_path_line(data, p, line_no),
+                Format::Journeys => self.fast_journey(data, &stops, p).map(Ok),
+                Format::Paths => self.fast_path_line(data, &stops, p, line_no),
             };
             match fast {
                 Some(Ok(next)) => {
@@ -1005,6 +1041,7 @@ impl Parser {
         }
         partial.lines = line_no;
 
+        self.stops = stops;
         partial.new_names = self.names.names[self.names_sent..].to_vec();
         self.names_sent = self.names.names.len();
         partial.inexact = std::mem::take(&mut self.inexact);
@@ -1078,50 +1115,58 @@ impl Parser {
     /// reads every field exactly as the general parser would: a token is
     /// the bytes between `>`s with ASCII spaces trimmed, and its channel
     /// is the token as UTF-8 with all white space trimmed.
+    ///
+    /// Fields and tokens are found from the block's stop bits (`stops`),
+    /// one bit scan each, with no branch per byte.
     #[inline]
-    fn fast_journey(&mut self, data: &[u8], p: usize) -> Option<usize> {
+    fn fast_journey(&mut self, data: &[u8], stops: &Stops, p: usize) -> Option<usize> {
         // The journey id, skipped.
-        let mut i = p;
-        loop {
-            match *data.get(i)? {
-                b',' => break,
-                b'"' | b'\n' => return None,
-                _ => i += 1,
-            }
+        let i = next_stop(&stops.fields, p)?;
+        if data[i] != b',' {
+            return None;
         }
-        i += 1;
-        let (key, touches, end) = self.fast_path_key(data, i, b',')?;
-        i = end + 1;
-        // Touch times as decimals (mantissa, decimals): a division each is
-        // only needed if the journey converted.
-        self.decimals.clear();
-        loop {
-            while data.get(i) == Some(&b' ') {
-                i += 1;
-            }
-            let (h, next) = fast_decimal(data, i)?;
-            self.decimals.push(h);
-            i = next;
-            while data.get(i) == Some(&b' ') {
-                i += 1;
-            }
-            match data.get(i)? {
-                b'>' => i += 1,
-                b',' => {
-                    i += 1;
-                    break;
-                }
-                _ => return None,
-            }
+        let (key, touches, end) = self.memo_path_key(data, stops, i + 1)?;
+        let hours_start = end + 1;
+        let hours_end = next_stop(&stops.fields, hours_start)?;
+        if data[hours_end] != b',' {
+            return None;
         }
-        let converted = match data.get(i..i + 2)? {
+        let converted = match data.get(hours_end + 1..hours_end + 3)? {
             b"0," => false,
             b"1," => true,
             _ => return None,
         };
-        let (value, i) = fast_decimal(data, i + 2)?;
-        let next = line_end(data, i)?;
-        if i - p > self.config.max_line || self.decimals.len() != touches as usize {
+        // Touch times as decimals (mantissa, decimals): a division each is
+        // only needed if the journey converted.
+        self.decimals.clear();
+        let mut start = hours_start;
+        loop {
+            let stop = next_stop(&stops.all, start)?;
+            self.decimals.push(token_decimal(data, start, stop)?);
+            if stop == hours_end {
+                break;
+            }
+            start = stop + 1;
+        }
+        if self.decimals.len() != touches as usize {
+            return None;
+        }
+        let value_start = hours_end + 3;
+        // The value runs to the line's end (the block's end for a last line
+        // without one); a stop there other than `\n` is for the general
+        // parser.
+        let (value_end, next) = match next_stop(&stops.all, value_start) {
+            Some(stop) if data[stop] == b'\n' => (stop, stop + 1),
+            Some(_) => return None,
+            None => (data.len(), data.len()),
+        };
+        let value_end = if value_end > value_start && data[value_end - 1] == b'\r' {
+            value_end - 1
+        } else {
+            value_end
+        };
+        let value = plain_decimal(data, value_start, value_end)?;
+        if value_end - p > self.config.max_line {
             return None;
         }
         // The line is taken. Start loading its path's slot (on a rare path
@@ -1179,36 +1224,76 @@ impl Parser {
     /// does not take (quotes, a line end, more than 16 touches, a channel
     /// past the 255th, an empty or non-UTF-8 name).
     #[inline]
-    fn fast_path_key(&mut self, data: &[u8], mut i: usize, sep: u8) -> Option<(u128, u32, usize)> {
+    fn fast_path_key(
+        &mut self,
+        data: &[u8],
+        stops: &Stops,
+        mut i: usize,
+        sep: u8,
+    ) -> Option<(u128, u32, usize)> {
         let mut key = 0u128;
         let mut touches = 0u32;
         loop {
-            let start = i;
-            // One table load per plain byte; the few stop bytes decide.
-            let end = loop {
-                let b = *data.get(i)?;
-                if TOKEN_STOP[b as usize] {
-                    match b {
-                        b'>' => break i,
-                        b if b == sep => break i,
-                        b'"' | b'\n' => return None,
-                        _ => {}
-                    }
-                }
-                i += 1;
-            };
-            let token = trim_spaces(&data[start..end]);
+            let end = next_stop(&stops.all, i)?;
+            let stop = data[end];
+            if stop != b'>' && stop != sep {
+                return None;
+            }
+            let token = trim_spaces(&data[i..end]);
             let id = self.token_id(token)?;
             if id >= 255 || touches == 16 {
                 return None;
             }
             key |= u128::from(id + 1) << (8 * touches);
             touches += 1;
-            if data[end] == sep {
+            if stop == sep {
                 return Some((key, touches, end));
             }
             i = end + 1;
         }
+    }
+
+    /// [`Self::fast_path_key`] for a journey's path field at `data[i..]`,
+    /// through the path memo when the field has at most 32 bytes.
+    #[inline]
+    fn memo_path_key(
+        &mut self,
+        data: &[u8],
+        stops: &Stops,
+        i: usize,
+    ) -> Option<(u128, u32, usize)> {
+        let end = next_stop(&stops.fields, i)?;
+        if data[end] != b',' {
+            return None;
+        }
+        let len = end - i;
+        let Some(raw) = data.get(i..i + 32).filter(|_| len <= 32) else {
+            return self.fast_path_key(data, stops, i, b',');
+        };
+        let mut words = [0u64; 4];
+        for (k, word) in words.iter_mut().enumerate() {
+            let bytes = <[u8; 8]>::try_from(&raw[8 * k..8 * k + 8]).ok()?;
+            let keep = len.saturating_sub(8 * k).min(8);
+            *word = u64::from_le_bytes(bytes) & ((1u128 << (8 * keep)) - 1) as u64;
+        }
+        let h = fold_mul(
+            self.memo_seed ^ words[0] ^ (len as u64),
+            0x9E37_79B9_7F4A_7C15,
+        ) ^ fold_mul(words[1] ^ words[2].rotate_left(23), 0xBF58_476D_1CE4_E5B9)
+            ^ words[3];
+        let at = (h.wrapping_mul(0x94D0_49BB_1331_11EB) >> 32) as usize & (PATH_MEMO - 1);
+        let memo = &self.path_memo[at];
+        if memo.len == len as u32 && memo.words == words {
+            return Some((memo.key, memo.touches, end));
+        }
+        let (key, touches, stop) = self.fast_path_key(data, stops, i, b',')?;
+        self.path_memo[at] = MemoPath {
+            words,
+            len: len as u32,
+            touches,
+            key,
+        };
+        Some((key, touches, stop))
     }
 
     /// The slot of a packed path at `at` (from [`PackedPaths::position`]),
@@ -1303,10 +1388,11 @@ impl Parser {
     fn fast_path_line(
         &mut self,
         data: &[u8],
+        stops: &Stops,
         p: usize,
         line: u64,
     ) -> Option<Result<usize, (u64, LineErrorKind)>> {
-        let (key, touches, end) = self.fast_path_key(data, p, b';')?;
+        let (key, touches, end) = self.fast_path_key(data, stops, p, b';')?;
         let (conversions, i) = fast_count(data, end + 1)?;
         let (nulls, i) = fast_count(data, i)?;
         let (value, i) = fast_decimal(data, i)?;
@@ -1725,17 +1811,186 @@ impl PackedPaths {
     }
 }
 
-/// Bytes where a fast-path token scan must look closer: `>`, either field
-/// separator, a quote, a line end.
-static TOKEN_STOP: [bool; 256] = {
-    let mut stop = [false; 256];
-    stop[b'>' as usize] = true;
-    stop[b';' as usize] = true;
-    stop[b',' as usize] = true;
-    stop[b'"' as usize] = true;
-    stop[b'\n' as usize] = true;
-    stop
-};
+/// Where a fast-path scan must look closer in a block: bit `j` of
+/// `all[c]` is set if `data[64 c + j]` is `>`, the field separator, a quote
+/// or a line end; `fields` the same without `>`. Marked in one pass over
+/// the block, 16 bytes at a time where SSE2 is available, so finding a
+/// field or token end later is a bit scan instead of a branch per byte.
+#[derive(Debug, Default)]
+struct Stops {
+    all: Vec<u64>,
+    fields: Vec<u64>,
+}
+
+impl Stops {
+    fn mark(&mut self, data: &[u8], sep: u8) {
+        self.all.clear();
+        self.fields.clear();
+        self.all.reserve(data.len() / 64 + 1);
+        self.fields.reserve(data.len() / 64 + 1);
+        for chunk in data.chunks(64) {
+            let (all, fields) = stops64(chunk, sep);
+            self.all.push(all);
+            self.fields.push(fields);
+        }
+    }
+}
+
+/// A chunk's (all, fields) stop bits, bytewise.
+fn stops_bytewise(chunk: &[u8], sep: u8) -> (u64, u64) {
+    chunk
+        .iter()
+        .enumerate()
+        .fold((0, 0), |(all, fields), (j, &b)| {
+            (
+                all | u64::from(is_stop(b, sep)) << j,
+                fields | u64::from(b == sep || b == b'"' || b == b'\n') << j,
+            )
+        })
+}
+
+#[inline]
+fn is_stop(b: u8, sep: u8) -> bool {
+    b == b'>' || b == sep || b == b'"' || b == b'\n'
+}
+
+/// A chunk's bits of at most 64 bytes (see [`Stops`]).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn stops64(chunk: &[u8], sep: u8) -> (u64, u64) {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    if chunk.len() < 64 {
+        return stops_bytewise(chunk, sep);
+    }
+    let (mut all, mut fields) = (0u64, 0u64);
+    // SAFETY: SSE2 is part of the x86_64 baseline, so the intrinsics are
+    // available; each unaligned load reads 16 bytes at offset 0, 16, 32 or
+    // 48 of `chunk`, which holds 64 (checked above).
+    unsafe {
+        let gt = _mm_set1_epi8(b'>' as i8);
+        let sep = _mm_set1_epi8(sep as i8);
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let newline = _mm_set1_epi8(b'\n' as i8);
+        for k in 0..4 {
+            let v = _mm_loadu_si128(chunk.as_ptr().add(16 * k).cast::<__m128i>());
+            let field = _mm_or_si128(
+                _mm_cmpeq_epi8(v, sep),
+                _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, newline)),
+            );
+            let any = _mm_or_si128(field, _mm_cmpeq_epi8(v, gt));
+            fields |= u64::from(_mm_movemask_epi8(field) as u16) << (16 * k);
+            all |= u64::from(_mm_movemask_epi8(any) as u16) << (16 * k);
+        }
+    }
+    (all, fields)
+}
+
+/// A chunk's bits of at most 64 bytes (see [`Stops`]).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn stops64(chunk: &[u8], sep: u8) -> (u64, u64) {
+    stops_bytewise(chunk, sep)
+}
+
+/// The first stop at or after `i` (see [`Stops`]), `None` past the
+/// last one.
+#[inline]
+fn next_stop(stops: &[u64], i: usize) -> Option<usize> {
+    let mut c = i >> 6;
+    let mut m = *stops.get(c)? & (u64::MAX << (i & 63));
+    while m == 0 {
+        c += 1;
+        m = *stops.get(c)?;
+    }
+    Some(c * 64 + m.trailing_zeros() as usize)
+}
+
+/// A `>`-separated token `data[start..end]` of touch times: ASCII spaces
+/// trimmed, then a plain decimal.
+#[inline(always)]
+fn token_decimal(data: &[u8], mut start: usize, mut end: usize) -> Option<Decimal> {
+    // Usually one space each side (`a > b`): a branch each, no loop.
+    if data.get(start) == Some(&b' ') {
+        start += 1;
+    }
+    if end > start && data.get(end - 1) == Some(&b' ') {
+        end -= 1;
+    }
+    let token = data.get(start..end)?;
+    if token.first() == Some(&b' ') || token.last() == Some(&b' ') {
+        let trimmed = trim_spaces(token);
+        let skip = trimmed.as_ptr() as usize - token.as_ptr() as usize;
+        return plain_decimal(data, start + skip, start + skip + trimmed.len());
+    }
+    plain_decimal(data, start, end)
+}
+
+/// `data[start..end]` as a plain decimal (`digits[.digits]`, as
+/// [`fast_decimal`] takes), all of it.
+#[inline(always)]
+fn plain_decimal(data: &[u8], start: usize, end: usize) -> Option<Decimal> {
+    let len = end.checked_sub(start)?;
+    if len == 0 {
+        return None;
+    }
+    if len <= 8 {
+        if let Some(word) = data.get(start..start + 8) {
+            let word = u64::from_le_bytes(<[u8; 8]>::try_from(word).ok()?);
+            return swar_decimal(word, len);
+        }
+    }
+    match fast_decimal(data.get(..end)?, start) {
+        Some((d, stop)) if stop == end => Some(d),
+        _ => None,
+    }
+}
+
+/// The first `len` (1 to 8) bytes of `word` (little-endian, first byte
+/// lowest) as a plain decimal: digits with at most one `.` and at least
+/// one digit, with no branch per byte.
+#[inline(always)]
+fn swar_decimal(word: u64, len: usize) -> Option<Decimal> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let keep = if len >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * len)) - 1
+    };
+    let d = (word & keep) ^ (0x30 * ONES);
+    // High bit of each byte that is `.` (0x2E, so 0x1E after the xor).
+    let t = d ^ (0x1E * ONES);
+    let dots = !(((t & !HIGH) + !HIGH) | t) & HIGH & keep;
+    // A byte is a digit iff it is below 10 after the xor; carries only
+    // leave a byte that is already bad.
+    let bad = ((d.wrapping_add(0x76 * ONES)) | d) & HIGH & keep & !dots;
+    if bad != 0 || dots.count_ones() > 1 {
+        return None;
+    }
+    let (digits, n, decimals) = if dots == 0 {
+        (d & keep, len, 0)
+    } else {
+        let at = (dots.trailing_zeros() / 8) as usize;
+        let below = (1u64 << (8 * at)) - 1;
+        let digits = (d & below) | ((d & keep) >> 8 & !below);
+        (digits, len - 1, len - 1 - at)
+    };
+    if n == 0 {
+        return None;
+    }
+    // Right-align (leading zero digits), then combine pairs, quads, eights.
+    let v = digits << (8 * (8 - n));
+    let v = (v * 10) + (v >> 8);
+    let v = ((v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32))
+        + ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32)))
+        >> 32;
+    Some(Decimal {
+        mantissa: v,
+        decimals: decimals as u32,
+    })
+}
 
 /// Starts loading the cache line holding `*value`. Only a hint: results
 /// never depend on it.
@@ -2180,4 +2435,116 @@ pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
         return Some(if negative { -v } else { v });
     }
     std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `fast_decimal` over the whole of `bytes`, the reference.
+    fn whole_decimal(bytes: &[u8]) -> Option<(u64, u32)> {
+        match fast_decimal(bytes, 0) {
+            Some((d, end)) if end == bytes.len() => Some((d.mantissa, d.decimals)),
+            _ => None,
+        }
+    }
+
+    fn decimal_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                6 => b'0'..=b'9',
+                2 => Just(b'.'),
+                1 => Just(b' '),
+                1 => any::<u8>(),
+            ],
+            0..24,
+        )
+    }
+
+    proptest! {
+        /// The branch-free decimal reads exactly what the byte loop reads,
+        /// wherever the token sits in the block (the last 8 bytes load
+        /// bytewise).
+        #[test]
+        fn plain_decimal_agrees_with_the_byte_loop(
+            token in decimal_bytes(),
+            before in 0usize..4,
+            after in proptest::collection::vec(any::<u8>(), 0..10),
+        ) {
+            let mut data = vec![b'x'; before];
+            data.extend_from_slice(&token);
+            data.extend_from_slice(&after);
+            let got = plain_decimal(&data, before, before + token.len())
+                .map(|d| (d.mantissa, d.decimals));
+            prop_assert_eq!(got, whole_decimal(&token), "{:?}", String::from_utf8_lossy(&token));
+        }
+
+        /// The stop bits, SIMD or not, mark exactly the stop bytes, and
+        /// `next_stop` finds the first at or after any index.
+        #[test]
+        fn stops_mark_exactly_the_stop_bytes(
+            data in proptest::collection::vec(
+                prop_oneof![Just(b'>'), Just(b','), Just(b';'), Just(b'"'), Just(b'\n'), any::<u8>()],
+                0..300,
+            ),
+            sep in prop_oneof![Just(b','), Just(b';')],
+        ) {
+            let mut stops = Stops::default();
+            stops.mark(&data, sep);
+            for i in 0..=data.len() {
+                let want = data[i..].iter().position(|&b| is_stop(b, sep)).map(|k| i + k);
+                prop_assert_eq!(next_stop(&stops.all, i), want);
+                let want_field = data[i..]
+                    .iter()
+                    .position(|&b| b == sep || b == b'"' || b == b'\n')
+                    .map(|k| i + k);
+                prop_assert_eq!(next_stop(&stops.fields, i), want_field);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_decimals_of_every_shape() {
+        for (text, want) in [
+            ("0", Some((0, 0))),
+            ("12.5", Some((125, 1))),
+            ("5.", Some((5, 0))),
+            (".5", Some((5, 1))),
+            ("12345678", Some((12_345_678, 0))),
+            ("1234.5678", Some((12_345_678, 4))),
+            ("99999999", Some((99_999_999, 0))),
+            (".", None),
+            ("1.2.3", None),
+            ("1 2", None),
+            ("-1", None),
+            ("1e3", None),
+            ("", None),
+        ] {
+            let mut data = text.as_bytes().to_vec();
+            data.extend_from_slice(b",xxxxxxxx");
+            let got = plain_decimal(&data, 0, text.len()).map(|d| (d.mantissa, d.decimals));
+            assert_eq!(got, want, "{text:?}");
+        }
+    }
+
+    /// A memoized path is only reused for the same bytes ending at a comma:
+    /// the same letters before a quote or a line end go the general way.
+    #[test]
+    fn the_path_memo_never_answers_for_other_fields() {
+        let data = "journey_id,path,hours,converted,value\n\
+                    1,sms > email,2 > 1,1,10\n\
+                    2,sms > email\"x\",2 > 1,1,10\n";
+        let err = super::read(data.as_bytes(), &ReadOptions::default()).unwrap_err();
+        assert!(matches!(err, ReadError::Line { line: 3, .. }), "{err:?}");
+        let data = "journey_id,path,hours,converted,value\n\
+                    1,sms > email,2 > 1,1,10\n\
+                    2, sms > email ,2 > 1,0,0\n\
+                    3,sms>email,2>1,1,5\n";
+        let set = super::read(data.as_bytes(), &ReadOptions::default()).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!((set.total_conversions(), set.total_nulls()), (2, 1));
+        assert_eq!(set.total_value(), 15.0);
+    }
 }
