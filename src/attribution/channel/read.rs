@@ -883,13 +883,13 @@ struct Parser {
     /// tokenizing it.
     path_memo: Box<[MemoPath]>,
     memo_seed: u64,
-    /// A direct-mapped cache in front of `tokens` for tokens of at most 16
-    /// bytes (held whole in two words): with a handful of channels, a
-    /// token costs one multiply and one compare.
-    token_cache: Box<[CachedToken; TOKEN_CACHE]>,
+    /// Tokens of at most 16 bytes (held whole in two words) → channel id,
+    /// in front of `tokens`: open addressing at most a quarter full, so a
+    /// token usually costs one multiply and one compare, and no two
+    /// channels ever evict each other.
+    short_tokens: Vec<CachedToken>,
+    short_len: usize,
 }
-
-const TOKEN_CACHE: usize = 64;
 
 const PATH_MEMO: usize = 1 << 13;
 
@@ -976,7 +976,8 @@ impl Parser {
             stops: Stops::default(),
             path_memo: vec![EMPTY_MEMO; PATH_MEMO].into_boxed_slice(),
             memo_seed: foldhash::fast::RandomState::default().hash_one(0x3E30_u64),
-            token_cache: Box::new([EMPTY_TOKEN; TOKEN_CACHE]),
+            short_tokens: vec![EMPTY_TOKEN; 64],
+            short_len: 0,
         }
     }
 
@@ -1239,7 +1240,9 @@ impl Parser {
             if stop != b'>' && stop != sep {
                 return None;
             }
-            let token = trim_spaces(&data[i..end]);
+            // Untrimmed: `a > b` caches ` b` and `a ` as they come, and their
+            // channels are trimmed once, when first met.
+            let token = &data[i..end];
             let id = self.token_id(token)?;
             if id >= 255 || touches == 16 {
                 return None;
@@ -1457,17 +1460,52 @@ impl Parser {
         let len = token.len() as u32;
         let mix = (words.0 ^ words.1.rotate_left(29) ^ u64::from(len))
             .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let at = (mix >> 58) as usize % TOKEN_CACHE;
-        let cached = self.token_cache[at];
-        if cached.len == len && cached.words == words {
-            return Some(cached.id);
+        let mask = self.short_tokens.len() - 1;
+        let mut at = (mix >> 40) as usize & mask;
+        loop {
+            let cached = self.short_tokens[at];
+            if cached.len == len && cached.words == words {
+                return Some(cached.id);
+            }
+            if cached.len == u32::MAX {
+                break;
+            }
+            at = (at + 1) & mask;
         }
         let id = match self.tokens.get(token) {
             Some(id) => id,
             None => self.new_token(token)?,
         };
-        self.token_cache[at] = CachedToken { words, len, id };
+        self.add_short_token(CachedToken { words, len, id });
         Some(id)
+    }
+
+    /// Adds a token absent from `short_tokens`, growing it to stay at most
+    /// a quarter full.
+    #[cold]
+    fn add_short_token(&mut self, token: CachedToken) {
+        self.short_len += 1;
+        if self.short_len * 4 > self.short_tokens.len() {
+            let bigger = vec![EMPTY_TOKEN; self.short_tokens.len() * 2];
+            let old = std::mem::replace(&mut self.short_tokens, bigger);
+            self.short_len = 1;
+            for t in old.into_iter().filter(|t| t.len != u32::MAX) {
+                self.short_len += 1;
+                self.place_short_token(t);
+            }
+        }
+        self.place_short_token(token);
+    }
+
+    fn place_short_token(&mut self, token: CachedToken) {
+        let mix = (token.words.0 ^ token.words.1.rotate_left(29) ^ u64::from(token.len))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mask = self.short_tokens.len() - 1;
+        let mut at = (mix >> 40) as usize & mask;
+        while self.short_tokens[at].len != u32::MAX {
+            at = (at + 1) & mask;
+        }
+        self.short_tokens[at] = token;
     }
 
     /// Interns a token first met on the fast path: its channel is the token
