@@ -112,7 +112,7 @@
 //! Channel ids are assigned in name order and paths are kept sorted, so the
 //! models never see the order in which journeys arrived; conversion counts
 //! are exact integers. The readers sum each path's values exactly when they
-//! are plain decimals (`12.5`, `0.00`: a 192-bit integer of 10^-19 units,
+//! are plain decimals (`12.5`, `0.00`: a 160-bit integer of 10^-19 units,
 //! turned into `f64` once), so those totals do not depend on line order at
 //! all. Other values (exponents, signs) and time-decay credit are `f64`
 //! sums, so reordering journeys may change their last bits; through
@@ -1154,14 +1154,17 @@ impl JourneySetBuilder {
 }
 
 /// An exact sum of plain decimals (`mantissa / 10^decimals`, mantissa
-/// below 2^53, at most 19 decimals), in units of 10^-19 over 192 bits: no
-/// order of additions changes it and 2^64 terms cannot overflow it. Readers
+/// below 2^53, at most 19 decimals), in units of 10^-19 over 160 bits: no
+/// order of additions changes it, and it holds 2^43 terms of the largest
+/// size (about 10^13 lines of values near 9·10^15; of cents below a million,
+/// 2^77). Readers
 /// sum values this way so that results do not depend on how lines are
 /// shared among threads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ExactSum {
-    lo: u128,
-    hi: u64,
+    /// The low 128 bits as two words (8-byte aligned: 24 bytes in all).
+    lo: [u64; 2],
+    hi: u32,
     /// The most decimals of any term.
     scale: u8,
 }
@@ -1183,38 +1186,45 @@ impl ExactSum {
     pub(crate) fn add(&mut self, mantissa: u64, decimals: u32) {
         let d = decimals.min(19) as usize;
         let units = u128::from(mantissa) * u128::from(POW10_U64[19 - d]);
-        let (lo, carry) = self.lo.overflowing_add(units);
-        self.lo = lo;
-        self.hi = self.hi.wrapping_add(u64::from(carry));
+        self.add_units(units, 0);
         self.scale = self.scale.max(d as u8);
     }
 
     pub(crate) fn merge(&mut self, other: &ExactSum) {
-        let (lo, carry) = self.lo.overflowing_add(other.lo);
-        self.lo = lo;
-        self.hi = self
-            .hi
-            .wrapping_add(other.hi)
-            .wrapping_add(u64::from(carry));
+        self.add_units(other.low(), other.hi);
         self.scale = self.scale.max(other.scale);
     }
 
+    fn low(&self) -> u128 {
+        u128::from(self.lo[0]) | u128::from(self.lo[1]) << 64
+    }
+
+    /// Adds `hi · 2^128 + lo` units (a term is below 2^117: a mantissa
+    /// below 2^53 times at most 10^19).
+    #[inline]
+    fn add_units(&mut self, lo: u128, hi: u32) {
+        let (sum, carry) = self.low().overflowing_add(lo);
+        self.lo = [sum as u64, (sum >> 64) as u64];
+        self.hi = self.hi.wrapping_add(hi).wrapping_add(u32::from(carry));
+    }
+
     pub(crate) fn is_zero(&self) -> bool {
-        self.lo == 0 && self.hi == 0
+        self.lo == [0, 0] && self.hi == 0
     }
 
     /// The sum as `f64`: correctly rounded (one division of two exact
     /// numbers, as a decimal is parsed) when the sum has at most 15
     /// significant digits at its scale, within an ulp or two beyond.
     pub(crate) fn to_f64(self) -> f64 {
+        let lo = self.low();
         if self.hi == 0 {
             let unit = u128::from(POW10_U64[19 - self.scale as usize]);
-            let n = self.lo / unit;
+            let n = lo / unit;
             if n < 1 << 53 {
                 return n as f64 / POW10_U64[self.scale as usize] as f64;
             }
         }
-        (self.hi as f64 * 2f64.powi(128) + self.lo as f64) / 1e19
+        (f64::from(self.hi) * 2f64.powi(128) + lo as f64) / 1e19
     }
 }
 

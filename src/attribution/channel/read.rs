@@ -456,12 +456,15 @@ fn add_worker_paths(
     let mut ids = Vec::new();
     for (i, acc) in base.acc.iter().enumerate() {
         base.mapped_path(i, &channels, &mut ids);
-        let slot = if unindexed {
-            builder.new_slot_unindexed(&ids)
+        if unindexed && super::pack_path(&ids).is_some() {
+            // A new slot of its own: its exact sum is already the path's
+            // whole decimal value, so it is rounded here, once.
+            let slot = builder.new_slot_unindexed(&ids);
+            builder.add_to_slot(slot, acc.conversions, acc.nulls, acc.value.to_f64())?;
         } else {
-            builder.slot(&ids)
-        };
-        builder.add_exact_to_slot(slot, acc.conversions, acc.nulls, &acc.value)?;
+            let slot = builder.slot(&ids);
+            builder.add_exact_to_slot(slot, acc.conversions, acc.nulls, &acc.value)?;
+        }
     }
     Ok(())
 }
@@ -1358,17 +1361,20 @@ impl Parser {
         e.add_counts(conversions, nulls)
     }
 
-    /// Adds counts to any worker path: through its slot if it is packable
-    /// (see [`Self::add_counts_at`]), else to its totals, checked.
+    /// Adds counts to any worker path: for journey lines through its slot
+    /// if it is packable (see [`Self::add_counts_at`]), else to its totals,
+    /// checked.
     fn add_counts(&mut self, path: u32, conversions: u64, nulls: u64) -> Result<(), JourneyError> {
         let (start, end) = (
             self.path_start[path as usize],
             self.path_start[path as usize + 1],
         );
-        if let Some(key) = super::pack_path(&self.ids[start..end]) {
-            let (at, found) = self.packed.position(key);
-            if found {
-                return self.add_counts_at(at, conversions, nulls);
+        if self.config.format == Format::Journeys {
+            if let Some(key) = super::pack_path(&self.ids[start..end]) {
+                let (at, found) = self.packed.position(key);
+                if found {
+                    return self.add_counts_at(at, conversions, nulls);
+                }
             }
         }
         self.acc[path as usize].add_counts(conversions, nulls)
@@ -1377,6 +1383,10 @@ impl Parser {
     /// Moves every slot's counters into its path's totals (after the last
     /// block).
     fn settle_counts(&mut self) -> Result<(), JourneyError> {
+        // Only journey lines count in slots.
+        if self.config.format != Format::Journeys {
+            return Ok(());
+        }
         for slot in self.packed.slots.iter_mut().filter(|s| s.key != 0) {
             self.acc[slot.path as usize].add_counts(slot.conversions.into(), slot.nulls.into())?;
             (slot.conversions, slot.nulls, slot.spilled) = (0, 0, true);
@@ -1438,11 +1448,13 @@ impl Parser {
         };
         let (at, found) = self.packed.position(key);
         let at = self.packed_slot(at, found, key, touches);
-        self.add_counts_at(at, conversions, nulls)
+        // Aggregated lines are mostly new paths, met once: their counts
+        // go straight to the totals (see `add_counts`).
+        let e = &mut self.acc[self.packed.slots[at].path as usize];
+        e.add_counts(conversions, nulls)
             .map_err(|e| (line, e.into()))?;
         if conversions > 0 {
-            let path = self.packed.slots[at].path as usize;
-            self.acc[path].value.add(value.mantissa, value.decimals);
+            e.value.add(value.mantissa, value.decimals);
         }
         Ok(())
     }
