@@ -1131,6 +1131,52 @@ impl JourneySetBuilder {
         Ok(())
     }
 
+    /// Takes distinct paths wholesale, into a builder that has none yet:
+    /// the channel dictionary `channels` replaces the builder's (time-decay
+    /// credit is carried over by name), path `i` is
+    /// `ids[path_start[i]..path_start[i + 1]]` with `stats[i]`.
+    pub(crate) fn adopt_paths(
+        &mut self,
+        channels: Interner,
+        ids: Vec<u32>,
+        path_start: Vec<usize>,
+        stats: Vec<PathStats>,
+    ) -> Result<(), JourneyError> {
+        let (mut conversions, mut nulls) = (self.conversions, self.nulls);
+        for s in &stats {
+            conversions = conversions
+                .checked_add(s.conversions)
+                .ok_or(JourneyError::CountOverflow)?;
+            nulls = nulls
+                .checked_add(s.nulls)
+                .ok_or(JourneyError::CountOverflow)?;
+        }
+        let time_decay = channels
+            .names
+            .iter()
+            .map(|name| {
+                self.channels
+                    .index
+                    .get(name)
+                    .and_then(|&old| self.time_decay.get(old as usize))
+                    .copied()
+                    .unwrap_or_default()
+            })
+            .collect();
+        // Names the builder met that no adopted path uses stay channels.
+        let mut channels = channels;
+        for name in &self.channels.names {
+            channels.intern(name);
+        }
+        (self.conversions, self.nulls) = (conversions, nulls);
+        self.channels = channels;
+        self.time_decay = time_decay;
+        self.slot_ids = ids;
+        self.slot_start = path_start;
+        self.stats = stats;
+        Ok(())
+    }
+
     /// Whether no path has been added yet.
     pub(crate) fn has_no_paths(&self) -> bool {
         self.stats.is_empty()

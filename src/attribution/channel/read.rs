@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::error::snippet;
 use super::{
     Credit, DEFAULT_HALF_LIFE_HOURS, ExactSum, Interner, JourneyError, JourneySet,
-    JourneySetBuilder, LineErrorKind, ReadError, check_half_life, time_decay_shares,
+    JourneySetBuilder, LineErrorKind, PathStats, ReadError, check_half_life, time_decay_shares,
 };
 
 /// The two input formats.
@@ -447,6 +447,25 @@ fn add_worker_paths(
     for other in parsers {
         base.absorb(&other);
     }
+    if builder.has_no_paths() && !base.unpacked {
+        // Distinct paths into a fresh builder: it takes the base's
+        // dictionary and arena as they are, each path's exact sum rounded
+        // once.
+        let stats = base
+            .acc
+            .iter()
+            .map(|acc| PathStats {
+                conversions: acc.conversions,
+                nulls: acc.nulls,
+                value: if acc.conversions > 0 {
+                    acc.value.to_f64()
+                } else {
+                    0.0
+                },
+            })
+            .collect();
+        return builder.adopt_paths(base.names, base.ids, base.path_start, stats);
+    }
     let channels: Vec<u32> = base.names.names.iter().map(|n| builder.intern(n)).collect();
     let paths = base.acc.len();
     // Fresh builder: the base's packable paths are distinct (keyed by
@@ -859,6 +878,9 @@ struct Parser {
     names_sent: usize,
     /// Totals per worker path, over all blocks.
     acc: Vec<PathAcc>,
+    /// Whether some worker path is not packable: only then can two worker
+    /// paths (spelled differently) be the same path.
+    unpacked: bool,
     /// This block's values that are not plain decimals (see [`Partial`]).
     inexact: Vec<(u32, u64, f64)>,
     inexact_ids: Vec<u32>,
@@ -964,6 +986,7 @@ impl Parser {
             ids: Vec::new(),
             names_sent: 0,
             acc: Vec::new(),
+            unpacked: false,
             inexact: Vec::new(),
             inexact_ids: Vec::new(),
             line: 0,
@@ -1081,7 +1104,10 @@ impl Parser {
                 }
                 None => None,
             };
-            let path = at.unwrap_or_else(|| self.new_path(&ids));
+            let path = at.unwrap_or_else(|| {
+                self.unpacked = true;
+                self.new_path(&ids)
+            });
             let mine = &mut self.acc[path];
             // Each worker's totals are at most the file's, which its lines
             // cannot make exceed u64 (a journey counts 1; aggregated files
@@ -1665,6 +1691,7 @@ impl Parser {
         self.path_start.push(self.ids.len());
         self.acc.push(PathAcc::default());
         self.raw.insert(raw, index);
+        self.unpacked |= packed.is_none();
         if let Some((key, (at, false))) = packed {
             self.packed.insert(at, key, index);
         }
