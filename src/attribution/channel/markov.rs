@@ -593,16 +593,34 @@ impl JourneySet {
         let (states, counts): (Vec<&[ChannelId]>, Vec<Count>) =
             if k == 1 && self.channels.len() <= dense_channels {
                 // Order 1 over few channels: a state is a channel, so plain
-                // vectors replace the hash maps.
-                let mut present = vec![false; self.channels.len()];
-                for &i in &live {
-                    for id in self.path(i) {
-                        present[id.index()] = true;
+                // vectors replace the hash maps. One pass counts into a
+                // matrix indexed by channel id (row `channels` is the start
+                // state); the states are the channels with a transition in.
+                let channels = self.channels.len();
+                let (start_row, conv_col, null_col) = (channels, channels + 1, channels + 2);
+                let width = channels + 3;
+                let mut dense = vec![0u128; (channels + 1) * width];
+                for (stats, i) in self.stats.iter().zip(0..) {
+                    let weight = u128::from(stats.conversions) + u128::from(stats.nulls);
+                    if weight == 0 {
+                        continue;
                     }
+                    let mut from = start_row;
+                    for id in self.path(i) {
+                        let to = id.index();
+                        if to != from || options.keep_self_transitions {
+                            dense[from * width + to] += weight;
+                        }
+                        from = to;
+                    }
+                    dense[from * width + conv_col] += u128::from(stats.conversions);
+                    dense[from * width + null_col] += u128::from(stats.nulls);
                 }
-                dense_ids = (0..self.channels.len() as u32)
-                    .filter(|&c| present[c as usize])
-                    .map(ChannelId)
+                // A channel on a live path has a transition in (from the
+                // start or from another channel), self-transitions or not.
+                dense_ids = (0..channels)
+                    .filter(|&c| (0..=channels).any(|row| dense[row * width + c] > 0))
+                    .map(|c| ChannelId(c as u32))
                     .collect();
                 let n = dense_ids.len();
                 if n > options.max_states {
@@ -612,33 +630,20 @@ impl JourneySet {
                         limit: options.max_states,
                     });
                 }
-                let mut index = vec![0u32; self.channels.len()];
+                // Channel id → state (start, conversion and null after the
+                // channels' states).
+                let mut state = vec![u32::MAX; width];
                 for (s, id) in dense_ids.iter().enumerate() {
-                    index[id.index()] = s as u32;
+                    state[id.index()] = s as u32;
                 }
-                let (start, conv, null) = (n as u32, n as u32 + 1, n as u32 + 2);
-                let width = n + 3;
-                let mut dense = vec![0u128; (n + 1) * width];
-                for &i in &live {
-                    let stats = self.stats[i];
-                    let weight = u128::from(stats.conversions) + u128::from(stats.nulls);
-                    let mut from = start;
-                    for id in self.path(i) {
-                        let to = index[id.index()];
-                        if to != from || options.keep_self_transitions {
-                            dense[from as usize * width + to as usize] += weight;
-                        }
-                        from = to;
-                    }
-                    let row = from as usize * width;
-                    dense[row + conv as usize] += u128::from(stats.conversions);
-                    dense[row + null as usize] += u128::from(stats.nulls);
-                }
+                state[start_row] = n as u32;
+                state[conv_col] = n as u32 + 1;
+                state[null_col] = n as u32 + 2;
                 let counts = dense
                     .iter()
                     .enumerate()
                     .filter(|&(_, &c)| c > 0)
-                    .map(|(at, &c)| (((at / width) as u32, (at % width) as u32), c))
+                    .map(|(at, &c)| ((state[at / width], state[at % width]), c))
                     .collect();
                 (dense_ids.chunks(1).collect(), counts)
             } else {
