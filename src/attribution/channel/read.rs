@@ -1166,19 +1166,42 @@ impl Parser {
             b"1," => true,
             _ => return None,
         };
-        // Touch times as decimals (mantissa, decimals): a division each is
-        // only needed if the journey converted.
+        // Touch times as decimals (mantissa, decimals) if the journey
+        // converted (time decay needs them; a division each); else only
+        // checked. The `>`s come from one window of stop bits when the
+        // field is short (any stop inside it is a `>`: the field ends at
+        // the first other one).
         self.decimals.clear();
+        let len = hours_end - hours_start;
+        let mut gts = if len < 64 {
+            window(&stops.all, hours_start) & ((1u64 << len) - 1)
+        } else {
+            u64::MAX
+        };
         let mut start = hours_start;
+        let mut times = 0u32;
         loop {
-            let stop = next_stop(&stops.all, start)?;
-            self.decimals.push(token_decimal(data, start, stop)?);
+            let stop = match gts {
+                0 => hours_end,
+                u64::MAX => next_stop(&stops.all, start)?,
+                _ => hours_start + gts.trailing_zeros() as usize,
+            };
+            if gts != u64::MAX {
+                gts &= gts.wrapping_sub(1);
+            }
+            let (a, b) = trim_token(data, start, stop);
+            if converted {
+                self.decimals.push(plain_decimal(data, a, b)?);
+            } else if !is_plain_decimal(data, a, b) {
+                return None;
+            }
+            times += 1;
             if stop == hours_end {
                 break;
             }
             start = stop + 1;
         }
-        if self.decimals.len() != touches as usize {
+        if times != touches {
             return None;
         }
         let value_start = hours_end + 3;
@@ -1984,10 +2007,10 @@ fn next_stop(stops: &[u64], i: usize) -> Option<usize> {
     Some(c * 64 + m.trailing_zeros() as usize)
 }
 
-/// A `>`-separated token `data[start..end]` of touch times: ASCII spaces
-/// trimmed, then a plain decimal.
+/// The bounds of a `>`-separated token `data[start..end]` with ASCII
+/// spaces trimmed.
 #[inline(always)]
-fn token_decimal(data: &[u8], mut start: usize, mut end: usize) -> Option<Decimal> {
+fn trim_token(data: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
     // Usually one space each side (`a > b`): a branch each, no loop.
     if data.get(start) == Some(&b' ') {
         start += 1;
@@ -1995,13 +2018,39 @@ fn token_decimal(data: &[u8], mut start: usize, mut end: usize) -> Option<Decima
     if end > start && data.get(end - 1) == Some(&b' ') {
         end -= 1;
     }
-    let token = data.get(start..end)?;
-    if token.first() == Some(&b' ') || token.last() == Some(&b' ') {
-        let trimmed = trim_spaces(token);
-        let skip = trimmed.as_ptr() as usize - token.as_ptr() as usize;
-        return plain_decimal(data, start + skip, start + skip + trimmed.len());
+    while start < end && data.get(start) == Some(&b' ') {
+        start += 1;
     }
-    plain_decimal(data, start, end)
+    while end > start && data.get(end - 1) == Some(&b' ') {
+        end -= 1;
+    }
+    (start, end)
+}
+
+/// 64 bits of a chunked bit vector from bit `at` on (zeros past its end).
+#[inline(always)]
+fn window(bits: &[u64], at: usize) -> u64 {
+    let c = at >> 6;
+    let off = (at & 63) as u32;
+    let lo = bits.get(c).copied().unwrap_or(0) >> off;
+    let hi = bits.get(c + 1).copied().unwrap_or(0);
+    // `(hi << 1) << (63 - off)`: no shift by 64 when `off` is 0.
+    lo | (hi << 1) << (63 - off)
+}
+
+/// Whether `data[start..end]` is a plain decimal, as [`plain_decimal`]
+/// decides, without computing it.
+#[inline(always)]
+fn is_plain_decimal(data: &[u8], start: usize, end: usize) -> bool {
+    let len = end.wrapping_sub(start);
+    if (1..=8).contains(&len) {
+        if let Some(word) = data.get(start..start + 8) {
+            if let Ok(word) = <[u8; 8]>::try_from(word) {
+                return swar_decimal_shape(u64::from_le_bytes(word), len).is_some();
+            }
+        }
+    }
+    plain_decimal(data, start, end).is_some()
 }
 
 /// `data[start..end]` as a plain decimal (`digits[.digits]`, as
@@ -2029,6 +2078,23 @@ fn plain_decimal(data: &[u8], start: usize, end: usize) -> Option<Decimal> {
 /// one digit, with no branch per byte.
 #[inline(always)]
 fn swar_decimal(word: u64, len: usize) -> Option<Decimal> {
+    let (digits, n, decimals) = swar_decimal_shape(word, len)?;
+    // Right-align (leading zero digits), then combine pairs, quads, eights.
+    let v = digits << (8 * (8 - n));
+    let v = (v * 10) + (v >> 8);
+    let v = ((v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32))
+        + ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32)))
+        >> 32;
+    Some(Decimal {
+        mantissa: v,
+        decimals: decimals as u32,
+    })
+}
+
+/// The checks of [`swar_decimal`]: its digits (one per byte, the dot
+/// removed, first digit lowest), their count (1 to 8) and the decimals.
+#[inline(always)]
+fn swar_decimal_shape(word: u64, len: usize) -> Option<(u64, usize, usize)> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let keep = if len >= 8 {
@@ -2054,19 +2120,7 @@ fn swar_decimal(word: u64, len: usize) -> Option<Decimal> {
         let digits = (d & below) | ((d & keep) >> 8 & !below);
         (digits, len - 1, len - 1 - at)
     };
-    if n == 0 {
-        return None;
-    }
-    // Right-align (leading zero digits), then combine pairs, quads, eights.
-    let v = digits << (8 * (8 - n));
-    let v = (v * 10) + (v >> 8);
-    let v = ((v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32))
-        + ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32)))
-        >> 32;
-    Some(Decimal {
-        mantissa: v,
-        decimals: decimals as u32,
-    })
+    (n > 0).then_some((digits, n, decimals))
 }
 
 /// Starts loading the cache line holding `*value`. Only a hint: results
@@ -2090,18 +2144,6 @@ fn hash_u128(seed: u64, key: u128) -> u64 {
     const K1: u64 = 0x9E37_79B9_7F4A_7C15;
     const K2: u64 = 0xBF58_476D_1CE4_E5B9;
     fold_mul(fold_mul(seed ^ key as u64, K1) ^ (key >> 64) as u64, K2)
-}
-
-/// `bytes` without leading and trailing ASCII spaces.
-#[inline]
-fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
-    while let [b' ', rest @ ..] = bytes {
-        bytes = rest;
-    }
-    while let [rest @ .., b' '] = bytes {
-        bytes = rest;
-    }
-    bytes
 }
 
 /// The 128-bit product of `a` and `b`, folded to 64 bits: a strong, cheap
@@ -2556,6 +2598,7 @@ mod tests {
             let got = plain_decimal(&data, before, before + token.len())
                 .map(|d| (d.mantissa, d.decimals));
             prop_assert_eq!(got, whole_decimal(&token), "{:?}", String::from_utf8_lossy(&token));
+            prop_assert_eq!(is_plain_decimal(&data, before, before + token.len()), got.is_some());
         }
 
         /// The stop bits, SIMD or not, mark exactly the stop bytes, and
