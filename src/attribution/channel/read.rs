@@ -1218,7 +1218,17 @@ impl Parser {
         } else {
             value_end
         };
-        let value = plain_decimal(data, value_start, value_end)?;
+        // A non-converting journey's value is only checked.
+        let value = if converted {
+            plain_decimal(data, value_start, value_end)?
+        } else if is_plain_decimal(data, value_start, value_end) {
+            Decimal {
+                mantissa: 0,
+                decimals: 0,
+            }
+        } else {
+            return None;
+        };
         if value_end - p > self.config.max_line {
             return None;
         }
@@ -1328,8 +1338,7 @@ impl Parser {
         let mut words = [0u64; 4];
         for (k, word) in words.iter_mut().enumerate() {
             let bytes = <[u8; 8]>::try_from(&raw[8 * k..8 * k + 8]).ok()?;
-            let keep = len.saturating_sub(8 * k).min(8);
-            *word = u64::from_le_bytes(bytes) & ((1u128 << (8 * keep)) - 1) as u64;
+            *word = u64::from_le_bytes(bytes) & LOW_BYTES[len.saturating_sub(8 * k).min(8)];
         }
         let h = fold_mul(
             self.memo_seed ^ words[0] ^ (len as u64),
@@ -2018,11 +2027,14 @@ fn trim_token(data: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
     if end > start && data.get(end - 1) == Some(&b' ') {
         end -= 1;
     }
-    while start < end && data.get(start) == Some(&b' ') {
-        start += 1;
-    }
-    while end > start && data.get(end - 1) == Some(&b' ') {
-        end -= 1;
+    // More spaces are rare: a loop only then.
+    if data.get(start) == Some(&b' ') || (end > start && data.get(end - 1) == Some(&b' ')) {
+        while start < end && data.get(start) == Some(&b' ') {
+            start += 1;
+        }
+        while end > start && data.get(end - 1) == Some(&b' ') {
+            end -= 1;
+        }
     }
     (start, end)
 }
@@ -2091,17 +2103,24 @@ fn swar_decimal(word: u64, len: usize) -> Option<Decimal> {
     })
 }
 
+/// `LOW_BYTES[n]` keeps the low `n` bytes of a word (`n` ≤ 8).
+const LOW_BYTES: [u64; 9] = {
+    let mut masks = [u64::MAX; 9];
+    let mut n = 0;
+    while n < 8 {
+        masks[n] = (1u64 << (8 * n)) - 1;
+        n += 1;
+    }
+    masks
+};
+
 /// The checks of [`swar_decimal`]: its digits (one per byte, the dot
 /// removed, first digit lowest), their count (1 to 8) and the decimals.
 #[inline(always)]
 fn swar_decimal_shape(word: u64, len: usize) -> Option<(u64, usize, usize)> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let keep = if len >= 8 {
-        u64::MAX
-    } else {
-        (1u64 << (8 * len)) - 1
-    };
+    let keep = LOW_BYTES[len.min(8)];
     let d = (word & keep) ^ (0x30 * ONES);
     // High bit of each byte that is `.` (0x2E, so 0x1E after the xor).
     let t = d ^ (0x1E * ONES);
