@@ -982,10 +982,16 @@ impl Parser {
             packed: PackedPaths::with_capacity(config.expected_paths),
             tokens: ByteTable::new(),
             names: Interner::default(),
-            path_start: vec![0],
-            ids: Vec::new(),
+            path_start: {
+                let mut starts = super::huge_with_capacity(config.expected_paths + 1);
+                starts.push(0);
+                starts
+            },
+            // Sized for the expected paths (aggregated files) at about
+            // eight touches each; journeys start small.
+            ids: super::huge_with_capacity(config.expected_paths.saturating_mul(8)),
             names_sent: 0,
-            acc: Vec::new(),
+            acc: super::huge_with_capacity(config.expected_paths),
             unpacked: false,
             inexact: Vec::new(),
             inexact_ids: Vec::new(),
@@ -1855,7 +1861,7 @@ impl PackedPaths {
             .next_power_of_two()
             .clamp(1024, 1 << 27);
         PackedPaths {
-            slots: vec![PackedSlot::default(); slots],
+            slots: huge_vec(slots, PackedSlot::default()),
             len: 0,
             seed: foldhash::fast::RandomState::default().hash_one(0x9ACC_u64),
         }
@@ -1890,7 +1896,7 @@ impl PackedPaths {
     /// returns where it ended up (the table may grow).
     fn insert(&mut self, mut at: usize, key: u128, path: u32) -> usize {
         if (self.len + 1) * 2 > self.slots.len() {
-            let bigger = vec![PackedSlot::default(); self.slots.len() * 2];
+            let bigger = huge_vec(self.slots.len() * 2, PackedSlot::default());
             let old = std::mem::replace(&mut self.slots, bigger);
             for slot in old.into_iter().filter(|s| s.key != 0) {
                 let (i, _) = self.position(slot.key);
@@ -1911,7 +1917,7 @@ impl PackedPaths {
     fn reserve(&mut self, more: usize) {
         let want = (self.len + more).saturating_mul(2).next_power_of_two();
         if want > self.slots.len() {
-            let old = std::mem::replace(&mut self.slots, vec![PackedSlot::default(); want]);
+            let old = std::mem::replace(&mut self.slots, huge_vec(want, PackedSlot::default()));
             for slot in old.into_iter().filter(|s| s.key != 0) {
                 let (i, _) = self.position(slot.key);
                 self.slots[i] = slot;
@@ -2140,6 +2146,14 @@ fn swar_decimal_shape(word: u64, len: usize) -> Option<(u64, usize, usize)> {
         (digits, len - 1, len - 1 - at)
     };
     (n > 0).then_some((digits, n, decimals))
+}
+
+/// `n` copies of `value` in a vector backed by huge pages where the OS
+/// offers them (see [`super::huge_with_capacity`]).
+fn huge_vec<T: Clone>(n: usize, value: T) -> Vec<T> {
+    let mut v = super::huge_with_capacity(n);
+    v.resize(n, value);
+    v
 }
 
 /// Starts loading the cache line holding `*value`. Only a hint: results
