@@ -670,7 +670,9 @@ fn run_parallel<R: Read>(
                         break;
                     }
                 }
-                parser
+                // Each worker settles its own table, in parallel.
+                let settled = parser.settle_counts();
+                (parser, settled)
             }));
             work.push(tx);
         }
@@ -714,10 +716,13 @@ fn run_parallel<R: Read>(
         }
         // A worker only stops at the end of its queue; one that panicked
         // is a bug, reported as such rather than as a wrong total.
-        Ok(workers
+        workers
             .into_iter()
-            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect())
+            .map(|w| {
+                let (parser, settled) = w.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                settled.map(|()| parser).map_err(ReadError::Totals)
+            })
+            .collect()
     })
 }
 
@@ -878,6 +883,8 @@ struct Parser {
     names_sent: usize,
     /// Totals per worker path, over all blocks.
     acc: Vec<PathAcc>,
+    /// Whether the slots' counts are in the totals already.
+    settled: bool,
     /// Whether some worker path is not packable: only then can two worker
     /// paths (spelled differently) be the same path.
     unpacked: bool,
@@ -993,6 +1000,7 @@ impl Parser {
             names_sent: 0,
             acc: super::huge_with_capacity(config.expected_paths),
             unpacked: false,
+            settled: false,
             inexact: Vec::new(),
             inexact_ids: Vec::new(),
             line: 0,
@@ -1093,7 +1101,6 @@ impl Parser {
             .iter()
             .map(|n| self.names.intern(n))
             .collect();
-        self.packed.reserve(other.acc.len());
         let mut ids = Vec::new();
         for (i, acc) in other.acc.iter().enumerate() {
             other.mapped_path(i, &channels, &mut ids);
@@ -1447,10 +1454,11 @@ impl Parser {
     /// Moves every slot's counters into its path's totals (after the last
     /// block).
     fn settle_counts(&mut self) -> Result<(), JourneyError> {
-        // Only journey lines count in slots.
-        if self.config.format != Format::Journeys {
+        // Only journey lines count in slots; once is enough.
+        if self.config.format != Format::Journeys || self.settled {
             return Ok(());
         }
+        self.settled = true;
         for slot in self.packed.slots.iter_mut().filter(|s| s.key != 0) {
             self.acc[slot.path as usize].add_counts(slot.conversions.into(), slot.nulls.into())?;
             (slot.conversions, slot.nulls, slot.spilled) = (0, 0, true);
@@ -1911,18 +1919,6 @@ impl PackedPaths {
         };
         self.len += 1;
         at
-    }
-
-    /// Makes room for `more` keys without growing on the way.
-    fn reserve(&mut self, more: usize) {
-        let want = (self.len + more).saturating_mul(2).next_power_of_two();
-        if want > self.slots.len() {
-            let old = std::mem::replace(&mut self.slots, huge_vec(want, PackedSlot::default()));
-            for slot in old.into_iter().filter(|s| s.key != 0) {
-                let (i, _) = self.position(slot.key);
-                self.slots[i] = slot;
-            }
-        }
     }
 }
 
