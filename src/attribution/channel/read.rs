@@ -903,6 +903,10 @@ struct Parser {
     /// is prefetched and added while the next line parses, so a rare
     /// path's cache miss overlaps useful work.
     pending: Option<PendingJourney>,
+    /// The last converting fast journey's (worker path, value), counted
+    /// but its value not yet added: its path's totals are prefetched and
+    /// added one converting line later.
+    pending_value: Option<(u32, Decimal)>,
     /// The last fast aggregated line, parsed but not yet added (as
     /// `pending`).
     pending_path: Option<PendingPath>,
@@ -1011,6 +1015,7 @@ impl Parser {
             decimals: Vec::new(),
             shares: Vec::new(),
             pending: None,
+            pending_value: None,
             pending_path: None,
             pending_decimals: Vec::new(),
             stops: Stops::default(),
@@ -1077,6 +1082,7 @@ impl Parser {
             }
         }
         self.flush_pending();
+        self.add_pending_value();
         if let Err(error) = self.flush_pending_path() {
             partial.error.get_or_insert(error);
         }
@@ -1277,8 +1283,13 @@ impl Parser {
         // One journey cannot overflow the counts (see `add_counts_at`).
         let _ = self.add_counts_at(at, u64::from(converted), u64::from(!converted));
         if converted {
-            let path = self.packed.slots[at].path as usize;
-            self.acc[path].value.add(value.mantissa, value.decimals);
+            // The path's totals are another cache miss: start loading them
+            // and add the previous converting line's value instead (exact
+            // sums, so the order of additions does not matter).
+            let path = self.packed.slots[at].path;
+            prefetch_read(&self.acc[path as usize]);
+            self.add_pending_value();
+            self.pending_value = Some((path, value));
             let value = value.to_f64();
             self.hours.clear();
             self.hours
@@ -1291,6 +1302,16 @@ impl Parser {
                 }
                 self.time_decay[c].add_scaled(1.0, value, share);
             }
+        }
+    }
+
+    /// Adds the value left by [`Self::flush_pending`], if any.
+    #[inline]
+    fn add_pending_value(&mut self) {
+        if let Some((path, value)) = self.pending_value.take() {
+            self.acc[path as usize]
+                .value
+                .add(value.mantissa, value.decimals);
         }
     }
 
