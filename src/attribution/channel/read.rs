@@ -912,6 +912,10 @@ struct Parser {
     pending_path: Option<PendingPath>,
     /// The pending line's touch times (swapped with `decimals`).
     pending_decimals: Vec<Decimal>,
+    /// The line parsed after `pending`, also not yet added: a path slot
+    /// is prefetched two lines before it is read.
+    pending_next: Option<PendingJourney>,
+    pending_next_decimals: Vec<Decimal>,
     /// The block's stop bytes (see [`Stops`]), for the fast paths.
     stops: Stops,
     /// A direct-mapped cache of raw path fields of at most 32 bytes →
@@ -1018,6 +1022,8 @@ impl Parser {
             pending_value: None,
             pending_path: None,
             pending_decimals: Vec::new(),
+            pending_next: None,
+            pending_next_decimals: Vec::new(),
             stops: Stops::default(),
             path_memo: vec![EMPTY_MEMO; PATH_MEMO].into_boxed_slice(),
             memo_seed: foldhash::fast::RandomState::default().hash_one(0x3E30_u64),
@@ -1255,9 +1261,11 @@ impl Parser {
         // it misses the cache), add the previous line meanwhile, and leave
         // this one pending.
         self.packed.prefetch(key);
-        self.flush_pending();
-        std::mem::swap(&mut self.decimals, &mut self.pending_decimals);
-        self.pending = Some(PendingJourney {
+        self.flush_oldest();
+        self.pending = self.pending_next.take();
+        std::mem::swap(&mut self.pending_decimals, &mut self.pending_next_decimals);
+        std::mem::swap(&mut self.decimals, &mut self.pending_next_decimals);
+        self.pending_next = Some(PendingJourney {
             key,
             touches,
             converted,
@@ -1266,9 +1274,18 @@ impl Parser {
         Some(next)
     }
 
-    /// Adds the pending fast journey line, if any.
+    /// Adds both pending fast journey lines, oldest first.
     #[inline]
     fn flush_pending(&mut self) {
+        self.flush_oldest();
+        self.pending = self.pending_next.take();
+        std::mem::swap(&mut self.pending_decimals, &mut self.pending_next_decimals);
+        self.flush_oldest();
+    }
+
+    /// Adds the older pending fast journey line, if any.
+    #[inline]
+    fn flush_oldest(&mut self) {
         let Some(PendingJourney {
             key,
             touches,

@@ -1140,7 +1140,7 @@ fn builder_packed_and_general_paths_agree() {
 }
 
 proptest! {
-    /// Fast lines are added one line late (their path slot is prefetched
+    /// Fast lines are added two lines late (their path slot is prefetched
     /// meanwhile): interleaved with lines the general parser takes (here,
     /// quoted), every line must still be added in file order, so even the
     /// per-channel time-decay sums are bit-identical to all-plain text.
