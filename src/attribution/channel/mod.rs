@@ -111,7 +111,7 @@
 //! the file size and the first block's line length, the worker keys every
 //! packable path by its ids however it is spelled, and the builder takes
 //! those paths without indexing them again. As journey lines, each
-//! aggregated line is added one line late, its path slot prefetched
+//! aggregated line is added two lines late, its path slot prefetched
 //! (an overflowing sum still names its own line).
 //!
 //! # Determinism

@@ -910,6 +910,9 @@ struct Parser {
     /// The last fast aggregated line, parsed but not yet added (as
     /// `pending`).
     pending_path: Option<PendingPath>,
+    /// The aggregated line parsed after `pending_path` (two lines of
+    /// prefetch distance, as for journeys).
+    pending_path_next: Option<PendingPath>,
     /// The pending line's touch times (swapped with `decimals`).
     pending_decimals: Vec<Decimal>,
     /// The line parsed after `pending`, also not yet added: a path slot
@@ -1021,6 +1024,7 @@ impl Parser {
             pending: None,
             pending_value: None,
             pending_path: None,
+            pending_path_next: None,
             pending_decimals: Vec::new(),
             pending_next: None,
             pending_next_decimals: Vec::new(),
@@ -1527,10 +1531,11 @@ impl Parser {
         // cache, so start loading it, add the previous line meanwhile and
         // leave this one pending.
         self.packed.prefetch(key);
-        if let Err(error) = self.flush_pending_path() {
+        if let Err(error) = self.flush_oldest_path() {
             return Some(Err(error));
         }
-        self.pending_path = Some(PendingPath {
+        self.pending_path = self.pending_path_next.take();
+        self.pending_path_next = Some(PendingPath {
             key,
             touches,
             conversions,
@@ -1541,10 +1546,18 @@ impl Parser {
         Some(Ok(next))
     }
 
-    /// Adds the pending fast aggregated line, if any; an overflowing sum is
-    /// reported with that line's number (in the block).
+    /// Adds both pending fast aggregated lines, oldest first.
     #[inline]
     fn flush_pending_path(&mut self) -> Result<(), (u64, LineErrorKind)> {
+        self.flush_oldest_path()?;
+        self.pending_path = self.pending_path_next.take();
+        self.flush_oldest_path()
+    }
+
+    /// Adds the older pending fast aggregated line, if any; an overflowing
+    /// sum is reported with that line's number (in the block).
+    #[inline]
+    fn flush_oldest_path(&mut self) -> Result<(), (u64, LineErrorKind)> {
         let Some(PendingPath {
             key,
             touches,
