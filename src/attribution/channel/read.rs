@@ -954,6 +954,15 @@ const EMPTY_MEMO: MemoPath = MemoPath {
     key: 0,
 };
 
+/// Where a short token's probe starts in `Parser::short_tokens` (before
+/// the mask): one multiply of its words and length.
+#[inline(always)]
+fn token_home(words: (u64, u64), len: u32) -> usize {
+    let mix =
+        (words.0 ^ words.1.rotate_left(29) ^ u64::from(len)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mix >> 40) as usize
+}
+
 /// A token of at most 16 bytes as [`short_words`] and its length (which
 /// together give all its bytes), and its channel id; `len` is `u32::MAX`
 /// in an empty entry.
@@ -1593,10 +1602,8 @@ impl Parser {
         }
         let words = short_words(token);
         let len = token.len() as u32;
-        let mix = (words.0 ^ words.1.rotate_left(29) ^ u64::from(len))
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mask = self.short_tokens.len() - 1;
-        let mut at = (mix >> 40) as usize & mask;
+        let mut at = token_home(words, len) & mask;
         loop {
             let cached = self.short_tokens[at];
             if cached.len == len && cached.words == words {
@@ -1633,10 +1640,8 @@ impl Parser {
     }
 
     fn place_short_token(&mut self, token: CachedToken) {
-        let mix = (token.words.0 ^ token.words.1.rotate_left(29) ^ u64::from(token.len))
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mask = self.short_tokens.len() - 1;
-        let mut at = (mix >> 40) as usize & mask;
+        let mut at = token_home(token.words, token.len) & mask;
         while self.short_tokens[at].len != u32::MAX {
             at = (at + 1) & mask;
         }
