@@ -136,27 +136,38 @@ struct Report {
     shapley: Option<ChannelCredits>,
 }
 
+/// Runs the models, Markov (the slowest) on a second thread beside the
+/// others: each model only reads the set.
 fn analyse(set: &JourneySet, args: &Args) -> Report {
     let markov_options = MarkovOptions::default()
         .with_order(args.order)
         .with_self_transitions(args.keep_self_loops);
-    let markov = set
-        .markov(&markov_options)
-        .map_err(|e| eprintln!("note: Markov left out: {e}"))
-        .ok();
-    let shapley = set
-        .shapley(&ShapleyOptions::default())
-        .map_err(|e| eprintln!("note: Shapley left out: {e}"))
-        .ok();
-    Report {
-        first: set.first_touch(),
-        last: set.last_touch(),
-        linear: set.linear(),
-        position: set.position_based(PositionWeights::default()),
-        time_decay: set.time_decay().ok().cloned(),
-        markov,
-        shapley,
-    }
+    std::thread::scope(|scope| {
+        let markov = scope.spawn(|| {
+            set.markov(&markov_options)
+                .map_err(|e| eprintln!("note: Markov left out: {e}"))
+                .ok()
+        });
+        let shapley = set
+            .shapley(&ShapleyOptions::default())
+            .map_err(|e| eprintln!("note: Shapley left out: {e}"))
+            .ok();
+        let first = set.first_touch();
+        let last = set.last_touch();
+        let linear = set.linear();
+        let position = set.position_based(PositionWeights::default());
+        Report {
+            first,
+            last,
+            linear,
+            position,
+            time_decay: set.time_decay().ok().cloned(),
+            markov: markov
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            shapley,
+        }
+    })
 }
 
 fn num(x: f64) -> String {
