@@ -939,42 +939,37 @@ impl JourneySetBuilder {
             .map(|id| ChannelId(new_id[id as usize]))
             .collect();
         let path = |slot: u32| &ids[slot_start[slot as usize]..slot_start[slot as usize + 1]];
-        // (the first four ids + 1, 0 past the end, in one integer ordered
-        // like the slices over those four; slot): one compare instead of a
-        // loop for most pairs, and small elements to move.
-        // With fewer than 255 channels and at most 16 touches a path, the
-        // whole path fits (id + 1 a byte, first touch highest): the key
-        // alone orders the paths, with no slice compare.
-        let whole = sorted_names.len() < 255 && slot_start.windows(2).all(|w| w[1] - w[0] <= 16);
-        let mut keys: Vec<(u128, u32)> = huge_with_capacity(slots.len());
-        keys.extend((0..slots.len() as u32).map(|slot| {
-            let key = if whole {
-                path(slot).iter().enumerate().fold(0u128, |k, (i, id)| {
-                    k | u128::from(id.0 + 1) << (8 * (15 - i))
-                })
-            } else {
+        // Paths in order (see `sorted_slots`).
+        let longest = slot_start
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or(0);
+        let whole = sorted_names.len() < 255 && longest <= 16;
+        let slot_order: Vec<u32> = if whole && longest <= 12 {
+            // At most 12 touches leave the key's low 32 bits zero: the slot
+            // goes there, and plain `u128`s sort (half the bytes to move,
+            // one compare).
+            let mut keys: Vec<u128> = huge_with_capacity(slots.len());
+            keys.extend((0..slots.len() as u32).map(|slot| {
                 path(slot)
                     .iter()
-                    .take(4)
                     .enumerate()
-                    .fold(0u128, |k, (i, id)| {
-                        k | u128::from(id.0.saturating_add(1)) << (32 * (3 - i))
+                    .fold(u128::from(slot), |k, (i, id)| {
+                        k | u128::from(id.0 + 1) << (8 * (15 - i))
                     })
-            };
-            (key, slot)
-        }));
-        // Distinct paths, so an unstable sort is deterministic.
-        if whole {
-            keys.sort_unstable_by_key(|&(key, _)| key);
+            }));
+            keys.sort_unstable();
+            keys.into_iter().map(|key| key as u32).collect()
         } else {
-            keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| path(a.1).cmp(path(b.1))));
-        }
-        let mut offsets = huge_with_capacity(keys.len() + 1);
+            sorted_slots(whole, slots.len(), path)
+        };
+        let mut offsets = huge_with_capacity(slot_order.len() + 1);
         let mut touches = huge_with_capacity(ids.len());
-        let mut stats = huge_with_capacity(keys.len());
+        let mut stats = huge_with_capacity(slot_order.len());
         offsets.push(0);
         let mut total_value = 0.0;
-        for &(_, slot) in &keys {
+        for &slot in &slot_order {
             touches.extend_from_slice(path(slot));
             offsets.push(touches.len());
             let s = slots[slot as usize];
@@ -1203,6 +1198,40 @@ impl JourneySetBuilder {
     pub(crate) fn set_no_times(&mut self) {
         self.has_times = false;
     }
+}
+
+/// The slots `0..n` in path order, `path(slot)` giving each distinct path:
+/// sorted as `(key, slot)` pairs. With `whole` (fewer than 255 channels, at
+/// most 16 touches) the key is the whole path (id + 1 a byte, first touch
+/// highest) and alone orders the paths; otherwise it is the first four
+/// ids plus one (0 past the end) in one integer ordered like the slices
+/// over those four, with a slice compare on ties: one compare for most
+/// pairs, and small elements to move.
+fn sorted_slots<'a>(whole: bool, n: usize, path: impl Fn(u32) -> &'a [ChannelId]) -> Vec<u32> {
+    let mut keys: Vec<(u128, u32)> = huge_with_capacity(n);
+    keys.extend((0..n as u32).map(|slot| {
+        let key = if whole {
+            path(slot).iter().enumerate().fold(0u128, |k, (i, id)| {
+                k | u128::from(id.0 + 1) << (8 * (15 - i))
+            })
+        } else {
+            path(slot)
+                .iter()
+                .take(4)
+                .enumerate()
+                .fold(0u128, |k, (i, id)| {
+                    k | u128::from(id.0.saturating_add(1)) << (32 * (3 - i))
+                })
+        };
+        (key, slot)
+    }));
+    // Distinct paths, so an unstable sort is deterministic.
+    if whole {
+        keys.sort_unstable_by_key(|&(key, _)| key);
+    } else {
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| path(a.1).cmp(path(b.1))));
+    }
+    keys.into_iter().map(|(_, slot)| slot).collect()
 }
 
 /// An empty vector with room for `n` elements whose memory the OS is

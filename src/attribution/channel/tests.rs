@@ -1406,3 +1406,31 @@ proptest! {
         prop_assert!((got - approx).abs() <= 1e-12 * approx.abs().max(1.0), "{} vs {}", got, approx);
     }
 }
+
+/// Paths of every length the sort handles differently (up to 12 touches
+/// share a `u128` with their slot, 13 to 16 fill it, 17 and more compare
+/// slices) come out in the same order: by channel ids, shorter prefix first.
+#[test]
+fn paths_of_every_length_come_out_sorted() {
+    for extra in [0usize, 14, 17] {
+        let mut builder = JourneySetBuilder::new();
+        let names = ["c", "a", "b"];
+        let mut lengths: Vec<usize> = (1..=12).collect();
+        if extra > 0 {
+            lengths.push(extra);
+        }
+        for (n, &len) in lengths.iter().enumerate().rev() {
+            for start in 0..3 {
+                let path: Vec<&str> = (0..len).map(|i| names[(start + i * (n + 1)) % 3]).collect();
+                builder.add(&Journey::converted(&path, 1.0)).unwrap();
+            }
+        }
+        let set = builder.finish().unwrap();
+        let paths: Vec<Vec<ChannelId>> = set.paths().map(|(p, _)| p.to_vec()).collect();
+        assert!(
+            paths.windows(2).all(|w| w[0] < w[1]),
+            "extra {extra}: {paths:?}"
+        );
+        assert_eq!(set.total_conversions(), 3 * lengths.len() as u64);
+    }
+}
