@@ -1126,26 +1126,45 @@ impl Parser {
             .iter()
             .map(|n| self.names.intern(n))
             .collect();
+        // Three passes, so the two random accesses per path (this table's
+        // slot, this worker's totals) are prefetched a few paths ahead.
+        const AHEAD: usize = 8;
         let mut ids = Vec::new();
-        for (i, acc) in other.acc.iter().enumerate() {
-            other.mapped_path(i, &channels, &mut ids);
-            let at = match super::pack_path(&ids) {
+        let keys: Vec<Option<u128>> = (0..other.acc.len())
+            .map(|i| {
+                other.mapped_path(i, &channels, &mut ids);
+                super::pack_path(&ids)
+            })
+            .collect();
+        let mut targets = Vec::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(Some(ahead)) = keys.get(i + AHEAD) {
+                self.packed.prefetch(*ahead);
+            }
+            let path = match key {
                 Some(key) => {
-                    let (at, found) = self.packed.position(key);
+                    let (at, found) = self.packed.position(*key);
                     if found {
-                        Some(self.packed.slots[at].path as usize)
+                        self.packed.slots[at].path as usize
                     } else {
+                        other.mapped_path(i, &channels, &mut ids);
                         let path = self.new_path(&ids);
-                        self.packed.insert(at, key, path as u32);
-                        Some(path)
+                        self.packed.insert(at, *key, path as u32);
+                        path
                     }
                 }
-                None => None,
+                None => {
+                    self.unpacked = true;
+                    other.mapped_path(i, &channels, &mut ids);
+                    self.new_path(&ids)
+                }
             };
-            let path = at.unwrap_or_else(|| {
-                self.unpacked = true;
-                self.new_path(&ids)
-            });
+            targets.push(path);
+        }
+        for (i, (acc, &path)) in other.acc.iter().zip(&targets).enumerate() {
+            if let Some(&ahead) = targets.get(i + AHEAD) {
+                prefetch_read(&self.acc[ahead]);
+            }
             let mine = &mut self.acc[path];
             // Each worker's totals are at most the file's, which its lines
             // cannot make exceed u64 (a journey counts 1; aggregated files
