@@ -932,49 +932,61 @@ impl JourneySetBuilder {
         for (stats, exact) in slots.iter_mut().zip(&exact) {
             stats.value += exact.to_f64();
         }
-        // The paths in canonical ids, in slot order, in one arena (mapped
-        // in place).
-        let ids: Vec<ChannelId> = slot_ids
-            .into_iter()
-            .map(|id| ChannelId(new_id[id as usize]))
-            .collect();
-        let path = |slot: u32| &ids[slot_start[slot as usize]..slot_start[slot as usize + 1]];
-        // Paths in order (see `sorted_slots`).
         let longest = slot_start
             .windows(2)
             .map(|w| w[1] - w[0])
             .max()
             .unwrap_or(0);
         let whole = sorted_names.len() < 255 && longest <= 16;
-        let slot_order: Vec<u32> = if whole && longest <= 12 {
-            // At most 12 touches leave the key's low 32 bits zero: the slot
-            // goes there, and plain `u128`s sort (half the bytes to move,
-            // one compare).
-            let mut keys: Vec<u128> = huge_with_capacity(slots.len());
-            keys.extend((0..slots.len() as u32).map(|slot| {
-                path(slot)
+        let paths = slots.len();
+        let mut offsets = huge_with_capacity(paths + 1);
+        let mut touches = huge_with_capacity(slot_ids.len());
+        let mut stats = huge_with_capacity(paths);
+        offsets.push(0);
+        let mut total_value = 0.0;
+        if whole && longest <= 12 {
+            // At most 12 touches leave the whole-path key's low 32 bits
+            // zero: the slot goes there, plain `u128`s sort (half the bytes
+            // to move, one compare), and each path is read back from its
+            // key, in order, rather than gathered from the arena.
+            let mut keys: Vec<u128> = huge_with_capacity(paths);
+            keys.extend((0..paths).map(|slot| {
+                slot_ids[slot_start[slot]..slot_start[slot + 1]]
                     .iter()
                     .enumerate()
-                    .fold(u128::from(slot), |k, (i, id)| {
-                        k | u128::from(id.0 + 1) << (8 * (15 - i))
+                    .fold(slot as u128, |k, (i, &id)| {
+                        k | u128::from(new_id[id as usize] + 1) << (8 * (15 - i))
                     })
             }));
             keys.sort_unstable();
-            keys.into_iter().map(|key| key as u32).collect()
+            for key in keys {
+                let mut rest = key >> 32;
+                // The first touch is the highest byte: shift it out first.
+                while rest != 0 {
+                    let id = (rest >> 88) as u32;
+                    touches.push(ChannelId(id - 1));
+                    rest = (rest << 8) & ((1u128 << 96) - 1);
+                }
+                offsets.push(touches.len());
+                let s = slots[key as u32 as usize];
+                total_value += s.value;
+                stats.push(s);
+            }
         } else {
-            sorted_slots(whole, slots.len(), path)
-        };
-        let mut offsets = huge_with_capacity(slot_order.len() + 1);
-        let mut touches = huge_with_capacity(ids.len());
-        let mut stats = huge_with_capacity(slot_order.len());
-        offsets.push(0);
-        let mut total_value = 0.0;
-        for &slot in &slot_order {
-            touches.extend_from_slice(path(slot));
-            offsets.push(touches.len());
-            let s = slots[slot as usize];
-            total_value += s.value;
-            stats.push(s);
+            // The paths in canonical ids, in slot order, in one arena
+            // (mapped in place), sorted by `sorted_slots`.
+            let ids: Vec<ChannelId> = slot_ids
+                .into_iter()
+                .map(|id| ChannelId(new_id[id as usize]))
+                .collect();
+            let path = |slot: u32| &ids[slot_start[slot as usize]..slot_start[slot as usize + 1]];
+            for slot in sorted_slots(whole, paths, path) {
+                touches.extend_from_slice(path(slot));
+                offsets.push(touches.len());
+                let s = slots[slot as usize];
+                total_value += s.value;
+                stats.push(s);
+            }
         }
         if !total_value.is_finite() {
             return Err(JourneyError::ValueOverflow);
