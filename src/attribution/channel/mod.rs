@@ -93,12 +93,15 @@
 //! next converting line (exact sums do not depend on the order). The
 //! builder keys paths of at most 16 touches over ids below 255 by a packed
 //! `u128` and keeps all paths in one arena, which [`JourneySetBuilder::finish`]
-//! sorts as `(key, slot)` pairs: the whole path as one `u128` (id + 1 a
-//! byte, first touch highest) when every path has at most 16 touches over
-//! fewer than 255 channels, else a first-four-ids prefix with slice
-//! compares on ties. First-order Markov over at
-//! most 256 channels counts transitions in a dense matrix instead of hash
-//! maps (bit-identical; a test compares both).
+//! sorts by key: with at most 12 touches per path over fewer than 255
+//! channels, plain `u128`s holding the whole path (id + 1 a byte, first
+//! touch highest) and the slot, each path then read back from its key; up
+//! to 16 touches, `(key, slot)` pairs; else a first-four-ids prefix with
+//! slice compares on ties. Each worker settles its own table, and the
+//! others' tables are folded into the first with their slots prefetched a
+//! few paths ahead. First-order Markov over at most 256 channels counts
+//! transitions in a dense matrix, in one pass, instead of hash maps
+//! (bit-identical; a test compares both).
 //!
 //! The readers' hash tables and the arrays [`JourneySetBuilder::finish`]
 //! builds are allocated untouched and, on Linux, advised onto huge pages
@@ -106,11 +109,11 @@
 //! over tens of megabytes then miss the TLB far less.
 //!
 //! Aggregated files, where nearly every line is a new path, are parsed by
-//! one worker on the calling thread (a per-block merge would redo every
-//! line's lookup): [`read_file`] sizes its path table and the builder from
-//! the file size and the first block's line length, the worker keys every
-//! packable path by its ids however it is spelled, and the builder takes
-//! those paths without indexing them again. As journey lines, each
+//! one worker on the calling thread (two workers would each insert half the
+//! paths and then fold them: measured no faster): [`read_file`] sizes the
+//! worker's table and arenas from the file size and the first block's line
+//! length, the worker keys every packable path by its ids however it is
+//! spelled, and a fresh builder adopts its arena as it is. As journey lines, each
 //! aggregated line is added two lines late, its path slot prefetched
 //! (an overflowing sum still names its own line).
 //!
