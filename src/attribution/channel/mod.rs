@@ -1051,31 +1051,12 @@ impl JourneySetBuilder {
         slot
     }
 
-    /// Makes room for `paths` more paths (`unindexed`: they come through
-    /// [`Self::new_slot_unindexed`], so the packed index stays empty).
-    pub(crate) fn reserve_paths(&mut self, paths: usize, unindexed: bool) {
+    /// Makes room for `paths` more paths.
+    pub(crate) fn reserve_paths(&mut self, paths: usize) {
         self.stats.reserve(paths);
         self.slot_start.reserve(paths);
         self.slot_ids.reserve(paths.saturating_mul(4));
-        if !unindexed {
-            self.packed.reserve(paths);
-        }
-    }
-
-    /// As [`Self::slot`] for a path the caller knows to be new, when
-    /// every packable path reaches the builder this way exactly once (the
-    /// one-worker reader: its worker keys every packable path by its
-    /// packed ids, and worker ids are the builder's): a packable path then
-    /// skips the packed index, which is never consulted.
-    pub(crate) fn new_slot_unindexed(&mut self, ids: &[u32]) -> u32 {
-        if pack_path(ids).is_none() {
-            return self.slot(ids);
-        }
-        let next = self.stats.len() as u32;
-        self.stats.push(PathStats::default());
-        self.slot_ids.extend_from_slice(ids);
-        self.slot_start.push(self.slot_ids.len());
-        next
+        self.packed.reserve(paths);
     }
 
     /// Adds counts to the path in `slot` (from [`Self::slot`]).

@@ -466,24 +466,17 @@ fn add_worker_paths(
             .collect();
         return builder.adopt_paths(base.names, base.ids, base.path_start, stats);
     }
+    // Here the builder holds paths already, or some worker path was not
+    // packable in its worker's ids (so the same path can come twice, and
+    // be packable in the builder's ids): every path goes through the
+    // builder's index.
     let channels: Vec<u32> = base.names.names.iter().map(|n| builder.intern(n)).collect();
-    let paths = base.acc.len();
-    // Fresh builder: the base's packable paths are distinct (keyed by
-    // ids), so they skip the builder's index.
-    let unindexed = builder.has_no_paths();
-    builder.reserve_paths(paths, unindexed);
+    builder.reserve_paths(base.acc.len());
     let mut ids = Vec::new();
     for (i, acc) in base.acc.iter().enumerate() {
         base.mapped_path(i, &channels, &mut ids);
-        if unindexed && super::pack_path(&ids).is_some() {
-            // A new slot of its own: its exact sum is already the path's
-            // whole decimal value, so it is rounded here, once.
-            let slot = builder.new_slot_unindexed(&ids);
-            builder.add_to_slot(slot, acc.conversions, acc.nulls, acc.value.to_f64())?;
-        } else {
-            let slot = builder.slot(&ids);
-            builder.add_exact_to_slot(slot, acc.conversions, acc.nulls, &acc.value)?;
-        }
+        let slot = builder.slot(&ids);
+        builder.add_exact_to_slot(slot, acc.conversions, acc.nulls, &acc.value)?;
     }
     Ok(())
 }
@@ -628,15 +621,16 @@ impl<R: Read> Source<R> {
                 len = p + 1;
                 break;
             }
-            // One line fills the buffer. Past the limit, hand the parser
-            // its start so it reports the line, and stop.
-            if len > self.max_line {
+            // One line fills the buffer. Past the limit (and the `\r` a
+            // line of exactly the limit may end with), hand the parser its
+            // start so it reports the line, and stop.
+            if len > self.max_line.saturating_add(1) {
                 self.stopped = true;
                 break;
             }
             target = target
                 .saturating_mul(2)
-                .min(self.max_line.saturating_add(1))
+                .min(self.max_line.saturating_add(2))
                 .max(target + 1);
         }
         block.len = len;

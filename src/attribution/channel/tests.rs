@@ -1434,3 +1434,78 @@ fn paths_of_every_length_come_out_sorted() {
         assert_eq!(set.total_conversions(), 3 * lengths.len() as u64);
     }
 }
+
+/// More than 255 channels, read on two threads in tiny blocks: a path that
+/// is not packable in one worker's ids (its channel came 256th there) but
+/// is in another's, and in the builder's, is still one path. (Found in
+/// review: the fold once gave it two slots.)
+#[test]
+fn a_path_past_the_255th_channel_stays_one_path_on_any_threads() {
+    let mut data = String::from(JOURNEYS_HEADER);
+    data.push_str("1,a,1,0,0\n2,a>x,1>1,0,0\n");
+    for n in 0..700 {
+        data.push_str(&format!("{n},c{n:03},1,0,0\n"));
+    }
+    for _ in 0..20 {
+        data.push_str("9,a>x,1>1,0,0\n");
+    }
+    let one = read(data.as_bytes(), &ReadOptions::default().with_threads(1)).unwrap();
+    assert_eq!(one.len(), 702);
+    for block in [12, 14, 48, 50, 56, 60, 1 << 20] {
+        for threads in [2, 3] {
+            let options = ReadOptions::default()
+                .with_threads(threads)
+                .with_block_bytes(block);
+            let set = read(data.as_bytes(), &options).unwrap();
+            assert_eq!(set, one, "threads {threads} block {block}");
+        }
+    }
+}
+
+/// A CRLF line of exactly `max_line_bytes` is a line like any other, in
+/// blocks of any size; a longer one is refused, not cut at its `\r`.
+/// (Found in review: the rest of the file was silently dropped.)
+#[test]
+fn a_crlf_line_at_the_length_limit_does_not_end_the_file() {
+    let data = "path;total_conversions;total_null;total_conversion_value\r\n\
+                xy;1;0;1.5\r\nzz;1;0;1\r\nqq;0;1;0\r\n";
+    for block in 1..=64 {
+        let options = ReadOptions::default()
+            .with_max_line_bytes(56)
+            .with_block_bytes(block);
+        let set = read(data.as_bytes(), &options).unwrap();
+        assert_eq!(set.len(), 3, "block {block}");
+        let tight = ReadOptions::default()
+            .with_max_line_bytes(10)
+            .with_block_bytes(block);
+        // The header is longer than 10 bytes: refused, on line 1.
+        assert!(matches!(
+            read(data.as_bytes(), &tight),
+            Err(ReadError::Line {
+                line: 1,
+                kind: LineErrorKind::TooLong { .. }
+            })
+        ));
+    }
+    let body = "a;b;c;d\r\nxy;1;0;1.5\r\nzz;1;0;1\r\nqq;0;1;0\r\n";
+    let junk = "a;b;c;d\r\nxy;1;0;1.5\rjunk\nzz;1;0;1\r\n";
+    for block in 1..=32 {
+        let options = ReadOptions::default()
+            .with_format(Format::Paths)
+            .with_max_line_bytes(10)
+            .with_block_bytes(block);
+        let set = read(body.as_bytes(), &options).unwrap();
+        assert_eq!(set.len(), 3, "block {block}");
+        assert!(
+            matches!(
+                read(junk.as_bytes(), &options),
+                Err(ReadError::Line {
+                    line: 2,
+                    kind: LineErrorKind::TooLong { .. }
+                })
+            ),
+            "block {block}: {:?}",
+            read(junk.as_bytes(), &options)
+        );
+    }
+}
