@@ -1509,3 +1509,291 @@ fn a_crlf_line_at_the_length_limit_does_not_end_the_file() {
         );
     }
 }
+
+/// Generated journeys (paths of up to 19 touches over up to 320 channels,
+/// odd spacing, CRLF, quoted ids, values and times of every shape) read the
+/// same on 1, 2 and 3 threads and any block size, and the same fully
+/// quoted (general parser); aggregated files too. (From a review that
+/// found a thread-dependent result with it.)
+mod generated_agreement {
+    use super::*;
+
+    fn name(i: usize) -> String {
+        if i % 7 == 3 {
+            format!("channel number {i:04} long name")
+        } else {
+            format!("c{i}")
+        }
+    }
+
+    fn hour_tok() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "1",
+            "2.5",
+            ".5",
+            "5.",
+            "1e3",
+            "+1",
+            " 3 ",
+            "0012345678.9",
+            "12345678",
+            "0",
+            "7.25",
+            "123456789012",
+        ])
+    }
+    fn value_tok() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "0",
+            "12.5",
+            "1e3",
+            "-1",
+            ".5",
+            "5.",
+            "+2",
+            "123456789.123",
+            "0.1",
+            "99999999",
+            "0.30",
+            "1234567.8",
+        ])
+    }
+    fn conv_tok() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["0", "1", "true", "FALSE", " 1", "0"])
+    }
+    fn sep_tok() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![">", " > ", ">  ", "  >", " >", "\u{a0}>"])
+    }
+
+    #[derive(Debug, Clone)]
+    struct Line {
+        path: Vec<usize>,
+        seps: Vec<&'static str>,
+        hours: Vec<&'static str>,
+        conv: &'static str,
+        value: &'static str,
+        crlf: bool,
+        quote_id: bool,
+    }
+
+    fn line() -> impl Strategy<Value = Line> {
+        (
+            prop::collection::vec(prop_oneof![8 => 0usize..6, 1 => 0usize..320], 1..20),
+            any::<bool>(),
+            any::<bool>(),
+            conv_tok(),
+            value_tok(),
+        )
+            .prop_flat_map(|(path, crlf, quote_id, conv, value)| {
+                let n = path.len();
+                (
+                    Just(path),
+                    prop::collection::vec(sep_tok(), n),
+                    prop::collection::vec(hour_tok(), n),
+                    Just(conv),
+                    Just(value),
+                    Just(crlf),
+                    Just(quote_id),
+                )
+            })
+            .prop_map(|(path, seps, hours, conv, value, crlf, quote_id)| Line {
+                path,
+                seps,
+                hours,
+                conv,
+                value,
+                crlf,
+                quote_id,
+            })
+    }
+
+    impl Line {
+        /// The path with its separators, as written.
+        fn path_text(&self) -> String {
+            let mut path = String::new();
+            for (t, &c) in self.path.iter().enumerate() {
+                if t > 0 {
+                    path.push_str(self.seps[t]);
+                }
+                path.push_str(&name(c));
+            }
+            path
+        }
+    }
+
+    fn render(lines: &[Line], all_quoted: bool) -> String {
+        let mut s = String::from(JOURNEYS_HEADER);
+        for (k, l) in lines.iter().enumerate() {
+            let path = l.path_text();
+            let hours = l.hours.join(">");
+            let q = |f: &str, yes: bool| {
+                if yes {
+                    format!("\"{f}\"")
+                } else {
+                    f.to_string()
+                }
+            };
+            s.push_str(&format!(
+                "{},{},{},{},{}{}",
+                q(&k.to_string(), all_quoted || l.quote_id),
+                q(&path, all_quoted),
+                q(&hours, all_quoted),
+                q(l.conv, all_quoted),
+                q(l.value, all_quoted),
+                if l.crlf { "\r\n" } else { "\n" }
+            ));
+        }
+        s
+    }
+
+    fn render_paths(lines: &[Line], all_quoted: bool) -> String {
+        let mut s = String::from(PATHS_HEADER);
+        for (k, l) in lines.iter().enumerate() {
+            let path = l.path_text();
+            let q = |f: &str| {
+                if all_quoted {
+                    format!("\"{f}\"")
+                } else {
+                    f.to_string()
+                }
+            };
+            s.push_str(&format!(
+                "{};{};{};{}{}",
+                q(&path),
+                q(&(k % 3).to_string()),
+                q(&(k % 5).to_string()),
+                q(l.value),
+                if l.crlf { "\r\n" } else { "\n" }
+            ));
+        }
+        s
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn threads_blocks_and_the_general_parser_agree(lines in prop::collection::vec(line(), 1..40), bb in prop::sample::select(vec![1usize, 5, 33, 64, 200, 1 << 20])) {
+            let plain = render(&lines, false);
+            let quoted = render(&lines, true);
+            let one = read(plain.as_bytes(), &ReadOptions::default().with_threads(1).with_block_bytes(bb)).unwrap();
+            for threads in [2, 3] {
+                let many = read(plain.as_bytes(), &ReadOptions::default().with_threads(threads).with_block_bytes(bb)).unwrap();
+                prop_assert_eq!(&one, &many, "threads {} bb {}", threads, bb);
+            }
+            if bb == 1 << 20 {
+                let general = read(quoted.as_bytes(), &ReadOptions::default().with_threads(1).with_block_bytes(bb)).unwrap();
+                prop_assert_eq!(&one, &general);
+            }
+            let p = render_paths(&lines, false);
+            let pq = render_paths(&lines, true);
+            let a = read(p.as_bytes(), &ReadOptions::default().with_block_bytes(bb)).unwrap();
+            let b = read(pq.as_bytes(), &ReadOptions::default().with_block_bytes(bb)).unwrap();
+            prop_assert_eq!(&a, &b);
+        }
+    }
+}
+
+/// Near-miss journey lines (fragments in every field): the same result or
+/// the same error, line included, on 1, 2 and 3 threads, any block size, and
+/// through the general parser.
+mod near_miss_agreement {
+    use super::*;
+
+    fn frag() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "a",
+            "b",
+            "c",
+            "x y",
+            " ",
+            "  ",
+            ">",
+            ">",
+            ",",
+            ",",
+            "\"",
+            "\r",
+            "1",
+            "0",
+            "5.",
+            ".5",
+            "1e3",
+            "-1",
+            "+2",
+            "12345678",
+            "123456789",
+            ".",
+            "\t",
+            "\u{a0}",
+            "\u{ff}",
+            "true",
+            "é",
+            "99999999999999999999",
+            "0.0000000000000000001",
+            "9007199254740993",
+        ])
+    }
+
+    fn fuzz_line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            // well-formed-ish journey line with random fragments in each field
+            (
+                prop::collection::vec(frag(), 0..4),
+                prop::collection::vec(frag(), 0..4),
+                prop::sample::select(vec!["0", "1", "true", " 1", "2"]),
+                prop::collection::vec(frag(), 0..3)
+            )
+                .prop_map(|(p, h, c, v)| format!(
+                    "7,{},{},{},{}",
+                    p.concat(),
+                    h.concat(),
+                    c,
+                    v.concat()
+                )),
+            (
+                prop::collection::vec(0usize..4, 1..18),
+                any::<bool>(),
+                prop::sample::select(vec!["1", "2.5", ".5", "5.", "1e3", " 3"]),
+                prop::sample::select(vec!["0", "1"]),
+                prop::sample::select(vec!["0", "12.5", "1e3", "-1", ".5", "5.", "x"])
+            )
+                .prop_map(|(p, sp, h, c, v)| {
+                    let sep = if sp { " > " } else { ">" };
+                    let path: Vec<String> = p.iter().map(|i| format!("ch{i}")).collect();
+                    let hours: Vec<&str> = p.iter().map(|_| h).collect();
+                    format!("7,{},{},{},{}", path.join(sep), hours.join(sep), c, v)
+                }),
+        ]
+    }
+
+    fn summary(r: &Result<JourneySet, ReadError>) -> String {
+        match r {
+            Ok(s) => format!("{s:?}"),
+            Err(e) => format!("ERR line {:?}: {e}", e.line()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn threads_blocks_and_the_general_parser_agree_on_near_misses(lines in prop::collection::vec((fuzz_line(), any::<bool>(), any::<bool>()), 1..25), bb in prop::sample::select(vec![1usize, 9, 40, 1 << 20])) {
+            let mut plain = String::from(JOURNEYS_HEADER);
+            let mut general = String::from(JOURNEYS_HEADER);
+            for (l, crlf, _) in &lines {
+                let end = if *crlf { "\r\n" } else { "\n" };
+                plain.push_str(l); plain.push_str(end);
+                // quote the journey id: the general parser, same other fields
+                general.push_str("\"7\""); general.push_str(&l[1..]); general.push_str(end);
+            }
+            let one = read(plain.as_bytes(), &ReadOptions::default().with_threads(1).with_block_bytes(bb));
+            for threads in [2, 3] {
+                let many = read(plain.as_bytes(), &ReadOptions::default().with_threads(threads).with_block_bytes(bb));
+                prop_assert_eq!(summary(&one), summary(&many), "threads {} bb {}", threads, bb);
+            }
+            if bb == 1 << 20 {
+                let g = read(general.as_bytes(), &ReadOptions::default().with_threads(1).with_block_bytes(bb));
+                prop_assert_eq!(summary(&one), summary(&g), "general\n{}", plain);
+            }
+        }
+    }
+}
