@@ -27,6 +27,7 @@ use std::thread;
 use serde::{Deserialize, Serialize};
 
 use super::error::snippet;
+use super::prefetch_read;
 use super::{
     Credit, DEFAULT_HALF_LIFE_HOURS, ExactSum, Interner, JourneyError, JourneySet,
     JourneySetBuilder, LineErrorKind, PathStats, ReadError, check_half_life, time_decay_shares,
@@ -2219,22 +2220,6 @@ fn huge_vec<T: Clone>(n: usize, value: T) -> Vec<T> {
     let mut v = super::huge_with_capacity(n);
     v.resize(n, value);
     v
-}
-
-/// Starts loading the cache line holding `*value`. Only a hint: results
-/// never depend on it.
-#[inline(always)]
-fn prefetch_read<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `_mm_prefetch` reads nothing and cannot fault (a hint, valid
-    // for any address); the pointer comes from a live reference, and SSE
-    // is part of the x86_64 baseline.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
 }
 
 #[inline]
