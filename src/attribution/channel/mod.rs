@@ -1269,7 +1269,7 @@ pub(crate) fn huge_with_capacity<T>(n: usize) -> Vec<T> {
 /// Asks for huge pages over the whole 2 MiB pages inside
 /// `[ptr, ptr + bytes)`, memory not yet touched (so it faults in huge).
 #[cfg(target_os = "linux")]
-fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
+pub(crate) fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
     const HUGE: usize = 2 << 20;
     if bytes < 2 * HUGE {
         return;
@@ -1288,7 +1288,7 @@ fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn advise_huge_pages(_ptr: *mut u8, _bytes: usize) {}
+pub(crate) fn advise_huge_pages(_ptr: *mut u8, _bytes: usize) {}
 
 /// An exact sum of plain decimals (`mantissa / 10^decimals`, mantissa
 /// below 2^53, at most 19 decimals), in units of 10^-19 over 160 bits: no
@@ -1350,15 +1350,25 @@ impl ExactSum {
     }
 
     /// The sum as `f64`: correctly rounded (one division of two exact
-    /// numbers, as a decimal is parsed) when the sum has at most 15
-    /// significant digits at its scale, within an ulp or two beyond.
+    /// numbers, as a decimal is parsed) when the sum, written without
+    /// trailing zero decimals, has at most 15 significant digits; within
+    /// an ulp or two beyond. A function of the sum's value alone, never of
+    /// how its terms were spelled or grouped (`0.000` adds nothing, and
+    /// changes nothing).
     pub(crate) fn to_f64(self) -> f64 {
         let lo = self.low();
         if self.hi == 0 {
-            let unit = u128::from(POW10_U64[19 - self.scale as usize]);
-            let n = lo / unit;
+            // `scale` bounds the decimals the sum needs: every term is a
+            // multiple of 10^-scale. Usually that is few enough; else drop
+            // the sum's trailing zero decimals (terms such as `0.500000`).
+            let mut scale = usize::from(self.scale);
+            let mut n = lo / u128::from(POW10_U64[19 - scale]);
+            while n >= 1 << 53 && scale > 0 && n % 10 == 0 {
+                n /= 10;
+                scale -= 1;
+            }
             if n < 1 << 53 {
-                return n as f64 / POW10_U64[self.scale as usize] as f64;
+                return n as f64 / POW10_U64[scale] as f64;
             }
         }
         (f64::from(self.hi) * 2f64.powi(128) + lo as f64) / 1e19

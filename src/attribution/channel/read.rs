@@ -11,7 +11,10 @@
 //!
 //! Aggregated files (one line per distinct path) take a leaner route:
 //! one worker on the calling thread, whose path table is sized up front
-//! from the file size ([`read_file`]) so it never grows, and whose packable
+//! from the file size ([`read_file`]; up to 2^22 paths, growing past
+//! that) so it rarely grows, takes memory only where paths land (a large
+//! table is zeroed lazily by the OS: 166 MB of three repeated paths read
+//! in 11 MiB), and whose packable
 //! paths (at most 16 touches over its first 255 channels, keyed by their
 //! ids however they are spelled) go to the builder without a second
 //! lookup. The output is the same bytes as through several workers.
@@ -74,6 +77,10 @@ pub struct ReadOptions {
     max_line_bytes: usize,
 }
 
+/// The most reader threads: each holds its own tables, and more than the
+/// blocks in flight would only wait.
+const MAX_THREADS: usize = 256;
+
 impl Default for ReadOptions {
     /// Format guessed from the header, half-life 7 days, up to 4 threads
     /// (the machine's parallelism), 1 MiB blocks, lines up to 8 MiB.
@@ -122,7 +129,7 @@ impl ReadOptions {
         }
     }
 
-    /// How many threads parse blocks of per-journey files (≥ 1). The
+    /// How many threads parse blocks of per-journey files (1 to 256). The
     /// result is the same for any number. Aggregated files are parsed on
     /// the calling thread: each line is usually a path of its own, so
     /// there is nothing to aggregate per block, and one table without a
@@ -246,8 +253,10 @@ impl ReadOptions {
     }
 
     fn validate(&self) -> Result<(), ReadError> {
-        if self.threads == 0 {
-            return Err(ReadError::InvalidOption("threads must be >= 1"));
+        if self.threads == 0 || self.threads > MAX_THREADS {
+            return Err(ReadError::InvalidOption(
+                "threads must be between 1 and 256",
+            ));
         }
         if self.block_bytes == 0 {
             return Err(ReadError::InvalidOption("block_bytes must be >= 1"));
@@ -516,15 +525,16 @@ pub fn read_file(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Journe
 }
 
 /// About how many lines a file of `size` bytes holds, from its first
-/// block's `body` (after the header); at most 2^26. Often high: files
-/// tend to start with short paths.
-fn expected_lines(body: &[u8], size: u64) -> usize {
+/// block's `body` (after the header); at most 2^22, so a huge file of few
+/// distinct paths reserves little (its tables grow past that). Often
+/// high: files tend to start with short paths.
+pub(super) fn expected_lines(body: &[u8], size: u64) -> usize {
     if body.is_empty() {
         return 0;
     }
     let lines = memchr::memchr_iter(b'\n', body).count() + 1;
     let estimate = size as f64 * lines as f64 / body.len() as f64 + 16.0;
-    estimate.min((1u64 << 26) as f64) as usize
+    estimate.min((1u64 << 22) as f64) as usize
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -1939,7 +1949,7 @@ impl PackedPaths {
             .next_power_of_two()
             .clamp(1024, 1 << 27);
         PackedPaths {
-            slots: huge_vec(slots, PackedSlot::default()),
+            slots: empty_slots(slots),
             len: 0,
             seed: foldhash::fast::RandomState::default().hash_one(0x9ACC_u64),
         }
@@ -1974,7 +1984,7 @@ impl PackedPaths {
     /// returns where it ended up (the table may grow).
     fn insert(&mut self, mut at: usize, key: u128, path: u32) -> usize {
         if (self.len + 1) * 2 > self.slots.len() {
-            let bigger = huge_vec(self.slots.len() * 2, PackedSlot::default());
+            let bigger = empty_slots(self.slots.len() * 2);
             let old = std::mem::replace(&mut self.slots, bigger);
             for slot in old.into_iter().filter(|s| s.key != 0) {
                 let (i, _) = self.position(slot.key);
@@ -2214,12 +2224,37 @@ fn swar_decimal_shape(word: u64, len: usize) -> Option<(u64, usize, usize)> {
     (n > 0).then_some((digits, n, decimals))
 }
 
-/// `n` copies of `value` in a vector backed by huge pages where the OS
-/// offers them (see [`super::huge_with_capacity`]).
-fn huge_vec<T: Clone>(n: usize, value: T) -> Vec<T> {
-    let mut v = super::huge_with_capacity(n);
-    v.resize(n, value);
-    v
+/// `n` empty slots (at least one), backed by huge pages where the OS
+/// offers them (see [`super::huge_with_capacity`]). A large table (from 32
+/// MiB) is zeroed by the allocator: it comes as fresh pages that the OS
+/// zeroes when first touched, so memory follows the slots in use (the
+/// distinct paths), not the table's size. A smaller one is written out
+/// after the huge-page advice (an allocator may zero it before any advice
+/// could apply).
+fn empty_slots(n: usize) -> Vec<PackedSlot> {
+    const LAZY_BYTES: usize = 32 << 20;
+    let n = n.max(1);
+    let layout = match std::alloc::Layout::array::<PackedSlot>(n) {
+        Ok(layout) if layout.size() >= LAZY_BYTES => layout,
+        _ => {
+            let mut slots = super::huge_with_capacity(n);
+            slots.resize(n, PackedSlot::default());
+            return slots;
+        }
+    };
+    // SAFETY: `layout` has a non-zero size (at least 32 MiB). The pointer
+    // is checked for null, comes from the global allocator with the layout
+    // `Vec<PackedSlot>` uses for capacity `n`, and all `n` elements are
+    // initialised: an all-zero `PackedSlot` (integers and a `false`) is
+    // `PackedSlot::default()`, the empty slot.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<PackedSlot>();
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        super::advise_huge_pages(ptr.cast::<u8>(), layout.size());
+        Vec::from_raw_parts(ptr, n, n)
+    }
 }
 
 #[inline]
@@ -2526,45 +2561,124 @@ fn parse_value(field: &[u8], name: &'static str) -> Result<f64, LineErrorKind> {
     }
 }
 
-/// A whole number ≥ 0: digits, or a number with no fractional part such as
-/// `3.0` or `1e3` (up to 2^53).
+/// A whole number ≥ 0 below 2^64: digits, or a number with no fractional
+/// part such as `3.0`, `1.5e1` or `1e3`, read exactly (never through a
+/// rounded `f64`).
 fn parse_count(field: &[u8], name: &'static str) -> Result<u64, LineErrorKind> {
     let t = field.trim_ascii();
     if !t.is_empty() && t.len() <= 19 && t.iter().all(u8::is_ascii_digit) {
         return Ok(t.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')));
     }
-    if !t.is_empty() && t.iter().all(u8::is_ascii_digit) {
-        let mut n = 0u64;
-        for &d in t {
-            n = n
-                .checked_mul(10)
-                .and_then(|n| n.checked_add(u64::from(d - b'0')))
-                .ok_or(JourneyError::CountOverflow)?;
-        }
-        return Ok(n);
-    }
     let text = || snippet(field);
+    match exact_count(t) {
+        Some(Ok(n)) => return Ok(n),
+        Some(Err(ExactCount::Negative)) => {
+            return Err(LineErrorKind::NegativeCount {
+                field: name,
+                text: text(),
+            });
+        }
+        Some(Err(ExactCount::NotWhole)) => {
+            return Err(LineErrorKind::NotWhole {
+                field: name,
+                text: text(),
+            });
+        }
+        Some(Err(ExactCount::Overflow)) => return Err(JourneyError::CountOverflow.into()),
+        None => {}
+    }
+    // Not decimal syntax: say why as a number would.
     match parse_f64(t) {
-        None => Err(LineErrorKind::BadNumber {
-            field: name,
-            text: text(),
-        }),
         Some(v) if !v.is_finite() => Err(LineErrorKind::NotFinite {
             field: name,
             text: text(),
         }),
-        Some(v) if v < 0.0 => Err(LineErrorKind::NegativeCount {
+        _ => Err(LineErrorKind::BadNumber {
             field: name,
             text: text(),
         }),
-        Some(v) if v.fract() != 0.0 || v > 9_007_199_254_740_992.0 => {
-            Err(LineErrorKind::NotWhole {
-                field: name,
-                text: text(),
-            })
-        }
-        Some(v) => Ok(v as u64),
     }
+}
+
+/// Why a decimal is not a count (see [`exact_count`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExactCount {
+    Negative,
+    NotWhole,
+    Overflow,
+}
+
+/// Reads `[+-]digits[.digits][(e|E)[+-]digits]` (at least one mantissa
+/// digit) exactly as a whole number; `None` if `t` is not that syntax.
+fn exact_count(t: &[u8]) -> Option<Result<u64, ExactCount>> {
+    let (negative, rest) = match t.first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (mantissa, exponent) = match rest.iter().position(|&b| b == b'e' || b == b'E') {
+        Some(e) => (&rest[..e], Some(&rest[e + 1..])),
+        None => (rest, None),
+    };
+    let (int, frac) = match mantissa.iter().position(|&b| b == b'.') {
+        Some(dot) => (&mantissa[..dot], &mantissa[dot + 1..]),
+        None => (mantissa, &mantissa[mantissa.len()..]),
+    };
+    let all_digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
+    if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    // The exponent, saturated far beyond any u64 (so `1e99999999999` is an
+    // overflow, not a parse error).
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let (sign, digits) = match e.first() {
+                Some(b'-') => (-1, &e[1..]),
+                Some(b'+') => (1, &e[1..]),
+                _ => (1, e),
+            };
+            if digits.is_empty() || !all_digits(digits) {
+                return None;
+            }
+            let magnitude = digits.iter().fold(0i64, |n, &d| {
+                n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+            });
+            sign * magnitude.min(1 << 40)
+        }
+    };
+    // Significant digits (no leading zeros), and the power of ten they
+    // are multiplied by.
+    let digits: Vec<u8> = int.iter().chain(frac).copied().collect();
+    let Some(first) = digits.iter().position(|&d| d != b'0') else {
+        return Some(Ok(0));
+    };
+    let last = digits.iter().rposition(|&d| d != b'0').unwrap_or(first);
+    let significant = &digits[first..=last];
+    let power = exponent - frac.len() as i64 + (digits.len() - 1 - last) as i64;
+    if negative {
+        return Some(Err(ExactCount::Negative));
+    }
+    if power < 0 {
+        return Some(Err(ExactCount::NotWhole));
+    }
+    let mut n = 0u64;
+    for &d in significant {
+        n = match n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d - b'0')))
+        {
+            Some(n) => n,
+            None => return Some(Err(ExactCount::Overflow)),
+        };
+    }
+    for _ in 0..power {
+        n = match n.checked_mul(10) {
+            Some(n) => n,
+            None => return Some(Err(ExactCount::Overflow)),
+        };
+    }
+    Some(Ok(n))
 }
 
 /// Touch times `h1 > h2 > …` into `out`, each finite and ≥ 0.

@@ -259,6 +259,18 @@ fn every_line_error_names_its_line() {
             )
         }),
         ("a;1.5;0;0", |k| matches!(k, K::NotWhole { .. })),
+        ("a;1e-1;0;0", |k| matches!(k, K::NotWhole { .. })),
+        ("a;0;12345678901234567.5;0", |k| {
+            matches!(k, K::NotWhole { .. })
+        }),
+        ("a;-2.0;0;0", |k| matches!(k, K::NegativeCount { .. })),
+        ("a;1.;0;e5", |k| matches!(k, K::BadNumber { .. })),
+        ("a;1e;0;0", |k| matches!(k, K::BadNumber { .. })),
+        ("a;.;0;0", |k| matches!(k, K::BadNumber { .. })),
+        ("a;1e20;0;0", |k| matches!(k, K::Journey(J::CountOverflow))),
+        ("a;1e99999999999999999999;0;0", |k| {
+            matches!(k, K::Journey(J::CountOverflow))
+        }),
         ("a;1;two;0", |k| matches!(k, K::BadNumber { .. })),
         ("a;1;inf;0", |k| matches!(k, K::NotFinite { .. })),
         ("a;99999999999999999999;0;0", |k| {
@@ -284,6 +296,86 @@ fn every_line_error_names_its_line() {
             other => panic!("{line:?}: expected an error on line 3, got {other:?}"),
         }
     }
+}
+
+/// Counts written with a fraction or an exponent are read exactly, not
+/// through a rounded `f64` (2^53 + 1 stays 2^53 + 1).
+#[test]
+fn counts_in_decimal_or_exponent_form_are_exact() {
+    for (text, want) in [
+        ("9007199254740993.0", 9_007_199_254_740_993u64),
+        ("9007199254740993e0", 9_007_199_254_740_993),
+        ("18446744073709551615.000", u64::MAX),
+        ("1844674407370955161.5e1", 18_446_744_073_709_551_615),
+        ("1.5e1", 15),
+        ("+7", 7),
+        ("-0", 0),
+        ("0.000e99999", 0),
+        ("1.e3", 1000),
+        (".5e1", 5),
+    ] {
+        let data = format!(
+            "{PATHS_HEADER}a;{text};0;1
+"
+        );
+        let set = read_str(&data).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(set.total_conversions(), want, "{text}");
+    }
+    let data = format!(
+        "{PATHS_HEADER}a;2500E-2;3.0e0;1
+"
+    );
+    let set = read_str(&data).unwrap();
+    assert_eq!((set.total_conversions(), set.total_nulls()), (25, 3));
+}
+
+/// A value sum is a function of the values alone: a zero written with many
+/// decimals, or a value with trailing zero decimals, changes nothing, on
+/// any route (one or two threads, a path through the fast path or not,
+/// spelled one way or two).
+#[test]
+fn value_sums_do_not_depend_on_how_values_or_paths_are_spelled() {
+    let mut sum = ExactSum::default();
+    sum.add(0, 18);
+    sum.add(12_345_678, 2);
+    assert_eq!(sum.to_f64(), 123_456.78);
+    let mut sum = ExactSum::default();
+    sum.add(500_000_000_000_000_000, 18); // 0.500000000000000000
+    sum.add(12_345_678, 2);
+    assert_eq!(sum.to_f64(), 123_457.28);
+
+    let aggregated = format!(
+        "{PATHS_HEADER}a;1;0;123456.78
+a;1;0;0.000000000000000000
+"
+    );
+    assert_eq!(read_str(&aggregated).unwrap().total_value(), 123_456.78);
+    // 17 touches: never packable, so these go through the general tables.
+    let tight = vec!["a"; 17].join(">");
+    let spaced = vec!["a"; 17].join(" > ");
+    let hours = vec!["1"; 17].join(">");
+    for first in [&tight, &spaced] {
+        let data = format!(
+            "{JOURNEYS_HEADER}1,{first},{hours},1,0.000000000000000000
+2,{tight},{hours},1,123456.78
+"
+        );
+        for threads in [1, 2] {
+            let options = ReadOptions::default()
+                .with_threads(threads)
+                .with_block_bytes(64);
+            let set = read(data.as_bytes(), &options).unwrap();
+            assert_eq!(set.total_value(), 123_456.78, "{threads} threads");
+        }
+    }
+}
+
+/// A huge aggregated file reserves tables for at most 2^22 paths up front
+/// (they grow past that), so few distinct paths take little memory.
+#[test]
+fn up_front_table_sizes_are_capped() {
+    assert_eq!(super::read::expected_lines(b"a;1;0;1\n", 1 << 40), 1 << 22);
+    assert_eq!(super::read::expected_lines(b"", 1 << 40), 0);
 }
 
 #[test]
@@ -318,6 +410,8 @@ fn too_long_lines_are_refused_with_their_number() {
 fn invalid_options_are_refused() {
     for options in [
         ReadOptions::default().with_threads(0),
+        ReadOptions::default().with_threads(257),
+        ReadOptions::default().with_threads(usize::MAX / 4),
         ReadOptions::default().with_block_bytes(0),
         ReadOptions::default().with_max_line_bytes(0),
         ReadOptions::default().with_half_life_hours(0.0),
