@@ -3,7 +3,8 @@
 #   benches/peers/run.sh [--ours-bin PATH] [compare.py options...]
 # 1. creates the peer venv if needed (setup.sh);
 # 2. generates the seeded data sets if missing (data/, ~600 MB);
-# 3. builds our binary (cargo build --release --example channel_report, from the
+# 3. builds group-floor (floor/: the least work any reader must do, timed as
+#    a lower bound) and our binary (cargo build --release --example channel_report, from the
 #    repo root) unless --ours-bin is given;
 # 4. runs compare.py: timings, agreement, channelattribution noise;
 #    writes results.json and results.md here.
@@ -21,6 +22,9 @@ gen() { # name n seed [variant]
 gen 1m 1000000 42
 gen 10m 10000000 42
 gen intl_100k 100000 7 intl
+
+# group-floor: its own package and target dir, whatever CARGO_TARGET_DIR says.
+(cd "$HERE/floor" && CARGO_TARGET_DIR="$HERE/floor/target" cargo build --release --quiet)
 
 have_bin=0
 for a in "$@"; do [[ "$a" == --ours-bin* ]] && have_bin=1; done
