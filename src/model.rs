@@ -377,15 +377,19 @@ pub enum TouchKind {
     Visit,
     /// Shared a code onwards (recorded for measurement; does not attribute).
     Share,
+    /// Typed the code in by hand (at signup, say): the referee's own
+    /// explicit choice, so it counts under every attribution policy,
+    /// whatever its `counted_kinds`.
+    Typed,
 }
 
 impl TouchKind {
     /// Whether this kind of touch credits its code's owner under the
-    /// default attribution policy: clicks and visits do; a share is the
-    /// sharer's own act. Programs choose otherwise in their policy's
-    /// `counted_kinds`.
+    /// default attribution policy: clicks, visits and typed codes do; a
+    /// share is the sharer's own act. Programs choose otherwise in their
+    /// policy's `counted_kinds` (a typed code always counts).
     pub fn attributes(self) -> bool {
-        matches!(self, TouchKind::Click | TouchKind::Visit)
+        matches!(self, TouchKind::Click | TouchKind::Visit | TouchKind::Typed)
     }
 }
 

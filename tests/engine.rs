@@ -1163,3 +1163,47 @@ fn vanity_options_are_checked() {
         assert!(err.to_string().starts_with("options.expires_at"), "{err}");
     });
 }
+
+/// A code typed at signup is the referee's own choice: it makes the
+/// referral and is paid at the first order under any policy, even one that
+/// counts no clicks (it was once stored as a click and then dropped).
+#[test]
+fn a_typed_code_pays_whatever_kinds_the_policy_counts() {
+    use referrals::attribution::AttributionPolicy;
+    for counted in [vec![TouchKind::Visit], vec![TouchKind::Share], vec![]] {
+        let policy = AttributionPolicy {
+            counted_kinds: counted.clone(),
+            ..AttributionPolicy::default()
+        };
+        let Ok(p) = program().attribution(policy).build() else {
+            // A policy the program refuses (say, counting nothing) is fine.
+            continue;
+        };
+        let e = engine_with(p);
+        block_on(async {
+            let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+            let joined = e
+                .record_signup(&signup(
+                    "s1",
+                    "badr",
+                    None,
+                    Some(code),
+                    t0() + TimeDelta::hours(1),
+                ))
+                .await
+                .unwrap();
+            assert!(
+                matches!(joined, SignupOutcome::Referred { .. }),
+                "{counted:?}: {joined:?}"
+            );
+            let bought = e
+                .record_conversion(&order("o1", "badr", 10_000, t0() + TimeDelta::hours(2)))
+                .await
+                .unwrap();
+            let ConversionOutcome::Rewarded { referrer, .. } = &bought else {
+                panic!("{counted:?}: {bought:?}")
+            };
+            assert_eq!(*referrer, cid("amira"));
+        });
+    }
+}

@@ -87,8 +87,12 @@ pub struct TouchPoint {
 /// gives every touch an integer weight, a referrer's weight is the sum of
 /// their touches' weights, and shares are weights over the total, rounded
 /// to parts per billion by the largest remainder.
+///
+/// Serialised with the model's name under `model` and its parameters
+/// beside it (`{"model": "time_decay", "half_life_seconds": 86400}`); a
+/// parameter the named model does not take is an error, not ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "model", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "model", rename_all = "snake_case", try_from = "ModelSpec")]
 #[non_exhaustive]
 pub enum Model {
     /// The latest touch takes everything.
@@ -110,7 +114,6 @@ pub enum Model {
     /// before), C (latest): weights ¼, ½, 1, so A 1/7, B 2/7, C 4/7.
     TimeDecay {
         /// Half-life in seconds (default 7 days).
-        #[serde(default = "default_half_life")]
         half_life_seconds: i64,
     },
     /// First and last touches get fixed fractions, the middle ones share
@@ -122,10 +125,8 @@ pub enum Model {
     /// basis points. Touches A, B, C, D: A 40 %, B 10 %, C 10 %, D 40 %.
     PositionBased {
         /// The first touch's share in basis points (default 4000).
-        #[serde(default = "default_edge_bps")]
         first_bps: u32,
         /// The last touch's share in basis points (default 4000).
-        #[serde(default = "default_edge_bps")]
         last_bps: u32,
     },
     /// Explicit weights by position.
@@ -139,9 +140,82 @@ pub enum Model {
         /// The weights.
         weights: Vec<u32>,
         /// Count positions from the last touch instead of the first.
-        #[serde(default)]
         from_last: bool,
     },
+}
+
+/// [`Model`] as written: its name and whichever parameters were given, so
+/// that a parameter of another model is refused (serde's internally tagged
+/// enums ignore extra keys on variants without fields).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelSpec {
+    model: ModelName,
+    half_life_seconds: Option<i64>,
+    first_bps: Option<u32>,
+    last_bps: Option<u32>,
+    weights: Option<Vec<u32>>,
+    from_last: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ModelName {
+    LastTouch,
+    FirstTouch,
+    Linear,
+    TimeDecay,
+    PositionBased,
+    CustomWeights,
+}
+
+impl TryFrom<ModelSpec> for Model {
+    type Error = String;
+
+    fn try_from(spec: ModelSpec) -> Result<Model, String> {
+        let ModelSpec {
+            model,
+            half_life_seconds,
+            first_bps,
+            last_bps,
+            weights,
+            from_last,
+        } = spec;
+        let given = [
+            ("half_life_seconds", half_life_seconds.is_some()),
+            ("first_bps", first_bps.is_some()),
+            ("last_bps", last_bps.is_some()),
+            ("weights", weights.is_some()),
+            ("from_last", from_last.is_some()),
+        ];
+        let (name, takes): (&str, &[&str]) = match model {
+            ModelName::LastTouch => ("last_touch", &[]),
+            ModelName::FirstTouch => ("first_touch", &[]),
+            ModelName::Linear => ("linear", &[]),
+            ModelName::TimeDecay => ("time_decay", &["half_life_seconds"]),
+            ModelName::PositionBased => ("position_based", &["first_bps", "last_bps"]),
+            ModelName::CustomWeights => ("custom_weights", &["weights", "from_last"]),
+        };
+        if let Some((field, _)) = given.iter().find(|(f, on)| *on && !takes.contains(f)) {
+            return Err(format!("model `{name}` takes no field `{field}`"));
+        }
+        Ok(match model {
+            ModelName::LastTouch => Model::LastTouch,
+            ModelName::FirstTouch => Model::FirstTouch,
+            ModelName::Linear => Model::Linear,
+            ModelName::TimeDecay => Model::TimeDecay {
+                half_life_seconds: half_life_seconds.unwrap_or_else(default_half_life),
+            },
+            ModelName::PositionBased => Model::PositionBased {
+                first_bps: first_bps.unwrap_or_else(default_edge_bps),
+                last_bps: last_bps.unwrap_or_else(default_edge_bps),
+            },
+            ModelName::CustomWeights => Model::CustomWeights {
+                weights: weights.ok_or("model `custom_weights` needs `weights`")?,
+                from_last: from_last.unwrap_or(false),
+            },
+        })
+    }
 }
 
 fn default_half_life() -> i64 {
@@ -197,7 +271,9 @@ pub struct AttributionPolicy {
     /// How far before the conversion a touch may lie, in seconds (default
     /// 30 days).
     pub lookback_seconds: i64,
-    /// Which kinds of touch count (default: clicks and visits).
+    /// Which kinds of touch count (default: clicks and visits). A code the
+    /// referee typed ([`TouchKind::Typed`]) always counts: it is their own
+    /// explicit choice.
     pub counted_kinds: Vec<TouchKind>,
     /// Count a run of consecutive touches by the same referrer (no other
     /// referrer in between) as one touch, at the run's latest time.
@@ -652,7 +728,7 @@ pub fn attribute(
     let mut kept: Vec<&TouchPoint> = touches
         .iter()
         .filter(|t| {
-            policy.counted_kinds.contains(&t.kind)
+            (t.kind == TouchKind::Typed || policy.counted_kinds.contains(&t.kind))
                 && t.at >= from
                 && (policy.include_after_conversion || t.at <= converted_at)
         })
@@ -724,9 +800,16 @@ pub fn attribute(
         tallies.truncate(max.max(1) as usize);
     }
     let shares = to_ppb(&tallies.iter().map(|t| t.weight).collect::<Vec<_>>());
-    let credits = tallies
-        .iter()
-        .zip(shares)
+    let mut ranked: Vec<(&Tally<'_>, u32)> = tallies.iter().zip(shares).collect();
+    // In the order the credits promise: by the shares as rounded (weights a
+    // hair apart round to one share, and then recency decides).
+    ranked.sort_by(|(a, x), (b, y)| {
+        y.cmp(x)
+            .then(b.latest.at.cmp(&a.latest.at))
+            .then(a.referrer.cmp(b.referrer))
+    });
+    let credits = ranked
+        .into_iter()
         .map(|(t, ppb)| Credit {
             referrer: t.referrer.clone(),
             share: Share(ppb),
@@ -757,6 +840,80 @@ mod tests {
             kind: TouchKind::Click,
             at: t0() + TimeDelta::hours(hours),
         }
+    }
+
+    /// A parameter of another model is refused, not ignored (serde drops
+    /// extra keys on variants without fields).
+    #[test]
+    fn model_json_refuses_parameters_of_other_models() {
+        for json in [
+            r#"{"model":{"model":"last_touch","half_life_seconds":60}}"#,
+            r#"{"model":{"model":"linear","weights":[3,1]}}"#,
+            r#"{"model":{"model":"first_touch","from_last":true}}"#,
+            r#"{"model":{"model":"time_decay","first_bps":1}}"#,
+            r#"{"model":{"model":"position_based","weights":[1]}}"#,
+            r#"{"model":{"model":"custom_weights"}}"#,
+            r#"{"model":{"model":"linear","nonsense":1}}"#,
+            r#"{"model":{"model":"most_touches"}}"#,
+        ] {
+            let r = serde_json::from_str::<AttributionPolicy>(json);
+            assert!(r.is_err(), "{json} accepted: {r:?}");
+        }
+        for (json, want) in [
+            (r#"{"model":"linear"}"#, Model::Linear),
+            (r#"{"model":"time_decay"}"#, Model::time_decay()),
+            (
+                r#"{"model":"time_decay","half_life_seconds":3600}"#,
+                Model::TimeDecay {
+                    half_life_seconds: 3600,
+                },
+            ),
+            (r#"{"model":"position_based"}"#, Model::position_based()),
+            (
+                r#"{"model":"custom_weights","weights":[3,1]}"#,
+                Model::CustomWeights {
+                    weights: vec![3, 1],
+                    from_last: false,
+                },
+            ),
+        ] {
+            let model: Model = serde_json::from_str(json).unwrap();
+            assert_eq!(model, want, "{json}");
+            let back: Model =
+                serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
+            assert_eq!(back, want, "{json} round trip");
+        }
+    }
+
+    /// Credits come largest share first as rounded, ties to the most recent
+    /// touch: weights a hair apart round to one share.
+    #[test]
+    fn equal_shares_order_by_the_most_recent_touch() {
+        let h = 7 * 24;
+        let latest = 4 * h;
+        let mut a2 = tp("a2", "a", latest - 2 * h);
+        a2.at += TimeDelta::milliseconds(1);
+        let touches = [
+            tp("a1", "a", latest - 2 * h),
+            a2,
+            tp("b1", "b", latest - h),
+            tp("c1", "c", latest),
+        ];
+        let credit = attribute(
+            &AttributionPolicy::with_model(Model::time_decay()),
+            &touches,
+            t0() + TimeDelta::hours(latest),
+        );
+        let got: Vec<(&str, u32)> = credit
+            .credits()
+            .iter()
+            .map(|c| (c.referrer.as_str(), c.share.ppb()))
+            .collect();
+        assert_eq!(
+            got,
+            [("c", 500_000_000), ("b", 250_000_000), ("a", 250_000_000)]
+        );
+        assert_eq!(credit.primary().unwrap().referrer.as_str(), "c");
     }
 
     fn shares(a: &Attribution) -> Vec<(String, u32)> {

@@ -127,7 +127,7 @@ pub struct Candidate {
     pub code: Code,
     /// The channel it came through.
     pub channel: Channel,
-    /// Click, visit or share (a typed code counts as a visit).
+    /// Click, visit or share; [`TouchKind::Typed`] for a typed code.
     pub kind: TouchKind,
     /// When.
     pub at: DateTime<Utc>,
@@ -143,8 +143,8 @@ pub fn signup_candidates(signup: &Signup, visitor_touches: &[TouchRecord]) -> Ve
             typed: true,
             code,
             channel: signup.channel.clone().unwrap_or(Channel::Link),
-            // The referee's own deliberate act: it counts like a click.
-            kind: TouchKind::Click,
+            // The referee's own deliberate act: it counts under any policy.
+            kind: TouchKind::Typed,
             at: signup.at,
         });
     }

@@ -24,11 +24,41 @@ use super::{ChannelCredits, ChannelId, Credit, JourneySet, ModelError};
 /// assert!((w.middle() - 0.4).abs() < 1e-15);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Example: from JSON, checked and normalised as by [`PositionWeights::new`]
+///
+/// ```
+/// use referrals::attribution::channel::PositionWeights;
+///
+/// let w: PositionWeights = serde_json::from_str(r#"{"first": 40, "middle": 20, "last": 40}"#)?;
+/// assert_eq!(w, PositionWeights::default());
+/// assert!(serde_json::from_str::<PositionWeights>(r#"{"first": -1, "middle": 1, "last": 1}"#).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "PositionWeightsSpec")]
 pub struct PositionWeights {
     first: f64,
     middle: f64,
     last: f64,
+}
+
+/// [`PositionWeights`] as written, before [`PositionWeights::new`] checks
+/// and normalises them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PositionWeightsSpec {
+    first: f64,
+    middle: f64,
+    last: f64,
+}
+
+impl TryFrom<PositionWeightsSpec> for PositionWeights {
+    type Error = ModelError;
+
+    fn try_from(w: PositionWeightsSpec) -> Result<Self, ModelError> {
+        PositionWeights::new(w.first, w.middle, w.last)
+    }
 }
 
 impl Default for PositionWeights {

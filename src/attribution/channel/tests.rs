@@ -1891,3 +1891,31 @@ mod near_miss_agreement {
         }
     }
 }
+
+/// Position weights read from JSON are checked and normalised as by
+/// `PositionWeights::new` (they once skipped it: 40/20/40 credited one
+/// conversion as 100).
+#[test]
+fn position_weights_from_json_are_checked_and_normalised() {
+    let w: PositionWeights =
+        serde_json::from_str(r#"{"first":40.0,"middle":20.0,"last":40.0}"#).unwrap();
+    assert_eq!(w, PositionWeights::default());
+    let mut b = JourneySetBuilder::new();
+    b.add(&Journey::converted(&["a", "b", "c"], 10.0)).unwrap();
+    let total = b.finish().unwrap().position_based(w).total();
+    assert_eq!((total.conversions, total.value), (1.0, 10.0));
+    for bad in [
+        r#"{"first":-1.0,"middle":1.0,"last":1.0}"#,
+        r#"{"first":0,"middle":0,"last":0}"#,
+        r#"{"first":1,"middle":1}"#,
+        r#"{"first":1,"middle":1,"last":1,"extra":1}"#,
+    ] {
+        assert!(
+            serde_json::from_str::<PositionWeights>(bad).is_err(),
+            "{bad}"
+        );
+    }
+    let round_trip: PositionWeights =
+        serde_json::from_str(&serde_json::to_string(&w).unwrap()).unwrap();
+    assert_eq!(round_trip, w);
+}
