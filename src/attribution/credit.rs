@@ -67,7 +67,8 @@ impl Share {
 /// One touch that may earn a referrer credit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TouchPoint {
-    /// A key unique among the touches of one journey (the host's touch id).
+    /// A key unique among the touches of one journey (the host's touch id;
+    /// a touch passed twice, the same in every field, counts once).
     /// Orders touches that happened at the same instant, so the result
     /// never depends on the order touches are passed in.
     pub id: String,
@@ -733,16 +734,19 @@ pub fn attribute(
                 && (policy.include_after_conversion || t.at <= converted_at)
         })
         .collect();
-    // Time, then id, then referrer and channel: a total order on distinct
-    // touches, so the input order never matters.
+    // Time, then id, then referrer, channel and kind: a total order on
+    // distinct touches, so the input order never matters, and a touch
+    // passed twice (the same in every field) counts once.
     kept.sort_by(|a, b| {
-        (a.at, &a.id, &a.referrer, a.channel.as_str()).cmp(&(
+        (a.at, &a.id, &a.referrer, a.channel.as_str(), a.kind as u8).cmp(&(
             b.at,
             &b.id,
             &b.referrer,
             b.channel.as_str(),
+            b.kind as u8,
         ))
     });
+    kept.dedup();
     if policy.collapse_repeats {
         // Keep the last touch of each run of one referrer.
         let mut collapsed: Vec<&TouchPoint> = Vec::with_capacity(kept.len());
@@ -883,6 +887,29 @@ mod tests {
                 serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
             assert_eq!(back, want, "{json} round trip");
         }
+    }
+
+    /// The same touch passed twice counts once, wherever the copy is.
+    #[test]
+    fn a_touch_passed_twice_counts_once() {
+        let (a, b) = (tp("t1", "amira", 1), tp("t2", "badr", 2));
+        let policy = AttributionPolicy::with_model(Model::Linear);
+        let once = attribute(&policy, &[a.clone(), b.clone()], t0() + TimeDelta::hours(3));
+        for touches in [
+            vec![a.clone(), b.clone(), a.clone()],
+            vec![a.clone(), a.clone(), b.clone()],
+            vec![b.clone(), a.clone(), b.clone(), a.clone()],
+        ] {
+            assert_eq!(
+                attribute(&policy, &touches, t0() + TimeDelta::hours(3)),
+                once
+            );
+        }
+        // Same id and time but another kind: a different touch, counted.
+        let mut visit = a.clone();
+        visit.kind = TouchKind::Visit;
+        let both = attribute(&policy, &[a, visit, b], t0() + TimeDelta::hours(3));
+        assert_eq!(both.credits()[0].touches, 2);
     }
 
     /// Credits come largest share first as rounded, ties to the most recent
