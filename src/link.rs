@@ -92,17 +92,6 @@ pub enum LinkError {
         /// The landing page.
         url: Url,
     },
-    /// [`LinkParams::build`] was given a channel that would not read back
-    /// as itself from the link, e.g. a `Channel::Custom` built by hand with
-    /// a name that is not a valid custom channel name, or with the name of a
-    /// built-in channel.
-    #[error("channel {name:?} cannot be put in a link: {reason}")]
-    InvalidChannel {
-        /// The channel's name.
-        name: String,
-        /// Why it would not read back.
-        reason: &'static str,
-    },
     /// The input to [`LinkParams::parse`] is longer than [`MAX_LINK_LEN`].
     #[error("link is {len} bytes long, the limit is {MAX_LINK_LEN}")]
     TooLong {
@@ -180,8 +169,7 @@ impl ShareLink {
     /// See [`LinkParams::build`] for what is kept, replaced and encoded.
     ///
     /// # Errors
-    /// [`LinkError::LandingNotHttp`] if `landing` is not `http`/`https`;
-    /// [`LinkError::InvalidChannel`] if `channel` would not read back.
+    /// [`LinkError::LandingNotHttp`] if `landing` is not `http`/`https`.
     ///
     /// # Example: a WhatsApp link
     /// ```
@@ -633,8 +621,8 @@ impl LinkParams {
     /// the code parameter with the canonical code, the source parameter
     /// with [`Channel::as_str`], the medium parameter with the medium value,
     /// and the campaign parameter when `campaign` is given. Bidi formatting
-    /// characters at the ends of the campaign are dropped and an empty
-    /// campaign is the same as none, because that is how
+    /// characters at the ends of the campaign are dropped and an empty (or
+    /// whitespace-only) campaign is the same as none, because that is how
     /// [`parse`](Self::parse) reads them back.
     ///
     /// * The landing page's other query parameters are kept byte for byte
@@ -650,9 +638,8 @@ impl LinkParams {
     /// # Errors
     /// [`LinkError::LandingNotHttp`] if `landing` is not `http`/`https`
     /// (share links are opened in browsers; `mailto:` or `file:` landing
-    /// pages are configuration mistakes). [`LinkError::InvalidChannel`] if
-    /// `channel` would not read back as itself: a `Channel::Custom` whose
-    /// name is not a valid custom name or is a built-in channel's alias.
+    /// pages are configuration mistakes). Every channel reads back as
+    /// itself: a custom channel's name is valid by construction.
     ///
     /// # Example: a landing page with a query and a fragment
     /// ```
@@ -699,7 +686,6 @@ impl LinkParams {
                 url: landing.clone(),
             });
         }
-        check_channel(channel)?;
 
         // Keep the other parameters as raw `k=v` segments rather than
         // decoding and re-encoding them: re-encoding would turn `%20` into
@@ -724,7 +710,7 @@ impl LinkParams {
             .append_pair(&self.code_param, code.as_str())
             .append_pair(&self.source_param, channel.as_str())
             .append_pair(&self.medium_param, &self.medium_value);
-        if let Some(campaign) = campaign.map(normalize_campaign).filter(|c| !c.is_empty()) {
+        if let Some(campaign) = campaign.map(normalize_campaign).filter(|c| !is_blank(c)) {
             query.append_pair(&self.campaign_param, campaign);
         }
         let query = query.finish();
@@ -778,8 +764,9 @@ impl LinkParams {
     ///   ad tools and link shorteners.
     /// * The campaign is kept as decoded, except that bidi formatting
     ///   characters at either end are dropped (chat apps glue the isolates
-    ///   of right-to-left share messages onto the end of links). An empty
-    ///   campaign gives `None`. The medium parameter is not checked.
+    ///   of right-to-left share messages onto the end of links). An empty or
+    ///   whitespace-only campaign gives `None` (or a later non-blank one,
+    ///   if repeated). The medium parameter is not checked.
     ///
     /// # Errors
     /// * [`LinkError::TooLong`]: the input is over [`MAX_LINK_LEN`] bytes.
@@ -898,7 +885,16 @@ fn first_value<'a>(
         .iter()
         .filter(|(key, _)| key.eq_ignore_ascii_case(name))
         .map(|(key, value)| (key.as_str(), clean(value)))
-        .find(|(_, value)| !value.is_empty())
+        // Blank (only whitespace and bidi marks) counts as absent.
+        .find(|(_, value)| !is_blank(value))
+}
+
+/// Whether `value` holds nothing but whitespace and bidi formatting
+/// characters.
+fn is_blank(value: &str) -> bool {
+    value
+        .chars()
+        .all(|c| c.is_whitespace() || is_bidi_format(c))
 }
 
 /// Unicode bidi formatting characters: the marks (ALM, LRM, RLM), the
@@ -922,22 +918,6 @@ fn normalize_campaign(value: &str) -> &str {
     value.trim_matches(is_bidi_format)
 }
 
-/// Refuses a channel whose name would not parse back to the same channel.
-fn check_channel(channel: &Channel) -> Result<(), LinkError> {
-    let name = channel.as_str();
-    match name.parse::<Channel>() {
-        Ok(back) if back == *channel => Ok(()),
-        Ok(_) => Err(LinkError::InvalidChannel {
-            name: excerpt(name),
-            reason: "it is the name of a built-in channel",
-        }),
-        Err(err) => Err(LinkError::InvalidChannel {
-            name: excerpt(name),
-            reason: err.reason,
-        }),
-    }
-}
-
 /// At most the first [`EXCERPT_CHARS`] characters of `text`, marked with
 /// `…` when cut, so that errors about hostile input stay loggable.
 fn excerpt(text: &str) -> String {
@@ -949,6 +929,27 @@ fn excerpt(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// A blank campaign (only whitespace or bidi marks) counts as absent,
+    /// when parsed and when built; a repeated one yields the first
+    /// non-blank.
+    #[test]
+    fn blank_campaigns_count_as_absent() {
+        let format = CodeFormat::default();
+        let parsed = ShareLink::parse("?ref=7K3MQ9XDS&utm_campaign=+++", &format).unwrap();
+        assert_eq!(parsed.campaign, None);
+        let parsed =
+            ShareLink::parse("?ref=7K3MQ9XDS&utm_campaign=+&utm_campaign=spring", &format).unwrap();
+        assert_eq!(parsed.campaign.as_deref(), Some("spring"));
+        let landing = Url::parse("https://b.example/").unwrap();
+        let code = Code::from_canonical("7K3MQ9XDS").unwrap();
+        let built = ShareLink::build(&landing, &code, &Channel::Sms, Some("  \u{2069}")).unwrap();
+        assert!(!built.as_str().contains("utm_campaign"), "{built}");
+        // Spaces inside a campaign are part of its name.
+        let built = ShareLink::build(&landing, &code, &Channel::Sms, Some(" eid sale ")).unwrap();
+        let back = ShareLink::parse(built.as_str(), &format).unwrap();
+        assert_eq!(back.campaign.as_deref(), Some(" eid sale "));
+    }
+
     use super::*;
     use proptest::prelude::*;
 
@@ -1060,25 +1061,6 @@ mod tests {
                 format!("landing page {} is not http(s)", url(landing))
             );
         }
-    }
-
-    #[test]
-    fn build_rejects_channels_that_would_not_read_back() {
-        let landing = url("https://b.example/");
-        let bad = Channel::Custom("Bad Name!".to_owned());
-        let err = ShareLink::build(&landing, &code(), &bad, None).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"channel "Bad Name!" cannot be put in a link: only a-z, 0-9, '_' and '-' are allowed"#
-        );
-        let alias = Channel::Custom("twitter".to_owned());
-        let err = ShareLink::build(&landing, &code(), &alias, None).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"channel "twitter" cannot be put in a link: it is the name of a built-in channel"#
-        );
-        let podcast = Channel::custom("podcast").unwrap();
-        assert!(ShareLink::build(&landing, &code(), &podcast, None).is_ok());
     }
 
     #[test]
@@ -1196,7 +1178,7 @@ mod tests {
             ("whatsapp", Some(Channel::WhatsApp)),
             ("Twitter", Some(Channel::X)),
             ("in-store", Some(Channel::InStore)),
-            ("podcast", Some(Channel::Custom("podcast".to_owned()))),
+            ("podcast", Some(Channel::custom("podcast").unwrap())),
             ("news+letter", None),
             ("%F0%9F%A6%84", None),
             ("", None),

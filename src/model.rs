@@ -230,8 +230,38 @@ pub enum Channel {
     InStore,
     /// A copied link with no known medium.
     Link,
-    /// A host-defined channel: 1 to 32 of `a-z`, `0-9`, `_`, `-`.
-    Custom(String),
+    /// A host-defined channel: 1 to 32 of `a-z`, `0-9`, `_`, `-` that is
+    /// not a built-in channel's name or alias (made by
+    /// [`Channel::custom`] or parsing, so it always reads back as itself).
+    Custom(CustomChannel),
+}
+
+/// The name of a host-defined channel, valid by construction: 1 to 32 of
+/// `a-z`, `0-9`, `_` and `-`, and not the name or alias of a built-in
+/// channel. Made by [`Channel::custom`] or by parsing a [`Channel`].
+///
+/// # Example
+/// ```
+/// use referrals::Channel;
+///
+/// let Channel::Custom(name) = Channel::custom("Souq-Flyer")? else { unreachable!() };
+/// assert_eq!(name.as_str(), "souq-flyer");
+/// # Ok::<(), referrals::model::ChannelError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CustomChannel(String);
+
+impl CustomChannel {
+    /// The name (lower case).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CustomChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A channel name that is neither known nor a valid custom name.
@@ -278,7 +308,7 @@ impl Channel {
             Channel::Qr => "qr",
             Channel::InStore => "in_store",
             Channel::Link => "link",
-            Channel::Custom(name) => name,
+            Channel::Custom(name) => name.as_str(),
         }
     }
 
@@ -330,16 +360,18 @@ impl FromStr for Channel {
         if folded.is_empty() {
             return Err(reject("it is empty"));
         }
-        if folded.len() > 32 {
-            return Err(reject("it is longer than 32 characters"));
-        }
+        // The characters first: then bytes are characters, and the length
+        // check says what it means.
         if !folded
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
         {
             return Err(reject("only a-z, 0-9, '_' and '-' are allowed"));
         }
-        Ok(Channel::Custom(folded))
+        if folded.len() > 32 {
+            return Err(reject("it is longer than 32 characters"));
+        }
+        Ok(Channel::Custom(CustomChannel(folded)))
     }
 }
 
@@ -467,6 +499,42 @@ pub struct Refund {
 
 #[cfg(test)]
 mod tests {
+    /// Every channel that can be made serialises and reads back as itself
+    /// (a custom channel's name is valid by construction), and a custom
+    /// name's error says what is wrong with it.
+    #[test]
+    fn channels_round_trip_and_custom_names_say_why_they_fail() {
+        let mut all: Vec<Channel> = Channel::BUILT_IN.to_vec();
+        for name in [
+            "podcast",
+            "souq-flyer",
+            "a",
+            &"z".repeat(32),
+            "WA2",
+            "qr_v2",
+        ] {
+            all.push(Channel::custom(name).unwrap());
+        }
+        for channel in all {
+            let json = serde_json::to_string(&channel).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Channel>(&json).unwrap(),
+                channel,
+                "{json}"
+            );
+        }
+        assert_eq!(Channel::custom("wa").unwrap(), Channel::WhatsApp);
+        let reason = |name: &str| Channel::custom(name).unwrap_err().reason;
+        // 19 characters, 36 bytes: the characters are what is wrong.
+        assert_eq!(
+            reason("قناة_واتساب_الجديدة"),
+            "only a-z, 0-9, '_' and '-' are allowed"
+        );
+        assert_eq!(reason(&"z".repeat(33)), "it is longer than 32 characters");
+        assert_eq!(reason("  "), "it is empty");
+        assert!(serde_json::from_str::<Channel>(r#""Bad Name""#).is_err());
+    }
+
     use super::*;
 
     #[test]
@@ -507,7 +575,7 @@ mod tests {
         assert_eq!("Twitter".parse::<Channel>().unwrap(), Channel::X);
         assert_eq!(
             "Podcast".parse::<Channel>().unwrap(),
-            Channel::Custom("podcast".into())
+            Channel::custom("podcast").unwrap()
         );
         assert!("two words".parse::<Channel>().is_err());
         assert!("".parse::<Channel>().is_err());

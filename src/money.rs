@@ -33,7 +33,7 @@ pub enum MoneyError {
     /// A currency code that is not in the table.
     #[error("unknown currency code {code:?}")]
     UnknownCurrency {
-        /// The code as given (up to 3 bytes kept).
+        /// The code as given (up to 24 bytes kept).
         code: CurrencyCode,
     },
     /// A split was asked for with weights that add up to zero (or none).
@@ -52,14 +52,16 @@ pub enum MoneyError {
     },
 }
 
-/// Up to 3 bytes of a currency code as given, for error messages without
+/// A currency code as given (up to 24 bytes, cut on a character
+/// boundary and marked `…` if longer), for error messages without
 /// allocating.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct CurrencyCode([u8; 3], u8);
+pub struct CurrencyCode(ShortText, bool);
 
 impl fmt::Debug for CurrencyCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&String::from_utf8_lossy(&self.0[..self.1 as usize]), f)
+        fmt::Debug::fmt(&self.0, f)?;
+        if self.1 { f.write_str("…") } else { Ok(()) }
     }
 }
 
@@ -218,11 +220,9 @@ impl Currency {
     pub fn from_code(code: &str) -> Result<Currency, MoneyError> {
         let bytes = code.as_bytes();
         let unknown = || {
-            let mut kept = [0u8; 3];
-            let n = bytes.len().min(3);
-            kept[..n].copy_from_slice(&bytes[..n]);
+            let kept = ShortText::new(code);
             MoneyError::UnknownCurrency {
-                code: CurrencyCode(kept, n as u8),
+                code: CurrencyCode(kept, usize::from(kept.1) < code.len()),
             }
         };
         if bytes.len() != 3 {
@@ -355,8 +355,10 @@ impl Money {
             Some(rest) => (true, rest),
             None => (false, t.strip_prefix('+').unwrap_or(t)),
         };
-        let mut major: i64 = 0;
-        let mut minor: i64 = 0;
+        // In i128, so that the magnitude of i64::MIN (one more than
+        // i64::MAX) can be built before the sign is applied.
+        let mut major: i128 = 0;
+        let mut minor: i128 = 0;
         let mut decimals: Option<u8> = None;
         let mut seen_digit = false;
         for c in digits.chars() {
@@ -378,7 +380,7 @@ impl Money {
                 None => {
                     major = major
                         .checked_mul(10)
-                        .and_then(|m| m.checked_add(i64::from(d)))
+                        .and_then(|m| m.checked_add(i128::from(d)))
                         .ok_or(overflow)?;
                 }
                 Some(n) => {
@@ -386,7 +388,7 @@ impl Money {
                     if *n > currency.exponent {
                         return Err(invalid("more decimals than the currency has"));
                     }
-                    minor = minor * 10 + i64::from(d);
+                    minor = minor * 10 + i128::from(d);
                 }
             }
         }
@@ -394,12 +396,13 @@ impl Money {
             return Err(invalid("no digits"));
         }
         let scale = u32::from(currency.exponent - decimals.unwrap_or(0));
-        let minor = minor * 10i64.pow(scale);
+        let minor = minor * 10i128.pow(scale);
         let total = major
-            .checked_mul(currency.minor_per_major())
+            .checked_mul(i128::from(currency.minor_per_major()))
             .and_then(|m| m.checked_add(minor))
             .ok_or(overflow)?;
-        Ok(Money::new(if negative { -total } else { total }, currency))
+        let total = i64::try_from(if negative { -total } else { total }).map_err(|_| overflow)?;
+        Ok(Money::new(total, currency))
     }
 
     /// The amount in minor units.
@@ -652,6 +655,48 @@ impl fmt::Display for Money {
 
 #[cfg(test)]
 mod tests {
+    /// `Display` and `parse` round-trip at the extremes: the magnitude of
+    /// `i64::MIN` does not fit an `i64`, but the amount does.
+    #[test]
+    fn parse_reads_back_the_extremes() {
+        for currency in [Currency::USD, Currency::JPY, Currency::KWD] {
+            for minor in [i64::MIN, i64::MIN + 1, i64::MAX] {
+                let money = Money::new(minor, currency);
+                let shown = money.to_string();
+                let number = shown.split(' ').next().unwrap();
+                assert_eq!(Money::parse(number, currency), Ok(money), "{shown}");
+            }
+        }
+        assert!(matches!(
+            Money::parse("-92233720368547758.09", Currency::USD),
+            Err(MoneyError::Overflow { .. })
+        ));
+        assert!(matches!(
+            Money::parse("92233720368547758.08", Currency::USD),
+            Err(MoneyError::Overflow { .. })
+        ));
+        assert!(matches!(
+            Money::parse("99999999999999999999999999999999999999999", Currency::JPY),
+            Err(MoneyError::Overflow { .. })
+        ));
+    }
+
+    /// An unknown currency's error quotes what was given, whole or cut on a
+    /// character with `…`.
+    #[test]
+    fn unknown_currency_errors_quote_the_input() {
+        let msg = |code: &str| Currency::from_code(code).unwrap_err().to_string();
+        assert_eq!(msg("SARR"), r#"unknown currency code "SARR""#);
+        assert_eq!(msg("ريال"), r#"unknown currency code "ريال""#);
+        assert_eq!(msg(""), r#"unknown currency code """#);
+        let long = "ر".repeat(20);
+        let shown = msg(&long);
+        assert!(
+            shown.ends_with("\"…") && !shown.contains('\u{FFFD}'),
+            "{shown}"
+        );
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -1009,8 +1009,57 @@ impl From<Template> for MessageTemplate {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShareMessages {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_overrides")]
     overrides: BTreeMap<Channel, BTreeMap<Language, MessageTemplate>>,
+}
+
+/// The overrides, refusing a channel (or a language of one channel) given
+/// twice, say once as `wa` and once as `whatsapp`: one would silently win.
+fn unique_overrides<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<Channel, BTreeMap<Language, MessageTemplate>>, D::Error> {
+    let UniqueMap(outer) =
+        UniqueMap::<Channel, UniqueMap<Language, MessageTemplate>>::deserialize(d)?;
+    Ok(outer.into_iter().map(|(k, UniqueMap(v))| (k, v)).collect())
+}
+
+/// A map whose keys, once read (aliases folded), must all differ.
+struct UniqueMap<K, V>(BTreeMap<K, V>);
+
+impl<'de, K, V> Deserialize<'de> for UniqueMap<K, V>
+where
+    K: Deserialize<'de> + Ord + fmt::Display,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K, V> serde::de::Visitor<'de> for Visit<K, V>
+        where
+            K: Deserialize<'de> + Ord + fmt::Display,
+            V: Deserialize<'de>,
+        {
+            type Value = UniqueMap<K, V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map with each key once")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((key, value)) = map.next_entry::<K, V>()? {
+                    if out.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "{key} is given twice (perhaps under two of its names)"
+                        )));
+                    }
+                    out.insert(key, value);
+                }
+                Ok(UniqueMap(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
 }
 
 impl ShareMessages {
@@ -1788,6 +1837,9 @@ mod tests {
             r#"{"overrides":{"sms":{"fr":{"body":"{code}"}}}}"#,
             r#"{"overrides":{"Bad Channel!":{"en":{"body":"{code}"}}}}"#,
             r#"{"overrides":{"sms":{"en":{"body":"{code}","subjct":"x"}}}}"#,
+            // One channel under two of its names: one would silently win.
+            r#"{"overrides":{"wa":{"en":{"body":"A {code}"}},"whatsapp":{"en":{"body":"B {code}"}}}}"#,
+            r#"{"overrides":{"sms":{"en":{"body":"A {code}"},"en":{"body":"B {code}"}}}}"#,
             r#"{"overides":{}}"#,
         ] {
             assert!(serde_json::from_str::<ShareMessages>(bad).is_err(), "{bad}");

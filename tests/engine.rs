@@ -687,7 +687,13 @@ fn three_decimal_currencies_split_and_claw_back_exactly() {
 #[test]
 fn events_and_outcomes_round_trip_through_json() {
     let code = Code::from_canonical("SARA2026").unwrap();
-    let t = touch("t1", "v", code, Channel::Custom("podcast".into()), t0());
+    let t = touch(
+        "t1",
+        "v",
+        code,
+        Channel::custom("podcast").expect("a valid custom channel"),
+        t0(),
+    );
     let json = serde_json::to_string(&t).unwrap();
     assert_eq!(serde_json::from_str::<Touch>(&json).unwrap(), t);
     let s = signup("s", "عميل", Some("v"), Some(code), t0());

@@ -194,7 +194,7 @@ fn history(seed: u64, currency: Currency, admin: bool) -> Vec<Op> {
                     Channel::WhatsApp,
                     Channel::Sms,
                     Channel::Link,
-                    Channel::Custom("podcast".into()),
+                    Channel::custom("podcast").expect("a valid custom channel"),
                 ];
                 Op::Touch(Touch {
                     id: EventId::new(format!("touch-{n}")).unwrap(),

@@ -405,7 +405,7 @@ pub enum VanityError {
     /// The code has the program's generated shape (its prefix and length),
     /// so typed input would be checked as a generated code and refused.
     #[error(
-        "a vanity code must not look like a generated code ({symbols} symbols starting with the prefix): it would be read with a check character; make it shorter or longer"
+        "a vanity code must not look like a generated code ({symbols} symbols, the generated length counting the format's prefix, if any): it would be read with a check character; make it shorter or longer"
     )]
     LooksGenerated {
         /// The generated length it matches.
@@ -506,6 +506,17 @@ impl CodeFormat {
 
 #[cfg(test)]
 mod tests {
+    /// The generated-shape error does not speak of a prefix the format
+    /// may not have.
+    #[test]
+    fn looks_generated_message_fits_formats_without_a_prefix() {
+        let err = crate::CodeFormat::default()
+            .vanity("SARA20267", &Blocklist::default_list())
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("9 symbols") && !msg.contains("starting with the prefix"), "{msg}");
+    }
+
     use super::*;
 
     fn code(s: &str) -> Code {

@@ -1405,7 +1405,7 @@ pub async fn idempotency_record_round_trips<S: Store>(store: &S) {
     let referral = Referral {
         referrer: sara.clone(),
         code: code("SARA2026"),
-        channel: Channel::Custom("podcast".into()),
+        channel: Channel::custom("podcast").expect("a valid custom channel"),
         touched_at: at_ns(1, 123_456_789),
     };
     let payouts = vec![
@@ -1620,7 +1620,7 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
             referral: Some(Referral {
                 referrer: cid("مسوّقة-سارة"),
                 code: code("ABCDEFGHJKMNPQRSTVWXYZ0123456789"),
-                channel: Channel::Custom("podcast".into()),
+                channel: Channel::custom("podcast").expect("a valid custom channel"),
                 touched_at: at_ns(59, 999_999_999),
             }),
             rewarded_conversions: 7,
@@ -1643,7 +1643,7 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
                     referrer: cid("مسوّقة-سارة"),
                     share: Share::from_ppb(666_666_667).expect("below one"),
                     touches: 2,
-                    channel: Channel::Custom("podcast".into()),
+                    channel: Channel::custom("podcast").expect("a valid custom channel"),
                     last_touch_at: at_ns(119, 7),
                 },
                 Credit {
@@ -1704,7 +1704,7 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
                 id: eid("لمسة-٢"),
                 actor: visitor.clone(),
                 code: code("9N5PS3ZFR"),
-                channel: Channel::Custom("souq-flyer".into()),
+                channel: Channel::custom("souq-flyer").expect("a valid custom channel"),
                 kind: TouchKind::Visit,
                 at: at_ns(30, 2),
             },
