@@ -36,8 +36,10 @@ pub enum IdError {
         /// Its length in bytes.
         len: usize,
     },
-    /// The identifier held a control character (they break logs and keys).
-    #[error("{kind} holds control character U+{code_point:04X} at byte {position}")]
+    /// The identifier held a control character, a bidi formatting
+    /// character or an invisible space (they break logs and keys, or make
+    /// two ids look the same: `U+202E` reverses the text after it).
+    #[error("{kind} holds control or invisible character U+{code_point:04X} at byte {position}")]
     ControlCharacter {
         /// Which identifier type.
         kind: &'static str,
@@ -55,7 +57,10 @@ fn validate_id(kind: &'static str, s: &str) -> Result<(), IdError> {
     if s.len() > MAX_ID_LEN {
         return Err(IdError::TooLong { kind, len: s.len() });
     }
-    if let Some((position, c)) = s.char_indices().find(|(_, c)| c.is_control()) {
+    if let Some((position, c)) = s
+        .char_indices()
+        .find(|&(_, c)| c.is_control() || is_invisible(c))
+    {
         return Err(IdError::ControlCharacter {
             kind,
             code_point: c as u32,
@@ -63,6 +68,23 @@ fn validate_id(kind: &'static str, s: &str) -> Result<(), IdError> {
         });
     }
     Ok(())
+}
+
+/// Bidi formatting characters (marks, embeddings, overrides, isolates) and
+/// invisible spaces (zero-width space, word joiner, BOM). The zero-width
+/// (non-)joiners stay allowed: Persian and Indic text need them.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 macro_rules! id_type {
@@ -499,6 +521,28 @@ pub struct Refund {
 
 #[cfg(test)]
 mod tests {
+    /// Ids refuse characters that break logs or make two ids look alike;
+    /// the zero-width joiners of Persian and Indic text stay allowed.
+    #[test]
+    fn ids_refuse_bidi_controls_and_invisible_spaces() {
+        for bad in [
+            "amira\u{202E}gnp",
+            "a\u{200B}b",
+            "\u{FEFF}amira",
+            "a\u{2066}b\u{2069}",
+            "a\u{200F}",
+        ] {
+            let err = CustomerId::new(bad).unwrap_err();
+            assert!(
+                matches!(err, IdError::ControlCharacter { .. }),
+                "{bad:?}: {err}"
+            );
+        }
+        for good in ["می\u{200C}خواهم", "أميرة", "amira-2026"] {
+            assert!(CustomerId::new(good).is_ok(), "{good:?}");
+        }
+    }
+
     /// Every channel that can be made serialises and reads back as itself
     /// (a custom channel's name is valid by construction), and a custom
     /// name's error says what is wrong with it.
@@ -551,7 +595,7 @@ mod tests {
         let err = EventId::new("a\nb").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "event id holds control character U+000A at byte 1"
+            "event id holds control or invisible character U+000A at byte 1"
         );
         assert_eq!(CustomerId::new("عميل-٧").unwrap().as_str(), "عميل-٧");
     }

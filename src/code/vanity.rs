@@ -514,7 +514,10 @@ mod tests {
             .vanity("SARA20267", &Blocklist::default_list())
             .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("9 symbols") && !msg.contains("starting with the prefix"), "{msg}");
+        assert!(
+            msg.contains("9 symbols") && !msg.contains("starting with the prefix"),
+            "{msg}"
+        );
     }
 
     use super::*;
