@@ -431,6 +431,18 @@ impl ProgramBuilder {
                 ));
             }
         };
+        // Every generated code starts with the prefix: a blocked word in it
+        // would make the program unable to issue any code at all.
+        if let Some(prefix) = self.code_format.prefix() {
+            if let Some(word) = self.blocklist.contains_in(&prefix) {
+                return Err(bad(
+                    "code_format",
+                    format!(
+                        "the prefix {prefix} contains the blocked word {word:?}: no code could be issued"
+                    ),
+                ));
+            }
+        }
         if self.code_max_uses == Some(0) {
             return Err(bad(
                 "code_max_uses",

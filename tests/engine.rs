@@ -1213,3 +1213,50 @@ fn a_typed_code_pays_whatever_kinds_the_policy_counts() {
         });
     }
 }
+
+/// Every engine call can run under `tokio::spawn` (its future is `Send`),
+/// as in a web server's handlers; `record_signup` and `record_conversion`
+/// once were not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_engine_call_runs_in_a_spawned_task() {
+    let e = Arc::new(engine());
+    let issued = {
+        let e = Arc::clone(&e);
+        tokio::spawn(async move { e.issue_code(&cid("amira"), t0()).await.map(|_| ()) })
+    };
+    issued.await.unwrap().unwrap();
+    let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+    let t = touch("t1", "v-1", code, Channel::Sms, t0() + TimeDelta::hours(1));
+    let s = signup("s1", "badr", Some("v-1"), None, t0() + TimeDelta::hours(2));
+    let o = order("o1", "badr", 10_000, t0() + TimeDelta::hours(3));
+    let r = refund("r1", "o1", RefundAmount::Full, t0() + TimeDelta::hours(4));
+    let e2 = Arc::clone(&e);
+    tokio::spawn(async move {
+        e2.record_touch(&t).await.unwrap();
+        e2.record_signup(&s).await.unwrap();
+        e2.record_conversion(&o).await.unwrap();
+        e2.record_refund(&r).await.unwrap();
+        e2.balance(&cid("amira")).await.unwrap();
+        e2.ledger(&cid("amira")).await.unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(0));
+}
+
+/// A code prefix that the program's blocklist refuses is a build error:
+/// every generated code would be refused, and `issue_code` could never
+/// succeed.
+#[test]
+fn a_prefix_the_blocklist_refuses_is_a_build_error() {
+    let format = referrals::CodeFormat::default()
+        .with_prefix("FREE")
+        .unwrap();
+    let err = program().code_format(format).build().unwrap_err();
+    assert_eq!(err.field, "code_format", "{err}");
+    assert!(err.to_string().contains("FREE"), "{err}");
+    let fine = referrals::CodeFormat::default()
+        .with_prefix("BAKE")
+        .unwrap();
+    assert!(program().code_format(fine).build().is_ok());
+}

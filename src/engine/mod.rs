@@ -190,12 +190,15 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    // A slice, not an iterator: a borrowing closure held across `.await`
+    // makes the caller's future not `Send` (a rustc limitation with
+    // higher-ranked lifetimes), and engines run under `tokio::spawn`.
     async fn read_codes(
         &self,
-        codes: impl IntoIterator<Item = Code>,
+        codes: &[Code],
     ) -> Result<HashMap<Code, Versioned<CodeRecord>>, Error> {
         let mut out = HashMap::new();
-        for code in codes {
+        for &code in codes {
             if out.contains_key(&code) {
                 continue;
             }
@@ -480,7 +483,8 @@ impl<S: Store> Engine<S> {
                 None => Vec::new(),
             };
             let candidates = decide::signup_candidates(signup, &touches);
-            let codes = self.read_codes(candidates.iter().map(|c| c.code)).await?;
+            let wanted: Vec<Code> = candidates.iter().map(|c| c.code).collect();
+            let codes = self.read_codes(&wanted).await?;
             let decision = decide::signup(program, signup, existing.as_ref(), &candidates, &codes)?;
             if let Some(o) = self.commit(decision).await? {
                 return Ok(o);
@@ -519,9 +523,8 @@ impl<S: Store> Engine<S> {
                     decide::window_start(conversion.at, program.lookback()),
                 )
                 .await?;
-            let codes = self
-                .read_codes(touches.iter().map(|t| t.touch.code))
-                .await?;
+            let wanted: Vec<Code> = touches.iter().map(|t| t.touch.code).collect();
+            let codes = self.read_codes(&wanted).await?;
             let decision =
                 decide::conversion(program, conversion, customer.as_ref(), &touches, &codes)?;
             if let Some(o) = self.commit(decision).await? {
