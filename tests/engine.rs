@@ -1260,3 +1260,77 @@ fn a_prefix_the_blocklist_refuses_is_a_build_error() {
         .unwrap();
     assert!(program().code_format(fine).build().is_ok());
 }
+
+/// A second account on the referrer's own visitor id (the browser or
+/// device she signed up on) is the referrer referring herself: refused as
+/// self-referral, whether she clicked her link there or typed her code.
+#[test]
+fn a_second_account_on_the_referrers_own_visitor_id_is_self_referral() {
+    for typed in [false, true] {
+        let e = engine();
+        block_on(async {
+            e.record_signup(&signup("s-amira", "amira", Some("v-amira"), None, t0()))
+                .await
+                .unwrap();
+            let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+            e.record_touch(&touch(
+                "t1",
+                "v-amira",
+                code,
+                Channel::Sms,
+                t0() + TimeDelta::minutes(1),
+            ))
+            .await
+            .unwrap();
+            let joined = e
+                .record_signup(&signup(
+                    "s-alt",
+                    "amira-alt",
+                    Some("v-amira"),
+                    typed.then_some(code),
+                    t0() + TimeDelta::minutes(2),
+                ))
+                .await
+                .unwrap();
+            assert!(
+                matches!(
+                    joined,
+                    SignupOutcome::NotReferred {
+                        reason: Reason::SelfReferral,
+                        ..
+                    }
+                ),
+                "typed {typed}: {joined:?}"
+            );
+            e.record_conversion(&order("o1", "amira-alt", 5_000, t0() + TimeDelta::hours(1)))
+                .await
+                .unwrap();
+            assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(0));
+            assert_eq!(e.balance(&cid("amira-alt")).await.unwrap(), sar(0));
+            // A friend on another device is still referred.
+            e.record_touch(&touch(
+                "t2",
+                "v-friend",
+                code,
+                Channel::Sms,
+                t0() + TimeDelta::minutes(3),
+            ))
+            .await
+            .unwrap();
+            let friend = e
+                .record_signup(&signup(
+                    "s-f",
+                    "farah",
+                    Some("v-friend"),
+                    None,
+                    t0() + TimeDelta::minutes(4),
+                ))
+                .await
+                .unwrap();
+            assert!(
+                matches!(friend, SignupOutcome::Referred { .. }),
+                "{friend:?}"
+            );
+        });
+    }
+}

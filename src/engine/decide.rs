@@ -166,7 +166,9 @@ pub fn signup_candidates(signup: &Signup, visitor_touches: &[TouchRecord]) -> Ve
 
 /// Decides a signup. Candidates whose code cannot refer the customer at
 /// signup time (unknown, expired, exhausted, inactive, or their own) are
-/// set aside with their reason. A usable code typed into the signup form
+/// set aside with their reason; so are the codes of `same_visitor`, owners
+/// who signed up on this signup's own visitor id (a second account on the
+/// referrer's own browser or device). A usable code typed into the signup form
 /// makes the referral whatever the model (it is the referee's explicit
 /// choice); otherwise the program's attribution policy names the referrer
 /// among the usable touches, and that referrer's latest code is used once.
@@ -180,6 +182,7 @@ pub fn signup(
     existing: Option<&Versioned<CustomerRecord>>,
     candidates: &[Candidate],
     codes: &HashMap<Code, Versioned<CodeRecord>>,
+    same_visitor: &[CustomerId],
 ) -> Result<Decision<SignupOutcome>, Error> {
     if let Some(e) = existing {
         return Err(Error::new(
@@ -209,7 +212,12 @@ pub fn signup(
         for c in ordered {
             let verdict = match codes.get(&c.code) {
                 None => Err(Reason::UnknownCode),
-                Some(v) if v.record.owner == signup.customer => Err(Reason::SelfReferral),
+                Some(v)
+                    if v.record.owner == signup.customer
+                        || same_visitor.contains(&v.record.owner) =>
+                {
+                    Err(Reason::SelfReferral)
+                }
                 Some(v) => v
                     .record
                     .usable_at(signup.at)

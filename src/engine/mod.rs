@@ -190,6 +190,31 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// The owners of `codes` who signed up on `signup`'s own visitor id
+    /// (the same browser or device): a second account there is the owner
+    /// referring themself.
+    async fn owners_on_visitor(
+        &self,
+        signup: &Signup,
+        codes: &HashMap<Code, Versioned<CodeRecord>>,
+    ) -> Result<Vec<CustomerId>, Error> {
+        let Some(visitor) = &signup.visitor else {
+            return Ok(Vec::new());
+        };
+        let mut owners: Vec<&CustomerId> = codes.values().map(|v| &v.record.owner).collect();
+        owners.sort();
+        owners.dedup();
+        let mut out = Vec::new();
+        for owner in owners {
+            if let Some(c) = self.store.customer(self.program.id(), owner).await? {
+                if c.record.visitor.as_ref() == Some(visitor) {
+                    out.push(owner.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     // A slice, not an iterator: a borrowing closure held across `.await`
     // makes the caller's future not `Send` (a rustc limitation with
     // higher-ranked lifetimes), and engines run under `tokio::spawn`.
@@ -485,7 +510,15 @@ impl<S: Store> Engine<S> {
             let candidates = decide::signup_candidates(signup, &touches);
             let wanted: Vec<Code> = candidates.iter().map(|c| c.code).collect();
             let codes = self.read_codes(&wanted).await?;
-            let decision = decide::signup(program, signup, existing.as_ref(), &candidates, &codes)?;
+            let same_visitor = self.owners_on_visitor(signup, &codes).await?;
+            let decision = decide::signup(
+                program,
+                signup,
+                existing.as_ref(),
+                &candidates,
+                &codes,
+                &same_visitor,
+            )?;
             if let Some(o) = self.commit(decision).await? {
                 return Ok(o);
             }

@@ -21,7 +21,8 @@ pub enum Reason {
     CodeExhausted,
     /// The code was deactivated.
     CodeInactive,
-    /// The customer used their own code.
+    /// The customer used their own code, or signed up on the visitor id
+    /// (browser or device) the code's owner signed up on.
     SelfReferral,
     /// The event fell outside the program's dates.
     ProgramNotActive,
