@@ -82,6 +82,9 @@ enum Mutation {
     /// Checks the conditions, lets other tasks run, then writes as if they
     /// still held: a time-of-check to time-of-use race.
     CheckThenAct,
+    /// Reads a customer's ledger ignoring ASCII case (a SQL column with a
+    /// case-insensitive collation).
+    CaseInsensitiveLedger,
 }
 
 /// A `MemoryStore` broken in one way.
@@ -198,7 +201,27 @@ impl Store for Mutant {
         program: &ProgramId,
         customer: &CustomerId,
     ) -> impl Future<Output = StoreResult<Vec<LedgerEntry>>> + Send {
-        self.inner.ledger(program, customer)
+        let folded = (self.mutation == Mutation::CaseInsensitiveLedger).then(|| {
+            let mut entries: Vec<LedgerEntry> = self
+                .inner
+                .snapshot()
+                .all_ledger_entries()
+                .into_iter()
+                .filter(|e| {
+                    e.program == *program
+                        && e.customer.as_str().eq_ignore_ascii_case(customer.as_str())
+                })
+                .collect();
+            entries.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+            entries
+        });
+        let exact = self.inner.ledger(program, customer);
+        async move {
+            match folded {
+                Some(entries) => Ok(entries),
+                None => exact.await,
+            }
+        }
     }
 
     async fn commit(&self, plan: CommitPlan) -> StoreResult<()> {
@@ -291,4 +314,10 @@ async fn the_suite_catches_a_store_that_truncates_timestamps() {
 #[should_panic(expected = "committed; exactly one may win")]
 async fn the_suite_catches_a_store_that_checks_then_acts() {
     conformance::run_all(mutant(Mutation::CheckThenAct)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(expected = "ids_differing_only_in_case_are_different_keys: the ledger")]
+async fn the_suite_catches_a_store_with_case_insensitive_ids() {
+    conformance::run_all(mutant(Mutation::CaseInsensitiveLedger)).await;
 }

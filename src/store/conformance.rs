@@ -95,6 +95,7 @@ where
     touches_are_ordered_and_filtered_by_since(&fresh().await).await;
     ledger_is_ordered_by_time_then_id(&fresh().await).await;
     programs_are_isolated(&fresh().await).await;
+    ids_differing_only_in_case_are_different_keys(&fresh().await).await;
     idempotency_record_round_trips(&fresh().await).await;
     records_round_trip_exactly(&fresh().await).await;
     concurrent_commits_one_winner(Arc::new(fresh().await)).await;
@@ -1392,6 +1393,112 @@ pub async fn programs_are_isolated<S: Store>(store: &S) {
         [],
         "{clause}: ledger in {nothing}"
     );
+}
+
+/// Ids are compared exactly: `badr` and `Badr`, `order` and `Order`,
+/// visitors `v` and `V`, events `event` and `Event` are different keys, for
+/// every read. A SQL store whose id columns use a case-insensitive
+/// collation (MySQL's default `_ci` ones, say) fails here, and would show
+/// one customer another's rewards.
+pub async fn ids_differing_only_in_case_are_different_keys<S: Store>(store: &S) {
+    let p = Probe::new(store, "ids_differing_only_in_case_are_different_keys");
+    let clause = p.clause;
+    let prog = pid(PROGRAM);
+    let side = |lower: bool, n: u32| {
+        let name = move |s: &str| {
+            if lower {
+                s.to_owned()
+            } else {
+                let mut c = s.chars();
+                c.next().map_or_else(String::new, |f| {
+                    f.to_ascii_uppercase().to_string() + c.as_str()
+                })
+            }
+        };
+        let mut customer = customer_record(&prog, &name("badr"));
+        customer.rewarded_conversions = n;
+        let mut conversion = conversion_record(&prog, &name("order"), &name("badr"));
+        conversion.conversion.amount = sar(i64::from(n));
+        let actor = Actor::Visitor(vid(&name("v")));
+        let touch = touch_record(
+            &prog,
+            &format!("touch-{n}"),
+            actor.clone(),
+            at(i64::from(n)),
+        );
+        let entry = ledger_entry(
+            &prog,
+            &format!("entry-{n}"),
+            &name("badr"),
+            at(1),
+            i64::from(n),
+        );
+        let idem = touch_idempotency(&prog, &name("event"), &format!("visitor-{n}"));
+        let code = code_record(
+            &prog,
+            if lower { "KEEP22" } else { "PRMY22" },
+            &name("owner"),
+            CodeOrigin::Random,
+        );
+        (name, customer, conversion, actor, touch, entry, idem, code)
+    };
+    for (lower, n) in [(true, 1), (false, 2)] {
+        let (_, customer, conversion, _, touch, entry, idem, code) = side(lower, n);
+        let mut all = plan(vec![
+            put_code(code, 0),
+            put_customer(customer, 0),
+            put_conversion(conversion, 0),
+            Write::InsertTouch(touch),
+            Write::InsertLedgerEntry(entry),
+        ]);
+        all.idempotency = Some(idem);
+        let what = if lower {
+            "lower-case ids"
+        } else {
+            "the same ids capitalised"
+        };
+        p.commit_ok(&format!("records under {what}"), all).await;
+    }
+    for (lower, n) in [(true, 1), (false, 2)] {
+        let (name, customer, conversion, actor, touch, entry, idem, code) = side(lower, n);
+        let under = |what: &str| format!("{clause}: the {what} under {:?}", name(what));
+        assert_eq!(
+            p.customer(&prog, &name("badr")).await,
+            v1(customer),
+            "{}",
+            under("customer")
+        );
+        assert_eq!(
+            p.conversion(&prog, &name("order")).await,
+            v1(conversion),
+            "{}",
+            under("order")
+        );
+        assert_eq!(
+            p.touches(&prog, &actor, since_ever()).await,
+            [touch],
+            "{}",
+            under("visitor")
+        );
+        assert_eq!(
+            p.ledger(&prog, &name("badr")).await,
+            [entry],
+            "{}",
+            under("ledger")
+        );
+        assert_eq!(
+            p.idempotency(&prog, &idem.key).await,
+            Some(idem),
+            "{}",
+            under("event")
+        );
+        assert_eq!(
+            p.primary_code(&prog, &name("owner")).await,
+            v1(code),
+            "{}",
+            under("owner")
+        );
+    }
 }
 
 /// The idempotency record of every kind of event and outcome comes back

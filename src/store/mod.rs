@@ -26,6 +26,9 @@
 //!   enough; the engine re-reads on conflict).
 //! - **Keys are scoped by program.** Two programs never see each other's
 //!   records.
+//! - **Keys are exact.** Ids compare as Rust strings do, byte by byte:
+//!   `badr` and `Badr` are two customers (a SQL id column needs a binary,
+//!   case-sensitive collation).
 //! - **Honest errors.** [`StoreErrorKind::Conflict`] only when a condition
 //!   failed and nothing was written; [`StoreErrorKind::Unavailable`] when the
 //!   outcome is unknown or the store could not be reached (the engine's
