@@ -94,7 +94,10 @@ pub struct TwoSidedReward {
 #[non_exhaustive]
 pub enum ReferrerSplit {
     /// All of it to the referrer with the largest share (the only one under
-    /// last or first touch): a reward per referral.
+    /// last or first touch): a reward per referral. When the referee typed
+    /// a code at signup, its owner takes it instead, as long as the signup
+    /// lies inside the lookback of the order: the typed code made the
+    /// referral whatever the model.
     #[default]
     Primary,
     /// Split among the credited referrers by their shares: a reward per

@@ -1334,3 +1334,58 @@ fn a_second_account_on_the_referrers_own_visitor_id_is_self_referral() {
         });
     }
 }
+
+/// The referee typed Amira's code after clicking Badr's link: Amira is the
+/// referrer of record and the one paid per referral under every model
+/// (the typed code is the referee's explicit choice), while it counts.
+#[test]
+fn the_typed_codes_owner_is_paid_per_referral_under_every_model() {
+    use referrals::attribution::{AttributionPolicy, Model};
+    for model in [
+        Model::FirstTouch,
+        Model::LastTouch,
+        Model::Linear,
+        Model::position_based(),
+    ] {
+        let p = program()
+            .attribution(AttributionPolicy::with_model(model.clone()))
+            .build()
+            .unwrap();
+        let e = engine_with(p);
+        block_on(async {
+            let a = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+            let b = e.issue_code(&cid("badr"), t0()).await.unwrap().record.code;
+            e.record_touch(&touch("t", "v", b, Channel::Sms, t0()))
+                .await
+                .unwrap();
+            let joined = e
+                .record_signup(&signup(
+                    "s",
+                    "dana",
+                    Some("v"),
+                    Some(a),
+                    t0() + TimeDelta::hours(1),
+                ))
+                .await
+                .unwrap();
+            let SignupOutcome::Referred { referral } = &joined else {
+                panic!("{model:?}: {joined:?}")
+            };
+            assert_eq!(referral.referrer, cid("amira"), "{model:?}");
+            let paid = e
+                .record_conversion(&order("o", "dana", 5_000, t0() + TimeDelta::hours(2)))
+                .await
+                .unwrap();
+            let ConversionOutcome::Rewarded { referrer, .. } = &paid else {
+                panic!("{model:?}: {paid:?}")
+            };
+            assert_eq!(*referrer, cid("amira"), "{model:?}");
+            assert_eq!(
+                e.balance(&cid("amira")).await.unwrap(),
+                sar(1500),
+                "{model:?}"
+            );
+            assert_eq!(e.balance(&cid("badr")).await.unwrap(), sar(0), "{model:?}");
+        });
+    }
+}

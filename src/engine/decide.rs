@@ -402,8 +402,20 @@ pub fn conversion(
             let points = conversion_touches(&c.record, touches, codes, conversion.at);
             let credited = attribute(program.attribution(), &points, conversion.at);
             credits = credited.credits().to_vec();
-            match credited.primary() {
-                Some(primary) => Ok(primary.referrer.clone()),
+            // A code the referee typed at signup made the referral whatever
+            // the model (their explicit choice): while it is inside the
+            // lookback, its owner is the one paid per referral, as at
+            // signup, even where the model gives it no weight (first
+            // touch). Shares still follow the model.
+            let from = window_start(conversion.at, program.lookback());
+            let typed = c.record.qualifying_touches.iter().find(|t| {
+                t.kind == TouchKind::Typed
+                    && t.at >= from
+                    && t.at <= conversion.at
+                    && credited.primary().is_some()
+            });
+            match typed.map(|t| &t.referrer).or(credited.primary().map(|p| &p.referrer)) {
+                Some(primary) => Ok(primary.clone()),
                 None if c.record.referral.is_some() || !c.record.qualifying_touches.is_empty() => {
                     Err((None, Reason::OutsideLookback))
                 }
