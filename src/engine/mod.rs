@@ -569,8 +569,15 @@ impl<S: Store> Engine<S> {
 
     /// Records a refund and claws back the rewards it reverses.
     ///
+    /// Deliver a refund after its order's conversion: the engine claws back
+    /// what that conversion booked, and keeps nothing for an order it has
+    /// not recorded (orders of customers who had not signed up yet are not
+    /// recorded). A host that may see a refund before its order (or its
+    /// order before the signup) records the refund again after it records
+    /// the conversion; idempotency makes that safe.
+    ///
     /// # Errors
-    /// [`ErrorKind::NotFound`] for an order never recorded;
+    /// [`ErrorKind::NotFound`] for an order not recorded (yet);
     /// [`ErrorKind::InvalidInput`] for an amount that is not positive or
     /// exceeds what is left; [`ErrorKind::CurrencyMismatch`];
     /// [`ErrorKind::IdempotencyMismatch`]; [`ErrorKind::Store`].
