@@ -1389,3 +1389,56 @@ fn the_typed_codes_owner_is_paid_per_referral_under_every_model() {
         });
     }
 }
+
+/// Amira refers Badr; Badr's code cannot then refer Amira (two people
+/// referring each other), whether she types it or clicks his link.
+#[test]
+fn two_people_cannot_refer_each_other() {
+    for typed in [false, true] {
+        let e = engine();
+        block_on(async {
+            let a = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+            let joined = e
+                .record_signup(&signup(
+                    "s-b",
+                    "badr",
+                    None,
+                    Some(a),
+                    t0() + TimeDelta::hours(1),
+                ))
+                .await
+                .unwrap();
+            assert!(
+                matches!(joined, SignupOutcome::Referred { .. }),
+                "{joined:?}"
+            );
+            let b = e.issue_code(&cid("badr"), t0()).await.unwrap().record.code;
+            e.record_touch(&touch(
+                "t",
+                "v-a",
+                b,
+                Channel::Sms,
+                t0() + TimeDelta::hours(2),
+            ))
+            .await
+            .unwrap();
+            let back = e
+                .record_signup(&signup(
+                    "s-a",
+                    "amira",
+                    Some("v-a"),
+                    typed.then_some(b),
+                    t0() + TimeDelta::hours(3),
+                ))
+                .await
+                .unwrap();
+            assert_eq!(
+                back,
+                SignupOutcome::NotReferred {
+                    reason: Reason::ReferralRing
+                },
+                "typed {typed}"
+            );
+        });
+    }
+}

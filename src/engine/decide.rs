@@ -166,9 +166,12 @@ pub fn signup_candidates(signup: &Signup, visitor_touches: &[TouchRecord]) -> Ve
 
 /// Decides a signup. Candidates whose code cannot refer the customer at
 /// signup time (unknown, expired, exhausted, inactive, or their own) are
-/// set aside with their reason; so are the codes of `same_visitor`, owners
-/// who signed up on this signup's own visitor id (a second account on the
-/// referrer's own browser or device). A usable code typed into the signup form
+/// set aside with their reason. `owners` are the customer records of the
+/// codes' owners who signed up; a code is also set aside when its owner
+/// signed up on this signup's own visitor id (a second account on the
+/// referrer's own browser or device: [`Reason::SelfReferral`]) or was
+/// referred by the customer now signing up (a two-person ring:
+/// [`Reason::ReferralRing`]). A usable code typed into the signup form
 /// makes the referral whatever the model (it is the referee's explicit
 /// choice); otherwise the program's attribution policy names the referrer
 /// among the usable touches, and that referrer's latest code is used once.
@@ -182,7 +185,7 @@ pub fn signup(
     existing: Option<&Versioned<CustomerRecord>>,
     candidates: &[Candidate],
     codes: &HashMap<Code, Versioned<CodeRecord>>,
-    same_visitor: &[CustomerId],
+    owners: &[CustomerRecord],
 ) -> Result<Decision<SignupOutcome>, Error> {
     if let Some(e) = existing {
         return Err(Error::new(
@@ -212,17 +215,24 @@ pub fn signup(
         for c in ordered {
             let verdict = match codes.get(&c.code) {
                 None => Err(Reason::UnknownCode),
-                Some(v)
-                    if v.record.owner == signup.customer
-                        || same_visitor.contains(&v.record.owner) =>
-                {
-                    Err(Reason::SelfReferral)
-                }
-                Some(v) => v
-                    .record
-                    .usable_at(signup.at)
-                    .map_err(Reason::from)
-                    .map(|()| v),
+                Some(v) if v.record.owner == signup.customer => Err(Reason::SelfReferral),
+                Some(v) => match owners.iter().find(|o| o.customer == v.record.owner) {
+                    Some(o) if signup.visitor.is_some() && o.visitor == signup.visitor => {
+                        Err(Reason::SelfReferral)
+                    }
+                    Some(o)
+                        if o.referral
+                            .as_ref()
+                            .is_some_and(|r| r.referrer == signup.customer) =>
+                    {
+                        Err(Reason::ReferralRing)
+                    }
+                    _ => v
+                        .record
+                        .usable_at(signup.at)
+                        .map_err(Reason::from)
+                        .map(|()| v),
+                },
             };
             match verdict {
                 Ok(v) => usable.push((c, v)),
@@ -414,7 +424,10 @@ pub fn conversion(
                     && t.at <= conversion.at
                     && credited.primary().is_some()
             });
-            match typed.map(|t| &t.referrer).or(credited.primary().map(|p| &p.referrer)) {
+            match typed
+                .map(|t| &t.referrer)
+                .or(credited.primary().map(|p| &p.referrer))
+            {
                 Some(primary) => Ok(primary.clone()),
                 None if c.record.referral.is_some() || !c.record.qualifying_touches.is_empty() => {
                     Err((None, Reason::OutsideLookback))

@@ -190,26 +190,19 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// The owners of `codes` who signed up on `signup`'s own visitor id
-    /// (the same browser or device): a second account there is the owner
-    /// referring themself.
-    async fn owners_on_visitor(
+    /// The customer records of the owners of `codes` who signed up (for
+    /// the signup's fraud checks: a shared visitor id, a referral ring).
+    async fn owners(
         &self,
-        signup: &Signup,
         codes: &HashMap<Code, Versioned<CodeRecord>>,
-    ) -> Result<Vec<CustomerId>, Error> {
-        let Some(visitor) = &signup.visitor else {
-            return Ok(Vec::new());
-        };
+    ) -> Result<Vec<CustomerRecord>, Error> {
         let mut owners: Vec<&CustomerId> = codes.values().map(|v| &v.record.owner).collect();
         owners.sort();
         owners.dedup();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(owners.len());
         for owner in owners {
             if let Some(c) = self.store.customer(self.program.id(), owner).await? {
-                if c.record.visitor.as_ref() == Some(visitor) {
-                    out.push(owner.clone());
-                }
+                out.push(c.record);
             }
         }
         Ok(out)
@@ -510,14 +503,14 @@ impl<S: Store> Engine<S> {
             let candidates = decide::signup_candidates(signup, &touches);
             let wanted: Vec<Code> = candidates.iter().map(|c| c.code).collect();
             let codes = self.read_codes(&wanted).await?;
-            let same_visitor = self.owners_on_visitor(signup, &codes).await?;
+            let owners = self.owners(&codes).await?;
             let decision = decide::signup(
                 program,
                 signup,
                 existing.as_ref(),
                 &candidates,
                 &codes,
-                &same_visitor,
+                &owners,
             )?;
             if let Some(o) = self.commit(decision).await? {
                 return Ok(o);

@@ -24,6 +24,9 @@ pub enum Reason {
     /// The customer used their own code, or signed up on the visitor id
     /// (browser or device) the code's owner signed up on.
     SelfReferral,
+    /// The code's owner was referred by the customer now signing up: two
+    /// people referring each other.
+    ReferralRing,
     /// The event fell outside the program's dates.
     ProgramNotActive,
     /// No touch or code led to the customer.
