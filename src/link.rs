@@ -875,7 +875,8 @@ fn query_pairs(input: &str) -> Result<Vec<(String, String)>, LinkError> {
 }
 
 /// The first parameter named `name` (ignoring ASCII case) whose value is not
-/// empty after `clean`, as (name as written, cleaned value).
+/// blank (only whitespace and bidi marks) after `clean`, as (name as
+/// written, cleaned value).
 fn first_value<'a>(
     pairs: &'a [(String, String)],
     name: &str,

@@ -71,18 +71,22 @@ fn validate_id(kind: &'static str, s: &str) -> Result<(), IdError> {
 }
 
 /// Bidi formatting characters (marks, embeddings, overrides, isolates) and
-/// invisible spaces (zero-width space, word joiner, BOM). The zero-width
-/// (non-)joiners stay allowed: Persian and Indic text need them.
+/// invisible characters (soft hyphen, Mongolian vowel separator,
+/// zero-width space, word joiner and invisible operators, deprecated
+/// format controls, BOM). The zero-width (non-)joiners stay allowed:
+/// Persian and Indic text need them.
 fn is_invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{061C}'
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
             | '\u{200B}'
             | '\u{200E}'
             | '\u{200F}'
             | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'
-            | '\u{2066}'..='\u{2069}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
             | '\u{FEFF}'
     )
 }
@@ -531,6 +535,9 @@ mod tests {
             "\u{FEFF}amira",
             "a\u{2066}b\u{2069}",
             "a\u{200F}",
+            "a\u{00AD}b",
+            "a\u{2062}b",
+            "a\u{206A}",
         ] {
             let err = CustomerId::new(bad).unwrap_err();
             assert!(

@@ -1442,3 +1442,109 @@ fn two_people_cannot_refer_each_other() {
         });
     }
 }
+
+/// A touch the host recorded as typed counts at signup like any counted
+/// touch, but only the code typed into the signup itself overrides the
+/// model's referrer, and only for rewards per referral.
+#[test]
+fn only_the_code_typed_at_signup_overrides_the_payee() {
+    use referrals::attribution::{AttributionPolicy, Model};
+    use referrals::program::{Incentive, ReferrerSplit, TwoSidedReward};
+    // A recorded typed touch is a qualifying touch at signup.
+    let e = engine();
+    block_on(async {
+        let a = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        let mut typed = touch("t-a", "v", a, Channel::Sms, t0());
+        typed.kind = TouchKind::Typed;
+        e.record_touch(&typed).await.unwrap();
+        let joined = e
+            .record_signup(&signup(
+                "s",
+                "dana",
+                Some("v"),
+                None,
+                t0() + TimeDelta::hours(1),
+            ))
+            .await
+            .unwrap();
+        assert!(
+            matches!(joined, SignupOutcome::Referred { .. }),
+            "{joined:?}"
+        );
+    });
+    // ... but it does not take the payout from the referral's referrer.
+    let policy = AttributionPolicy {
+        counted_kinds: vec![TouchKind::Click, TouchKind::Visit, TouchKind::Typed],
+        ..AttributionPolicy::default()
+    };
+    let e = engine_with(program().attribution(policy).build().unwrap());
+    block_on(async {
+        let a = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        let b = e.issue_code(&cid("badr"), t0()).await.unwrap().record.code;
+        let mut typed = touch("t-a", "v", a, Channel::Sms, t0());
+        typed.kind = TouchKind::Typed;
+        e.record_touch(&typed).await.unwrap();
+        e.record_touch(&touch(
+            "t-b",
+            "v",
+            b,
+            Channel::Sms,
+            t0() + TimeDelta::minutes(1),
+        ))
+        .await
+        .unwrap();
+        e.record_signup(&signup(
+            "s",
+            "dana",
+            Some("v"),
+            None,
+            t0() + TimeDelta::hours(1),
+        ))
+        .await
+        .unwrap();
+        let paid = e
+            .record_conversion(&order("o", "dana", 5_000, t0() + TimeDelta::hours(2)))
+            .await
+            .unwrap();
+        let ConversionOutcome::Rewarded { referrer, .. } = &paid else {
+            panic!("{paid:?}")
+        };
+        assert_eq!(*referrer, cid("badr"));
+        assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(0));
+    });
+    // Under a split by shares the model decides, and names the largest.
+    let p = program()
+        .attribution(AttributionPolicy::with_model(Model::FirstTouch))
+        .incentive(Incentive::TwoSided(
+            TwoSidedReward::new(sar(1000), sar(500)).with_referrer_split(ReferrerSplit::Shares),
+        ))
+        .build()
+        .unwrap();
+    let e = engine_with(p);
+    block_on(async {
+        let a = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        let b = e.issue_code(&cid("badr"), t0()).await.unwrap().record.code;
+        e.record_touch(&touch("t", "v", b, Channel::Sms, t0()))
+            .await
+            .unwrap();
+        e.record_signup(&signup(
+            "s",
+            "dana",
+            Some("v"),
+            Some(a),
+            t0() + TimeDelta::hours(1),
+        ))
+        .await
+        .unwrap();
+        let paid = e
+            .record_conversion(&order("o", "dana", 5_000, t0() + TimeDelta::hours(2)))
+            .await
+            .unwrap();
+        let ConversionOutcome::Rewarded { referrer, .. } = &paid else {
+            panic!("{paid:?}")
+        };
+        assert_eq!(*referrer, cid("badr"));
+        assert_eq!(e.balance(&cid("badr")).await.unwrap(), sar(1000));
+        assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(0));
+    });
+}

@@ -209,7 +209,11 @@ pub fn signup(
         // Latest first, so the reason reported is the most recent one's.
         let mut ordered: Vec<&Candidate> = candidates
             .iter()
-            .filter(|c| c.typed || (c.at >= from && policy.counted_kinds.contains(&c.kind)))
+            .filter(|c| {
+                c.typed
+                    || (c.at >= from
+                        && (c.kind == TouchKind::Typed || policy.counted_kinds.contains(&c.kind)))
+            })
             .collect();
         ordered.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
         for c in ordered {
@@ -413,16 +417,23 @@ pub fn conversion(
             let credited = attribute(program.attribution(), &points, conversion.at);
             credits = credited.credits().to_vec();
             // A code the referee typed at signup made the referral whatever
-            // the model (their explicit choice): while it is inside the
-            // lookback, its owner is the one paid per referral, as at
-            // signup, even where the model gives it no weight (first
-            // touch). Shares still follow the model.
+            // the model (their explicit choice): while the signup is inside
+            // the lookback, its owner is the one paid per referral
+            // (`ReferrerSplit::Primary`), as at signup, even where the model
+            // gives it no weight (first touch). Shares follow the model.
             let from = window_start(conversion.at, program.lookback());
-            let typed = c.record.qualifying_touches.iter().find(|t| {
-                t.kind == TouchKind::Typed
-                    && t.at >= from
-                    && t.at <= conversion.at
-                    && credited.primary().is_some()
+            let Incentive::TwoSided(reward) = program.incentive();
+            let typed = c.record.referral.as_ref().and_then(|referral| {
+                c.record.qualifying_touches.iter().find(|t| {
+                    reward.referrer_split == ReferrerSplit::Primary
+                        && t.kind == TouchKind::Typed
+                        && t.at == c.record.signed_up_at
+                        && t.at == referral.touched_at
+                        && t.referrer == referral.referrer
+                        && t.at >= from
+                        && t.at <= conversion.at
+                        && credited.primary().is_some()
+                })
             });
             match typed
                 .map(|t| &t.referrer)

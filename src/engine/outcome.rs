@@ -93,7 +93,9 @@ pub enum SignupOutcome {
 pub enum ConversionOutcome {
     /// Rewards were booked to the ledger.
     Rewarded {
-        /// The credited referrer (the largest share).
+        /// The referrer paid per referral: the largest share, or under
+        /// `ReferrerSplit::Primary` the owner of the code the referee typed
+        /// at signup (while the signup is inside the lookback).
         referrer: CustomerId,
         /// Every credited referrer and their share.
         credits: Vec<Credit>,

@@ -57,7 +57,20 @@ impl TryFrom<PositionWeightsSpec> for PositionWeights {
     type Error = ModelError;
 
     fn try_from(w: PositionWeightsSpec) -> Result<Self, ModelError> {
-        PositionWeights::new(w.first, w.middle, w.last)
+        let normalised = PositionWeights::new(w.first, w.middle, w.last)?;
+        // Weights that already sum to one (within rounding: what `new`
+        // gave and serde wrote) are kept as written, so that a round trip
+        // gives back the same weights; dividing by a sum an ulp off one
+        // would move them.
+        let sum = w.first + w.middle + w.last;
+        if (sum - 1.0).abs() <= 4.0 * f64::EPSILON {
+            return Ok(PositionWeights {
+                first: w.first,
+                middle: w.middle,
+                last: w.last,
+            });
+        }
+        Ok(normalised)
     }
 }
 
