@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use referrals::attribution::channel::{
     ChannelCredits, Format, JourneySet, MarkovAttribution, MarkovOptions, PositionWeights,
-    ReadOptions, ShapleyOptions, read, read_file,
+    ReadError, ReadOptions, ShapleyOptions, read, read_file,
 };
 
 const USAGE: &str = "usage: channel_report FILE [--format paths|journeys] [--json] [--order K] \
@@ -161,7 +161,11 @@ fn analyse(set: &JourneySet, args: &Args) -> Report {
             last,
             linear,
             position,
-            time_decay: set.time_decay().ok().cloned(),
+            time_decay: set
+                .time_decay()
+                .map_err(|e| eprintln!("note: time decay left out: {e}"))
+                .ok()
+                .cloned(),
             markov: markov
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p)),
@@ -333,6 +337,11 @@ fn main() -> ExitCode {
     };
     let set = match result {
         Ok(set) => set,
+        // An option out of range is a bad argument, not a bad file.
+        Err(e @ ReadError::InvalidOption(_)) => {
+            eprintln!("error: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("error: {source}: {e}");
             return ExitCode::FAILURE;

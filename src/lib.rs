@@ -1,5 +1,6 @@
 //! Referral tracking you embed in your own Rust backend: codes and share
-//! links, touches and signups, last-touch attribution over a lookback window,
+//! links, touches and signups, attribution over a lookback window (last or
+//! first touch, linear, time decay, position based, custom weights),
 //! two-sided rewards booked to an exact ledger and clawed back on refunds,
 //! over a store you plug in.
 //!
@@ -130,8 +131,9 @@
 //! [`share::Template::parse`], [`Money::parse`], the journey readers
 //! ([`attribution::channel::read`]) and the id constructors are
 //! fuzzed with arbitrary strings in property tests, return typed errors that
-//! name the offending character and its position, and never allocate more
-//! than a small multiple of their input.
+//! say what was wrong (the code parser names the offending character and its
+//! position, the readers the line), and never allocate more than a small
+//! multiple of their input.
 
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]

@@ -33,7 +33,8 @@ pub enum Reason {
     NoQualifyingTouch,
     /// The customer was referred, but longer ago than the lookback window.
     OutsideLookback,
-    /// The buyer never signed up in this program, so is nobody's referee.
+    /// The buyer had not signed up in this program when the order was
+    /// placed (or has not yet), so the order is not a referred purchase.
     NotSignedUp,
     /// The referee's rewarded conversions are used up.
     AlreadyRewarded,

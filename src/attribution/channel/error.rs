@@ -184,6 +184,24 @@ pub enum ReadError {
         /// The header (first 40 bytes).
         header: String,
     },
+    /// A header column carries the name of another of the format's
+    /// columns: columns are read by position, so the file's columns are in
+    /// another order than the format's, and reading it would mix them up
+    /// (conversions read as nulls, say).
+    #[error(
+        "line 1: header column {column} is {name:?}, which this format reads from column \
+         {expected_column}: columns are read by position ({columns})"
+    )]
+    MisplacedColumn {
+        /// The column (from 1).
+        column: usize,
+        /// Its name in the header.
+        name: String,
+        /// Where the format has that column (from 1).
+        expected_column: usize,
+        /// The format's columns, in order.
+        columns: &'static str,
+    },
     /// A line is invalid.
     #[error("line {line}: {kind}")]
     Line {
@@ -219,6 +237,7 @@ impl ReadError {
             ReadError::Line { line, .. } => Some(*line),
             ReadError::Empty
             | ReadError::MissingHeader { .. }
+            | ReadError::MisplacedColumn { .. }
             | ReadError::UnknownFormat { .. } => Some(1),
             _ => None,
         }

@@ -46,6 +46,10 @@
 //! Both are text with a required header line, `\n` or `\r\n` line endings
 //! and an optional final newline; blank lines are skipped and a UTF-8 byte
 //! order mark is ignored. Line numbers in errors count from 1 at the header.
+//! Columns are read by position, whatever the header calls them; but a
+//! header that puts one of the format's own column names in another column
+//! (`path;total_null;total_conversions;…`) is refused
+//! ([`ReadError::MisplacedColumn`]) rather than read mixed up.
 //!
 //! - **Aggregated paths** ([`Format::Paths`], the `channelattribution`
 //!   layout): `path;total_conversions;total_null;total_conversion_value`.
@@ -725,6 +729,12 @@ pub struct JourneySetBuilder {
     /// Exact decimal value sums per slot, added to `stats[i].value` at
     /// [`Self::finish`] (readers only; empty otherwise).
     exact: Vec<ExactSum>,
+    /// The exact sum of every path's exact value sum: the total value,
+    /// rounded once, unless `float_values`.
+    exact_total: ExactSum,
+    /// Whether some value came as an `f64` (not a plain decimal summed
+    /// exactly): then the total is the sum of the paths' values.
+    float_values: bool,
     half_life_hours: f64,
     /// Time-decay credit per interned channel.
     time_decay: Vec<Credit>,
@@ -763,6 +773,8 @@ impl JourneySetBuilder {
             slot_start: vec![0],
             stats: Vec::new(),
             exact: Vec::new(),
+            exact_total: ExactSum::default(),
+            float_values: false,
             half_life_hours: DEFAULT_HALF_LIFE_HOURS,
             time_decay: Vec::new(),
             has_times: true,
@@ -909,6 +921,8 @@ impl JourneySetBuilder {
             slot_start,
             stats: mut slots,
             exact,
+            exact_total,
+            float_values,
             half_life_hours,
             time_decay,
             has_times,
@@ -1000,6 +1014,11 @@ impl JourneySetBuilder {
         if !total_value.is_finite() {
             return Err(JourneyError::ValueOverflow);
         }
+        // Every value a plain decimal: the total is their exact sum, rounded
+        // once (so 0.10 + 0.20 over two paths is 0.3, as within one).
+        if !float_values {
+            total_value = exact_total.to_f64();
+        }
         let time_decay = has_times.then(|| {
             let mut credits = ChannelCredits::zeros(sorted_names.len());
             for (old, credit) in time_decay.into_iter().enumerate() {
@@ -1082,6 +1101,9 @@ impl JourneySetBuilder {
             .checked_add(nulls)
             .ok_or(JourneyError::CountOverflow)?;
         let value = if conversions > 0 { value } else { 0.0 };
+        if value != 0.0 {
+            self.float_values = true;
+        }
         let Some(stats) = self.stats.get_mut(slot as usize) else {
             // Slots come from `slot`; an unknown one adds nothing.
             return Ok(());
@@ -1110,6 +1132,7 @@ impl JourneySetBuilder {
     ) -> Result<(), JourneyError> {
         self.add_to_slot(slot, conversions, nulls, 0.0)?;
         if conversions > 0 && !value.is_zero() {
+            self.exact_total.merge(value);
             let i = slot as usize;
             if self.exact.len() <= i {
                 self.exact.resize(self.stats.len(), ExactSum::default());
@@ -1124,6 +1147,9 @@ impl JourneySetBuilder {
     /// Adds a converting journey's value (not a count) to the path in
     /// `slot`.
     pub(crate) fn add_value_to_slot(&mut self, slot: u32, value: f64) -> Result<(), JourneyError> {
+        if value != 0.0 {
+            self.float_values = true;
+        }
         if let Some(stats) = self.stats.get_mut(slot as usize) {
             let sum = stats.value + value;
             if !sum.is_finite() {
@@ -1137,14 +1163,17 @@ impl JourneySetBuilder {
     /// Takes distinct paths wholesale, into a builder that has none yet:
     /// the channel dictionary `channels` replaces the builder's (time-decay
     /// credit is carried over by name), path `i` is
-    /// `ids[path_start[i]..path_start[i + 1]]` with `stats[i]`.
+    /// `ids[path_start[i]..path_start[i + 1]]` with `stats[i]`, whose
+    /// values sum exactly to `exact_total` (plain decimals).
     pub(crate) fn adopt_paths(
         &mut self,
         channels: Interner,
         ids: Vec<u32>,
         path_start: Vec<usize>,
         stats: Vec<PathStats>,
+        exact_total: &ExactSum,
     ) -> Result<(), JourneyError> {
+        self.exact_total.merge(exact_total);
         let (mut conversions, mut nulls) = (self.conversions, self.nulls);
         for s in &stats {
             conversions = conversions

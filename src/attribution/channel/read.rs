@@ -474,7 +474,11 @@ fn add_worker_paths(
                 },
             })
             .collect();
-        return builder.adopt_paths(base.names, base.ids, base.path_start, stats);
+        let mut total = ExactSum::default();
+        for acc in base.acc.iter().filter(|acc| acc.conversions > 0) {
+            total.merge(&acc.value);
+        }
+        return builder.adopt_paths(base.names, base.ids, base.path_start, stats, &total);
     }
     // Here the builder holds paths already, or some worker path was not
     // packable in its worker's ids (so the same path can come twice, and
@@ -549,23 +553,63 @@ fn check_header(format: Format, header: &[u8]) -> Result<(), ReadError> {
     let at_line_1 = |kind| ReadError::Line { line: 1, kind };
     let mut four: [Vec<u8>; 4] = Default::default();
     let mut five: [Vec<u8>; 5] = Default::default();
-    let looks_like_data = match format {
-        Format::Paths => {
-            let f = split_fields::<4>(header, b';', &mut four).map_err(at_line_1)?;
-            parse_count(f[1], "").is_ok() && parse_count(f[2], "").is_ok()
-        }
-        Format::Journeys => {
-            let f = split_fields::<5>(header, b',', &mut five).map_err(at_line_1)?;
-            parse_converted(f[3]).is_ok() && parse_f64(f[4].trim_ascii()).is_some()
-        }
-    };
+    let (looks_like_data, fields, names, columns): (bool, Vec<&[u8]>, &[&str], &'static str) =
+        match format {
+            Format::Paths => {
+                let f = split_fields::<4>(header, b';', &mut four).map_err(at_line_1)?;
+                let data = parse_count(f[1], "").is_ok() && parse_count(f[2], "").is_ok();
+                (
+                    data,
+                    f.to_vec(),
+                    &PATHS_COLUMNS,
+                    "path;total_conversions;total_null;total_conversion_value",
+                )
+            }
+            Format::Journeys => {
+                let f = split_fields::<5>(header, b',', &mut five).map_err(at_line_1)?;
+                let data = parse_converted(f[3]).is_ok() && parse_f64(f[4].trim_ascii()).is_some();
+                (
+                    data,
+                    f.to_vec(),
+                    &JOURNEYS_COLUMNS,
+                    "journey_id,path,hours,converted,value",
+                )
+            }
+        };
     if looks_like_data {
         return Err(ReadError::MissingHeader {
             line: snippet(header),
         });
     }
+    // Other names are fine (columns are read by position), but one of the
+    // format's own names in another column means the columns are in
+    // another order, and reading on would mix them up.
+    for (i, field) in fields.iter().enumerate() {
+        let name = field.trim_ascii();
+        if let Some(j) = names
+            .iter()
+            .position(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        {
+            if j != i {
+                return Err(ReadError::MisplacedColumn {
+                    column: i + 1,
+                    name: snippet(name),
+                    expected_column: j + 1,
+                    columns,
+                });
+            }
+        }
+    }
     Ok(())
 }
+
+const PATHS_COLUMNS: [&str; 4] = [
+    "path",
+    "total_conversions",
+    "total_null",
+    "total_conversion_value",
+];
+const JOURNEYS_COLUMNS: [&str; 5] = ["journey_id", "path", "hours", "converted", "value"];
 
 /// A buffer of whole lines. `data[..len]` is valid; `data` stays
 /// initialised across reuse so refilling never zeroes memory.

@@ -1930,3 +1930,73 @@ fn position_weights_from_json_are_checked_and_normalised() {
         }
     }
 }
+
+/// Columns are read by position; a header that names the format's columns
+/// in another order is refused rather than read mixed up, and other names
+/// are fine.
+#[test]
+fn headers_with_the_formats_columns_in_another_order_are_refused() {
+    let swapped = "path;total_null;total_conversions;total_conversion_value\nwhatsapp;90;10;1000\n";
+    match read_str(swapped) {
+        Err(ReadError::MisplacedColumn {
+            column: 2,
+            expected_column: 3,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    let err = read_str("journey_id,hours,path,converted,value\n1,a,1,1,1\n").unwrap_err();
+    assert_eq!(err.line(), Some(1));
+    assert!(
+        err.to_string().contains(r#"header column 2 is "hours""#),
+        "{err}"
+    );
+    // Other names, any case, quoted or not: read by position.
+    for header in [
+        "id,p,h,c,v",
+        "Journey_ID,PATH,\"hours\",converted,value",
+        "journey,channels,touch_hours,converted,revenue",
+    ] {
+        let set = read_str(&format!("{header}\n1,a > b,2 > 1,1,10\n")).unwrap();
+        assert_eq!(set.total_conversions(), 1, "{header}");
+    }
+    let set = read_str("Path;Total_Conversions;total_null;value\na;3;1;9\n").unwrap();
+    assert_eq!(set.total_conversions(), 3);
+}
+
+/// Plain decimal values are summed exactly over the whole file, not only
+/// within a path: the total is their sum rounded once, on every route.
+#[test]
+fn the_total_value_is_the_exact_sum_of_plain_decimals() {
+    // 0.1 on one path, 0.2 on another: an f64 sum gives 0.30000000000000004.
+    let paths = format!("{PATHS_HEADER}a;1;0;0.1\nb;1;0;0.2\n");
+    assert_eq!(read_str(&paths).unwrap().total_value(), 0.3);
+    let mut journeys = JOURNEYS_HEADER.to_owned();
+    for i in 0..300 {
+        // 300 paths of values with cents: their exact sum is 4501.50.
+        let path = format!("c{} > d{}", i % 17, i % 5);
+        journeys.push_str(&format!(
+            "{i},{path},2 > 1,1,{}.{:02}\n",
+            i / 20,
+            (i * 7) % 100
+        ));
+    }
+    let want: i64 = (0..300).map(|i| (i / 20) * 100 + (i * 7) % 100).sum();
+    let want = want as f64 / 100.0;
+    for threads in [1, 2] {
+        for block_bytes in [64, 1 << 20] {
+            let options = ReadOptions::default()
+                .with_threads(threads)
+                .with_block_bytes(block_bytes);
+            let set = read(journeys.as_bytes(), &options).unwrap();
+            assert_eq!(
+                set.total_value(),
+                want,
+                "{threads} threads, {block_bytes}-byte blocks"
+            );
+        }
+    }
+    // A value that is not a plain decimal: the paths' f64 sum, as before.
+    let mixed = format!("{PATHS_HEADER}a;1;0;1e-1\nb;1;0;0.2\n");
+    assert_eq!(read_str(&mixed).unwrap().total_value(), 0.1 + 0.2);
+}
