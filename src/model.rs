@@ -481,7 +481,8 @@ pub struct Signup {
     /// A code typed into the signup form, if any. Counts as a touch at
     /// signup time and wins over earlier touches.
     pub code: Option<Code>,
-    /// The channel the typed code came through, if known.
+    /// The channel the typed code came through, if known; a typed code
+    /// without one is recorded as [`Channel::Link`].
     pub channel: Option<Channel>,
     /// When the customer signed up.
     pub at: DateTime<Utc>,

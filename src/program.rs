@@ -372,10 +372,17 @@ impl ProgramBuilder {
         self.attribution.lookback_seconds = window.num_seconds();
         self
     }
-    /// Sets the attribution policy (model, window, counted touches). Set the
-    /// window with [`lookback`](Self::lookback) afterwards, or in the policy.
+    /// Sets the attribution policy (model, window, counted touches). A
+    /// policy with the default window (30 days) keeps a window set before
+    /// with [`lookback`](Self::lookback), so the order of the two calls
+    /// does not matter; a policy with a window of its own sets it.
     pub fn attribution(mut self, policy: AttributionPolicy) -> Self {
+        let earlier = self.attribution.lookback_seconds;
+        let default = AttributionPolicy::default().lookback_seconds;
         self.attribution = policy;
+        if self.attribution.lookback_seconds == default {
+            self.attribution.lookback_seconds = earlier;
+        }
         self
     }
     /// Sets the attribution lookback window in days.
@@ -393,6 +400,10 @@ impl ProgramBuilder {
         self
     }
     /// Pays `referrer` and `referee` for each referee's first conversion.
+    /// The referrer's part goes whole to one referrer, the one the
+    /// attribution names ([`ReferrerSplit::Primary`]); to split it by the
+    /// shares of a multi-touch model, set a [`TwoSidedReward`] with
+    /// [`ReferrerSplit::Shares`] through [`incentive`](Self::incentive).
     pub fn two_sided_reward(mut self, referrer: Money, referee: Money) -> Self {
         self.incentive = Some(Incentive::TwoSided(TwoSidedReward::new(referrer, referee)));
         self

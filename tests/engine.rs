@@ -1548,3 +1548,62 @@ fn only_the_code_typed_at_signup_overrides_the_payee() {
         assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(0));
     });
 }
+
+/// The lookback set on the builder and the policy's model can be given in
+/// either order.
+#[test]
+fn lookback_and_policy_can_be_set_in_either_order() {
+    use referrals::attribution::{AttributionPolicy, Model};
+    let policy = AttributionPolicy::with_model(Model::Linear);
+    let a = program()
+        .lookback_days(7)
+        .attribution(policy.clone())
+        .build()
+        .unwrap();
+    let b = program()
+        .attribution(policy.clone())
+        .lookback_days(7)
+        .build()
+        .unwrap();
+    assert_eq!(a.lookback(), TimeDelta::days(7));
+    assert_eq!(b.lookback(), TimeDelta::days(7));
+    assert_eq!(a.attribution().model, Model::Linear);
+    // A policy with a window of its own sets it.
+    let own = AttributionPolicy {
+        lookback_seconds: 3 * 86_400,
+        ..policy
+    };
+    let c = program().lookback_days(7).attribution(own).build().unwrap();
+    assert_eq!(c.lookback(), TimeDelta::days(3));
+}
+
+/// A typo in a typed code comes back with its corrections, through the
+/// error's source, as `check_code`'s docs say.
+#[test]
+fn a_typed_typo_offers_its_corrections() {
+    use referrals::code::CodeParseError;
+    use std::error::Error as _;
+    let e = engine();
+    block_on(async {
+        let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        let text = code.as_str();
+        // Swap two adjacent symbols after the first: a typo the check catches.
+        let mut typo: Vec<char> = text.chars().collect();
+        let i = (1..typo.len() - 1)
+            .find(|&i| typo[i] != typo[i + 1])
+            .unwrap();
+        typo.swap(i, i + 1);
+        let typo: String = typo.into_iter().collect();
+        let err = e.check_code(&typo, t0()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let parse = err
+            .source()
+            .and_then(|s| s.downcast_ref::<CodeParseError>())
+            .expect("the source is the parse error");
+        assert!(
+            parse.suggestions().contains(&code),
+            "{typo}: {:?}",
+            parse.suggestions()
+        );
+    });
+}

@@ -431,9 +431,12 @@ impl<S: Store> Engine<S> {
     /// someone at `at`: for signup forms, before the signup is recorded.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] if the text is not a code (the source
-    /// error names the character and position, or offers corrections for a
-    /// typo).
+    /// [`ErrorKind::InvalidInput`] if the text is not a code. Its source is
+    /// the [`CodeParseError`](crate::code::CodeParseError), which names the
+    /// character and position, or for a typo offers the corrections:
+    /// `err.source().and_then(|s| s.downcast_ref::<CodeParseError>())`,
+    /// then `.suggestions()` (every code one substitution or one adjacent
+    /// swap away), to show as "did you mean …?".
     pub async fn check_code(&self, input: &str, at: DateTime<Utc>) -> Result<CodeCheck, Error> {
         let code = self.program.code_format().parse(input)?;
         let found = self.store.code(self.program.id(), &code).await?;
