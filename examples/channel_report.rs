@@ -18,6 +18,18 @@
 //! stderr with their line number, and the exit status is 1 (2 for bad
 //! arguments).
 //!
+//! With `--json` it prints one object:
+//!
+//! ```text
+//! {"total_conversions": N, "total_value": V, "channels": {"<channel>": {
+//!   "first_touch": {"conversions": x, "value": y}, "last_touch": {...},
+//!   "linear": {...}, "position_based": {...}, "time_decay": {...},
+//!   "markov": {"removal_effect": r, "conversions": x, "value": y},
+//!   "shapley": {"conversions": x, "value": y}}}}
+//! ```
+//!
+//! (numbers as JSON numbers; a model left out is absent from every channel).
+//!
 //! Without `FILE` it prints the usage and a report on a small built-in
 //! sample.
 
