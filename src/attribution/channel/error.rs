@@ -27,6 +27,15 @@ pub enum JourneyError {
         /// The name as given.
         name: String,
     },
+    /// A channel name holds a control character (a NUL, say, or a tab
+    /// inside it): such names break tables, logs and downstream tools.
+    #[error("touch {touch}: channel name holds control character U+{code_point:04X}")]
+    ControlInChannel {
+        /// The touch's position in the path, from 1.
+        touch: usize,
+        /// The control character.
+        code_point: u32,
+    },
     /// The touch times do not match the path, one time per touch.
     #[error("{touches} touches in the path but {hours} touch times")]
     HoursMismatch {

@@ -649,6 +649,11 @@ fn check_names<'a>(path: &[&'a str]) -> Result<Vec<&'a str>, JourneyError> {
                     touch: i + 1,
                     name: (*name).to_owned(),
                 })
+            } else if let Some(c) = trimmed.chars().find(|c| c.is_control()) {
+                Err(JourneyError::ControlInChannel {
+                    touch: i + 1,
+                    code_point: c as u32,
+                })
             } else {
                 Ok(trimmed)
             }

@@ -1718,11 +1718,12 @@ impl Parser {
 
     /// Interns a token first met on the fast path: its channel is the token
     /// as UTF-8, trimmed as the general parser trims. `None` (leave the
-    /// line to the general parser) if it is not UTF-8 or trims to nothing.
+    /// line to the general parser, which says why) if it is not UTF-8,
+    /// trims to nothing or holds a control character.
     #[cold]
     fn new_token(&mut self, token: &[u8]) -> Option<u32> {
         let name = std::str::from_utf8(token).ok()?.trim();
-        if name.is_empty() {
+        if name.is_empty() || name.chars().any(char::is_control) {
             return None;
         }
         let id = self.names.intern(name);
@@ -1842,6 +1843,14 @@ impl Parser {
             if name.is_empty() {
                 self.ids.truncate(start);
                 return Err(JourneyError::EmptyChannel { touch: i + 1 }.into());
+            }
+            if let Some(c) = name.chars().find(|c| c.is_control()) {
+                self.ids.truncate(start);
+                return Err(JourneyError::ControlInChannel {
+                    touch: i + 1,
+                    code_point: c as u32,
+                }
+                .into());
             }
             let id = self.names.intern(name);
             self.ids.push(id);

@@ -2000,3 +2000,39 @@ fn the_total_value_is_the_exact_sum_of_plain_decimals() {
     let mixed = format!("{PATHS_HEADER}a;1;0;1e-1\nb;1;0;0.2\n");
     assert_eq!(read_str(&mixed).unwrap().total_value(), 0.1 + 0.2);
 }
+
+/// A channel name holding a control character is refused with its line,
+/// on the fast path, the general parser and the builder alike.
+#[test]
+fn channel_names_with_control_characters_are_refused() {
+    for (data, line) in [
+        (format!("{PATHS_HEADER}a;1;0;1\nx\u{0}y > b;1;0;1\n"), 3),
+        (format!("{PATHS_HEADER}\"a\tb\";1;0;1\n"), 2),
+        (
+            format!("{JOURNEYS_HEADER}1,a,1,1,1\n2,a > b\u{7}c,2 > 1,0,0\n"),
+            3,
+        ),
+    ] {
+        match read_str(&data) {
+            Err(ReadError::Line {
+                line: l,
+                kind: LineErrorKind::Journey(JourneyError::ControlInChannel { .. }),
+            }) => assert_eq!(l, line, "{data:?}"),
+            other => panic!("{data:?}: {other:?}"),
+        }
+    }
+    let mut b = JourneySetBuilder::new();
+    let err = b
+        .add(&Journey::converted(&["a", "b\u{0}"], 1.0))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        JourneyError::ControlInChannel {
+            touch: 2,
+            code_point: 0
+        }
+    );
+    // Spaces and tabs around a name are trimmed, not refused.
+    let ok = format!("{PATHS_HEADER}\ta\t > b;1;0;1\n");
+    assert_eq!(read_str(&ok).unwrap().len(), 1);
+}
