@@ -294,6 +294,27 @@ fn put_conversion(record: ConversionRecord, expected: u64) -> Write {
     Write::PutConversion { record, expected }
 }
 
+/// One plan creating one record of every kind, with its idempotency record.
+fn one_of_each(
+    code: CodeRecord,
+    customer: CustomerRecord,
+    conversion: ConversionRecord,
+    touch: TouchRecord,
+    entry: LedgerEntry,
+    idem: IdempotencyRecord,
+) -> CommitPlan {
+    CommitPlan {
+        idempotency: Some(idem),
+        writes: vec![
+            put_code(code, 0),
+            put_customer(customer, 0),
+            put_conversion(conversion, 0),
+            Write::InsertTouch(touch),
+            Write::InsertLedgerEntry(entry),
+        ],
+    }
+}
+
 fn v1<T>(record: T) -> Option<Versioned<T>> {
     Some(Versioned { version: 1, record })
 }
@@ -1307,14 +1328,7 @@ pub async fn programs_are_isolated<S: Store>(store: &S) {
     };
     for (prog, n) in [(&alpha, 1), (&beta, 2)] {
         let (code, customer, conversion, touch, entry, idem) = records(prog, n);
-        let mut all = plan(vec![
-            put_code(code, 0),
-            put_customer(customer, 0),
-            put_conversion(conversion, 0),
-            Write::InsertTouch(touch),
-            Write::InsertLedgerEntry(entry),
-        ]);
-        all.idempotency = Some(idem);
+        let all = one_of_each(code, customer, conversion, touch, entry, idem);
         p.commit_ok(&format!("records under shared keys in program {prog}"), all)
             .await;
     }
@@ -1444,14 +1458,7 @@ pub async fn ids_differing_only_in_case_are_different_keys<S: Store>(store: &S) 
     };
     for (lower, n) in [(true, 1), (false, 2)] {
         let (_, customer, conversion, _, touch, entry, idem, code) = side(lower, n);
-        let mut all = plan(vec![
-            put_code(code, 0),
-            put_customer(customer, 0),
-            put_conversion(conversion, 0),
-            Write::InsertTouch(touch),
-            Write::InsertLedgerEntry(entry),
-        ]);
-        all.idempotency = Some(idem);
+        let all = one_of_each(code, customer, conversion, touch, entry, idem);
         let what = if lower {
             "lower-case ids"
         } else {

@@ -461,6 +461,7 @@ fn add_worker_paths(
         // Distinct paths into a fresh builder: it takes the base's
         // dictionary and arena as they are, each path's exact sum rounded
         // once.
+        let mut total = ExactSum::default();
         let stats = base
             .acc
             .iter()
@@ -468,16 +469,13 @@ fn add_worker_paths(
                 conversions: acc.conversions,
                 nulls: acc.nulls,
                 value: if acc.conversions > 0 {
+                    total.merge(&acc.value);
                     acc.value.to_f64()
                 } else {
                     0.0
                 },
             })
             .collect();
-        let mut total = ExactSum::default();
-        for acc in base.acc.iter().filter(|acc| acc.conversions > 0) {
-            total.merge(&acc.value);
-        }
         return builder.adopt_paths(base.names, base.ids, base.path_start, stats, &total);
     }
     // Here the builder holds paths already, or some worker path was not
