@@ -148,6 +148,7 @@ pub mod link;
 pub mod model;
 pub mod money;
 pub mod program;
+pub mod reward;
 pub mod share;
 pub mod store;
 

@@ -15,6 +15,7 @@ use crate::model::{
     RefundId, Signup, Touch, VisitorId,
 };
 use crate::money::Money;
+pub use crate::reward::Role;
 
 /// A record with the version a store keeps for optimistic concurrency.
 ///
@@ -150,16 +151,6 @@ pub struct CustomerRecord {
     pub qualifying_touches: Vec<TouchPoint>,
     /// How many of their conversions earned rewards.
     pub rewarded_conversions: u32,
-}
-
-/// Which side of a referral a reward goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The customer who shared the code.
-    Referrer,
-    /// The friend who came through it.
-    Referee,
 }
 
 /// One reward paid for a conversion, and how much of it was clawed back.
