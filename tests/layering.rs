@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The pure core: plain functions and types over plain data.
+/// Every core module ARCHITECTURE.md lists must be here (checked below).
 const CORE: &[&str] = &[
     "model.rs",
     "money.rs",
@@ -12,6 +13,11 @@ const CORE: &[&str] = &[
     "code",
     "link.rs",
     "share.rs",
+    "share",
+    "attribution",
+    "reward.rs",
+    "incentive",
+    "ledger",
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
@@ -79,6 +85,61 @@ fn core_modules_import_no_store_and_no_engine() {
         "core modules import the store or engine:\n{}",
         violations.join("\n")
     );
+}
+
+#[test]
+fn the_store_imports_nothing_from_the_engine() {
+    // No arrow upward: the store's records and outcomes are a schema of
+    // their own; the engine builds on them, never the other way round.
+    let mut violations = Vec::new();
+    let store = files(&["store"]);
+    assert!(store.len() >= 4, "store files not found: {store:?}");
+    for file in store {
+        for (n, line) in code_lines(&file) {
+            for forbidden in ["crate::engine", "crate::error", "super::super::engine"] {
+                if line.contains(forbidden) {
+                    violations.push(format!("{}:{n}: {}", file.display(), line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "the store imports the engine:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn every_core_module_the_architecture_lists_is_checked() {
+    let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
+        .unwrap();
+    let start = doc
+        .find("**Architecture Invariant:** core modules")
+        .expect("ARCHITECTURE.md states the core-module invariant");
+    let paragraph = &doc[start..];
+    let paragraph = &paragraph[..paragraph.find("\n\n").unwrap_or(paragraph.len())];
+    // The list is the parenthesis after "core modules".
+    let open = paragraph.find('(').expect("a parenthesised list");
+    let line = &paragraph[open..open + paragraph[open..].find(')').expect("closing parenthesis")];
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut listed = 0;
+    for module in line.split('`').skip(1).step_by(2) {
+        if ["store", "engine", "error"].contains(&module) {
+            continue;
+        }
+        listed += 1;
+        let (file, dir) = (format!("{module}.rs"), module.to_owned());
+        assert!(
+            src.join(&file).exists() || src.join(&dir).exists(),
+            "ARCHITECTURE.md lists core module `{module}`, which does not exist"
+        );
+        assert!(
+            CORE.contains(&file.as_str()) || CORE.contains(&dir.as_str()),
+            "core module `{module}` is listed in ARCHITECTURE.md but not checked by CORE"
+        );
+    }
+    assert!(listed >= 7, "found only {listed} core modules in: {line}");
 }
 
 #[test]

@@ -7,9 +7,6 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::outcome::{
-    ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome,
-};
 use crate::attribution::{Attribution, TouchPoint, attribute};
 use crate::code::Code;
 use crate::error::{Error, ErrorKind};
@@ -20,6 +17,7 @@ use crate::model::{
 use crate::money::Money;
 use crate::program::{Incentive, Program, ReferrerSplit};
 use crate::store::{
+    ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome,
     CodeRecord, CommitPlan, ConversionRecord, CustomerRecord, EntryKind, IdempotencyRecord,
     LedgerEntry, Payout, Referral, Request, Role, TouchRecord, Versioned, Write,
 };

@@ -18,10 +18,14 @@ use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
+#[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod conformance;
 pub mod decide;
-mod outcome;
 
-pub use outcome::{ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome};
+pub use crate::store::{
+    ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome,
+};
 
 use crate::code::{Code, CodeSecret};
 use crate::error::{Error, ErrorKind};

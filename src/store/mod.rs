@@ -59,6 +59,7 @@ use crate::code::Code;
 use crate::model::{Actor, CustomerId, OrderId, ProgramId};
 
 mod memory;
+mod outcome;
 mod records;
 
 #[cfg(any(test, feature = "testing"))]
@@ -71,6 +72,9 @@ mod faulty;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use faulty::{Fault, FaultPlan, FaultyStore};
 pub use memory::{MemoryState, MemoryStore};
+pub use outcome::{
+    ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome,
+};
 pub use records::{
     CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord, CustomerRecord, EntryKind,
     EventKind, IdempotencyKey, IdempotencyRecord, LedgerEntry, Payout, Referral, Request, Role,

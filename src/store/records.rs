@@ -322,7 +322,7 @@ pub struct IdempotencyRecord {
     /// The event as first reported.
     pub request: Request,
     /// What the engine answered.
-    pub outcome: crate::engine::Outcome,
+    pub outcome: super::outcome::Outcome,
 }
 
 /// One conditional write of a [`CommitPlan`].

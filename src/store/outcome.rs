@@ -1,11 +1,16 @@
 //! What the engine answers for each event.
+//!
+//! These live in the store's schema, not in the engine, because every
+//! outcome is persisted under its event's idempotency key (a retried call
+//! returns it): the store keeps them and so declares them, and imports
+//! nothing from the engine. The engine re-exports them.
 
 use serde::{Deserialize, Serialize};
 
 use crate::attribution::Credit;
 use crate::model::CustomerId;
 use crate::money::Money;
-use crate::store::{CodeUnusable, LedgerEntry, Payout, Referral};
+use super::records::{CodeUnusable, LedgerEntry, Payout, Referral};
 
 /// Why an event earned no credit. Every "no" the engine gives carries one,
 /// so nothing is ever dropped silently.
@@ -53,7 +58,7 @@ impl From<CodeUnusable> for Reason {
     }
 }
 
-/// The answer to [`Engine::record_touch`](super::Engine::record_touch).
+/// The answer to [`Engine::record_touch`](crate::engine::Engine::record_touch).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -70,7 +75,7 @@ pub enum TouchOutcome {
     },
 }
 
-/// The answer to [`Engine::record_signup`](super::Engine::record_signup).
+/// The answer to [`Engine::record_signup`](crate::engine::Engine::record_signup).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -87,7 +92,7 @@ pub enum SignupOutcome {
     },
 }
 
-/// The answer to [`Engine::record_conversion`](super::Engine::record_conversion).
+/// The answer to [`Engine::record_conversion`](crate::engine::Engine::record_conversion).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -114,7 +119,7 @@ pub enum ConversionOutcome {
     },
 }
 
-/// The answer to [`Engine::record_refund`](super::Engine::record_refund).
+/// The answer to [`Engine::record_refund`](crate::engine::Engine::record_refund).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RefundOutcome {
