@@ -120,7 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "     {:<6} {:?}: {}",
                     p.beneficiary.as_str(),
                     p.role,
-                    p.amount
+                    p.kind
                 );
             }
         }
@@ -154,7 +154,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         println!("6. Order refunded ({}); clawbacks:", refunded.refunded);
         for c in &refunded.clawbacks {
-            println!("     {:<6} {}", c.customer.as_str(), c.amount);
+            println!("     {:<6} {} {}", c.customer.as_str(), c.kind, c.quantity);
         }
         println!(
             "   Balances: Amira {}, Badr {}",
@@ -163,12 +163,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         println!("\nAmira's ledger:");
         for e in engine.ledger(&amira).await? {
-            let kind = format!("{:?}", e.kind);
+            let change = e.net_money().map_or(String::new(), |m| m.to_string());
+            let order = e.order.as_ref().map_or("-", |o| o.as_str());
             println!(
-                "  {}  {kind:<8}  {:>10}  order {}",
+                "  {}  {:<9}  {change:>10}  order {order}",
                 e.at.format("%Y-%m-%d"),
-                e.amount.to_string(),
-                e.order
+                e.kind.as_str(),
             );
         }
         Ok::<(), Box<dyn std::error::Error>>(())

@@ -211,6 +211,29 @@ id_type!(
     LedgerEntryId,
     "ledger entry id"
 );
+id_type!(
+    /// One reward in the ledger: derived from what earned it, so the same
+    /// cause always names the same reward.
+    RewardId,
+    "reward id"
+);
+id_type!(
+    /// The host's id for one redemption (spending some of a reward). A
+    /// redemption is idempotent by this id.
+    RedemptionId,
+    "redemption id"
+);
+id_type!(
+    /// Who made a review decision (a staff member, a fraud system).
+    OperatorId,
+    "operator id"
+);
+id_type!(
+    /// One item of the fulfilment outbox. Also the delivery key a host
+    /// passes to its provider, so a redelivery is harmless.
+    DeliveryId,
+    "delivery id"
+);
 
 /// Where a referral travelled: the medium a share link or code was sent by.
 ///

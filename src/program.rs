@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribution::AttributionPolicy;
 use crate::code::{Blocklist, CodeFormat};
+use crate::ledger::LedgerPolicy;
 use crate::model::ProgramId;
 use crate::money::{Currency, Money};
 
@@ -195,6 +196,7 @@ pub struct Program {
     starts_at: DateTime<Utc>,
     ends_at: Option<DateTime<Utc>>,
     incentive: Incentive,
+    ledger: LedgerPolicy,
 }
 
 impl Program {
@@ -265,6 +267,10 @@ impl Program {
     pub fn incentive(&self) -> &Incentive {
         &self.incentive
     }
+    /// How it books, holds, limits and releases rewards.
+    pub fn ledger_policy(&self) -> &LedgerPolicy {
+        &self.ledger
+    }
     /// Whether the program is open at `at`: `starts_at <= at < ends_at`.
     pub fn is_active_at(&self, at: DateTime<Utc>) -> bool {
         at >= self.starts_at && self.ends_at.is_none_or(|end| at < end)
@@ -303,6 +309,9 @@ pub struct ProgramBuilder {
     pub ends_at: Option<DateTime<Utc>>,
     /// See [`Program::incentive`]. Required.
     pub incentive: Option<Incentive>,
+    /// See [`Program::ledger_policy`]. Default: no hold, no expiry, no
+    /// budget, no caps, no debt limit.
+    pub ledger: LedgerPolicy,
 }
 
 impl Default for ProgramBuilder {
@@ -324,6 +333,7 @@ impl Default for ProgramBuilder {
             starts_at: DateTime::<Utc>::UNIX_EPOCH,
             ends_at: None,
             incentive: None,
+            ledger: LedgerPolicy::default(),
         }
     }
 }
@@ -413,6 +423,12 @@ impl ProgramBuilder {
         self.incentive = Some(incentive);
         self
     }
+    /// Sets the ledger policy: hold period, validity, budget, caps, debt
+    /// limit.
+    pub fn ledger_policy(mut self, policy: LedgerPolicy) -> Self {
+        self.ledger = policy;
+        self
+    }
 
     /// Validates and builds the program.
     ///
@@ -474,6 +490,9 @@ impl ProgramBuilder {
         let incentive = self
             .incentive
             .ok_or_else(|| bad("incentive", "is required"))?;
+        self.ledger
+            .validate(currency)
+            .map_err(|e| bad("ledger", e.to_string()))?;
         match &incentive {
             Incentive::TwoSided(r) => {
                 for (field, amount) in [
@@ -526,6 +545,7 @@ impl ProgramBuilder {
             starts_at: self.starts_at,
             ends_at: self.ends_at,
             incentive,
+            ledger: self.ledger,
         })
     }
 }
@@ -553,6 +573,7 @@ impl From<Program> for ProgramBuilder {
             starts_at: p.starts_at,
             ends_at: p.ends_at,
             incentive: Some(p.incentive),
+            ledger: p.ledger,
         }
     }
 }

@@ -313,6 +313,42 @@ impl RewardKind {
     }
 }
 
+impl fmt::Display for Discount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Discount::Fixed { amount } => write!(f, "{amount} off"),
+            Discount::Percent { basis_points, max } => {
+                write!(f, "{}.{:02}% off", basis_points / 100, basis_points % 100)?;
+                match max {
+                    Some(m) => write!(f, " (at most {m})"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// For people: `credit 15.00 SAR`, `300 points (stars)`, `coupon 10.00% off`.
+impl fmt::Display for RewardKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RewardKind::Credit { amount } => write!(f, "credit {amount}"),
+            RewardKind::Cash { amount } => write!(f, "cash {amount}"),
+            RewardKind::Coupon { discount } => write!(f, "coupon {discount}"),
+            RewardKind::Points { unit, amount } => write!(f, "{amount} points ({unit})"),
+            RewardKind::TrialDays { days } => write!(f, "{days} free days"),
+            RewardKind::Perk { perk } => write!(f, "perk {perk}"),
+            RewardKind::Donation { charity, amount } => {
+                write!(f, "donation of {amount} to {charity}")
+            }
+            RewardKind::GiftCard { item, value } => write!(f, "gift card {item} worth {value}"),
+            RewardKind::ContestEntries { contest, entries } => {
+                write!(f, "{entries} entries in {contest}")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -347,6 +347,11 @@ fn run<S: Store>(engine: &Engine<S>, ops: &[Op], attempts: u32) -> Vec<Answer> {
         .collect()
 }
 
+/// An entry's change to the spendable money balance.
+fn net(e: &LedgerEntry) -> i64 {
+    e.net_money().map_or(0, |m| m.minor())
+}
+
 /// The ledger laws on a final state, with the answers that produced it.
 fn check_ledger(state: &MemoryState, program: &Program, ops: &[Op], answers: &[Answer]) {
     let all = state.all_ledger_entries();
@@ -358,17 +363,17 @@ fn check_ledger(state: &MemoryState, program: &Program, ops: &[Op], answers: &[A
             "ledger entry {} stored twice",
             e.id
         );
-        let cause = (e.kind, e.order.clone(), e.role, e.refund.clone());
+        let cause = (e.kind, e.reward.clone(), e.refund.clone());
         assert!(
             causes.insert(cause.clone()),
             "two ledger entries for {cause:?}"
         );
         assert_eq!(e.program, *program.id());
-        match e.kind {
-            EntryKind::Reward => assert!(e.amount.minor() > 0, "{e:?}"),
-            EntryKind::Clawback => assert!(e.amount.minor() < 0, "{e:?}"),
-            _ => panic!("unexpected entry kind {e:?}"),
-        }
+        assert!(e.quantity > 0, "{e:?}");
+        assert!(
+            matches!(e.kind, EntryKind::Granted | EntryKind::Reversed),
+            "unexpected entry kind {e:?}"
+        );
     }
 
     // Every entry the engine reported is stored, and every stored entry was
@@ -397,13 +402,28 @@ fn check_ledger(state: &MemoryState, program: &Program, ops: &[Op], answers: &[A
     // answers booked.
     let mut booked: BTreeMap<CustomerId, i64> = BTreeMap::new();
     for e in reported.values() {
-        *booked.entry(e.customer.clone()).or_default() += e.amount.minor();
+        *booked.entry(e.customer.clone()).or_default() += net(e);
     }
     for (customer, sum) in &booked {
-        let ledger = state.ledger(program.id(), customer);
-        let total: i64 = ledger.iter().map(|e| e.amount.minor()).sum();
+        let ledger = state.ledger(program.id(), customer, None, usize::MAX);
+        let total: i64 = ledger.iter().map(net).sum();
         assert_eq!(total, *sum, "ledger sum of {customer}");
         assert!(total >= 0, "{customer}'s balance is negative: {total}");
+    }
+    // The balances the store kept equal the fold of the entries.
+    let folded = referrals::ledger::fold_balances(&all);
+    let kept = state.all_balances();
+    assert_eq!(
+        kept.len(),
+        folded.len(),
+        "one kept balance per (customer, unit)"
+    );
+    for (_, customer, balance) in kept {
+        assert_eq!(
+            folded.get(&(customer.clone(), balance.unit.clone())),
+            Some(&balance),
+            "{customer}'s kept balance differs from the fold of their entries"
+        );
     }
 
     // Per order: no payout clawed back beyond what was paid, a fully
@@ -422,15 +442,15 @@ fn check_ledger(state: &MemoryState, program: &Program, ops: &[Op], answers: &[A
         };
         let rec = v.record;
         for payout in &rec.payouts {
-            let (paid, back) = (payout.amount.minor(), payout.clawed_back.minor());
+            let (paid, back) = (payout.quantity, payout.clawed_back);
             assert!((0..=paid).contains(&back), "order {order}: {payout:?}");
             if rec.refunded == rec.conversion.amount {
                 assert_eq!(back, paid, "order {order} fully refunded: {payout:?}");
             }
             let net: i64 = all
                 .iter()
-                .filter(|e| e.order == *order && e.role == payout.role)
-                .map(|e| e.amount.minor())
+                .filter(|e| e.order.as_ref() == Some(order) && e.role == payout.role)
+                .map(net)
                 .sum();
             assert_eq!(net, paid - back, "order {order}: ledger vs {payout:?}");
         }

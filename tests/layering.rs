@@ -112,8 +112,8 @@ fn the_store_imports_nothing_from_the_engine() {
 
 #[test]
 fn every_core_module_the_architecture_lists_is_checked() {
-    let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
-        .unwrap();
+    let doc =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md")).unwrap();
     let start = doc
         .find("**Architecture Invariant:** core modules")
         .expect("ARCHITECTURE.md states the core-module invariant");

@@ -7,10 +7,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Timelike, Utc};
-use referrals::model::{Actor, CustomerId, OrderId, ProgramId};
+use referrals::model::{Actor, CustomerId, OrderId, ProgramId, RewardId};
 use referrals::store::{
-    CodeRecord, CommitPlan, ConversionRecord, CustomerRecord, FaultPlan, FaultyStore,
-    IdempotencyKey, IdempotencyRecord, LedgerEntry, StoreResult, TouchRecord, Versioned, Write,
+    Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey, CustomerRecord, Due, FaultPlan,
+    FaultyStore, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, Reward,
+    RewardCursor, StoreResult, TouchRecord, Versioned, Write,
 };
 // The engine's suite runs the store's clauses and then the engine over the
 // store: the one call a backend makes.
@@ -202,6 +203,8 @@ impl Store for Mutant {
         &self,
         program: &ProgramId,
         customer: &CustomerId,
+        after: Option<&LedgerCursor>,
+        limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<LedgerEntry>>> + Send {
         let folded = (self.mutation == Mutation::CaseInsensitiveLedger).then(|| {
             let mut entries: Vec<LedgerEntry> = self
@@ -217,13 +220,44 @@ impl Store for Mutant {
             entries.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
             entries
         });
-        let exact = self.inner.ledger(program, customer);
+        let exact = self.inner.ledger(program, customer, after, limit);
         async move {
             match folded {
                 Some(entries) => Ok(entries),
                 None => exact.await,
             }
         }
+    }
+
+    fn balances(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<Balance>>> + Send {
+        self.inner.balances(program, customer)
+    }
+
+    fn reward(
+        &self,
+        program: &ProgramId,
+        reward: &RewardId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<Reward>>>> + Send {
+        self.inner.reward(program, reward)
+    }
+
+    fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {
+        self.inner.counter(key)
+    }
+
+    fn due_rewards(
+        &self,
+        program: &ProgramId,
+        due: Due,
+        before: DateTime<Utc>,
+        after: Option<&RewardCursor>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Versioned<Reward>>>> + Send {
+        self.inner.due_rewards(program, due, before, after, limit)
     }
 
     async fn commit(&self, plan: CommitPlan) -> StoreResult<()> {

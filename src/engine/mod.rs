@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
+pub mod book;
 #[cfg(any(test, feature = "testing"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod conformance;
@@ -29,13 +30,16 @@ pub use crate::store::{
 
 use crate::code::{Code, CodeSecret};
 use crate::error::{Error, ErrorKind};
-use crate::model::{Actor, Conversion, CustomerId, OrderId, Refund, Signup, Touch};
+use crate::ledger::{Balance, CounterKey, Reward};
+use crate::model::{Actor, Conversion, CustomerId, OrderId, Refund, RewardId, Signup, Touch};
 use crate::money::Money;
 use crate::program::{CodeGeneration, Program};
+use crate::reward::Unit;
 use crate::store::{
     CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord, CustomerRecord,
-    IdempotencyKey, LedgerEntry, Request, Store, StoreErrorKind, Versioned, Write,
+    IdempotencyKey, LedgerCursor, LedgerEntry, Request, Store, StoreErrorKind, Versioned, Write,
 };
+use book::{Counters, Step};
 use decide::Decision;
 
 /// How many times an operation re-reads and decides again after losing a
@@ -68,6 +72,8 @@ pub struct CodeCheck {
     pub owner: Option<CustomerId>,
     /// `None` if it can refer someone now; otherwise why not.
     pub unusable: Option<CodeUnusable>,
+    /// How many referrals it made.
+    pub uses: i64,
 }
 
 /// Options for a vanity code.
@@ -300,7 +306,6 @@ impl<S: Store> Engine<S> {
                 created_at: at,
                 expires_at: program.code_valid_for().map(|d| expiry(at, d)),
                 max_uses: program.code_max_uses(),
-                uses: 0,
                 active: true,
             };
             let plan = CommitPlan {
@@ -375,7 +380,6 @@ impl<S: Store> Engine<S> {
                     .expires_at
                     .or_else(|| program.code_valid_for().map(|d| expiry(at, d))),
                 max_uses: options.max_uses.or(program.code_max_uses()),
-                uses: 0,
                 active: true,
             };
             let decision = Decision {
@@ -449,13 +453,88 @@ impl<S: Store> Engine<S> {
                 code,
                 owner: None,
                 unusable: Some(CodeUnusable::Unknown),
+                uses: 0,
             },
-            Some(v) => CodeCheck {
-                code,
-                unusable: v.record.usable_at(at).err(),
-                owner: Some(v.record.owner),
-            },
+            Some(v) => {
+                let key = CounterKey::code_uses(self.program.id(), &code);
+                let uses = self.store.counter(&key).await?;
+                CodeCheck {
+                    code,
+                    unusable: decide::code_usable(&v.record, uses, at).err(),
+                    owner: Some(v.record.owner),
+                    uses,
+                }
+            }
         })
+    }
+
+    /// How many referrals each of `codes` made, for those with a use limit
+    /// (read from their use counters).
+    async fn code_uses(
+        &self,
+        codes: &[Code],
+        records: &HashMap<Code, Versioned<CodeRecord>>,
+    ) -> Result<decide::CodeUses, Error> {
+        let mut out = decide::CodeUses::new();
+        for code in codes {
+            let limited = records
+                .get(code)
+                .is_some_and(|v| v.record.max_uses.is_some());
+            if limited && !out.contains_key(code) {
+                let key = CounterKey::code_uses(self.program.id(), code);
+                out.insert(*code, self.store.counter(&key).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads counters until a decision has all it needs, then returns it.
+    async fn decide_with_counters<T>(
+        &self,
+        mut decide: impl FnMut(&mut Counters) -> Result<Step<T>, Error>,
+    ) -> Result<T, Error> {
+        let mut read = HashMap::new();
+        loop {
+            let mut counters = Counters::new(read.clone());
+            match decide(&mut counters)? {
+                Step::Done(d) => return Ok(d),
+                Step::Read(keys) => {
+                    if keys.iter().all(|k| read.contains_key(k)) {
+                        // A decision asking again for what it was given is
+                        // an engine bug; never loop on it.
+                        return Err(Error::new(
+                            ErrorKind::Unsupported,
+                            "a decision asked for counters it already had",
+                        ));
+                    }
+                    for key in keys {
+                        let v = self.store.counter(&key).await?;
+                        read.insert(key, v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// On a state-dependent refusal (a duplicate signup, an order already
+    /// refunded), the same event may have been committed by a concurrent
+    /// delivery since this attempt read its key: answer with its outcome,
+    /// as a retry would get, rather than the refusal.
+    async fn refusal_or_replay(
+        &self,
+        key: &IdempotencyKey,
+        same: impl Fn(&Request) -> bool,
+        err: Error,
+    ) -> Result<Outcome, Error> {
+        if matches!(
+            err.kind(),
+            ErrorKind::Duplicate | ErrorKind::InvalidInput | ErrorKind::NotFound
+        ) {
+            if let Some(o) = self.replay(key, same).await? {
+                return Ok(o);
+            }
+        }
+        Err(err)
     }
 
     /// Records a touch: a click, visit or share of a code.
@@ -471,7 +550,14 @@ impl<S: Store> Engine<S> {
                 return Ok(o);
             }
             let code = self.store.code(self.program.id(), &touch.code).await?;
-            let decision = decide::touch(&self.program, touch, code.as_ref());
+            let uses = match &code {
+                Some(v) => {
+                    self.code_uses(&[touch.code], &HashMap::from([(touch.code, v.clone())]))
+                        .await?
+                }
+                None => decide::CodeUses::new(),
+            };
+            let decision = decide::touch(&self.program, touch, code.as_ref(), &uses);
             if let Some(o) = self.commit(decision).await? {
                 return Ok(o);
             }
@@ -510,15 +596,23 @@ impl<S: Store> Engine<S> {
             let candidates = decide::signup_candidates(signup, &touches);
             let wanted: Vec<Code> = candidates.iter().map(|c| c.code).collect();
             let codes = self.read_codes(&wanted).await?;
+            let uses = self.code_uses(&wanted, &codes).await?;
             let owners = self.owners(&codes).await?;
-            let decision = decide::signup(
+            let decision = match decide::signup(
                 program,
                 signup,
                 existing.as_ref(),
                 &candidates,
                 &codes,
+                &uses,
                 &owners,
-            )?;
+            ) {
+                Ok(d) => d,
+                Err(e) => match self.refusal_or_replay(&key, same, e).await? {
+                    Outcome::Signup(o) => return Ok(o),
+                    _ => return Err(self.wrong_kind("record_signup")),
+                },
+            };
             if let Some(o) = self.commit(decision).await? {
                 return Ok(o);
             }
@@ -558,8 +652,18 @@ impl<S: Store> Engine<S> {
                 .await?;
             let wanted: Vec<Code> = touches.iter().map(|t| t.touch.code).collect();
             let codes = self.read_codes(&wanted).await?;
-            let decision =
-                decide::conversion(program, conversion, customer.as_ref(), &touches, &codes)?;
+            let decision = self
+                .decide_with_counters(|counters| {
+                    decide::conversion(
+                        program,
+                        conversion,
+                        customer.as_ref(),
+                        &touches,
+                        &codes,
+                        counters,
+                    )
+                })
+                .await?;
             if let Some(o) = self.commit(decision).await? {
                 return Ok(o);
             }
@@ -600,8 +704,33 @@ impl<S: Store> Engine<S> {
                 }
                 None => None,
             };
-            let decision =
-                decide::refund(&self.program, refund, record.as_ref(), customer.as_ref())?;
+            let mut rewards = HashMap::new();
+            if let Some(r) = &record {
+                for p in &r.record.payouts {
+                    if let Some(v) = self.store.reward(self.program.id(), &p.reward).await? {
+                        rewards.insert(p.reward.clone(), v);
+                    }
+                }
+            }
+            let decided = self
+                .decide_with_counters(|counters| {
+                    decide::refund(
+                        &self.program,
+                        refund,
+                        record.as_ref(),
+                        customer.as_ref(),
+                        &rewards,
+                        counters,
+                    )
+                })
+                .await;
+            let decision = match decided {
+                Ok(d) => d,
+                Err(e) => match self.refusal_or_replay(&key, same, e).await? {
+                    Outcome::Refund(o) => return Ok(o),
+                    _ => return Err(self.wrong_kind("record_refund")),
+                },
+            };
             if let Some(o) = self.commit(decision).await? {
                 return Ok(o);
             }
@@ -647,28 +776,95 @@ impl<S: Store> Engine<S> {
             .map(|v| v.record))
     }
 
-    /// The customer's ledger entries, oldest first.
+    /// The customer's ledger entries, oldest first (every page; use
+    /// [`ledger_page`](Self::ledger_page) for a long ledger).
     ///
     /// # Errors
     /// [`ErrorKind::Store`].
     pub async fn ledger(&self, customer: &CustomerId) -> Result<Vec<LedgerEntry>, Error> {
-        Ok(self.store.ledger(self.program.id(), customer).await?)
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .ledger_page(customer, after.as_ref(), LEDGER_PAGE)
+                .await?;
+            let done = page.len() < LEDGER_PAGE;
+            after = page.last().map(LedgerCursor::after);
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
     }
 
-    /// The customer's reward balance: the sum of their ledger entries.
+    /// A page of the customer's ledger entries: at most `limit` after
+    /// `after` (from the first when `None`), oldest first. Pass
+    /// [`LedgerCursor::after`] of the last entry to read the next page.
     ///
     /// # Errors
-    /// [`ErrorKind::Overflow`] if the sum leaves `i64`; [`ErrorKind::Store`].
+    /// [`ErrorKind::Store`].
+    pub async fn ledger_page(
+        &self,
+        customer: &CustomerId,
+        after: Option<&LedgerCursor>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, Error> {
+        Ok(self
+            .store
+            .ledger(self.program.id(), customer, after, limit)
+            .await?)
+    }
+
+    /// The customer's balances, one per unit (money per currency, points
+    /// per unit, days, perks, contest entries, coupons), by state:
+    /// pending, available, redeemed and owed. Kept by the store as entries
+    /// are booked, so reading them costs one read however long the ledger.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`].
+    pub async fn balances(&self, customer: &CustomerId) -> Result<Vec<Balance>, Error> {
+        Ok(self.store.balances(self.program.id(), customer).await?)
+    }
+
+    /// The customer's spendable money balance in the program's currency:
+    /// what is available less what they owe (negative while in debt).
+    /// Pending rewards are not included; see [`balances`](Self::balances).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`].
     pub async fn balance(&self, customer: &CustomerId) -> Result<Money, Error> {
-        let mut total = Money::zero(self.program.currency());
-        for e in self.ledger(customer).await? {
-            total = total
-                .checked_add(e.amount)
-                .map_err(|err| Error::money("balance", err))?;
-        }
-        Ok(total)
+        let unit = Unit::Money(self.program.currency());
+        let net = self
+            .balances(customer)
+            .await?
+            .into_iter()
+            .find(|b| b.unit == unit)
+            .map_or(0, |b| b.net());
+        Ok(Money::new(net, self.program.currency()))
+    }
+
+    /// A reward, by id.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`].
+    pub async fn reward(&self, reward: &RewardId) -> Result<Option<Reward>, Error> {
+        Ok(self
+            .store
+            .reward(self.program.id(), reward)
+            .await?
+            .map(|v| v.record))
+    }
+
+    fn wrong_kind(&self, what: &str) -> Error {
+        Error::new(
+            ErrorKind::IdempotencyMismatch,
+            format!("{what}: the stored outcome is of another kind of event"),
+        )
     }
 }
+
+/// How many ledger entries [`Engine::ledger`] reads per page.
+const LEDGER_PAGE: usize = 500;
 
 /// When a code issued at `at` and valid for `d` expires; the last
 /// representable instant if that is beyond it (never a panic on extreme

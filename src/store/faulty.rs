@@ -12,11 +12,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CodeRecord, CommitPlan, ConversionRecord, CustomerRecord, IdempotencyKey, IdempotencyRecord,
-    LedgerEntry, Store, StoreError, StoreErrorKind, StoreResult, TouchRecord, Versioned,
+    Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey, CustomerRecord, Due,
+    IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, Reward, RewardCursor, Store,
+    StoreError, StoreErrorKind, StoreResult, TouchRecord, Versioned,
 };
 use crate::code::Code;
-use crate::model::{Actor, CustomerId, OrderId, ProgramId};
+use crate::model::{Actor, CustomerId, OrderId, ProgramId, RewardId};
 
 /// Basis points in a whole: a rate of `10_000` fails every call.
 const BPS_WHOLE: u64 = 10_000;
@@ -350,9 +351,48 @@ impl<S: Store> Store for FaultyStore<S> {
         &self,
         program: &ProgramId,
         customer: &CustomerId,
+        after: Option<&LedgerCursor>,
+        limit: usize,
     ) -> StoreResult<Vec<LedgerEntry>> {
         self.read_gate("ledger")?;
-        self.inner.ledger(program, customer).await
+        self.inner.ledger(program, customer, after, limit).await
+    }
+
+    async fn balances(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<Balance>> {
+        self.read_gate("balances")?;
+        self.inner.balances(program, customer).await
+    }
+
+    async fn reward(
+        &self,
+        program: &ProgramId,
+        reward: &RewardId,
+    ) -> StoreResult<Option<Versioned<Reward>>> {
+        self.read_gate("reward")?;
+        self.inner.reward(program, reward).await
+    }
+
+    async fn counter(&self, key: &CounterKey) -> StoreResult<i64> {
+        self.read_gate("counter")?;
+        self.inner.counter(key).await
+    }
+
+    async fn due_rewards(
+        &self,
+        program: &ProgramId,
+        due: Due,
+        before: DateTime<Utc>,
+        after: Option<&RewardCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Versioned<Reward>>> {
+        self.read_gate("due_rewards")?;
+        self.inner
+            .due_rewards(program, due, before, after, limit)
+            .await
     }
 
     async fn commit(&self, plan: CommitPlan) -> StoreResult<()> {

@@ -1,23 +1,25 @@
 //! [`MemoryStore`]: the embedded, in-process store.
 
-use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap as StdHashMap, HashSet as StdHashSet};
 use std::future::{Future, ready};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
 use super::{
-    CodeRecord, CommitPlan, ConversionRecord, CustomerRecord, IdempotencyKey, IdempotencyRecord,
-    LedgerEntry, Store, StoreError, StoreResult, TouchRecord, Versioned, Write,
+    Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey, CustomerRecord, Due,
+    IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, Reward, RewardCursor, Store,
+    StoreError, StoreResult, TouchRecord, Versioned, Write,
 };
 use crate::code::Code;
+use crate::reward::Unit;
 /// Maps with foldhash: several times faster than SipHash on short keys,
 /// and seeded per map, so keys chosen by strangers (visitor ids come from
 /// cookies) cannot be aimed at one bucket in advance.
 type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 type HashSet<K> = StdHashSet<K, foldhash::fast::RandomState>;
 
-use crate::model::{Actor, CustomerId, EventId, LedgerEntryId, OrderId, ProgramId};
+use crate::model::{Actor, CustomerId, EventId, LedgerEntryId, OrderId, ProgramId, RewardId};
 
 /// One program's records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,12 +31,21 @@ struct ProgramState {
     primary: HashMap<CustomerId, Code>,
     customers: HashMap<CustomerId, Box<Versioned<CustomerRecord>>>,
     touch_ids: HashSet<EventId>,
-    /// Per actor, ascending by (time, id): the order `Store::touches` promises.
-    touches: HashMap<Actor, Vec<TouchRecord>>,
+    /// Per actor, keyed by (time, id): the order `Store::touches` promises,
+    /// and O(log n) inserts whatever order touches arrive in.
+    touches: HashMap<Actor, BTreeMap<(DateTime<Utc>, EventId), TouchRecord>>,
     conversions: HashMap<OrderId, Box<Versioned<ConversionRecord>>>,
     ledger_ids: HashSet<LedgerEntryId>,
-    /// Per customer, ascending by (time, id).
-    ledger: HashMap<CustomerId, Vec<LedgerEntry>>,
+    /// Per customer, keyed by (time, id).
+    ledger: HashMap<CustomerId, BTreeMap<(DateTime<Utc>, LedgerEntryId), LedgerEntry>>,
+    /// Per customer, per unit: the fold of their entries, kept as entries
+    /// are inserted.
+    balances: HashMap<CustomerId, BTreeMap<Unit, Balance>>,
+    rewards: HashMap<RewardId, Box<Versioned<Reward>>>,
+    /// Rewards by when their hold ends (pending only).
+    holds_due: BTreeSet<(DateTime<Utc>, RewardId)>,
+    /// Rewards by when their available rest expires.
+    expiries_due: BTreeSet<(DateTime<Utc>, RewardId)>,
 }
 
 /// The whole state of a [`MemoryStore`]: a plain struct with `&mut self`
@@ -45,6 +56,9 @@ struct ProgramState {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemoryState {
     programs: HashMap<ProgramId, ProgramState>,
+    /// Counters are not scoped by one program: a shared allowance is
+    /// counted across programs.
+    counters: HashMap<CounterKey, i64>,
 }
 
 /// A key a plan writes, to refuse plans that write one key twice.
@@ -55,6 +69,7 @@ enum PlanKey<'a> {
     Conversion(&'a ProgramId, &'a OrderId),
     Touch(&'a ProgramId, &'a EventId),
     Ledger(&'a ProgramId, &'a LedgerEntryId),
+    Reward(&'a ProgramId, &'a RewardId),
 }
 
 fn version_of<T>(v: Option<&Versioned<T>>) -> u64 {
@@ -139,8 +154,10 @@ impl MemoryState {
         let Some(list) = self.program(program).and_then(|p| p.touches.get(actor)) else {
             return Vec::new();
         };
-        let start = list.partition_point(|t| t.touch.at < since);
-        list[start..].to_vec()
+        list.iter()
+            .skip_while(|((at, _), _)| *at < since)
+            .map(|(_, t)| t.clone())
+            .collect()
     }
 
     /// See [`Store::conversion`].
@@ -156,11 +173,112 @@ impl MemoryState {
     }
 
     /// See [`Store::ledger`].
-    pub fn ledger(&self, program: &ProgramId, customer: &CustomerId) -> Vec<LedgerEntry> {
+    pub fn ledger(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+        after: Option<&LedgerCursor>,
+        limit: usize,
+    ) -> Vec<LedgerEntry> {
+        let Some(list) = self.program(program).and_then(|p| p.ledger.get(customer)) else {
+            return Vec::new();
+        };
+        let range = match after {
+            None => list.range(..),
+            Some(c) => list.range((
+                std::ops::Bound::Excluded((c.at, c.id.clone())),
+                std::ops::Bound::Unbounded,
+            )),
+        };
+        range.take(limit).map(|(_, e)| e.clone()).collect()
+    }
+
+    /// See [`Store::balances`].
+    pub fn balances(&self, program: &ProgramId, customer: &CustomerId) -> Vec<Balance> {
         self.program(program)
-            .and_then(|p| p.ledger.get(customer))
-            .cloned()
+            .and_then(|p| p.balances.get(customer))
+            .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// See [`Store::reward`].
+    pub fn reward(&self, program: &ProgramId, reward: &RewardId) -> Option<Versioned<Reward>> {
+        self.program(program)?
+            .rewards
+            .get(reward)
+            .map(|r| (**r).clone())
+    }
+
+    /// See [`Store::counter`].
+    pub fn counter(&self, key: &CounterKey) -> i64 {
+        self.counters.get(key).copied().unwrap_or(0)
+    }
+
+    /// See [`Store::due_rewards`].
+    pub fn due_rewards(
+        &self,
+        program: &ProgramId,
+        due: Due,
+        before: DateTime<Utc>,
+        after: Option<&RewardCursor>,
+        limit: usize,
+    ) -> Vec<Versioned<Reward>> {
+        let Some(p) = self.program(program) else {
+            return Vec::new();
+        };
+        let index = match due {
+            Due::Release => &p.holds_due,
+            Due::Expiry => &p.expiries_due,
+        };
+        let range = match after {
+            None => index.range(..),
+            Some(c) => index.range((
+                std::ops::Bound::Excluded((c.at, c.id.clone())),
+                std::ops::Bound::Unbounded,
+            )),
+        };
+        range
+            .take_while(|(at, _)| *at <= before)
+            .take(limit)
+            .filter_map(|(_, id)| p.rewards.get(id).map(|r| (**r).clone()))
+            .collect()
+    }
+
+    /// Every reward of every program, for whole-state checks in tests:
+    /// ascending by program, then reward id.
+    pub fn all_rewards(&self) -> Vec<Versioned<Reward>> {
+        let mut all: Vec<Versioned<Reward>> = self
+            .programs
+            .values()
+            .flat_map(|p| p.rewards.values().map(|r| (**r).clone()))
+            .collect();
+        all.sort_by(|a, b| {
+            (&a.record.program, &a.record.id).cmp(&(&b.record.program, &b.record.id))
+        });
+        all
+    }
+
+    /// Every kept balance: ((program, customer, unit), balance), for
+    /// checking them against the fold of the entries.
+    pub fn all_balances(&self) -> Vec<(ProgramId, CustomerId, Balance)> {
+        let mut all = Vec::new();
+        for (program, p) in &self.programs {
+            for (customer, m) in &p.balances {
+                for b in m.values() {
+                    all.push((program.clone(), customer.clone(), b.clone()));
+                }
+            }
+        }
+        all.sort_by(|a, b| (&a.0, &a.1, &a.2.unit).cmp(&(&b.0, &b.1, &b.2.unit)));
+        all
+    }
+
+    /// Every counter and its value, ascending by key.
+    pub fn all_counters(&self) -> Vec<(CounterKey, i64)> {
+        let mut all: Vec<(CounterKey, i64)> =
+            self.counters.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        all.sort();
+        all
     }
 
     /// Every ledger entry of every program, for whole-state checks in tests
@@ -169,7 +287,7 @@ impl MemoryState {
         let mut all: Vec<LedgerEntry> = self
             .programs
             .values()
-            .flat_map(|p| p.ledger.values().flatten().cloned())
+            .flat_map(|p| p.ledger.values().flat_map(|m| m.values()).cloned())
             .collect();
         all.sort_by(|a, b| {
             (&a.program, &a.customer, a.at, &a.id).cmp(&(&b.program, &b.customer, b.at, &b.id))
@@ -192,6 +310,7 @@ impl MemoryState {
         // Plans hold a handful of writes: a linear scan beats hashing.
         let mut seen: Vec<PlanKey<'_>> = Vec::with_capacity(plan.writes.len());
         let mut new_primaries: Vec<(&ProgramId, &CustomerId)> = Vec::new();
+        let mut counters: Vec<(&CounterKey, i64)> = Vec::new();
         for write in &plan.writes {
             let key = match write {
                 Write::PutCode { record, expected } => {
@@ -260,6 +379,39 @@ impl MemoryState {
                         )));
                     }
                     PlanKey::Ledger(&e.program, &e.id)
+                }
+                Write::PutReward { record, expected } => {
+                    check_version(
+                        || format!("reward {} in program {}", record.id, record.program),
+                        version_of(state(&record.program).rewards.get(&record.id).map(|b| &**b)),
+                        *expected,
+                    )?;
+                    PlanKey::Reward(&record.program, &record.id)
+                }
+                Write::AddToCounter { key, delta, limit } => {
+                    // Several writes to one counter apply in order: check
+                    // each against the running value.
+                    let running = match counters.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, v)) => v,
+                        None => {
+                            counters.push((key, self.counter(key)));
+                            // OK because it was pushed just above.
+                            &mut counters.last_mut().expect("pushed").1
+                        }
+                    };
+                    let next = running.checked_add(*delta);
+                    match next {
+                        Some(n) if n >= 0 && limit.is_none_or(|l| n <= l) => *running = n,
+                        _ => {
+                            return Err(StoreError::conflict(format!(
+                                "counter {:?} {:?} is at {running}; adding {delta} leaves 0..={}",
+                                key.scope,
+                                key.name,
+                                limit.map_or("∞".to_owned(), |l| l.to_string())
+                            )));
+                        }
+                    }
+                    continue;
                 }
             };
             if seen.contains(&key) {
@@ -337,25 +489,61 @@ impl MemoryState {
                 Write::InsertTouch(t) => {
                     let p = self.program_mut(&t.program);
                     p.touch_ids.insert(t.touch.id.clone());
-                    // Look up before inserting so the common case clones no id.
+                    let key = (t.touch.at, t.touch.id.clone());
+                    // Look up before inserting so the common case clones no actor.
                     if let Some(list) = p.touches.get_mut(&t.touch.actor) {
-                        let at = list.partition_point(|x| {
-                            (x.touch.at, &x.touch.id) <= (t.touch.at, &t.touch.id)
-                        });
-                        list.insert(at, t);
+                        list.insert(key, t);
                     } else {
-                        p.touches.insert(t.touch.actor.clone(), vec![t]);
+                        let actor = t.touch.actor.clone();
+                        p.touches.insert(actor, BTreeMap::from([(key, t)]));
                     }
                 }
                 Write::InsertLedgerEntry(e) => {
                     let p = self.program_mut(&e.program);
                     p.ledger_ids.insert(e.id.clone());
-                    if let Some(list) = p.ledger.get_mut(&e.customer) {
-                        let at = list.partition_point(|x| (x.at, &x.id) <= (e.at, &e.id));
-                        list.insert(at, e);
-                    } else {
-                        p.ledger.insert(e.customer.clone(), vec![e]);
+                    let balances = p.balances.entry(e.customer.clone()).or_default();
+                    match balances.get_mut(&e.unit) {
+                        Some(b) => b.add(e.deltas()),
+                        None => {
+                            let mut b = Balance::zero(e.unit.clone());
+                            b.add(e.deltas());
+                            balances.insert(e.unit.clone(), b);
+                        }
                     }
+                    let key = (e.at, e.id.clone());
+                    p.ledger
+                        .entry(e.customer.clone())
+                        .or_default()
+                        .insert(key, e);
+                }
+                Write::PutReward { record, expected } => {
+                    let p = self.program_mut(&record.program);
+                    if let Some(old) = p.rewards.get(&record.id) {
+                        if let Some(at) = old.record.hold_due() {
+                            p.holds_due.remove(&(at, record.id.clone()));
+                        }
+                        if let Some(at) = old.record.expiry_due() {
+                            p.expiries_due.remove(&(at, record.id.clone()));
+                        }
+                    }
+                    if let Some(at) = record.hold_due() {
+                        p.holds_due.insert((at, record.id.clone()));
+                    }
+                    if let Some(at) = record.expiry_due() {
+                        p.expiries_due.insert((at, record.id.clone()));
+                    }
+                    p.rewards.insert(
+                        record.id.clone(),
+                        Box::new(Versioned {
+                            version: expected + 1,
+                            record: *record,
+                        }),
+                    );
+                }
+                Write::AddToCounter { key, delta, .. } => {
+                    // Checked by `validate`: within the limit, no overflow.
+                    let v = self.counters.entry(key).or_insert(0);
+                    *v = v.saturating_add(delta);
                 }
             }
         }
@@ -462,8 +650,43 @@ impl Store for MemoryStore {
         &self,
         program: &ProgramId,
         customer: &CustomerId,
+        after: Option<&LedgerCursor>,
+        limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<LedgerEntry>>> + Send {
-        ready(Ok(self.lock().ledger(program, customer)))
+        ready(Ok(self.lock().ledger(program, customer, after, limit)))
+    }
+
+    fn balances(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<Balance>>> + Send {
+        ready(Ok(self.lock().balances(program, customer)))
+    }
+
+    fn reward(
+        &self,
+        program: &ProgramId,
+        reward: &RewardId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<Reward>>>> + Send {
+        ready(Ok(self.lock().reward(program, reward)))
+    }
+
+    fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {
+        ready(Ok(self.lock().counter(key)))
+    }
+
+    fn due_rewards(
+        &self,
+        program: &ProgramId,
+        due: Due,
+        before: DateTime<Utc>,
+        after: Option<&RewardCursor>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Versioned<Reward>>>> + Send {
+        ready(Ok(self
+            .lock()
+            .due_rewards(program, due, before, after, limit)))
     }
 
     fn commit(&self, plan: CommitPlan) -> impl Future<Output = StoreResult<()>> + Send {

@@ -17,9 +17,16 @@
 //! - **Conditional commits.** A plan is applied only if, at the moment it is
 //!   applied: its idempotency key is not stored yet; every versioned write
 //!   finds its record at the version it names (0: absent); every insert-only
-//!   key (touch id, ledger entry id) is new; and no owner ends up with two
-//!   primary codes. Otherwise nothing is written and the commit fails with
-//!   [`StoreErrorKind::Conflict`].
+//!   key (touch id, ledger entry id) is new; no owner ends up with two
+//!   primary codes; and every counter it adds to stays within its limit
+//!   (and at or above zero). Otherwise nothing is written and the commit
+//!   fails with [`StoreErrorKind::Conflict`].
+//! - **Counters commute.** A counter write is an increment checked against
+//!   a limit, not a versioned write: two plans adding to one counter
+//!   conflict only when together they would pass its limit.
+//! - **Balances follow entries.** Inserting a ledger entry adds its
+//!   [`LedgerEntry::deltas`] to its customer's [`Balance`] of its unit in
+//!   the same commit.
 //! - **Versions.** A created record has version 1; each write adds one.
 //! - **Read your writes.** Once `commit` returned `Ok`, every later read on
 //!   any handle of the same store sees the plan (linearisable per key is
@@ -54,9 +61,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::code::Code;
-use crate::model::{Actor, CustomerId, OrderId, ProgramId};
+use crate::model::{Actor, CustomerId, LedgerEntryId, OrderId, ProgramId, RewardId};
 
 mod memory;
 mod outcome;
@@ -72,14 +80,52 @@ mod faulty;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use faulty::{Fault, FaultPlan, FaultyStore};
 pub use memory::{MemoryState, MemoryStore};
-pub use outcome::{
-    ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome,
-};
+pub use outcome::{ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome};
 pub use records::{
-    CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord, CustomerRecord, EntryKind,
-    EventKind, IdempotencyKey, IdempotencyRecord, LedgerEntry, Payout, Referral, Request, Role,
-    TouchRecord, Versioned, Write,
+    Balance, CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord, CounterKey,
+    CounterScope, CustomerRecord, EntryKind, EventKind, HoldReason, IdempotencyKey,
+    IdempotencyRecord, LedgerEntry, Payout, Referral, Request, ReviewDecision, Reward, Role,
+    TouchRecord, Versioned, Withheld, Write,
 };
+
+/// Where a page of a customer's ledger starts: after this entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LedgerCursor {
+    /// The last entry's time.
+    pub at: DateTime<Utc>,
+    /// The last entry's id.
+    pub id: LedgerEntryId,
+}
+
+impl LedgerCursor {
+    /// The cursor after `entry`.
+    pub fn after(entry: &LedgerEntry) -> LedgerCursor {
+        LedgerCursor {
+            at: entry.at,
+            id: entry.id.clone(),
+        }
+    }
+}
+
+/// Where a page of due rewards starts: after this (due time, reward).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RewardCursor {
+    /// The last reward's due time.
+    pub at: DateTime<Utc>,
+    /// The last reward's id.
+    pub id: RewardId,
+}
+
+/// Which due rewards [`Store::due_rewards`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Due {
+    /// Pending rewards whose hold period ends ([`Reward::hold_due`]).
+    Release,
+    /// Rewards whose available rest expires ([`Reward::expiry_due`]).
+    Expiry,
+}
 
 /// What kind of failure a store reports; decides whether to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -233,7 +279,8 @@ pub trait Store: Send + Sync + Debug {
         order: &OrderId,
     ) -> impl Future<Output = StoreResult<Option<Versioned<ConversionRecord>>>> + Send;
 
-    /// The customer's ledger entries in the program.
+    /// A page of the customer's ledger entries in the program: at most
+    /// `limit` entries after `after` (from the first when `None`).
     ///
     /// # Ordering
     /// Ascending by entry time, ties by entry id.
@@ -241,7 +288,49 @@ pub trait Store: Send + Sync + Debug {
         &self,
         program: &ProgramId,
         customer: &CustomerId,
+        after: Option<&LedgerCursor>,
+        limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<LedgerEntry>>> + Send;
+
+    /// The customer's balances in the program, one per unit they ever had
+    /// an entry in: the fold of their entries' [`LedgerEntry::deltas`],
+    /// kept by the store as entries are committed (never recomputed from
+    /// every entry on read).
+    ///
+    /// # Ordering
+    /// Ascending by unit.
+    fn balances(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<Balance>>> + Send;
+
+    /// A reward, by id.
+    fn reward(
+        &self,
+        program: &ProgramId,
+        reward: &RewardId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<Reward>>>> + Send;
+
+    /// A counter's value; 0 if it was never written.
+    fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send;
+
+    /// A page of the program's rewards due at or before `before`: at most
+    /// `limit`, after `after` (from the first when `None`). For
+    /// [`Due::Release`], rewards with some quantity pending and a
+    /// [`Reward::hold_due`]; for [`Due::Expiry`], rewards with some
+    /// quantity available and a [`Reward::expiry_due`].
+    ///
+    /// # Ordering
+    /// Ascending by due time, ties by reward id.
+    fn due_rewards(
+        &self,
+        program: &ProgramId,
+        due: Due,
+        before: DateTime<Utc>,
+        after: Option<&RewardCursor>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Versioned<Reward>>>> + Send;
 
     /// Applies every write of `plan` atomically, if and only if all its
     /// conditions hold.
@@ -294,9 +383,26 @@ macro_rules! forward_store {
                 -> impl Future<Output = StoreResult<Option<Versioned<ConversionRecord>>>> + Send {
                 (**self).conversion(program, order)
             }
-            fn ledger(&self, program: &ProgramId, customer: &CustomerId)
+            fn ledger(&self, program: &ProgramId, customer: &CustomerId,
+                after: Option<&LedgerCursor>, limit: usize)
                 -> impl Future<Output = StoreResult<Vec<LedgerEntry>>> + Send {
-                (**self).ledger(program, customer)
+                (**self).ledger(program, customer, after, limit)
+            }
+            fn balances(&self, program: &ProgramId, customer: &CustomerId)
+                -> impl Future<Output = StoreResult<Vec<Balance>>> + Send {
+                (**self).balances(program, customer)
+            }
+            fn reward(&self, program: &ProgramId, reward: &RewardId)
+                -> impl Future<Output = StoreResult<Option<Versioned<Reward>>>> + Send {
+                (**self).reward(program, reward)
+            }
+            fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {
+                (**self).counter(key)
+            }
+            fn due_rewards(&self, program: &ProgramId, due: Due, before: DateTime<Utc>,
+                after: Option<&RewardCursor>, limit: usize)
+                -> impl Future<Output = StoreResult<Vec<Versioned<Reward>>>> + Send {
+                (**self).due_rewards(program, due, before, after, limit)
             }
             fn commit(&self, plan: CommitPlan) -> impl Future<Output = StoreResult<()>> + Send {
                 (**self).commit(plan)

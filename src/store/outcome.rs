@@ -7,10 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::records::{CodeUnusable, LedgerEntry, Payout, Referral, Withheld};
 use crate::attribution::Credit;
 use crate::model::CustomerId;
 use crate::money::Money;
-use super::records::{CodeUnusable, LedgerEntry, Payout, Referral};
 
 /// Why an event earned no credit. Every "no" the engine gives carries one,
 /// so nothing is ever dropped silently.
@@ -45,6 +45,10 @@ pub enum Reason {
     AlreadyRewarded,
     /// The order was below the program's minimum.
     BelowMinimumOrder,
+    /// The program's budget (with its overdraft) could not pay it.
+    BudgetExhausted,
+    /// A cap on what a customer (or a pair) may earn was reached.
+    CapReached,
 }
 
 impl From<CodeUnusable> for Reason {
@@ -107,6 +111,8 @@ pub enum ConversionOutcome {
         credits: Vec<Credit>,
         /// What each side earned.
         payouts: Vec<Payout>,
+        /// Rewards withheld by a budget or cap (the rest were booked).
+        withheld: Vec<Withheld>,
         /// The ledger entries written.
         entries: Vec<LedgerEntry>,
     },

@@ -8,13 +8,19 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::outcome::Reason;
 use crate::attribution::{Credit, TouchPoint};
 use crate::code::Code;
+pub use crate::ledger::{
+    Balance, CounterKey, CounterScope, EntryKind, HoldReason, LedgerEntry, ReviewDecision, Reward,
+};
+use crate::model::RewardId;
 use crate::model::{
-    Actor, Channel, Conversion, CustomerId, EventId, LedgerEntryId, OrderId, ProgramId, Refund,
-    RefundId, Signup, Touch, VisitorId,
+    Actor, Channel, Conversion, CustomerId, EventId, OrderId, ProgramId, Refund, RefundId, Signup,
+    Touch, VisitorId,
 };
 use crate::money::Money;
+use crate::reward::RewardKind;
 pub use crate::reward::Role;
 
 /// A record with the version a store keeps for optimistic concurrency.
@@ -65,10 +71,12 @@ pub struct CodeRecord {
     pub created_at: DateTime<Utc>,
     /// From this instant on the code no longer refers anyone.
     pub expires_at: Option<DateTime<Utc>>,
-    /// How many referrals (signups) it may make; `None` for no limit.
+    /// How many referrals (signups) it may make; `None` for no limit. The
+    /// referrals it made are counted in its use counter
+    /// ([`CounterKey::code_uses`]), which a signup increments with one
+    /// conditional write, so concurrent signups through one popular code
+    /// never conflict.
     pub max_uses: Option<u32>,
-    /// How many referrals it has made.
-    pub uses: u32,
     /// `false` once deactivated.
     pub active: bool,
 }
@@ -86,25 +94,6 @@ pub enum CodeUnusable {
     Exhausted,
     /// Deactivated.
     Inactive,
-}
-
-impl CodeRecord {
-    /// Whether the code can refer someone at `at`, and if not, why.
-    ///
-    /// # Errors
-    /// The first reason that applies: inactive, expired, exhausted.
-    pub fn usable_at(&self, at: DateTime<Utc>) -> Result<(), CodeUnusable> {
-        if !self.active {
-            return Err(CodeUnusable::Inactive);
-        }
-        if self.expires_at.is_some_and(|e| at >= e) {
-            return Err(CodeUnusable::Expired);
-        }
-        if self.max_uses.is_some_and(|m| self.uses >= m) {
-            return Err(CodeUnusable::Exhausted);
-        }
-        Ok(())
-    }
 }
 
 /// A touch as stored: the host's touch, the program, and the referrer its
@@ -153,18 +142,36 @@ pub struct CustomerRecord {
     pub rewarded_conversions: u32,
 }
 
-/// One reward paid for a conversion, and how much of it was clawed back.
+/// One reward a conversion earned, and how much of it refunds took back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payout {
+    /// The reward in the ledger.
+    pub reward: RewardId,
     /// Who received it.
     pub beneficiary: CustomerId,
     /// As referrer or referee.
     pub role: Role,
-    /// The reward.
-    pub amount: Money,
-    /// How much of it refunds have reversed (zero or negative sign never:
-    /// this is a magnitude, at most `amount`).
-    pub clawed_back: Money,
+    /// What was earned.
+    pub kind: RewardKind,
+    /// Its quantity in its unit (minor units for money).
+    pub quantity: i64,
+    /// How much of it refunds have taken back (a magnitude, at most
+    /// `quantity`): `floor(quantity × refunded / order value)`, cumulative.
+    pub clawed_back: i64,
+}
+
+/// A reward a conversion would have earned but did not, and why: a budget
+/// or cap reached. Recorded, so nothing is lost silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withheld {
+    /// Who would have received it.
+    pub beneficiary: CustomerId,
+    /// As referrer or referee.
+    pub role: Role,
+    /// What it was.
+    pub kind: RewardKind,
+    /// Why it was not booked.
+    pub reason: Reason,
 }
 
 /// A recorded conversion: the order, who was credited, what was paid, and
@@ -179,48 +186,17 @@ pub struct ConversionRecord {
     pub referrer: Option<CustomerId>,
     /// Every referrer credited, with shares adding up to one.
     pub credits: Vec<Credit>,
-    /// The rewards paid (empty when unattributed or not eligible).
+    /// The rewards booked (empty when unattributed or not eligible).
     pub payouts: Vec<Payout>,
-    /// The refunds applied so far, in order.
-    pub refunds: Vec<RefundId>,
+    /// The rewards withheld by a budget or cap.
+    #[serde(default)]
+    pub withheld: Vec<Withheld>,
+    /// How many refunds were applied so far (their ids are the refunds'
+    /// idempotency keys; keeping a count, not a list, keeps a refund's
+    /// commit the same size however many came before).
+    pub refund_count: u32,
     /// Total refunded so far.
     pub refunded: Money,
-}
-
-/// Whether a ledger entry pays or reverses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum EntryKind {
-    /// A reward earned (positive amount).
-    Reward,
-    /// A reward reversed by a refund (negative amount).
-    Clawback,
-}
-
-/// One line of the reward ledger. Entries are never changed or deleted: a
-/// reversal is a new, negative entry, so the ledger always balances.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LedgerEntry {
-    /// Unique within the program, derived from what caused the entry, so a
-    /// retried event can never write it twice.
-    pub id: LedgerEntryId,
-    /// The program.
-    pub program: ProgramId,
-    /// Whose balance it changes.
-    pub customer: CustomerId,
-    /// As referrer or referee.
-    pub role: Role,
-    /// Reward or clawback.
-    pub kind: EntryKind,
-    /// Signed amount: positive for rewards, negative for clawbacks.
-    pub amount: Money,
-    /// The order behind it.
-    pub order: OrderId,
-    /// The refund behind a clawback.
-    pub refund: Option<RefundId>,
-    /// When it was booked (the event's time).
-    pub at: DateTime<Utc>,
 }
 
 /// What kind of event an idempotency key belongs to: ids of different
@@ -356,7 +332,31 @@ pub enum Write {
     /// Insert a touch. Keyed by `(program, touch id)`; must be new.
     InsertTouch(TouchRecord),
     /// Insert a ledger entry. Keyed by `(program, entry id)`; must be new.
+    /// The store adds its [`LedgerEntry::deltas`] to the customer's
+    /// [`Balance`] of its unit in the same commit.
     InsertLedgerEntry(LedgerEntry),
+    /// Create or replace a reward. Keyed by `(program, reward id)`.
+    PutReward {
+        /// The new state (boxed: a reward is several times larger than
+        /// the other writes).
+        record: Box<Reward>,
+        /// The version read; 0 if the reward must not exist yet.
+        expected: u64,
+    },
+    /// Add `delta` to a counter (created at 0), only if the result stays
+    /// within `0..=limit` (no upper bound when `limit` is `None`);
+    /// otherwise the whole commit fails with a conflict. One conditional
+    /// write: in SQL, `UPDATE … SET used = used + $d WHERE used + $d <=
+    /// $limit AND used + $d >= 0`. Several writes to one counter in a plan
+    /// apply in order.
+    AddToCounter {
+        /// Which counter.
+        key: CounterKey,
+        /// What to add (negative to give back).
+        delta: i64,
+        /// The most it may reach.
+        limit: Option<i64>,
+    },
 }
 
 /// Everything one decision writes, applied all or nothing by

@@ -127,7 +127,7 @@ pub async fn commit_is_atomic<S: Store>(store: &S) {
     .await;
 
     let mut changed_code = kept_code.clone();
-    changed_code.uses = 9;
+    changed_code.max_uses = Some(9);
     let mut changed_customer = kept_customer.clone();
     changed_customer.rewarded_conversions = 9;
     let mut changed_conversion = kept_conversion.clone();
@@ -435,7 +435,7 @@ pub async fn commit_rejects_stale_version<S: Store>(store: &S) {
         &p,
         "code",
         |tag| CodeRecord {
-            uses: tag,
+            max_uses: Some(tag),
             ..code_record(&prog, "SARA2026", "sara", CodeOrigin::Vanity)
         },
         put_code,
@@ -587,7 +587,7 @@ pub async fn primary_code_is_unique_per_owner<S: Store>(store: &S) {
     );
 
     let mut used = primary.clone();
-    used.uses = 1;
+    used.max_uses = Some(1);
     p.commit_ok(
         "an update of the primary code itself",
         plan(vec![put_code(used.clone(), 1)]),
@@ -650,7 +650,7 @@ pub async fn versions_increase_by_one<S: Store>(store: &S) {
     let prog = pid(PROGRAM);
     let c = code("SARA2026");
     let code_at = |n: u32| CodeRecord {
-        uses: n,
+        max_uses: Some(n),
         ..code_record(&prog, "SARA2026", "sara", CodeOrigin::Vanity)
     };
     let customer_at = |n: u32| CustomerRecord {

@@ -20,9 +20,10 @@ pub(crate) use crate::attribution::{Credit, Share, TouchPoint};
 pub(crate) use crate::code::Code;
 pub(crate) use crate::model::{
     Actor, Channel, Conversion, CustomerId, EventId, IdError, LedgerEntryId, OrderId, ProgramId,
-    Refund, RefundAmount, RefundId, Signup, Touch, TouchKind, VisitorId,
+    Refund, RefundAmount, RefundId, RewardId, Signup, Touch, TouchKind, VisitorId,
 };
 pub(crate) use crate::money::{Currency, Money};
+pub(crate) use crate::reward::{RewardKind, Unit};
 
 // ---------------------------------------------------------------------------
 // Fixtures. Every helper panics with a message naming what was wrong: this
@@ -60,6 +61,9 @@ pub(crate) fn oid(text: &str) -> OrderId {
 pub(crate) fn rid(text: &str) -> RefundId {
     id("refund id", text)
 }
+pub(crate) fn rwid(text: &str) -> RewardId {
+    id("reward id", text)
+}
 pub(crate) fn lid(text: &str) -> LedgerEntryId {
     id("ledger entry id", text)
 }
@@ -94,7 +98,12 @@ pub(crate) fn kwd(minor: i64) -> Money {
     Money::new(minor, Currency::KWD)
 }
 
-pub(crate) fn code_record(program: &ProgramId, text: &str, owner: &str, origin: CodeOrigin) -> CodeRecord {
+pub(crate) fn code_record(
+    program: &ProgramId,
+    text: &str,
+    owner: &str,
+    origin: CodeOrigin,
+) -> CodeRecord {
     CodeRecord {
         program: program.clone(),
         code: code(text),
@@ -103,7 +112,6 @@ pub(crate) fn code_record(program: &ProgramId, text: &str, owner: &str, origin: 
         created_at: at(0),
         expires_at: None,
         max_uses: None,
-        uses: 0,
         active: true,
     }
 }
@@ -120,7 +128,11 @@ pub(crate) fn customer_record(program: &ProgramId, customer: &str) -> CustomerRe
     }
 }
 
-pub(crate) fn conversion_record(program: &ProgramId, order: &str, customer: &str) -> ConversionRecord {
+pub(crate) fn conversion_record(
+    program: &ProgramId,
+    order: &str,
+    customer: &str,
+) -> ConversionRecord {
     ConversionRecord {
         program: program.clone(),
         conversion: Conversion {
@@ -132,12 +144,18 @@ pub(crate) fn conversion_record(program: &ProgramId, order: &str, customer: &str
         referrer: None,
         credits: Vec::new(),
         payouts: Vec::new(),
-        refunds: Vec::new(),
+        withheld: Vec::new(),
+        refund_count: 0,
         refunded: sar(0),
     }
 }
 
-pub(crate) fn touch_record(program: &ProgramId, touch: &str, actor: Actor, at: DateTime<Utc>) -> TouchRecord {
+pub(crate) fn touch_record(
+    program: &ProgramId,
+    touch: &str,
+    actor: Actor,
+    at: DateTime<Utc>,
+) -> TouchRecord {
     TouchRecord {
         program: program.clone(),
         referrer: cid("referrer"),
@@ -164,21 +182,28 @@ pub(crate) fn ledger_entry(
         program: program.clone(),
         customer: cid(customer),
         role: Role::Referrer,
+        reward: rwid("reward-1"),
         kind: if minor < 0 {
-            EntryKind::Clawback
+            EntryKind::Reversed
         } else {
-            EntryKind::Reward
+            EntryKind::Granted
         },
-        amount: sar(minor),
-        order: oid("order"),
+        unit: Unit::Money(Currency::SAR),
+        quantity: minor.abs(),
+        order: Some(oid("order")),
         refund: (minor < 0).then(|| rid("refund")),
+        redemption: None,
         at,
     }
 }
 
 /// The remembered outcome of an ignored touch `touch` by `visitor`: the
 /// smallest record the engine writes.
-pub(crate) fn touch_idempotency(program: &ProgramId, touch: &str, visitor: &str) -> IdempotencyRecord {
+pub(crate) fn touch_idempotency(
+    program: &ProgramId,
+    touch: &str,
+    visitor: &str,
+) -> IdempotencyRecord {
     let request =
         Request::Touch(touch_record(program, touch, Actor::Visitor(vid(visitor)), at(30)).touch);
     IdempotencyRecord {
@@ -293,7 +318,11 @@ impl<'s, S: Store> Probe<'s, S> {
         }
     }
 
-    pub(crate) async fn read<T>(&self, what: &str, result: impl Future<Output = StoreResult<T>>) -> T {
+    pub(crate) async fn read<T>(
+        &self,
+        what: &str,
+        result: impl Future<Output = StoreResult<T>>,
+    ) -> T {
         match result.await {
             Ok(value) => value,
             Err(err) => panic!(
@@ -304,7 +333,11 @@ impl<'s, S: Store> Probe<'s, S> {
         }
     }
 
-    pub(crate) async fn idempotency(&self, p: &ProgramId, k: &IdempotencyKey) -> Option<IdempotencyRecord> {
+    pub(crate) async fn idempotency(
+        &self,
+        p: &ProgramId,
+        k: &IdempotencyKey,
+    ) -> Option<IdempotencyRecord> {
         let what = format!("idempotency {:?} {:?} in {p}", k.kind, k.id);
         self.read(&what, self.store.idempotency(p, k)).await
     }
@@ -314,13 +347,21 @@ impl<'s, S: Store> Probe<'s, S> {
         self.read(&what, self.store.code(p, c)).await
     }
 
-    pub(crate) async fn primary_code(&self, p: &ProgramId, owner: &str) -> Option<Versioned<CodeRecord>> {
+    pub(crate) async fn primary_code(
+        &self,
+        p: &ProgramId,
+        owner: &str,
+    ) -> Option<Versioned<CodeRecord>> {
         let what = format!("primary code of {owner} in {p}");
         self.read(&what, self.store.primary_code(p, &cid(owner)))
             .await
     }
 
-    pub(crate) async fn customer(&self, p: &ProgramId, c: &str) -> Option<Versioned<CustomerRecord>> {
+    pub(crate) async fn customer(
+        &self,
+        p: &ProgramId,
+        c: &str,
+    ) -> Option<Versioned<CustomerRecord>> {
         let what = format!("customer {c} in {p}");
         self.read(&what, self.store.customer(p, &cid(c))).await
     }
@@ -335,14 +376,19 @@ impl<'s, S: Store> Probe<'s, S> {
         self.read(&what, self.store.touches(p, actor, since)).await
     }
 
-    pub(crate) async fn conversion(&self, p: &ProgramId, o: &str) -> Option<Versioned<ConversionRecord>> {
+    pub(crate) async fn conversion(
+        &self,
+        p: &ProgramId,
+        o: &str,
+    ) -> Option<Versioned<ConversionRecord>> {
         let what = format!("conversion {o} in {p}");
         self.read(&what, self.store.conversion(p, &oid(o))).await
     }
 
     pub(crate) async fn ledger(&self, p: &ProgramId, c: &str) -> Vec<LedgerEntry> {
         let what = format!("ledger of {c} in {p}");
-        self.read(&what, self.store.ledger(p, &cid(c))).await
+        self.read(&what, self.store.ledger(p, &cid(c), None, usize::MAX))
+            .await
     }
 }
 
@@ -353,4 +399,3 @@ pub(crate) fn ids_of_touches(list: &[TouchRecord]) -> Vec<&str> {
 pub(crate) fn ids_of_entries(list: &[LedgerEntry]) -> Vec<&str> {
     list.iter().map(|e| e.id.as_str()).collect()
 }
-

@@ -56,8 +56,8 @@ mod reads;
 
 pub use commit::*;
 pub use concurrency::*;
-pub use reads::*;
 use fixtures::assert_multi_thread;
+pub use reads::*;
 
 /// Runs every clause of the suite, each on a fresh store from `fresh`.
 ///
@@ -96,7 +96,12 @@ mod tests {
     /// silently skipped by every backend.
     #[test]
     fn run_all_calls_every_public_clause() {
-        let source = concat!(include_str!("mod.rs"), include_str!("commit.rs"), include_str!("reads.rs"), include_str!("concurrency.rs"));
+        let source = concat!(
+            include_str!("mod.rs"),
+            include_str!("commit.rs"),
+            include_str!("reads.rs"),
+            include_str!("concurrency.rs")
+        );
         let body_start = source
             .find("pub async fn run_all")
             .expect("run_all is defined");
@@ -135,4 +140,3 @@ mod tests {
         super::concurrent_commits_one_winner(store).await;
     }
 }
-

@@ -183,7 +183,7 @@ pub async fn programs_are_isolated<S: Store>(store: &S) {
     // An update in one program leaves the other at version 1.
     let (code_a, ..) = records(&alpha, 1);
     let mut updated = code_a.clone();
-    updated.uses = 5;
+    updated.max_uses = Some(5);
     p.commit_ok(
         "an update in alpha",
         plan(vec![put_code(updated.clone(), 1)]),
@@ -372,16 +372,20 @@ pub async fn idempotency_record_round_trips<S: Store>(store: &S) {
     };
     let payouts = vec![
         Payout {
+            reward: rwid("reward-referrer"),
             beneficiary: sara.clone(),
             role: Role::Referrer,
-            amount: kwd(1_500),
-            clawed_back: kwd(0),
+            kind: RewardKind::Credit { amount: kwd(1_500) },
+            quantity: 1_500,
+            clawed_back: 0,
         },
         Payout {
+            reward: rwid("reward-referee"),
             beneficiary: cid("nada"),
             role: Role::Referee,
-            amount: kwd(750),
-            clawed_back: kwd(0),
+            kind: RewardKind::Credit { amount: kwd(750) },
+            quantity: 750,
+            clawed_back: 0,
         },
     ];
     let reward = LedgerEntry {
@@ -389,16 +393,22 @@ pub async fn idempotency_record_round_trips<S: Store>(store: &S) {
         program: prog.clone(),
         customer: sara.clone(),
         role: Role::Referrer,
-        kind: EntryKind::Reward,
-        amount: kwd(1_500),
-        order: oid("طلب-١"),
+        reward: rwid("reward-1"),
+        kind: EntryKind::Granted,
+        unit: Unit::Money(Currency::KWD),
+        quantity: 1_500,
+        redemption: None,
+        order: Some(oid("طلب-١")),
         refund: None,
         at: at_ns(3, 1),
     };
     let clawback = LedgerEntry {
         id: lid("le_clawback"),
-        kind: EntryKind::Clawback,
-        amount: kwd(-375),
+        reward: rwid("reward-1"),
+        kind: EntryKind::Reversed,
+        unit: Unit::Money(Currency::KWD),
+        quantity: 375,
+        redemption: None,
         refund: Some(rid("refund-1")),
         at: at_ns(4, 999_999_999),
         ..reward.clone()
@@ -456,6 +466,7 @@ pub async fn idempotency_record_round_trips<S: Store>(store: &S) {
                 referrer: sara.clone(),
                 credits: Vec::new(),
                 payouts,
+                withheld: Vec::new(),
                 entries: vec![reward],
             }),
         ),
@@ -551,7 +562,6 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
         CodeRecord {
             expires_at: Some(at_ns(86_400, 999_999_999)),
             max_uses: Some(3),
-            uses: 2,
             active: false,
             created_at: y2k,
             ..code_record(
@@ -564,7 +574,6 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
         code_record(&prog, "7", &long_owner, CodeOrigin::Random),
         CodeRecord {
             max_uses: Some(u32::MAX),
-            uses: u32::MAX - 1,
             ..code_record(&prog, "9N5PS3ZFR", "nada", CodeOrigin::Derived)
         },
     ];
@@ -618,19 +627,24 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
             ],
             payouts: vec![
                 Payout {
+                    reward: rwid("reward-referrer"),
                     beneficiary: cid("مسوّقة-سارة"),
                     role: Role::Referrer,
-                    amount: kwd(1_500),
-                    clawed_back: kwd(375),
+                    kind: RewardKind::Credit { amount: kwd(1_500) },
+                    quantity: 1_500,
+                    clawed_back: 375,
                 },
                 Payout {
+                    reward: rwid("reward-referee"),
                     beneficiary: cid("عميل-٧"),
                     role: Role::Referee,
-                    amount: kwd(750),
-                    clawed_back: kwd(0),
+                    kind: RewardKind::Credit { amount: kwd(750) },
+                    quantity: 750,
+                    clawed_back: 0,
                 },
             ],
-            refunds: vec![rid("استرداد-١"), rid("refund-2")],
+            withheld: Vec::new(),
+            refund_count: 2,
             refunded: kwd(3_086),
         },
         ConversionRecord {
@@ -690,9 +704,12 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
             program: prog.clone(),
             customer: cid("مسوّقة-سارة"),
             role: Role::Referrer,
-            kind: EntryKind::Reward,
-            amount: kwd(1_500),
-            order: oid("طلب-٤٢"),
+            reward: rwid("reward-1"),
+            kind: EntryKind::Granted,
+            unit: Unit::Money(Currency::KWD),
+            quantity: 1_500,
+            redemption: None,
+            order: Some(oid("طلب-٤٢")),
             refund: None,
             at: at_ns(120, 500),
         },
@@ -701,9 +718,12 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
             program: prog.clone(),
             customer: cid("مسوّقة-سارة"),
             role: Role::Referee,
-            kind: EntryKind::Clawback,
-            amount: kwd(-375),
-            order: oid("طلب-٤٢"),
+            reward: rwid("reward-1"),
+            kind: EntryKind::Reversed,
+            unit: Unit::Money(Currency::KWD),
+            quantity: 375,
+            redemption: None,
+            order: Some(oid("طلب-٤٢")),
             refund: Some(rid("استرداد-١")),
             at: at_ns(180, 999_999_999),
         },

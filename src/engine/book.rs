@@ -1,0 +1,575 @@
+//! Booking decisions, sans-IO: how planned rewards become ledger entries
+//! (held or available, within budgets and caps, repaying debt), and how
+//! refunds, releases, reviews, expiries and redemptions move them. Plain
+//! data in (the rewards and counters the engine read), writes out.
+//!
+//! Every function here either books everything it was asked to or returns
+//! an error and books nothing: the engine commits one plan per decision.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ErrorKind};
+use crate::ledger::{
+    CounterKey, EntryKind, HoldReason, LedgerEntry, Limit, Progress, ReservationInput,
+    ReviewDecision, Reward, still_reserved,
+};
+use crate::model::{CustomerId, LedgerEntryId, OrderId, RedemptionId, RefundId, RewardId};
+use crate::program::Program;
+use crate::reward::{Label, RewardKind, Role, Unit};
+use crate::store::{Payout, Reason, Versioned, Withheld, Write};
+
+/// A reward the incentive decided is earned, before the ledger books it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedReward {
+    /// Who earns it.
+    pub beneficiary: CustomerId,
+    /// As referrer or referee.
+    pub role: Role,
+    /// The other side of the referral (the referee of a referrer's reward).
+    pub other: Option<CustomerId>,
+    /// What is earned.
+    pub kind: RewardKind,
+    /// The rule that granted it; `None` for a program's fixed reward.
+    pub rule: Option<Label>,
+    /// The rule-set version that granted it.
+    pub rule_set_version: Option<u32>,
+    /// The experiment and variant that affected it.
+    pub variant: Option<(Label, Label)>,
+    /// Books at most one reward per key, whatever the event (milestones,
+    /// contest prizes).
+    pub once_key: Option<String>,
+}
+
+/// What a booking needs read first, or its result.
+#[derive(Debug)]
+pub enum Step<T> {
+    /// Read these counters and decide again.
+    Read(Vec<CounterKey>),
+    /// Decided.
+    Done(T),
+}
+
+/// A hex id of what caused a record, so the same cause always yields the
+/// same id (and a store refuses it twice). Length-prefixed parts keep
+/// `("ab","c")` and `("a","bc")` apart; hashing keeps ids short whatever
+/// the length of the host's ids.
+pub(crate) fn hashed_id(prefix: &str, parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut id = String::with_capacity(prefix.len() + 32);
+    id.push_str(prefix);
+    for b in &digest[..16] {
+        id.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        id.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+    }
+    id
+}
+
+/// A ledger entry id derived from its cause.
+pub(crate) fn entry_id(parts: &[&str]) -> LedgerEntryId {
+    // OK because the id is a short prefix and 32 hex characters: never
+    // empty, never too long, no control characters.
+    LedgerEntryId::new(hashed_id("le_", parts))
+        .unwrap_or_else(|_| unreachable!("hex ids are valid"))
+}
+
+fn reward_id(parts: &[&str]) -> RewardId {
+    // OK: as for `entry_id`.
+    RewardId::new(hashed_id("rw_", parts)).unwrap_or_else(|_| unreachable!("hex ids are valid"))
+}
+
+/// The key of the counter holding what `customer` owes in `unit`: debt
+/// from refunds after redemption, repaid from their next rewards.
+pub fn debt_counter(program: &Program, customer: &CustomerId, unit: &Unit) -> CounterKey {
+    CounterKey::program(program.id(), format!("debt/{customer}/{unit}"))
+}
+
+/// Counter values the engine read, with what this plan already added.
+#[derive(Debug, Default)]
+pub struct Counters {
+    read: HashMap<CounterKey, i64>,
+    missing: Vec<CounterKey>,
+}
+
+impl Counters {
+    /// Counters as read from the store.
+    pub fn new(read: HashMap<CounterKey, i64>) -> Counters {
+        Counters {
+            read,
+            missing: Vec::new(),
+        }
+    }
+
+    /// The value of `key`, if read; otherwise notes that it must be.
+    pub(crate) fn get(&mut self, key: &CounterKey) -> Option<i64> {
+        match self.read.get(key) {
+            Some(v) => Some(*v),
+            None => {
+                if !self.missing.contains(key) {
+                    self.missing.push(key.clone());
+                }
+                None
+            }
+        }
+    }
+
+    fn add(&mut self, key: &CounterKey, delta: i64) {
+        if let Some(v) = self.read.get_mut(key) {
+            *v = v.saturating_add(delta);
+        }
+    }
+
+    /// The counters still to read, if any.
+    pub fn take_missing(&mut self) -> Vec<CounterKey> {
+        std::mem::take(&mut self.missing)
+    }
+}
+
+/// The entries a booking wrote, and every write that goes with them
+/// (the entries' own inserts are not among the writes).
+pub type Moves = (Vec<LedgerEntry>, Vec<Write>);
+
+/// What booking a conversion's rewards wrote.
+#[derive(Debug, Default)]
+pub struct Booked {
+    /// One per booked reward.
+    pub payouts: Vec<Payout>,
+    /// Rewards withheld by a budget or cap.
+    pub withheld: Vec<Withheld>,
+    /// Entries written.
+    pub entries: Vec<LedgerEntry>,
+    /// Every write (rewards, entries, counters).
+    pub writes: Vec<Write>,
+}
+
+/// A new entry of `kind` moving `q` of `reward`, applied to its progress.
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] if the reward's state cannot give `q` (a
+/// transition the ledger forbids, named with both states).
+fn book(
+    reward: &mut Reward,
+    kind: EntryKind,
+    q: i64,
+    cause: &[&str],
+    at: DateTime<Utc>,
+    refund: Option<&RefundId>,
+    redemption: Option<&RedemptionId>,
+) -> Result<LedgerEntry, Error> {
+    reward
+        .progress
+        .apply(reward.id.as_str(), kind, q)
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, e.to_string()))?;
+    let mut parts = vec![reward.id.as_str(), kind.as_str()];
+    parts.extend_from_slice(cause);
+    Ok(LedgerEntry {
+        id: entry_id(&parts),
+        program: reward.program.clone(),
+        customer: reward.customer.clone(),
+        reward: reward.id.clone(),
+        role: reward.role,
+        kind,
+        unit: reward.unit.clone(),
+        quantity: q,
+        order: reward.order.clone(),
+        refund: refund.cloned(),
+        redemption: redemption.cloned(),
+        at,
+    })
+}
+
+/// Applies whatever of `reward`'s newly available quantity the customer's
+/// debt in its unit takes, as `Repaid` entries, and lowers the debt
+/// counter (one conditional write: two rewards repaying one debt at once
+/// cannot both take it).
+fn repay(
+    program: &Program,
+    reward: &mut Reward,
+    counters: &mut Counters,
+    at: DateTime<Utc>,
+    out: &mut Vec<LedgerEntry>,
+    writes: &mut Vec<Write>,
+) -> Result<(), Error> {
+    let key = debt_counter(program, &reward.customer, &reward.unit);
+    let Some(owed) = counters.get(&key) else {
+        return Ok(());
+    };
+    let q = owed.min(reward.progress.available);
+    if q > 0 {
+        out.push(book(
+            reward,
+            EntryKind::Repaid,
+            q,
+            &[&at.to_rfc3339()],
+            at,
+            None,
+            None,
+        )?);
+        counters.add(&key, -q);
+        writes.push(Write::AddToCounter {
+            key,
+            delta: -q,
+            limit: None,
+        });
+    }
+    Ok(())
+}
+
+/// Gives back what a reward's reservations no longer hold after its
+/// standing quantity dropped (a cancellation, reversal or expiry).
+fn give_back(reward: &mut Reward, writes: &mut Vec<Write>) {
+    let standing = reward.progress.standing();
+    for (key, held) in &mut reward.reserved {
+        let keep = still_reserved(*held, standing, reward.progress.quantity);
+        if keep < *held {
+            writes.push(Write::AddToCounter {
+                key: key.clone(),
+                delta: keep - *held,
+                limit: None,
+            });
+            *held = keep;
+        }
+    }
+}
+
+/// Books the rewards a conversion earned: each reserves its budget and cap
+/// counters (or is withheld with the reason), is held for the program's
+/// hold period or made available at once (repaying debt first), and
+/// expires after the program's validity.
+///
+/// Returns [`Step::Read`] with the counters it needs until `counters`
+/// holds them all.
+///
+/// # Errors
+/// [`ErrorKind::Overflow`] if a reward's expiry leaves the calendar.
+pub fn book_conversion(
+    program: &Program,
+    order: &OrderId,
+    at: DateTime<Utc>,
+    planned: &[PlannedReward],
+    counters: &mut Counters,
+) -> Result<Step<Booked>, Error> {
+    let policy = program.ledger_policy();
+    let mut booked = Booked::default();
+    for p in planned {
+        let quantity = p.kind.quantity();
+        if quantity <= 0 {
+            continue;
+        }
+        let reservations = policy.reservations(
+            program.id(),
+            &ReservationInput {
+                customer: &p.beneficiary,
+                role: p.role,
+                other: p.other.as_ref(),
+                kind: &p.kind,
+                at,
+            },
+        );
+        let mut refused = None;
+        for r in &reservations {
+            match counters.get(&r.key) {
+                Some(used) if used.saturating_add(r.delta) > r.limit => {
+                    refused.get_or_insert(match r.what {
+                        Limit::Budget => Reason::BudgetExhausted,
+                        _ => Reason::CapReached,
+                    });
+                }
+                _ => {}
+            }
+        }
+        let unit = p.kind.unit();
+        // Read the debt counter of everyone who may be repaid.
+        let _ = counters.get(&debt_counter(program, &p.beneficiary, &unit));
+        if !counters.missing.is_empty() {
+            continue;
+        }
+        if let Some(reason) = refused {
+            booked.withheld.push(Withheld {
+                beneficiary: p.beneficiary.clone(),
+                role: p.role,
+                kind: p.kind.clone(),
+                reason,
+            });
+            continue;
+        }
+        let id = match &p.once_key {
+            Some(key) => reward_id(&["once", key, p.beneficiary.as_str()]),
+            None => reward_id(&[
+                "order",
+                order.as_str(),
+                p.rule.as_ref().map_or("", Label::as_str),
+                p.role.as_str(),
+                p.beneficiary.as_str(),
+            ]),
+        };
+        let hold = policy.hold();
+        let expires_at = match policy.valid_for() {
+            None => None,
+            Some(d) => Some(at.checked_add_signed(d).ok_or_else(|| {
+                Error::new(ErrorKind::Overflow, "reward expiry is beyond the calendar")
+            })?),
+        };
+        let release_at = match hold {
+            None => None,
+            Some(d) => Some(at.checked_add_signed(d).ok_or_else(|| {
+                Error::new(ErrorKind::Overflow, "reward release is beyond the calendar")
+            })?),
+        };
+        let mut reward = Reward {
+            id,
+            program: program.id().clone(),
+            customer: p.beneficiary.clone(),
+            role: p.role,
+            kind: p.kind.clone(),
+            unit,
+            order: Some(order.clone()),
+            rule: p.rule.clone(),
+            rule_set_version: p.rule_set_version,
+            terms_version: program.terms().version,
+            variant: p.variant.clone(),
+            earned_at: at,
+            hold: hold.map(|_| HoldReason::HoldPeriod),
+            release_at,
+            expires_at,
+            coupon: None,
+            decision: None,
+            reserved: Vec::new(),
+            progress: Progress::default(),
+        };
+        for r in reservations {
+            counters.add(&r.key, r.delta);
+            reward.reserved.push((r.key.clone(), r.delta));
+            booked.writes.push(Write::AddToCounter {
+                key: r.key,
+                delta: r.delta,
+                limit: Some(r.limit),
+            });
+        }
+        let kind = if hold.is_some() {
+            EntryKind::Held
+        } else {
+            EntryKind::Granted
+        };
+        let mut entries = vec![book(&mut reward, kind, quantity, &[], at, None, None)?];
+        if kind == EntryKind::Granted {
+            repay(
+                program,
+                &mut reward,
+                counters,
+                at,
+                &mut entries,
+                &mut booked.writes,
+            )?;
+        }
+        booked.payouts.push(Payout {
+            reward: reward.id.clone(),
+            beneficiary: p.beneficiary.clone(),
+            role: p.role,
+            kind: p.kind.clone(),
+            quantity,
+            clawed_back: 0,
+        });
+        booked
+            .writes
+            .extend(entries.iter().cloned().map(Write::InsertLedgerEntry));
+        booked.entries.extend(entries);
+        booked.writes.push(Write::PutReward {
+            record: Box::new(reward),
+            expected: 0,
+        });
+    }
+    let missing = counters.take_missing();
+    if !missing.is_empty() {
+        return Ok(Step::Read(missing));
+    }
+    Ok(Step::Done(booked))
+}
+
+/// Takes `q` of a reward back for a refund: from what is pending
+/// (cancelled), then what is available (reversed), then what was spent or
+/// repaid (owed: a debt the customer sees, written off beyond the
+/// program's debt limit). Gives back the budget and cap usage it no longer
+/// holds.
+///
+/// Returns [`Step::Read`] until the customer's debt counter is read.
+pub fn claw_back(
+    program: &Program,
+    reward: &mut Reward,
+    q: i64,
+    refund: &RefundId,
+    at: DateTime<Utc>,
+    counters: &mut Counters,
+) -> Result<Step<Moves>, Error> {
+    let key = debt_counter(program, &reward.customer, &reward.unit);
+    let Some(owed_now) = counters.get(&key) else {
+        return Ok(Step::Read(counters.take_missing()));
+    };
+    let mut entries = Vec::new();
+    let mut writes = Vec::new();
+    let cause = [refund.as_str()];
+    let r = Some(refund);
+    let mut rest = q;
+    let pending = rest.min(reward.progress.pending);
+    if pending > 0 {
+        entries.push(book(
+            reward,
+            EntryKind::Cancelled,
+            pending,
+            &cause,
+            at,
+            r,
+            None,
+        )?);
+        rest -= pending;
+    }
+    let available = rest.min(reward.progress.available);
+    if available > 0 {
+        entries.push(book(
+            reward,
+            EntryKind::Reversed,
+            available,
+            &cause,
+            at,
+            r,
+            None,
+        )?);
+        rest -= available;
+    }
+    let spent = reward.progress.redeemed + reward.progress.repaid - reward.progress.owed;
+    let debt = rest.min(spent);
+    if debt > 0 {
+        entries.push(book(reward, EntryKind::Owed, debt, &cause, at, r, None)?);
+        let limit = match (&reward.unit, program.ledger_policy().debt_limit) {
+            (Unit::Money(c), Some(l)) if *c == l.currency() => Some(l.minor()),
+            _ => None,
+        };
+        let room = limit.map_or(debt, |l| (l - owed_now).clamp(0, debt));
+        if room < debt {
+            entries.push(book(
+                reward,
+                EntryKind::WrittenOff,
+                debt - room,
+                &cause,
+                at,
+                r,
+                None,
+            )?);
+        }
+        if room > 0 {
+            counters.add(&key, room);
+            writes.push(Write::AddToCounter {
+                key,
+                delta: room,
+                limit,
+            });
+        }
+    }
+    give_back(reward, &mut writes);
+    Ok(Step::Done((entries, writes)))
+}
+
+/// Releases what is pending of a reward (its hold period passed, or a
+/// reviewer approved it), repaying the customer's debt first.
+pub fn release(
+    program: &Program,
+    reward: &mut Reward,
+    decision: Option<ReviewDecision>,
+    at: DateTime<Utc>,
+    counters: &mut Counters,
+) -> Result<Step<Moves>, Error> {
+    let key = debt_counter(program, &reward.customer, &reward.unit);
+    if counters.get(&key).is_none() {
+        return Ok(Step::Read(counters.take_missing()));
+    }
+    let q = reward.progress.pending;
+    let mut entries = vec![book(
+        reward,
+        EntryKind::Released,
+        q,
+        &["release"],
+        at,
+        None,
+        None,
+    )?];
+    let mut writes = Vec::new();
+    repay(program, reward, counters, at, &mut entries, &mut writes)?;
+    if decision.is_some() {
+        reward.decision = decision;
+    }
+    Ok(Step::Done((entries, writes)))
+}
+
+/// Cancels what is pending of a reward (a reviewer rejected it) and gives
+/// back its budget and cap usage.
+pub fn reject(
+    reward: &mut Reward,
+    decision: ReviewDecision,
+    at: DateTime<Utc>,
+) -> Result<Moves, Error> {
+    let q = reward.progress.pending;
+    let entry = book(reward, EntryKind::Cancelled, q, &["reject"], at, None, None)?;
+    reward.decision = Some(decision);
+    let mut writes = Vec::new();
+    give_back(reward, &mut writes);
+    Ok((vec![entry], writes))
+}
+
+/// Expires what is available of a reward and gives back its budget and
+/// cap usage (it was never spent).
+pub fn expire(reward: &mut Reward, at: DateTime<Utc>) -> Result<Moves, Error> {
+    let q = reward.progress.available;
+    let entry = book(reward, EntryKind::Expired, q, &["expire"], at, None, None)?;
+    let mut writes = Vec::new();
+    give_back(reward, &mut writes);
+    Ok((vec![entry], writes))
+}
+
+/// Spends `q` of what is available of a reward.
+pub fn redeem(
+    reward: &mut Reward,
+    q: i64,
+    redemption: &RedemptionId,
+    at: DateTime<Utc>,
+) -> Result<LedgerEntry, Error> {
+    book(
+        reward,
+        EntryKind::Redeemed,
+        q,
+        &[redemption.as_str()],
+        at,
+        None,
+        Some(redemption),
+    )
+}
+
+/// The writes that store a changed reward at the version read.
+pub fn put(reward: Reward, read: &Versioned<Reward>) -> Write {
+    Write::PutReward {
+        record: Box::new(reward),
+        expected: read.version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        let a = entry_id(&["reward", "referrer", "o1"]);
+        assert_eq!(a, entry_id(&["reward", "referrer", "o1"]));
+        assert_ne!(a, entry_id(&["reward", "referee", "o1"]));
+        // Length prefixes keep ("ab","c") and ("a","bc") apart.
+        assert_ne!(entry_id(&["ab", "c"]), entry_id(&["a", "bc"]));
+        assert_eq!(a.as_str().len(), 35);
+        assert_eq!(reward_id(&["x"]).as_str().len(), 35);
+    }
+}

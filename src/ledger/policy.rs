@@ -1,0 +1,421 @@
+//! A program's ledger policy: the hold before a reward can be spent, how
+//! long it stays spendable, the budget and caps it counts against, and how
+//! far a refund may put a customer in debt. Plain data, validated with the
+//! program, and the pure functions that turn a reward into the counter
+//! reservations it needs.
+
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::CounterKey;
+use crate::model::{CustomerId, ProgramId};
+use crate::money::{Currency, Money};
+use crate::reward::{Label, RewardKind, Role};
+
+/// Longest hold, validity or rolling window accepted: ten years.
+const MAX_SECONDS: i64 = 10 * 366 * 24 * 3600;
+
+/// How a program books, limits and releases rewards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerPolicy {
+    /// How long a reward stays pending before it can be spent (for
+    /// example the shop's refund window), in seconds; `None` or 0: spendable
+    /// at once. A refund during the hold cancels the reward instead of
+    /// reversing it.
+    pub hold_seconds: Option<i64>,
+    /// How long a reward stays spendable after it was earned, in seconds;
+    /// `None`: until spent.
+    pub valid_for_seconds: Option<i64>,
+    /// The program's money budget: a hard stop on what it pays.
+    pub budget: Option<Budget>,
+    /// Limits per customer.
+    pub caps: Vec<Cap>,
+    /// How far a refund after redemption may put a customer's balance
+    /// below zero, per unit of money; `None`: no limit (the whole debt is
+    /// recorded). Debt beyond the limit is written off, recorded as a
+    /// `WrittenOff` entry: never dropped silently.
+    pub debt_limit: Option<Money>,
+}
+
+/// A money budget: what the program may pay in total (money rewards and
+/// fixed-value coupons, at their value), with an optional overdraft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// What the program may pay.
+    pub limit: Money,
+    /// How much beyond `limit` it may still pay before it refuses: zero
+    /// for a hard stop at `limit`.
+    #[serde(default)]
+    pub overdraft: Option<Money>,
+    /// Counted in this shared allowance instead of the program's own
+    /// counter (several programs on one store sharing one budget).
+    #[serde(default)]
+    pub shared: Option<Label>,
+}
+
+/// A limit on what one customer (or one pair) earns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cap {
+    /// Whose earnings it limits.
+    pub on: CapSubject,
+    /// Rewards counted, or their money value.
+    pub measure: CapMeasure,
+    /// The most, in rewards or in minor units of the program's currency.
+    pub limit: i64,
+    /// Over which period.
+    #[serde(default)]
+    pub period: CapPeriod,
+    /// Counted in this shared allowance, across every program that names
+    /// it (a customer's total over several programs on one store).
+    #[serde(default)]
+    pub shared: Option<Label>,
+}
+
+/// Whose earnings a [`Cap`] limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CapSubject {
+    /// What a referrer earns as referrer.
+    Referrer,
+    /// What a referee earns as referee.
+    Referee,
+    /// What one referrer earns through one referee.
+    Pair,
+}
+
+/// What a [`Cap`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CapMeasure {
+    /// Rewards, one each.
+    Count,
+    /// Money value in minor units (rewards without one count zero).
+    Value,
+}
+
+/// The period a [`Cap`] resets over: calendar periods in UTC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "every")]
+#[non_exhaustive]
+pub enum CapPeriod {
+    /// Never resets.
+    #[default]
+    Lifetime,
+    /// Each calendar month.
+    Month,
+    /// Each year starting on the first of `start_month` (1 to 12: 1 for a
+    /// calendar year, 4 for a tax year starting in April).
+    Year {
+        /// The month the year starts in.
+        start_month: u32,
+    },
+}
+
+impl CapPeriod {
+    /// The label of the period holding `at`: `life`, `2026-03`, `2026/04`
+    /// (a year starting in April 2026).
+    pub fn label(self, at: DateTime<Utc>) -> String {
+        match self {
+            CapPeriod::Lifetime => "life".to_owned(),
+            CapPeriod::Month => format!("{:04}-{:02}", at.year(), at.month()),
+            CapPeriod::Year { start_month } => {
+                let year = if at.month() >= start_month {
+                    at.year()
+                } else {
+                    at.year() - 1
+                };
+                format!("{year:04}/{start_month:02}")
+            }
+        }
+    }
+}
+
+/// A ledger policy was invalid: which field, and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct PolicyError {
+    /// The field path, e.g. `caps[1].limit`.
+    pub field: String,
+    /// What was wrong.
+    pub problem: String,
+}
+
+fn bad(field: impl Into<String>, problem: impl Into<String>) -> PolicyError {
+    PolicyError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+impl LedgerPolicy {
+    /// Checks the policy for a program paying in `currency`.
+    ///
+    /// # Errors
+    /// [`PolicyError`] naming the first bad field: a hold or validity out
+    /// of 0 to 10 years, a validity not longer than the hold, a budget or
+    /// debt limit in another currency or negative, a cap limit below 1, a
+    /// year starting in no month.
+    pub fn validate(&self, currency: Currency) -> Result<(), PolicyError> {
+        for (field, v) in [
+            ("hold_seconds", self.hold_seconds),
+            ("valid_for_seconds", self.valid_for_seconds),
+        ] {
+            if let Some(s) = v {
+                if !(0..=MAX_SECONDS).contains(&s) {
+                    return Err(bad(field, format!("must be 0 to 10 years, is {s} seconds")));
+                }
+            }
+        }
+        if let (Some(valid), hold) = (self.valid_for_seconds, self.hold_seconds.unwrap_or(0)) {
+            if valid <= hold {
+                return Err(bad(
+                    "valid_for_seconds",
+                    format!("{valid} s must be longer than the hold of {hold} s"),
+                ));
+            }
+        }
+        let money = |field: &str, m: Money| {
+            if m.currency() != currency {
+                Err(bad(
+                    field,
+                    format!("is in {}, the program pays in {currency}", m.currency()),
+                ))
+            } else if m.is_negative() {
+                Err(bad(field, format!("must not be negative, is {m}")))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(b) = &self.budget {
+            money("budget.limit", b.limit)?;
+            if let Some(o) = b.overdraft {
+                money("budget.overdraft", o)?;
+            }
+        }
+        if let Some(d) = self.debt_limit {
+            money("debt_limit", d)?;
+        }
+        for (i, cap) in self.caps.iter().enumerate() {
+            if cap.limit < 1 {
+                return Err(bad(
+                    format!("caps[{i}].limit"),
+                    format!("must be at least 1, is {}", cap.limit),
+                ));
+            }
+            if let CapPeriod::Year { start_month } = cap.period {
+                if !(1..=12).contains(&start_month) {
+                    return Err(bad(
+                        format!("caps[{i}].period.start_month"),
+                        format!("must be 1 to 12, is {start_month}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The hold period, if any.
+    pub fn hold(&self) -> Option<TimeDelta> {
+        self.hold_seconds.filter(|s| *s > 0).map(TimeDelta::seconds)
+    }
+
+    /// How long a reward stays spendable after it was earned, if limited.
+    pub fn valid_for(&self) -> Option<TimeDelta> {
+        self.valid_for_seconds.map(TimeDelta::seconds)
+    }
+
+    /// The counters a reward reserves against, in a fixed order (budget,
+    /// then caps in the order listed): each with how much it adds and the
+    /// most the counter may reach. A reward is booked only if every one
+    /// fits; the engine reads them first and decides, and the store's
+    /// conditional increment keeps them exact under concurrency.
+    pub fn reservations(
+        &self,
+        program: &ProgramId,
+        reward: &ReservationInput<'_>,
+    ) -> Vec<Reservation> {
+        let mut out = Vec::new();
+        let value = reward.kind.money_value().map_or(0, |m| m.minor().max(0));
+        if let Some(b) = &self.budget {
+            if value > 0 {
+                let limit = b
+                    .limit
+                    .minor()
+                    .saturating_add(b.overdraft.map_or(0, |o| o.minor()));
+                out.push(Reservation {
+                    key: scoped(program, b.shared.as_ref(), "budget".to_owned()),
+                    delta: value,
+                    limit,
+                    what: Limit::Budget,
+                });
+            }
+        }
+        for (i, cap) in self.caps.iter().enumerate() {
+            let subject = match (cap.on, reward.role) {
+                (CapSubject::Referrer, Role::Referrer) => format!("referrer/{}", reward.customer),
+                (CapSubject::Referee, Role::Referee) => format!("referee/{}", reward.customer),
+                (CapSubject::Pair, Role::Referrer) => match reward.other {
+                    Some(referee) => format!("pair/{}/{referee}", reward.customer),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let (measure, delta) = match cap.measure {
+                CapMeasure::Count => ("count", 1),
+                CapMeasure::Value => ("value", value),
+            };
+            if delta == 0 {
+                continue;
+            }
+            out.push(Reservation {
+                key: scoped(
+                    program,
+                    cap.shared.as_ref(),
+                    format!("cap/{subject}/{}/{measure}", cap.period.label(reward.at)),
+                ),
+                delta,
+                limit: cap.limit,
+                what: Limit::Cap(i),
+            });
+        }
+        out
+    }
+}
+
+fn scoped(program: &ProgramId, shared: Option<&Label>, name: String) -> CounterKey {
+    match shared {
+        Some(label) => CounterKey {
+            scope: super::CounterScope::Shared(label.clone()),
+            name,
+        },
+        None => CounterKey::program(program, name),
+    }
+}
+
+/// What [`LedgerPolicy::reservations`] needs to know of a reward.
+#[derive(Debug, Clone, Copy)]
+pub struct ReservationInput<'a> {
+    /// Who earns it.
+    pub customer: &'a CustomerId,
+    /// As referrer or referee.
+    pub role: Role,
+    /// The other side of the referral (the referee, for a referrer's
+    /// reward), for pair caps.
+    pub other: Option<&'a CustomerId>,
+    /// What is earned.
+    pub kind: &'a RewardKind,
+    /// When (picks the cap period).
+    pub at: DateTime<Utc>,
+}
+
+/// Which limit a reservation counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Limit {
+    /// The program's budget.
+    Budget,
+    /// The policy's cap at this index.
+    Cap(usize),
+}
+
+/// One counter a reward reserves against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// The counter.
+    pub key: CounterKey,
+    /// What the reward adds.
+    pub delta: i64,
+    /// The most the counter may reach.
+    pub limit: i64,
+    /// Which limit.
+    pub what: Limit,
+}
+
+/// What of a reservation a reward still holds when `standing` of its
+/// `quantity` stands: `ceil(reserved × standing / quantity)`, so a value
+/// reservation follows the standing value exactly and a count stays 1
+/// while any of the reward stands.
+pub fn still_reserved(reserved: i64, standing: i64, quantity: i64) -> i64 {
+    if quantity <= 0 || standing <= 0 {
+        return 0;
+    }
+    if standing >= quantity {
+        return reserved;
+    }
+    let n = i128::from(reserved) * i128::from(standing);
+    let q = i128::from(quantity);
+    // OK: the result lies between 0 and `reserved`, an i64.
+    i64::try_from((n + q - 1) / q).unwrap_or(reserved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    #[test]
+    fn periods_are_labelled_by_calendar() {
+        let at = Utc.with_ymd_and_hms(2026, 3, 31, 23, 59, 59).unwrap();
+        assert_eq!(CapPeriod::Month.label(at), "2026-03");
+        assert_eq!(CapPeriod::Year { start_month: 4 }.label(at), "2025/04");
+        let april = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
+        assert_eq!(CapPeriod::Year { start_month: 4 }.label(april), "2026/04");
+        assert_eq!(CapPeriod::Lifetime.label(at), "life");
+    }
+
+    #[test]
+    fn a_bad_policy_names_its_field() {
+        let p = LedgerPolicy {
+            caps: vec![Cap {
+                on: CapSubject::Referrer,
+                measure: CapMeasure::Count,
+                limit: 0,
+                period: CapPeriod::Month,
+                shared: None,
+            }],
+            ..LedgerPolicy::default()
+        };
+        assert_eq!(
+            p.validate(Currency::SAR).unwrap_err().to_string(),
+            "caps[0].limit: must be at least 1, is 0"
+        );
+        let p = LedgerPolicy {
+            budget: Some(Budget {
+                limit: Money::new(100, Currency::KWD),
+                overdraft: None,
+                shared: None,
+            }),
+            ..LedgerPolicy::default()
+        };
+        assert_eq!(
+            p.validate(Currency::SAR).unwrap_err().to_string(),
+            "budget.limit: is in KWD, the program pays in SAR"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn what_stays_reserved_is_bounded_and_monotone(
+            reserved in 0i64..1_000_000_000,
+            quantity in 1i64..1_000_000_000,
+            a in 0i64..1_000_000_000,
+            b in 0i64..1_000_000_000,
+        ) {
+            let (lo, hi) = (a.min(b).min(quantity), a.max(b).min(quantity));
+            let r_lo = still_reserved(reserved, lo, quantity);
+            let r_hi = still_reserved(reserved, hi, quantity);
+            prop_assert!(0 <= r_lo && r_lo <= r_hi && r_hi <= reserved);
+            prop_assert_eq!(still_reserved(reserved, quantity, quantity), reserved);
+            prop_assert_eq!(still_reserved(reserved, 0, quantity), 0);
+            // A value reservation equal to the quantity follows it exactly.
+            prop_assert_eq!(still_reserved(quantity, lo, quantity), lo);
+        }
+    }
+}
