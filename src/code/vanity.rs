@@ -402,8 +402,9 @@ pub enum VanityError {
         /// Symbols in the text (separators not counted).
         symbols: usize,
     },
-    /// The code has the program's generated shape (its prefix and length),
-    /// so typed input would be checked as a generated code and refused.
+    /// The code has the program's generated length and starts with its
+    /// prefix, or with the prefix one typo away, so typed input would be
+    /// checked as a generated code and refused.
     #[error(
         "a vanity code must not look like a generated code ({symbols} symbols, the generated length counting the format's prefix, if any): it would be read with a check character; make it shorter or longer"
     )]
@@ -448,8 +449,9 @@ impl CodeFormat {
     ///   with the replacement for `I`, `L` and `O`;
     /// * [`VanityError::TooShort`], [`VanityError::TooLong`]: outside 4..=24
     ///   symbols;
-    /// * [`VanityError::LooksGenerated`]: the format's prefix and generated
-    ///   length;
+    /// * [`VanityError::LooksGenerated`]: the format's generated length,
+    ///   starting with its prefix or with the prefix one typo away (typed
+    ///   input of that shape is read with a check character);
     /// * [`VanityError::Blocked`]: contains a blocklisted word.
     ///
     /// # Example: an influencer's code, with Arabic-Indic digits
@@ -492,7 +494,7 @@ impl CodeFormat {
             return Err(VanityError::TooLong { symbols });
         }
         let code = scanned.code;
-        if self.is_generated_shape(&code) {
+        if self.is_checked_shape(&code) {
             return Err(VanityError::LooksGenerated { symbols });
         }
         if let Some(word) = blocklist.contains_in(&code) {
@@ -650,6 +652,18 @@ mod tests {
                 Err(LooksGenerated { symbols: 13 }),
             ),
             (&bake, "BAKESARA2026", Ok("BAKESARA2026")),
+            // One typo from the prefix: typed input of this shape is checked.
+            (
+                &bake,
+                "CAKE-SARA-2026-7",
+                Err(LooksGenerated { symbols: 13 }),
+            ),
+            (
+                &bake,
+                "ABKE-SARA-2026-7",
+                Err(LooksGenerated { symbols: 13 }),
+            ),
+            (&bake, "SARA-BAKE-2026-7", Ok("SARABAKE20267")),
             (
                 &plain,
                 "FREE-2026",
@@ -685,6 +699,39 @@ mod tests {
             assert_eq!(format.parse(code.as_str()), Ok(code), "{text}");
             assert_eq!(format.parse(&text.to_lowercase()), Ok(code), "{text}");
         }
+    }
+
+    /// Issue 13: parsing checks input one typo from the prefix, so a vanity
+    /// code of that shape would not read back; it is refused instead.
+    #[test]
+    fn vanity_codes_one_typo_from_the_prefix_are_refused() {
+        let format = CodeFormat::default().with_prefix("BAKE").unwrap();
+        let list = Blocklist::empty();
+        let body = "SARA20267";
+        let mut heads = Vec::new();
+        for i in 0..4 {
+            for &s in crate::code::alphabet::SYMBOLS {
+                let mut head = b"BAKE".to_vec();
+                head[i] = s;
+                heads.push(head);
+            }
+        }
+        for i in 0..3 {
+            let mut head = b"BAKE".to_vec();
+            head.swap(i, i + 1);
+            heads.push(head);
+        }
+        for head in heads {
+            let text = format!("{}{body}", String::from_utf8(head).unwrap());
+            assert_eq!(
+                format.vanity(&text, &list),
+                Err(VanityError::LooksGenerated { symbols: 13 }),
+                "{text}"
+            );
+        }
+        // Two symbols off is far enough: a vanity code, read back as itself.
+        let code = format.vanity("CAKF-SARA-2026-7", &list).unwrap();
+        assert_eq!(format.parse(code.as_str()), Ok(code));
     }
 
     #[test]
