@@ -26,6 +26,33 @@ fn bad(field: &'static str, problem: impl Into<String>) -> ProgramError {
     }
 }
 
+/// Deserialises the field `field` of a program, naming it in any error
+/// (`program.currency: unknown currency code "XYZ"`) as [`ProgramError`]
+/// names the fields `build` refuses: the error of a `Currency` or `Money`
+/// alone cannot say where it was.
+fn field<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+    field: &str,
+) -> Result<T, D::Error> {
+    T::deserialize(d).map_err(|e| serde::de::Error::custom(format_args!("program.{field}: {e}")))
+}
+
+fn currency_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Currency>, D::Error> {
+    field(d, "currency")
+}
+
+fn referrer_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Money, D::Error> {
+    field(d, "incentive.referrer")
+}
+
+fn referee_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Money, D::Error> {
+    field(d, "incentive.referee")
+}
+
+fn min_order_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Money>, D::Error> {
+    field(d, "incentive.min_order")
+}
+
 /// The terms customers accept, with a version so that every reward can be
 /// traced to the terms in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,12 +96,14 @@ pub enum CodeGeneration {
 #[non_exhaustive]
 pub struct TwoSidedReward {
     /// What the referrer earns (zero for a one-sided program).
+    #[serde(deserialize_with = "referrer_field")]
     pub referrer: Money,
     /// What the referee earns (zero for a one-sided program).
+    #[serde(deserialize_with = "referee_field")]
     pub referee: Money,
     /// Orders below this value earn nothing. Orders of zero value earn
     /// rewards unless this is set to at least one minor unit.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "min_order_field")]
     pub min_order: Option<Money>,
     /// How many of a referee's conversions are rewarded; `None` rewards
     /// every one. Default 1: the first purchase.
@@ -151,7 +180,8 @@ pub enum Incentive {
 }
 
 /// A referral program. Build it with [`Program::builder`]; deserialising
-/// validates the same way.
+/// validates the same way, and its errors name the field too
+/// (`program.currency: unknown currency code "XYZ"`).
 ///
 /// # Example: a bakery's program in riyals
 /// ```
@@ -283,6 +313,7 @@ pub struct ProgramBuilder {
     /// See [`Program::terms`].
     pub terms: Terms,
     /// See [`Program::currency`]. Required.
+    #[serde(deserialize_with = "currency_field")]
     pub currency: Option<Currency>,
     /// See [`Program::code_format`].
     pub code_format: CodeFormat,
@@ -645,6 +676,48 @@ mod tests {
             err.to_string().contains("attribution.lookback_seconds"),
             "{err}"
         );
+    }
+
+    /// Issue 13: an unknown currency said `unknown currency code "XYZ"`,
+    /// the one program error that did not name its field.
+    #[test]
+    fn an_unknown_currency_names_its_field() {
+        let program = valid()
+            .incentive(Incentive::TwoSided(
+                TwoSidedReward::new(sar(1500), sar(1000)).with_min_order(sar(5000)),
+            ))
+            .build()
+            .unwrap();
+        let json = serde_json::to_value(&program).unwrap();
+        for (pointer, field) in [
+            ("/currency", "program.currency"),
+            ("/incentive/two_sided/referrer/currency", "program.incentive.referrer"),
+            ("/incentive/two_sided/referee/currency", "program.incentive.referee"),
+            ("/incentive/two_sided/min_order/currency", "program.incentive.min_order"),
+        ] {
+            let mut broken = json.clone();
+            *broken.pointer_mut(pointer).unwrap() = "XYZ".into();
+            let text = broken.to_string();
+            for err in [
+                serde_json::from_str::<Program>(&text).unwrap_err(),
+                serde_json::from_str::<ProgramBuilder>(&text).unwrap_err(),
+            ] {
+                let msg = err.to_string();
+                assert!(
+                    msg.starts_with(&format!("{field}: unknown currency code \"XYZ\"")),
+                    "{pointer}: {msg}"
+                );
+                assert_eq!(msg.matches(" at line ").count(), 1, "{msg}");
+            }
+        }
+        // Any other mistake in these fields is named too.
+        let mut broken = json.clone();
+        *broken.pointer_mut("/incentive/two_sided/referee").unwrap() =
+            serde_json::json!({"currency": "SAR"});
+        let msg = serde_json::from_str::<Program>(&broken.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("program.incentive.referee: missing field `minor`"), "{msg}");
     }
 
     #[test]
