@@ -15,7 +15,7 @@ use referrals::{
     Channel, Currency, Engine, Language, MemoryStore, Money, Program, ShareContext, ShareLink,
     ShareMessages,
 };
-use url::Url;
+use referrals::url::Url;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sar = |minor| Money::new(minor, Currency::SAR);
