@@ -270,7 +270,8 @@ impl Program {
     pub fn code_max_uses(&self) -> Option<u32> {
         self.code_max_uses
     }
-    /// Words no code may contain.
+    /// Words no code may contain: the list the program was built with (a
+    /// later crate version's default list does not change it).
     pub fn blocklist(&self) -> &Blocklist {
         &self.blocklist
     }
@@ -323,7 +324,9 @@ pub struct ProgramBuilder {
     pub code_valid_for_seconds: Option<i64>,
     /// See [`Program::code_max_uses`].
     pub code_max_uses: Option<u32>,
-    /// See [`Program::blocklist`]. Defaults to the built-in list.
+    /// See [`Program::blocklist`]. Defaults to the built-in list of the
+    /// crate version that made the builder; copied into the program (see
+    /// [`ProgramBuilder::blocklist`]).
     pub blocklist: Blocklist,
     /// See [`Program::attribution`]: the model, the lookback window
     /// (default 30 days) and which touches count. Default: last touch.
@@ -393,7 +396,33 @@ impl ProgramBuilder {
         self.code_max_uses = Some(uses);
         self
     }
-    /// Replaces the blocklist.
+    /// Replaces the blocklist (default: [`Blocklist::default_list`]).
+    ///
+    /// The list is copied into the program when it is built, and a stored
+    /// or serialised program carries its words: a later crate version's
+    /// default list does not change existing programs. Pass
+    /// `Blocklist::default_list()` again (and store the program again) to
+    /// update.
+    ///
+    /// # Example: a stored program keeps its list; updating is explicit
+    /// ```
+    /// use referrals::{Currency, Money, Program, code::Blocklist};
+    /// let sar = |m| Money::new(m, Currency::SAR);
+    /// let program = Program::builder("bakery", "Bakery")
+    ///     .currency(Currency::SAR)
+    ///     .two_sided_reward(sar(1500), sar(1000))
+    ///     .blocklist(Blocklist::empty().with_words(["rival"])?)
+    ///     .build()?;
+    /// let stored = serde_json::to_string(&program)?;
+    /// let loaded: Program = serde_json::from_str(&stored)?;
+    /// assert_eq!(loaded.blocklist().words().collect::<Vec<_>>(), ["R1VA1"]);
+    /// // To take up the current default list:
+    /// let updated = referrals::program::ProgramBuilder::from(loaded)
+    ///     .blocklist(Blocklist::default_list())
+    ///     .build()?;
+    /// assert_eq!(updated.blocklist(), &Blocklist::default_list());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn blocklist(mut self, blocklist: Blocklist) -> Self {
         self.blocklist = blocklist;
         self
@@ -718,6 +747,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.starts_with("program.incentive.referee: missing field `minor`"), "{msg}");
+    }
+
+    /// Issue 13: a stored program carries the blocklist of its day, as
+    /// now documented; the default of a later version does not replace it.
+    #[test]
+    fn a_stored_program_keeps_its_blocklist() {
+        let program = valid().build().unwrap();
+        assert_eq!(program.blocklist(), &Blocklist::default_list());
+        let mut json = serde_json::to_value(&program).unwrap();
+        // As if stored by a version whose default list was one word.
+        json["blocklist"] = serde_json::json!(["OLDWORD"]);
+        let loaded: Program = serde_json::from_value(json).unwrap();
+        assert_eq!(loaded.blocklist().words().collect::<Vec<_>>(), ["01DW0RD"]);
+        let updated = ProgramBuilder::from(loaded)
+            .blocklist(Blocklist::default_list())
+            .build()
+            .unwrap();
+        assert_eq!(updated.blocklist(), &Blocklist::default_list());
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub const MAX_VANITY_LEN: usize = 24;
 /// `Default` is [`Blocklist::default_list`], so forgetting to configure a
 /// list does not mean having none. Serialises as the list of folded words.
 ///
+/// A [`Program`](crate::Program) holds a copy of its list, made when it is
+/// built, and a stored program keeps the words of its day: a later crate
+/// version's default list (see `# Revisions`) does not change existing
+/// programs. To update one, pass `Blocklist::default_list()` again to
+/// [`ProgramBuilder::blocklist`](crate::program::ProgramBuilder::blocklist).
+///
 /// # Revisions
 /// * 2026-11-25: v1: 19 reserved words, 26 English and 24 transliterated
 ///   Arabic (including Arabizi spellings such as `9A7BA`) words.
