@@ -720,9 +720,18 @@ mod tests {
         let json = serde_json::to_value(&program).unwrap();
         for (pointer, field) in [
             ("/currency", "program.currency"),
-            ("/incentive/two_sided/referrer/currency", "program.incentive.referrer"),
-            ("/incentive/two_sided/referee/currency", "program.incentive.referee"),
-            ("/incentive/two_sided/min_order/currency", "program.incentive.min_order"),
+            (
+                "/incentive/two_sided/referrer/currency",
+                "program.incentive.referrer",
+            ),
+            (
+                "/incentive/two_sided/referee/currency",
+                "program.incentive.referee",
+            ),
+            (
+                "/incentive/two_sided/min_order/currency",
+                "program.incentive.min_order",
+            ),
         ] {
             let mut broken = json.clone();
             *broken.pointer_mut(pointer).unwrap() = "XYZ".into();
@@ -746,7 +755,10 @@ mod tests {
         let msg = serde_json::from_str::<Program>(&broken.to_string())
             .unwrap_err()
             .to_string();
-        assert!(msg.starts_with("program.incentive.referee: missing field `minor`"), "{msg}");
+        assert!(
+            msg.starts_with("program.incentive.referee: missing field `minor`"),
+            "{msg}"
+        );
     }
 
     /// Issue 13: a stored program carries the blocklist of its day, as

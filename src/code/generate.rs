@@ -351,9 +351,7 @@ impl CodeFormat {
         let mut differ = (0..prefix.len()).filter(|&i| head[i] != prefix[i]);
         match (differ.next(), differ.next(), differ.next()) {
             (None, _, _) | (Some(_), None, _) => true,
-            (Some(i), Some(j), None) => {
-                j == i + 1 && head[i] == prefix[j] && head[j] == prefix[i]
-            }
+            (Some(i), Some(j), None) => j == i + 1 && head[i] == prefix[j] && head[j] == prefix[i],
             _ => false,
         }
     }

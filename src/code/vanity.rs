@@ -22,8 +22,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::alphabet::{NonAscii, fold_non_ascii, value};
 use super::alphabet::TYPED;
+use super::alphabet::{NonAscii, fold_non_ascii, value};
 use super::parse::{Scanned, scan, scan_strict};
 use super::{Code, CodeFormat, MAX_CODE_LEN, MIN_CODE_LEN};
 
@@ -821,8 +821,17 @@ mod tests {
         // Wherever a hint is given, following it (for every I, L and O)
         // gives a code.
         for text in [
-            "NOOR10", "ALI2026", "SAMI", "LOLA", "OLIVE", "BOILER", "LIONS", "SOLO-TOILET",
-            "ADMINI", "FOOL", "ILLINOIS",
+            "NOOR10",
+            "ALI2026",
+            "SAMI",
+            "LOLA",
+            "OLIVE",
+            "BOILER",
+            "LIONS",
+            "SOLO-TOILET",
+            "ADMINI",
+            "FOOL",
+            "ILLINOIS",
         ] {
             for format in [&plain, &bake] {
                 if let Err(VanityError::InvalidCharacter {
