@@ -174,6 +174,7 @@ pub mod program;
 pub mod reward;
 pub mod share;
 pub mod store;
+mod text;
 
 pub use code::{Code, CodeFormat};
 pub use engine::Engine;

@@ -11,7 +11,8 @@ const CORE: &[&str] = &[
     "program.rs",
     "code",
     "link.rs",
-    "share.rs",
+    "share",
+    "text.rs",
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
