@@ -11,11 +11,11 @@ use referrals::model::{
     Actor, Conversion, CustomerId, EventId, OrderId, Refund, RefundAmount, RefundId, Signup, Touch,
     TouchKind, VisitorId,
 };
+use referrals::url::Url;
 use referrals::{
     Channel, Currency, Engine, Language, MemoryStore, Money, Program, ShareContext, ShareLink,
     ShareMessages,
 };
-use url::Url;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sar = |minor| Money::new(minor, Currency::SAR);

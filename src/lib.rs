@@ -124,6 +124,29 @@
 //! The default build has no async runtime, database driver or HTTP
 //! dependency.
 //!
+//! # The `url` and `rand` crates
+//!
+//! Two dependencies are part of this crate's API: [`ShareLink::build`] and
+//! [`LinkParams::build`] take and return a [`url::Url`], and
+//! [`CodeFormat::random`] and [`Engine::with_rng`] take a `rand` 0.9
+//! [`RngCore`](rand::RngCore). Both crates are re-exported at the root, as
+//! [`referrals::url`](url) and [`referrals::rand`](rand): use them from
+//! there rather than adding them to your `Cargo.toml`, so their versions
+//! cannot drift from this crate's (a `url` or `rand` of another major
+//! version has types of the same name that do not fit).
+//!
+//! ```
+//! use referrals::rand::{SeedableRng, rngs::StdRng};
+//! use referrals::url::Url;
+//! use referrals::{Channel, CodeFormat, ShareLink};
+//!
+//! let code = CodeFormat::default().random(&mut StdRng::from_os_rng());
+//! let landing = Url::parse("https://bakery.example/welcome")?;
+//! let link: Url = ShareLink::build(&landing, &code, &Channel::WhatsApp, None)?;
+//! assert_eq!(link.host_str(), Some("bakery.example"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Untrusted input
 //!
 //! Codes, links and ids come from strangers. No parser in this crate panics
@@ -152,6 +175,7 @@ pub mod program;
 pub mod reward;
 pub mod share;
 pub mod store;
+mod text;
 
 pub use code::{Code, CodeFormat};
 pub use engine::Engine;
@@ -162,6 +186,15 @@ pub use money::{Currency, Money};
 pub use program::Program;
 pub use share::{Language, ShareContext, ShareMessages, Template};
 pub use store::{MemoryStore, Store};
+
+/// The `rand` crate (0.9) whose [`RngCore`](rand::RngCore) is taken by
+/// [`CodeFormat::random`] and [`Engine::with_rng`], re-exported so that the
+/// version you use cannot drift from this crate's.
+pub use rand;
+/// The `url` crate whose [`Url`](url::Url) [`ShareLink::build`] and
+/// [`LinkParams::build`] take and return, re-exported so that the version
+/// you use cannot drift from this crate's.
+pub use url;
 
 /// Long-form documentation: architecture, design notes and changes.
 pub mod _documentation {
@@ -174,6 +207,34 @@ pub mod _documentation {
     /// The changelog.
     #[doc = include_str!("../CHANGELOG.md")]
     pub mod changelog {}
+}
+
+#[cfg(test)]
+mod tests {
+    /// Issue 13: `url` and `rand` types are in the API but were not
+    /// re-exported, and no doc said which versions to add.
+    #[test]
+    fn url_and_rand_are_reexported_at_the_root() {
+        use crate::rand::SeedableRng;
+        let mut rng = crate::rand::rngs::StdRng::seed_from_u64(7);
+        let code = crate::CodeFormat::default().random(&mut rng);
+        let landing = crate::url::Url::parse("https://bakery.example/").unwrap();
+        let link: crate::url::Url =
+            crate::ShareLink::build(&landing, &code, &crate::Channel::Sms, None).unwrap();
+        assert_eq!(link.host_str(), Some("bakery.example"));
+        let _engine = crate::Engine::new(
+            crate::MemoryStore::new(),
+            crate::Program::builder("p", "P")
+                .currency(crate::Currency::SAR)
+                .two_sided_reward(
+                    crate::Money::new(1, crate::Currency::SAR),
+                    crate::Money::new(1, crate::Currency::SAR),
+                )
+                .build()
+                .unwrap(),
+        )
+        .with_rng(rng);
+    }
 }
 
 /// The README's examples run as doctests, so the README cannot go stale.

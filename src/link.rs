@@ -50,6 +50,7 @@ use url::form_urlencoded;
 
 use crate::code::{Code, CodeFormat, CodeParseError};
 use crate::model::Channel;
+use crate::text::is_bidi_format;
 
 /// Longest input [`LinkParams::parse`] reads, in bytes.
 ///
@@ -898,15 +899,6 @@ fn is_blank(value: &str) -> bool {
         .all(|c| c.is_whitespace() || is_bidi_format(c))
 }
 
-/// Unicode bidi formatting characters: the marks (ALM, LRM, RLM), the
-/// embeddings and overrides (LRE … RLO) and the isolates (LRI … PDI).
-fn is_bidi_format(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-    )
-}
-
 /// A code or channel value without surrounding whitespace and bidi
 /// formatting characters.
 fn trim_code(value: &str) -> &str {
@@ -922,10 +914,7 @@ fn normalize_campaign(value: &str) -> &str {
 /// At most the first [`EXCERPT_CHARS`] characters of `text`, marked with
 /// `…` when cut, so that errors about hostile input stay loggable.
 fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
+    crate::text::excerpt(text, EXCERPT_CHARS)
 }
 
 #[cfg(test)]

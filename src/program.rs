@@ -27,6 +27,33 @@ fn bad(field: &'static str, problem: impl Into<String>) -> ProgramError {
     }
 }
 
+/// Deserialises the field `field` of a program, naming it in any error
+/// (`program.currency: unknown currency code "XYZ"`) as [`ProgramError`]
+/// names the fields `build` refuses: the error of a `Currency` or `Money`
+/// alone cannot say where it was.
+fn field<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+    field: &str,
+) -> Result<T, D::Error> {
+    T::deserialize(d).map_err(|e| serde::de::Error::custom(format_args!("program.{field}: {e}")))
+}
+
+fn currency_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Currency>, D::Error> {
+    field(d, "currency")
+}
+
+fn referrer_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Money, D::Error> {
+    field(d, "incentive.referrer")
+}
+
+fn referee_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Money, D::Error> {
+    field(d, "incentive.referee")
+}
+
+fn min_order_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Money>, D::Error> {
+    field(d, "incentive.min_order")
+}
+
 /// The terms customers accept, with a version so that every reward can be
 /// traced to the terms in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,12 +97,14 @@ pub enum CodeGeneration {
 #[non_exhaustive]
 pub struct TwoSidedReward {
     /// What the referrer earns (zero for a one-sided program).
+    #[serde(deserialize_with = "referrer_field")]
     pub referrer: Money,
     /// What the referee earns (zero for a one-sided program).
+    #[serde(deserialize_with = "referee_field")]
     pub referee: Money,
     /// Orders below this value earn nothing. Orders of zero value earn
     /// rewards unless this is set to at least one minor unit.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "min_order_field")]
     pub min_order: Option<Money>,
     /// How many of a referee's conversions are rewarded; `None` rewards
     /// every one. Default 1: the first purchase.
@@ -152,7 +181,8 @@ pub enum Incentive {
 }
 
 /// A referral program. Build it with [`Program::builder`]; deserialising
-/// validates the same way.
+/// validates the same way, and its errors name the field too
+/// (`program.currency: unknown currency code "XYZ"`).
 ///
 /// # Example: a bakery's program in riyals
 /// ```
@@ -242,7 +272,8 @@ impl Program {
     pub fn code_max_uses(&self) -> Option<u32> {
         self.code_max_uses
     }
-    /// Words no code may contain.
+    /// Words no code may contain: the list the program was built with (a
+    /// later crate version's default list does not change it).
     pub fn blocklist(&self) -> &Blocklist {
         &self.blocklist
     }
@@ -289,6 +320,7 @@ pub struct ProgramBuilder {
     /// See [`Program::terms`].
     pub terms: Terms,
     /// See [`Program::currency`]. Required.
+    #[serde(deserialize_with = "currency_field")]
     pub currency: Option<Currency>,
     /// See [`Program::code_format`].
     pub code_format: CodeFormat,
@@ -298,7 +330,9 @@ pub struct ProgramBuilder {
     pub code_valid_for_seconds: Option<i64>,
     /// See [`Program::code_max_uses`].
     pub code_max_uses: Option<u32>,
-    /// See [`Program::blocklist`]. Defaults to the built-in list.
+    /// See [`Program::blocklist`]. Defaults to the built-in list of the
+    /// crate version that made the builder; copied into the program (see
+    /// [`ProgramBuilder::blocklist`]).
     pub blocklist: Blocklist,
     /// See [`Program::attribution`]: the model, the lookback window
     /// (default 30 days) and which touches count. Default: last touch.
@@ -372,7 +406,33 @@ impl ProgramBuilder {
         self.code_max_uses = Some(uses);
         self
     }
-    /// Replaces the blocklist.
+    /// Replaces the blocklist (default: [`Blocklist::default_list`]).
+    ///
+    /// The list is copied into the program when it is built, and a stored
+    /// or serialised program carries its words: a later crate version's
+    /// default list does not change existing programs. Pass
+    /// `Blocklist::default_list()` again (and store the program again) to
+    /// update.
+    ///
+    /// # Example: a stored program keeps its list; updating is explicit
+    /// ```
+    /// use referrals::{Currency, Money, Program, code::Blocklist};
+    /// let sar = |m| Money::new(m, Currency::SAR);
+    /// let program = Program::builder("bakery", "Bakery")
+    ///     .currency(Currency::SAR)
+    ///     .two_sided_reward(sar(1500), sar(1000))
+    ///     .blocklist(Blocklist::empty().with_words(["rival"])?)
+    ///     .build()?;
+    /// let stored = serde_json::to_string(&program)?;
+    /// let loaded: Program = serde_json::from_str(&stored)?;
+    /// assert_eq!(loaded.blocklist().words().collect::<Vec<_>>(), ["R1VA1"]);
+    /// // To take up the current default list:
+    /// let updated = referrals::program::ProgramBuilder::from(loaded)
+    ///     .blocklist(Blocklist::default_list())
+    ///     .build()?;
+    /// assert_eq!(updated.blocklist(), &Blocklist::default_list());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn blocklist(mut self, blocklist: Blocklist) -> Self {
         self.blocklist = blocklist;
         self
@@ -666,6 +726,78 @@ mod tests {
             err.to_string().contains("attribution.lookback_seconds"),
             "{err}"
         );
+    }
+
+    /// Issue 13: an unknown currency said `unknown currency code "XYZ"`,
+    /// the one program error that did not name its field.
+    #[test]
+    fn an_unknown_currency_names_its_field() {
+        let program = valid()
+            .incentive(Incentive::TwoSided(
+                TwoSidedReward::new(sar(1500), sar(1000)).with_min_order(sar(5000)),
+            ))
+            .build()
+            .unwrap();
+        let json = serde_json::to_value(&program).unwrap();
+        for (pointer, field) in [
+            ("/currency", "program.currency"),
+            (
+                "/incentive/two_sided/referrer/currency",
+                "program.incentive.referrer",
+            ),
+            (
+                "/incentive/two_sided/referee/currency",
+                "program.incentive.referee",
+            ),
+            (
+                "/incentive/two_sided/min_order/currency",
+                "program.incentive.min_order",
+            ),
+        ] {
+            let mut broken = json.clone();
+            *broken.pointer_mut(pointer).unwrap() = "XYZ".into();
+            let text = broken.to_string();
+            for err in [
+                serde_json::from_str::<Program>(&text).unwrap_err(),
+                serde_json::from_str::<ProgramBuilder>(&text).unwrap_err(),
+            ] {
+                let msg = err.to_string();
+                assert!(
+                    msg.starts_with(&format!("{field}: unknown currency code \"XYZ\"")),
+                    "{pointer}: {msg}"
+                );
+                assert_eq!(msg.matches(" at line ").count(), 1, "{msg}");
+            }
+        }
+        // Any other mistake in these fields is named too.
+        let mut broken = json.clone();
+        *broken.pointer_mut("/incentive/two_sided/referee").unwrap() =
+            serde_json::json!({"currency": "SAR"});
+        let msg = serde_json::from_str::<Program>(&broken.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("program.incentive.referee: missing field `minor`"),
+            "{msg}"
+        );
+    }
+
+    /// Issue 13: a stored program carries the blocklist of its day, as
+    /// now documented; the default of a later version does not replace it.
+    #[test]
+    fn a_stored_program_keeps_its_blocklist() {
+        let program = valid().build().unwrap();
+        assert_eq!(program.blocklist(), &Blocklist::default_list());
+        let mut json = serde_json::to_value(&program).unwrap();
+        // As if stored by a version whose default list was one word.
+        json["blocklist"] = serde_json::json!(["OLDWORD"]);
+        let loaded: Program = serde_json::from_value(json).unwrap();
+        assert_eq!(loaded.blocklist().words().collect::<Vec<_>>(), ["01DW0RD"]);
+        let updated = ProgramBuilder::from(loaded)
+            .blocklist(Blocklist::default_list())
+            .build()
+            .unwrap();
+        assert_eq!(updated.blocklist(), &Blocklist::default_list());
     }
 
     #[test]

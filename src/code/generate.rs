@@ -334,6 +334,28 @@ impl CodeFormat {
                 .is_none_or(|p| code.as_bytes().starts_with(p.as_bytes()))
     }
 
+    /// Whether [`parse`](Self::parse) verifies `code`'s check character:
+    /// it has [`generated_len`](Self::generated_len) symbols and starts with
+    /// the prefix, or with the prefix one typo away (one symbol different,
+    /// or two adjacent symbols swapped). Vanity codes must not have this
+    /// shape, or they could not be read back.
+    pub(crate) fn is_checked_shape(&self, code: &Code) -> bool {
+        if code.len() != self.generated_len() {
+            return false;
+        }
+        let Some(prefix) = self.prefix else {
+            return true;
+        };
+        let prefix = prefix.as_bytes();
+        let head = &code.as_bytes()[..prefix.len()];
+        let mut differ = (0..prefix.len()).filter(|&i| head[i] != prefix[i]);
+        match (differ.next(), differ.next(), differ.next()) {
+            (None, _, _) | (Some(_), None, _) => true,
+            (Some(i), Some(j), None) => j == i + 1 && head[i] == prefix[j] && head[j] == prefix[i],
+            _ => false,
+        }
+    }
+
     /// A new random code: the prefix, `length` uniformly random symbols and
     /// the check character.
     ///

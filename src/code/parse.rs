@@ -55,28 +55,34 @@ pub enum CodeParseError {
         /// Symbols read (separators not counted).
         symbols: usize,
     },
-    /// The input has the generated shape but its check character does not
-    /// match: a symbol was mistyped or two were swapped.
+    /// The input has the generated length and starts with the format's
+    /// prefix (or with the prefix one typo away), but its check character
+    /// does not match: a symbol was mistyped or two were swapped, in the
+    /// prefix or after it.
     #[error("check character does not match: the code has a typo")]
     WrongCheck {
         /// The normalised symbols as typed, check character included.
         typed: Code,
-        /// Symbols of the format's prefix at the start of `typed`;
-        /// [`suggestions`](CodeParseError::suggestions) leaves them alone.
-        prefix_len: u8,
+        /// The format's prefix, if it has one. Every
+        /// [`suggestion`](CodeParseError::suggestions) starts with it;
+        /// `typed` does not when the typo is in the prefix.
+        prefix: Option<Code>,
     },
 }
 
 impl CodeParseError {
     /// Every code of the generated shape one typo away from what was typed:
     /// each single substitution and each swap of two adjacent symbols that
-    /// gives a valid check character. Sorted, without duplicates; empty
-    /// unless this is [`WrongCheck`](Self::WrongCheck).
+    /// gives a code starting with the format's prefix, with a valid check
+    /// character. Sorted, without duplicates; empty unless this is
+    /// [`WrongCheck`](Self::WrongCheck).
     ///
-    /// The prefix is never changed. One check character cannot tell *which*
-    /// symbol is wrong, so expect about one suggestion per symbol: look them
-    /// up and offer only those that belong to a customer ("did you mean
-    /// BAKE-7K3-MQ9-XDM?").
+    /// When the typo is in the prefix (`0AKE-…` for `BAKE-…`), the
+    /// suggestions put the prefix right and change nothing else. Otherwise
+    /// the prefix is left alone, and since one check character cannot tell
+    /// *which* symbol is wrong, expect about one suggestion per symbol: look
+    /// them up and offer only those that belong to a customer ("did you
+    /// mean BAKE-7K3-MQ9-XDM?").
     ///
     /// # Example: a swapped pair
     /// ```
@@ -88,6 +94,15 @@ impl CodeParseError {
     /// # Ok::<(), referrals::code::NonCanonicalCode>(())
     /// ```
     ///
+    /// # Example: a typo in the prefix
+    /// ```
+    /// use referrals::{Code, CodeFormat};
+    /// let format = CodeFormat::default().with_prefix("BAKE")?;
+    /// let err = format.parse("0AKE-10K-3MQ-9XG").unwrap_err(); // B typed as 0
+    /// assert_eq!(err.suggestions(), [Code::from_canonical("BAKE10K3MQ9XG")?]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Example: other errors have none
     /// ```
     /// use referrals::CodeFormat;
@@ -95,29 +110,32 @@ impl CodeParseError {
     /// assert!(err.suggestions().is_empty());
     /// ```
     pub fn suggestions(&self) -> Vec<Code> {
-        let CodeParseError::WrongCheck { typed, prefix_len } = *self else {
+        let CodeParseError::WrongCheck { typed, prefix } = *self else {
             return Vec::new();
         };
+        let prefix = prefix.as_ref().map_or(&[][..], Code::as_bytes);
+        // Every position, the prefix's too: a typo there is fixed by the
+        // one change that restores the prefix.
+        let fits = |c: &Code| c.as_bytes().starts_with(prefix) && is_valid(c.as_bytes());
         let len = typed.len();
-        let start = (prefix_len as usize).min(len);
         let mut found = Vec::new();
         let mut candidate = typed;
-        for i in start..len {
+        for i in 0..len {
             let original = typed.symbols[i];
             for &s in SYMBOLS {
                 if s != original {
                     candidate.symbols[i] = s;
-                    if is_valid(candidate.as_bytes()) {
+                    if fits(&candidate) {
                         found.push(candidate);
                     }
                 }
             }
             candidate.symbols[i] = original;
         }
-        for i in start..len.saturating_sub(1) {
+        for i in 0..len.saturating_sub(1) {
             if typed.symbols[i] != typed.symbols[i + 1] {
                 candidate.symbols.swap(i, i + 1);
-                if is_valid(candidate.as_bytes()) {
+                if fits(&candidate) {
                     found.push(candidate);
                 }
                 candidate.symbols.swap(i, i + 1);
@@ -273,18 +291,22 @@ impl CodeFormat {
     ///   (`０`-`９`) digits read as `0`-`9`; full-width letters as Latin ones.
     /// * Anything else, `U` and `.` included, is an error.
     ///
-    /// Symbols of this format's generated shape (prefix and
-    /// [`generated_len`](Self::generated_len) symbols) must have a matching
-    /// check character; anything else of 4 to [`MAX_CODE_LEN`] symbols is
-    /// returned unchecked, as a vanity code for the caller to look up.
+    /// Input of [`generated_len`](Self::generated_len) symbols that starts
+    /// with the format's prefix, or with the prefix one typo away (one
+    /// symbol mistyped, or two adjacent ones swapped), must have a matching
+    /// check character: the check character covers the prefix, so a typo
+    /// there is caught like any other. Anything else of 4 to
+    /// [`MAX_CODE_LEN`] symbols is returned unchecked, as a vanity code for
+    /// the caller to look up.
     ///
     /// # Errors
     /// * [`CodeParseError::InvalidCharacter`]: the first character not
     ///   allowed, with its character index;
     /// * [`CodeParseError::Empty`]: no symbols;
     /// * [`CodeParseError::TooLong`]: more than [`MAX_CODE_LEN`] symbols;
-    /// * [`CodeParseError::WrongCheck`]: generated shape, wrong check
-    ///   character (see [`CodeParseError::suggestions`]);
+    /// * [`CodeParseError::WrongCheck`]: generated length and prefix (or a
+    ///   prefix one typo away), wrong check character (see
+    ///   [`CodeParseError::suggestions`]);
     /// * [`CodeParseError::TooShort`]: otherwise, fewer than
     ///   [`MIN_CODE_LEN`] symbols.
     ///
@@ -323,13 +345,13 @@ impl CodeFormat {
         match scanned.symbols {
             0 => Err(CodeParseError::Empty),
             n if n > MAX_CODE_LEN => Err(CodeParseError::TooLong { symbols: n }),
-            _ if self.is_generated_shape(&code) => {
+            _ if self.is_checked_shape(&code) => {
                 if is_valid(code.as_bytes()) {
                     Ok(code)
                 } else {
                     Err(CodeParseError::WrongCheck {
                         typed: code,
-                        prefix_len: self.prefix.map_or(0, |p| p.len() as u8),
+                        prefix: self.prefix,
                     })
                 }
             }
@@ -399,7 +421,7 @@ mod tests {
             (&plain, "sara 2o26", Ok("SARA2026")),
             (&plain, "ABCD", Ok("ABCD")),
             (&bake, "7K3MQ9XDS", Ok("7K3MQ9XDS")),
-            (&bake, "CAKE10K3MQ9XG", Ok("CAKE10K3MQ9XG")),
+            (&bake, "SARA10K3MQ9XG", Ok("SARA10K3MQ9XG")),
             // Refused characters, at character (not byte) positions.
             (&plain, "7K3.MQ9.XDS", bad('.', 3)),
             (&plain, "7K3MQ9XDU", bad('U', 8)),
@@ -450,7 +472,7 @@ mod tests {
             err,
             CodeParseError::WrongCheck {
                 typed: code("7K3MQ9XDT"),
-                prefix_len: 0
+                prefix: None
             }
         );
         assert_eq!(
@@ -482,6 +504,43 @@ mod tests {
             "no referral code was entered"
         );
         assert!(CodeParseError::Empty.suggestions().is_empty());
+    }
+
+    /// Issue 13: `0AKE…` for a `BAKE` code was returned unchecked, as a
+    /// vanity candidate. The check character covers the prefix, so a typo
+    /// there is caught like any other, and corrected.
+    #[test]
+    fn a_typo_in_the_prefix_is_caught_and_corrected() {
+        let bake = CodeFormat::default().with_prefix("BAKE").unwrap();
+        let original = code("BAKE10K3MQ9XG");
+        for typed in [
+            "0AKE-10K-3MQ-9XG", // B typed as 0
+            "BAKF10K3MQ9XG",    // E typed as F
+            "ABKE10K3MQ9XG",    // BA swapped
+            "BAK1E0K3MQ9XG",    // E1 swapped, across the prefix's end
+        ] {
+            let err = bake.parse(typed).unwrap_err();
+            assert!(
+                matches!(err, CodeParseError::WrongCheck { .. }),
+                "{typed}: {err:?}"
+            );
+            let suggestions = err.suggestions();
+            assert!(suggestions.contains(&original), "{typed}: {suggestions:?}");
+            assert!(
+                suggestions
+                    .iter()
+                    .all(|c| c.as_str().starts_with("BAKE") && is_valid(c.as_bytes())),
+                "{typed}: {suggestions:?}"
+            );
+        }
+        // A substitution in the prefix has exactly one fix: the prefix.
+        assert_eq!(
+            bake.parse("0AKE10K3MQ9XG").unwrap_err().suggestions(),
+            [original]
+        );
+        // Far from the prefix it is still a vanity code, unchecked.
+        assert_eq!(bake.parse("SARA10K3MQ9XG"), Ok(code("SARA10K3MQ9XG")));
+        assert_eq!(bake.parse("BKAF10K3MQ9XG"), Ok(code("BKAF10K3MQ9XG")));
     }
 
     #[test]
@@ -539,10 +598,6 @@ mod tests {
             })
     }
 
-    fn prefix_len(format: &CodeFormat) -> usize {
-        format.prefix().map_or(0, |p| p.len())
-    }
-
     /// Characters that exercise every path of the scanner.
     const INTERESTING: &[char] = &[
         '0', '7', 'A', 'k', 'z', 'I', 'l', 'o', 'O', 'U', 'u', '-', '_', ' ', '.', '\t', '٣', '۹',
@@ -555,7 +610,7 @@ mod tests {
             Ok(code) => {
                 assert!(Code::from_canonical(code.as_str()).is_ok(), "{code:?}");
                 assert!(code.len() >= MIN_CODE_LEN);
-                if format.is_generated_shape(&code) {
+                if format.is_checked_shape(&code) {
                     assert!(is_valid(code.as_bytes()));
                 }
                 // Parsing is idempotent.
@@ -568,7 +623,7 @@ mod tests {
                 assert_eq!(input.chars().nth(position), Some(character), "{input:?}");
             }
             Err(CodeParseError::WrongCheck { typed, .. }) => {
-                assert!(format.is_generated_shape(&typed));
+                assert!(format.is_checked_shape(&typed));
                 assert!(!is_valid(typed.as_bytes()));
             }
             Err(_) => {}
@@ -584,8 +639,8 @@ mod tests {
             by in 1usize..32,
         ) {
             let original = format.random(&mut StdRng::seed_from_u64(seed));
-            let p = prefix_len(&format);
-            let position = p + at.index(original.len() - p);
+            // Anywhere, the prefix included.
+            let position = at.index(original.len());
             let mut typo = original.as_bytes().to_vec();
             let value = crate::code::alphabet::value(typo[position]).unwrap() as usize;
             typo[position] = SYMBOLS[(value + by) % 32];
@@ -602,8 +657,8 @@ mod tests {
             at in any::<proptest::sample::Index>(),
         ) {
             let original = format.random(&mut StdRng::seed_from_u64(seed));
-            let p = prefix_len(&format);
-            let position = p + at.index(original.len() - p - 1);
+            // Anywhere, the prefix included.
+            let position = at.index(original.len() - 1);
             let mut typo = original.as_bytes().to_vec();
             prop_assume!(typo[position] != typo[position + 1]);
             typo.swap(position, position + 1);

@@ -22,8 +22,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::alphabet::TYPED;
 use super::alphabet::{NonAscii, fold_non_ascii, value};
-use super::parse::scan_strict;
+use super::parse::{Scanned, scan, scan_strict};
 use super::{Code, CodeFormat, MAX_CODE_LEN, MIN_CODE_LEN};
 
 /// Most symbols in a vanity code: longer ones are hard to read out and type.
@@ -46,6 +47,12 @@ pub const MAX_VANITY_LEN: usize = 24;
 ///
 /// `Default` is [`Blocklist::default_list`], so forgetting to configure a
 /// list does not mean having none. Serialises as the list of folded words.
+///
+/// A [`Program`](crate::Program) holds a copy of its list, made when it is
+/// built, and a stored program keeps the words of its day: a later crate
+/// version's default list (see `# Revisions`) does not change existing
+/// programs. To update one, pass `Blocklist::default_list()` again to
+/// [`ProgramBuilder::blocklist`](crate::program::ProgramBuilder::blocklist).
 ///
 /// # Revisions
 /// * 2026-11-25: v1: 19 reserved words, 26 English and 24 transliterated
@@ -378,6 +385,9 @@ pub enum VanityError {
     /// A character a code cannot hold. `I`, `L` and `O` are refused rather
     /// than changed: typed codes read them as `1`, `1` and `0`, so the code
     /// would not be what its owner wrote; `replacement` says what to write.
+    /// It is given only when the text written that way is accepted (bar
+    /// being taken): `ADMIN` is refused as [`Blocked`](Self::Blocked), not
+    /// sent to `ADM1N`.
     #[error(
         "character {character:?} at position {position} is not allowed in a vanity code{}",
         Hint(*.replacement)
@@ -402,8 +412,9 @@ pub enum VanityError {
         /// Symbols in the text (separators not counted).
         symbols: usize,
     },
-    /// The code has the program's generated shape (its prefix and length),
-    /// so typed input would be checked as a generated code and refused.
+    /// The code has the program's generated length and starts with its
+    /// prefix, or with the prefix one typo away, so typed input would be
+    /// checked as a generated code and refused.
     #[error(
         "a vanity code must not look like a generated code ({symbols} symbols, the generated length counting the format's prefix, if any): it would be read with a check character; make it shorter or longer"
     )]
@@ -445,11 +456,15 @@ impl CodeFormat {
     ///
     /// # Errors
     /// * [`VanityError::InvalidCharacter`]: a character a code cannot hold,
-    ///   with the replacement for `I`, `L` and `O`;
+    ///   with the replacement for `I`, `L` and `O` when the text written
+    ///   that way passes every other rule (otherwise the error is the rule
+    ///   it breaks: `ADMIN` is [`VanityError::Blocked`] for `ADM1N`, with no
+    ///   hint that would lead there);
     /// * [`VanityError::TooShort`], [`VanityError::TooLong`]: outside 4..=24
     ///   symbols;
-    /// * [`VanityError::LooksGenerated`]: the format's prefix and generated
-    ///   length;
+    /// * [`VanityError::LooksGenerated`]: the format's generated length,
+    ///   starting with its prefix or with the prefix one typo away (typed
+    ///   input of that shape is read with a check character);
     /// * [`VanityError::Blocked`]: contains a blocklisted word.
     ///
     /// # Example: an influencer's code, with Arabic-Indic digits
@@ -458,6 +473,13 @@ impl CodeFormat {
     /// let code = CodeFormat::default().vanity("sara ٢٠٢٦", &Blocklist::default_list())?;
     /// assert_eq!(code.as_str(), "SARA2026");
     /// # Ok::<(), referrals::code::VanityError>(())
+    /// ```
+    ///
+    /// # Example: no hint into a blocked word
+    /// ```
+    /// use referrals::{CodeFormat, code::{Blocklist, VanityError}};
+    /// let err = CodeFormat::default().vanity("ADMIN", &Blocklist::default_list()).unwrap_err();
+    /// assert_eq!(err, VanityError::Blocked { word: "ADM1N".into() });
     /// ```
     ///
     /// # Example: an O is refused, with the fix
@@ -475,15 +497,38 @@ impl CodeFormat {
     /// );
     /// ```
     pub fn vanity(&self, text: &str, blocklist: &Blocklist) -> Result<Code, VanityError> {
-        let scanned = scan_strict(text).map_err(|r| VanityError::InvalidCharacter {
+        let r = match scan_strict(text) {
+            Ok(scanned) => return self.vanity_rules(scanned, blocklist),
+            Err(r) => r,
+        };
+        let refused = |replacement| VanityError::InvalidCharacter {
             character: r.character,
             position: r.position,
-            replacement: match r.ascii.map(|a| a.to_ascii_uppercase()) {
-                Some(b'I' | b'L') => Some('1'),
-                Some(b'O') => Some('0'),
-                _ => None,
-            },
-        })?;
+            replacement,
+        };
+        let replacement = match r.ascii.map(|a| a.to_ascii_uppercase()) {
+            Some(b'I' | b'L') => '1',
+            Some(b'O') => '0',
+            _ => return Err(refused(None)),
+        };
+        // A hint must not lead into another refusal (`ADMIN` → `ADM1N`,
+        // blocked). Check the text as typed codes read it, every `I`, `L`
+        // and `O` replaced: if it passes, the hint stands; if not, why it
+        // fails is the answer, since no spelling of this text avoids it.
+        match scan(text, &TYPED) {
+            Ok(rewritten) => self
+                .vanity_rules(rewritten, blocklist)
+                .and(Err(refused(Some(replacement)))),
+            Err(other) => Err(VanityError::InvalidCharacter {
+                character: other.character,
+                position: other.position,
+                replacement: None,
+            }),
+        }
+    }
+
+    /// The rules after the characters: length, shape, blocklist.
+    fn vanity_rules(&self, scanned: Scanned, blocklist: &Blocklist) -> Result<Code, VanityError> {
         let symbols = scanned.symbols;
         if symbols < MIN_CODE_LEN {
             return Err(VanityError::TooShort { symbols });
@@ -492,7 +537,7 @@ impl CodeFormat {
             return Err(VanityError::TooLong { symbols });
         }
         let code = scanned.code;
-        if self.is_generated_shape(&code) {
+        if self.is_checked_shape(&code) {
             return Err(VanityError::LooksGenerated { symbols });
         }
         if let Some(word) = blocklist.contains_in(&code) {
@@ -632,7 +677,7 @@ mod tests {
             (&plain, "noor", invalid('o', 1, Some('0'))),
             (&plain, "ALI2026", invalid('L', 1, Some('1'))),
             (&plain, "SAMI", invalid('I', 3, Some('1'))),
-            (&plain, "٢٠ｉ", invalid('ｉ', 2, Some('1'))),
+            (&plain, "٢٠ｉ٦", invalid('ｉ', 2, Some('1'))),
             (&plain, "UMAR", invalid('U', 0, None)),
             (&plain, "SARA.2026", invalid('.', 4, None)),
             (&plain, "سارة", invalid('س', 0, None)),
@@ -650,6 +695,18 @@ mod tests {
                 Err(LooksGenerated { symbols: 13 }),
             ),
             (&bake, "BAKESARA2026", Ok("BAKESARA2026")),
+            // One typo from the prefix: typed input of this shape is checked.
+            (
+                &bake,
+                "CAKE-SARA-2026-7",
+                Err(LooksGenerated { symbols: 13 }),
+            ),
+            (
+                &bake,
+                "ABKE-SARA-2026-7",
+                Err(LooksGenerated { symbols: 13 }),
+            ),
+            (&bake, "SARA-BAKE-2026-7", Ok("SARABAKE20267")),
             (
                 &plain,
                 "FREE-2026",
@@ -684,6 +741,115 @@ mod tests {
             let code = format.vanity(text, &list).unwrap();
             assert_eq!(format.parse(code.as_str()), Ok(code), "{text}");
             assert_eq!(format.parse(&text.to_lowercase()), Ok(code), "{text}");
+        }
+    }
+
+    /// Issue 13: parsing checks input one typo from the prefix, so a vanity
+    /// code of that shape would not read back; it is refused instead.
+    #[test]
+    fn vanity_codes_one_typo_from_the_prefix_are_refused() {
+        let format = CodeFormat::default().with_prefix("BAKE").unwrap();
+        let list = Blocklist::empty();
+        let body = "SARA20267";
+        let mut heads = Vec::new();
+        for i in 0..4 {
+            for &s in crate::code::alphabet::SYMBOLS {
+                let mut head = b"BAKE".to_vec();
+                head[i] = s;
+                heads.push(head);
+            }
+        }
+        for i in 0..3 {
+            let mut head = b"BAKE".to_vec();
+            head.swap(i, i + 1);
+            heads.push(head);
+        }
+        for head in heads {
+            let text = format!("{}{body}", String::from_utf8(head).unwrap());
+            assert_eq!(
+                format.vanity(&text, &list),
+                Err(VanityError::LooksGenerated { symbols: 13 }),
+                "{text}"
+            );
+        }
+        // Two symbols off is far enough: a vanity code, read back as itself.
+        let code = format.vanity("CAKF-SARA-2026-7", &list).unwrap();
+        assert_eq!(format.parse(code.as_str()), Ok(code));
+    }
+
+    /// Issue 13: `ADMIN` got "write '1' instead", and `ADM1N` was then
+    /// refused as blocked. A hint is given only when the text written as
+    /// it says passes every rule; otherwise the error is why it would not.
+    #[test]
+    fn a_hint_never_leads_into_another_refusal() {
+        let plain = CodeFormat::default();
+        let bake = CodeFormat::default().with_prefix("BAKE").unwrap();
+        let list = Blocklist::default_list();
+        let blocked = |word: &str| {
+            Err(VanityError::Blocked {
+                word: word.to_owned(),
+            })
+        };
+        assert_eq!(plain.vanity("ADMIN", &list), blocked("ADM1N"));
+        assert_eq!(plain.vanity("admin-26", &list), blocked("ADM1N"));
+        assert_eq!(plain.vanity("ROOT", &list), blocked("R00T"));
+        // `S010T01ET` passes, so the hint stands.
+        assert_eq!(
+            plain.vanity("SOLO-TOILET", &list),
+            Err(VanityError::InvalidCharacter {
+                character: 'O',
+                position: 1,
+                replacement: Some('0')
+            })
+        );
+        assert_eq!(
+            plain.vanity("٢٠ｉ", &list),
+            Err(VanityError::TooShort { symbols: 3 })
+        );
+        assert_eq!(
+            plain.vanity("NOOR.2026", &list),
+            Err(VanityError::InvalidCharacter {
+                character: '.',
+                position: 4,
+                replacement: None
+            })
+        );
+        assert_eq!(
+            bake.vanity("BAKE-SOLO-2026-7", &list),
+            Err(VanityError::LooksGenerated { symbols: 13 })
+        );
+        // Wherever a hint is given, following it (for every I, L and O)
+        // gives a code.
+        for text in [
+            "NOOR10",
+            "ALI2026",
+            "SAMI",
+            "LOLA",
+            "OLIVE",
+            "BOILER",
+            "LIONS",
+            "SOLO-TOILET",
+            "ADMINI",
+            "FOOL",
+            "ILLINOIS",
+        ] {
+            for format in [&plain, &bake] {
+                if let Err(VanityError::InvalidCharacter {
+                    replacement: Some(_),
+                    ..
+                }) = format.vanity(text, &list)
+                {
+                    let written: String = text
+                        .chars()
+                        .map(|c| match c.to_ascii_uppercase() {
+                            'I' | 'L' => '1',
+                            'O' => '0',
+                            _ => c,
+                        })
+                        .collect();
+                    assert!(format.vanity(&written, &list).is_ok(), "{text} → {written}");
+                }
+            }
         }
     }
 
