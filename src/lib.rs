@@ -144,6 +144,7 @@ pub mod attribution;
 pub mod code;
 pub mod engine;
 mod error;
+pub mod incentive;
 pub mod link;
 pub mod model;
 pub mod money;
