@@ -50,9 +50,8 @@ pub(crate) fn local_to_utc(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>
             // day earlier (no zone changes its offset twice within a day).
             let before = local.checked_sub_signed(TimeDelta::days(1))?;
             let offset = tz.offset_from_utc_datetime(&before).fix();
-            let utc = local.checked_sub_signed(TimeDelta::seconds(i64::from(
-                offset.local_minus_utc(),
-            )))?;
+            let utc = local
+                .checked_sub_signed(TimeDelta::seconds(i64::from(offset.local_minus_utc())))?;
             Some(Utc.from_utc_datetime(&utc))
         }
     }

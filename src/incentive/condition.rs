@@ -287,9 +287,9 @@ impl fmt::Display for Failure {
             Failure::Channel { channel, allowed } => {
                 write!(f, "channel {channel} not in {}", list(allowed))
             }
-            Failure::Tag { side, tag } => write!(f, "the {side} has no tag {tag:?}"),
+            Failure::Tag { side, tag } => write!(f, "the {side} has no tag {:?}", tag.as_str()),
             Failure::Segment { side, segment } => {
-                write!(f, "the {side} is not in segment {segment:?}")
+                write!(f, "the {side} is not in segment {:?}", segment.as_str())
             }
             Failure::OrderAmount {
                 amount,
@@ -367,10 +367,14 @@ impl fmt::Display for Missing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Missing::Attribute { side, name } => {
-                write!(f, "the host sent no {side} attribute {name:?}")
+                write!(f, "the host sent no {side} attribute {:?}", name.as_str())
             }
             Missing::NotANumber { side, name, value } => {
-                write!(f, "{side} attribute {name:?} is {value:?}, not a number")
+                write!(
+                    f,
+                    "{side} attribute {:?} is {value:?}, not a number",
+                    name.as_str()
+                )
             }
             Missing::RefereeIsNew => f.write_str("the host did not say whether the referee is new"),
             Missing::OrderAmount => f.write_str("the event has no order amount"),

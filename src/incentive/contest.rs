@@ -240,9 +240,11 @@ pub fn leaderboard(
             .entry(&r.referrer)
             .or_insert((0, Money::zero(currency), r.at));
         e.0 += 1;
-        e.1 = e.1.checked_add(r.value).map_err(|_| ContestError::Overflow {
-            what: "referred revenue",
-        })?;
+        e.1 =
+            e.1.checked_add(r.value)
+                .map_err(|_| ContestError::Overflow {
+                    what: "referred revenue",
+                })?;
         e.2 = e.2.max(r.at);
     }
     let mut rows: Vec<Standing> = scores

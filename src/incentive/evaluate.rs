@@ -364,10 +364,13 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts<'_>) -> Evaluation {
                 Stacking::First => members.first().copied(),
                 // Candidates are in priority order: a later one wins only
                 // if worth strictly more.
-                Stacking::Best => members
-                    .iter()
-                    .copied()
-                    .reduce(|a, b| if cands[b].value > cands[a].value { b } else { a }),
+                Stacking::Best => members.iter().copied().reduce(|a, b| {
+                    if cands[b].value > cands[a].value {
+                        b
+                    } else {
+                        a
+                    }
+                }),
                 _ => None,
             };
             if let Some(w) = winner {
@@ -555,14 +558,20 @@ fn check(
 fn trigger(rules: &RuleSet, rule: &Rule, facts: &Facts<'_>) -> Result<Option<String>, Miss> {
     let event = &facts.event;
     match (&rule.trigger, event) {
-        (Trigger::FirstPurchase, EventFacts::Purchase {
-            purchase_number, ..
-        }) if *purchase_number != 1 => Err(not_matched(Reason::NotFirstPurchase {
+        (
+            Trigger::FirstPurchase,
+            EventFacts::Purchase {
+                purchase_number, ..
+            },
+        ) if *purchase_number != 1 => Err(not_matched(Reason::NotFirstPurchase {
             purchase_number: *purchase_number,
         })),
-        (Trigger::Purchase { up_to: Some(n) }, EventFacts::Purchase {
-            purchase_number, ..
-        }) if purchase_number > n => Err(not_matched(Reason::BeyondPurchaseLimit {
+        (
+            Trigger::Purchase { up_to: Some(n) },
+            EventFacts::Purchase {
+                purchase_number, ..
+            },
+        ) if purchase_number > n => Err(not_matched(Reason::BeyondPurchaseLimit {
             purchase_number: *purchase_number,
             up_to: *n,
         })),
@@ -679,3 +688,7 @@ fn rewarded_shares(shares: &[DateTime<Utc>], now: DateTime<Utc>, max: u32, days:
 #[cfg(test)]
 #[path = "evaluate_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "stacking_tests.rs"]
+mod stacking_tests;

@@ -148,7 +148,11 @@ pub(crate) fn scale(x: u64, n: u64) -> u64 {
 pub fn assign(program: &ProgramId, experiment: &Experiment, customer: &CustomerId) -> Assignment {
     let (ramp, y) = hash_values(program, &experiment.id, customer);
     let in_ramp = ramp < experiment.ramp_bps;
-    let total: u64 = experiment.variants.iter().map(|v| u64::from(v.weight)).sum();
+    let total: u64 = experiment
+        .variants
+        .iter()
+        .map(|v| u64::from(v.weight))
+        .sum();
     if !in_ramp || total == 0 {
         return Assignment {
             variant: experiment.control.clone(),

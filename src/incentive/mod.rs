@@ -125,8 +125,7 @@ pub use contest::{
 pub use evaluate::{Evaluation, Grant, Outcome, Precedence, Reason, RuleTrace, evaluate, explain};
 pub use experiment::{Assignment, Experiment, Variant, assign};
 pub use facts::{
-    AttributeValue, CustomerFacts, EventFacts, Facts, PastReferral, ReferralFacts,
-    ReferrerHistory,
+    AttributeValue, CustomerFacts, EventFacts, Facts, PastReferral, ReferralFacts, ReferrerHistory,
 };
 pub use rule::{
     Beneficiary, Downgrade, Effect, Group, PayAs, Percent, Rule, RuleSet, RuleSetError,

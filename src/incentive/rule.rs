@@ -241,7 +241,9 @@ impl Percent {
         // |amount × bps / 10 000| ≤ |amount| for bps ≤ 10 000, so the
         // multiplication cannot overflow; if it ever did, `max` is the
         // bound that keeps the promise.
-        let raw = amount.checked_mul_bps(self.basis_points).unwrap_or(self.max);
+        let raw = amount
+            .checked_mul_bps(self.basis_points)
+            .unwrap_or(self.max);
         if raw.minor() < self.min.minor() {
             self.min
         } else if raw.minor() > self.max.minor() {
@@ -605,10 +607,7 @@ impl RuleSet {
                 continue;
             }
             for (j, b) in spec.rules[..i].iter().enumerate() {
-                if b.exclusive
-                    && b.priority == a.priority
-                    && compiled[j].kind == compiled[i].kind
-                {
+                if b.exclusive && b.priority == a.priority && compiled[j].kind == compiled[i].kind {
                     return Err(RuleSetError {
                         path: format!("rules[{i}].exclusive"),
                         rule: Some(a.id.clone()),
@@ -626,7 +625,9 @@ impl RuleSet {
         let mut order: Vec<usize> = (0..spec.rules.len()).collect();
         order.sort_by(|&a, &b| {
             let (ra, rb) = (&spec.rules[a], &spec.rules[b]);
-            rb.priority.cmp(&ra.priority).then_with(|| ra.id.cmp(&rb.id))
+            rb.priority
+                .cmp(&ra.priority)
+                .then_with(|| ra.id.cmp(&rb.id))
         });
         let mut listens = [false; 3];
         for c in &compiled {

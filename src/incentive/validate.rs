@@ -14,7 +14,11 @@ use super::rule::{
     TriggerKind, percent, top,
 };
 
-pub(crate) fn validate_experiment(i: usize, e: &Experiment, before: &[Experiment]) -> Result<(), RuleSetError> {
+pub(crate) fn validate_experiment(
+    i: usize,
+    e: &Experiment,
+    before: &[Experiment],
+) -> Result<(), RuleSetError> {
     let path = format!("experiments[{i}]");
     if before.iter().any(|o| o.id == e.id) {
         return Err(top(
@@ -221,7 +225,10 @@ impl Ctx<'_> {
 
 fn validate_window(cx: &Ctx<'_>, path: String, w: &Window) -> Result<(), RuleSetError> {
     if let Window::Rolling { days: 0 } = w {
-        return Err(cx.err(format!("{path}.days"), "a window of 0 days holds nothing".into()));
+        return Err(cx.err(
+            format!("{path}.days"),
+            "a window of 0 days holds nothing".into(),
+        ));
     }
     Ok(())
 }
@@ -366,4 +373,3 @@ pub(crate) fn validate_rule(
         experiment,
     })
 }
-
