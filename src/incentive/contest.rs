@@ -413,3 +413,190 @@ pub fn close(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> RuleSet {
+        serde_json::from_str(
+            r#"{"version": 3, "terms_version": 1, "time_zone": "Asia/Riyadh", "currency": "SAR",
+            "contests": [
+              {"id": "top", "period": "month", "format": {"leaderboard": {"by": "referrals"}},
+               "prizes": [{"kind": "cash", "amount": {"minor": 50000, "currency": "SAR"}},
+                          {"kind": "perk", "perk": "baking-class"}]},
+              {"id": "revenue", "period": "month", "format": {"leaderboard": {"by": "revenue"}},
+               "prizes": [{"kind": "cash", "amount": {"minor": 50000, "currency": "SAR"}}]},
+              {"id": "draw", "period": "month", "format": "sweepstakes",
+               "prizes": [{"kind": "perk", "perk": "a"}, {"kind": "perk", "perk": "b"}]}],
+            "rules": []}"#,
+        )
+        .unwrap()
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn c(s: &str) -> CustomerId {
+        CustomerId::new(s).unwrap()
+    }
+
+    fn l(s: &str) -> Label {
+        Label::new(s).unwrap()
+    }
+
+    fn referral(who: &str, at: &str, minor: i64) -> ContestReferral {
+        ContestReferral {
+            referrer: c(who),
+            at: t(at),
+            value: Money::new(minor, Currency::SAR),
+            reversed_at: None,
+        }
+    }
+
+    const MARCH: Period = Period {
+        kind: CalendarPeriod::Month,
+        year: 2026,
+        index: 3,
+    };
+
+    fn referrals() -> Vec<ContestReferral> {
+        let mut r = vec![
+            referral("badr", "2026-03-02T10:00:00Z", 1000),
+            referral("badr", "2026-03-05T10:00:00Z", 1000),
+            referral("amira", "2026-03-03T10:00:00Z", 9000),
+            referral("amira", "2026-03-04T10:00:00Z", 1000),
+            referral("carim", "2026-03-01T10:00:00Z", 1000),
+            referral("carim", "2026-03-04T10:00:00Z", 1000),
+            // 31 March 21:00Z is April in Riyadh: not counted.
+            referral("dana", "2026-03-31T21:00:00Z", 1000),
+            referral("dana", "2026-03-31T22:00:00Z", 1000),
+            referral("dana", "2026-03-31T23:00:00Z", 1000),
+            referral("eid", "2026-03-06T10:00:00Z", 1000),
+            referral("eid", "2026-03-07T10:00:00Z", 1000),
+            referral("eid", "2026-03-08T10:00:00Z", 1000),
+        ];
+        // Reversed before the close: one of eid's does not count.
+        r[11].reversed_at = Some(t("2026-03-20T00:00:00Z"));
+        r
+    }
+
+    #[test]
+    fn leaderboard_ties_go_to_who_reached_the_score_first_then_id() {
+        let as_of = t("2026-04-01T00:00:00Z");
+        let board = leaderboard(&rules(), &l("top"), MARCH, &referrals(), as_of).unwrap();
+        let order: Vec<(&str, u64, u32)> = board
+            .iter()
+            .map(|s| (s.referrer.as_str(), s.referrals, s.rank))
+            .collect();
+        // All have 2; amira and carim reached it on 4 March at 10:00 (tie
+        // broken by id), badr on the 5th, eid on the 7th.
+        assert_eq!(
+            order,
+            [
+                ("amira", 2, 1),
+                ("carim", 2, 2),
+                ("badr", 2, 3),
+                ("eid", 2, 4)
+            ]
+        );
+        let by_revenue = leaderboard(&rules(), &l("revenue"), MARCH, &referrals(), as_of).unwrap();
+        assert_eq!(by_revenue[0].referrer.as_str(), "amira");
+        assert_eq!(by_revenue[0].revenue, Money::new(10_000, Currency::SAR));
+    }
+
+    #[test]
+    fn closing_yields_prizes_with_once_keys_and_is_repeatable() {
+        let rules = rules();
+        let input = ContestInput::Leaderboard {
+            referrals: &referrals(),
+            as_of: t("2026-04-01T00:00:00Z"),
+        };
+        let prizes = close(&rules, &l("top"), MARCH, input).unwrap();
+        let got: Vec<(&str, Option<&str>)> = prizes
+            .iter()
+            .map(|p| (p.customer.as_str(), p.grant.once_key.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("amira", Some("contest:top:2026-03:1")),
+                ("carim", Some("contest:top:2026-03:2"))
+            ]
+        );
+        assert_eq!(prizes[0].grant.rule_set_version, 3);
+        assert_eq!(close(&rules, &l("top"), MARCH, input).unwrap(), prizes);
+        let err = close(
+            &rules,
+            &l("top"),
+            MARCH,
+            ContestInput::Sweepstakes {
+                seed: b"x",
+                entries: &[],
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"contest "top" is a leaderboard; the input is for the other format"#
+        );
+        assert!(matches!(
+            close(&rules, &l("nope"), MARCH, input),
+            Err(ContestError::UnknownContest(_))
+        ));
+    }
+
+    fn entries() -> Vec<SweepstakesEntry> {
+        [
+            ("amira", 3),
+            ("badr", 1),
+            ("carim", 0),
+            ("dana", 5),
+            ("amira", 1),
+        ]
+        .iter()
+        .map(|(who, n)| SweepstakesEntry {
+            customer: c(who),
+            entries: *n,
+        })
+        .collect()
+    }
+
+    /// The draw is pinned: the same winners from the same seed, on every
+    /// machine, independent of the entries' order.
+    #[test]
+    fn a_sweepstakes_draw_is_reproducible_from_the_seed() {
+        let seed = b"2026-03 seed published 2026-02-28";
+        let winners = draw(&l("draw"), MARCH, seed, &entries(), 5).unwrap();
+        let names: Vec<&str> = winners.iter().map(|w| w.as_str()).collect();
+        // Computed independently from the documented procedure (Python
+        // hashlib); carim has no entries and is never drawn.
+        assert_eq!(names, PINNED);
+        let mut reversed = entries();
+        reversed.reverse();
+        assert_eq!(
+            draw(&l("draw"), MARCH, seed, &reversed, 5).unwrap(),
+            winners
+        );
+        let other = draw(&l("draw"), MARCH, b"another seed", &entries(), 3).unwrap();
+        assert_eq!(other.len(), 3);
+        let prizes = close(
+            &rules(),
+            &l("draw"),
+            MARCH,
+            ContestInput::Sweepstakes {
+                seed,
+                entries: &entries(),
+            },
+        )
+        .unwrap();
+        assert_eq!(prizes.len(), 2);
+        assert_eq!(prizes[0].customer, winners[0]);
+        assert_eq!(
+            prizes[1].grant.once_key.as_deref(),
+            Some("contest:draw:2026-03:2")
+        );
+    }
+    const PINNED: [&str; 3] = ["dana", "amira", "badr"];
+}
