@@ -1,6 +1,7 @@
 //! Evaluation: which rules match an event, what they grant, how matched
 //! rules stack, and the trace that says why.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -75,7 +76,7 @@ pub enum Reason {
     /// The rule listens to another kind of event.
     WrongEvent {
         /// The rule's trigger (`first_purchase`, …).
-        trigger: String,
+        trigger: Cow<'static, str>,
         /// The event's kind.
         event: TriggerKind,
     },
@@ -263,7 +264,10 @@ struct Candidate {
     exclusive: bool,
     /// Minor units, for `best` stacking.
     value: i64,
-    grants: Vec<Grant>,
+    /// Its grants in the shared vector.
+    grants: std::ops::Range<usize>,
+    /// Still granted after stacking.
+    keep: bool,
 }
 
 struct Miss {
@@ -298,17 +302,21 @@ fn not_matched(reason: Reason) -> Miss {
 /// # Example: see the [module docs](super) for a worked example.
 pub fn evaluate(rules: &RuleSet, facts: &Facts<'_>) -> Evaluation {
     let mut trace = Vec::with_capacity(rules.order.len());
+    // All candidates' grants in one vector (each candidate owns a range),
+    // so a matched rule costs no allocation of its own.
+    let mut grants: Vec<Grant> = Vec::new();
     let mut cands: Vec<Candidate> = Vec::new();
     let mut variants: Vec<Option<Option<Label>>> = vec![None; rules.experiments().len()];
     for &i in &rules.order {
         let rule = &rules.spec.rules[i];
         let compiled = &rules.compiled[i];
-        match check(rules, i, facts, &mut variants) {
-            Ok((grants, tier, variant)) => {
+        let start = grants.len();
+        match check(rules, i, facts, &mut variants, &mut grants) {
+            Ok((tier, variant)) => {
                 let value = if rules.stacking[compiled.group] == Stacking::Best {
                     match rule.value {
                         Some(v) => v.minor(),
-                        None => grants
+                        None => grants[start..]
                             .iter()
                             .try_fold(0i64, |t, g| {
                                 t.checked_add(g.reward.money_value().map_or(0, |m| m.minor()))
@@ -323,7 +331,8 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts<'_>) -> Evaluation {
                     group: compiled.group,
                     exclusive: rule.exclusive,
                     value,
-                    grants,
+                    grants: start..grants.len(),
+                    keep: true,
                 });
                 trace.push(RuleTrace {
                     rule: rule.id.clone(),
@@ -333,19 +342,37 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts<'_>) -> Evaluation {
                     variant,
                 });
             }
-            Err(m) => trace.push(RuleTrace {
-                rule: rule.id.clone(),
-                outcome: m.outcome,
-                reason: m.reason,
-                tier: None,
-                variant: m.variant,
-            }),
+            Err(m) => {
+                grants.truncate(start);
+                trace.push(RuleTrace {
+                    rule: rule.id.clone(),
+                    outcome: m.outcome,
+                    reason: m.reason,
+                    tier: None,
+                    variant: m.variant,
+                });
+            }
         }
     }
+    stack(rules, &mut cands, &mut trace);
+    if cands.iter().any(|c| !c.keep) {
+        let (mut i, mut c) = (0, 0);
+        grants.retain(|_| {
+            while cands[c].grants.end <= i {
+                c += 1;
+            }
+            i += 1;
+            cands[c].keep
+        });
+    }
+    Evaluation { grants, trace }
+}
 
-    let mut keep = vec![true; cands.len()];
-    let mut outrank = |keep: &mut Vec<bool>, loser: usize, winner: usize, p: Precedence| {
-        keep[loser] = false;
+/// Applies exclusivity and the groups' stacking policies to the matched
+/// rules (in priority order), marking the losers in the trace.
+fn stack(rules: &RuleSet, cands: &mut [Candidate], trace: &mut [RuleTrace]) {
+    let mut outrank = |cands: &mut [Candidate], loser: usize, winner: usize, p: Precedence| {
+        cands[loser].keep = false;
         let by = trace[cands[winner].trace].rule.clone();
         let t = &mut trace[cands[loser].trace];
         t.outcome = Outcome::Outranked;
@@ -354,46 +381,37 @@ pub fn evaluate(rules: &RuleSet, facts: &Facts<'_>) -> Evaluation {
     if let Some(w) = cands.iter().position(|c| c.exclusive) {
         for l in 0..cands.len() {
             if l != w {
-                outrank(&mut keep, l, w, Precedence::Exclusive);
+                outrank(cands, l, w, Precedence::Exclusive);
             }
         }
-    } else {
-        for (g, policy) in rules.stacking.iter().enumerate() {
-            let members: Vec<usize> = (0..cands.len()).filter(|&c| cands[c].group == g).collect();
-            let winner = match policy {
-                Stacking::First => members.first().copied(),
-                // Candidates are in priority order: a later one wins only
-                // if worth strictly more.
-                Stacking::Best => members.iter().copied().reduce(|a, b| {
+        return;
+    }
+    for (g, policy) in rules.stacking.iter().enumerate() {
+        let mut members = (0..cands.len()).filter(|&c| cands[c].group == g);
+        let (winner, p) = match policy {
+            Stacking::First => (members.next(), Precedence::First),
+            // Candidates are in priority order: a later one wins only if
+            // worth strictly more.
+            Stacking::Best => (
+                members.reduce(|a, b| {
                     if cands[b].value > cands[a].value {
                         b
                     } else {
                         a
                     }
                 }),
-                _ => None,
-            };
-            if let Some(w) = winner {
-                let p = if *policy == Stacking::Best {
-                    Precedence::Best
-                } else {
-                    Precedence::First
-                };
-                for &l in &members {
-                    if l != w {
-                        outrank(&mut keep, l, w, p);
-                    }
+                Precedence::Best,
+            ),
+            _ => (None, Precedence::First),
+        };
+        if let Some(w) = winner {
+            for l in 0..cands.len() {
+                if l != w && cands[l].group == g {
+                    outrank(cands, l, w, p);
                 }
             }
         }
     }
-    let grants = cands
-        .into_iter()
-        .zip(keep)
-        .filter(|(_, k)| *k)
-        .flat_map(|(c, _)| c.grants)
-        .collect();
-    Evaluation { grants, trace }
 }
 
 /// Dry run: what [`evaluate`] would say about every rule and why, without
@@ -404,14 +422,17 @@ pub fn explain(rules: &RuleSet, facts: &Facts<'_>) -> Vec<RuleTrace> {
     evaluate(rules, facts).trace
 }
 
-type Matched = (Vec<Grant>, Option<u32>, Option<(Label, Label)>);
+type Matched = (Option<u32>, Option<(Label, Label)>);
 
-/// Checks one rule: its grants, tier and variant if it matches.
+/// Checks one rule: if it matches, pushes its grants and returns its tier
+/// and variant (on a miss, grants pushed may be left for the caller to
+/// truncate).
 fn check(
     rules: &RuleSet,
     i: usize,
     facts: &Facts<'_>,
     variants: &mut [Option<Option<Label>>],
+    grants: &mut Vec<Grant>,
 ) -> Result<Matched, Miss> {
     let rule = &rules.spec.rules[i];
     let compiled = &rules.compiled[i];
@@ -419,7 +440,7 @@ fn check(
     let at = event.at();
     if compiled.kind != event.kind() {
         return Err(not_matched(Reason::WrongEvent {
-            trigger: rule.trigger.name().to_owned(),
+            trigger: Cow::Borrowed(rule.trigger.name()),
             event: event.kind(),
         }));
     }
@@ -497,7 +518,6 @@ fn check(
             }
         }
     };
-    let mut grants = Vec::with_capacity(effects.len() + 1);
     for (j, e) in effects.iter().enumerate() {
         let reward = match (&e.fixed, &e.percent) {
             (Some(r), _) => r.clone(),
@@ -551,7 +571,7 @@ fn check(
             });
         }
     }
-    Ok((grants, tier, variant))
+    Ok((tier, variant))
 }
 
 /// The trigger-specific test. `Ok(once_key)` if it fires.
