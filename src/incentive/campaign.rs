@@ -3,19 +3,6 @@
 //!
 //! Instants are UTC everywhere inside; a local time is read in the rule
 //! set's IANA zone once, when the rule set is loaded.
-//!
-//! # Local times at a DST change
-//!
-//! A local date-time is turned into an instant the way RFC 5545 and
-//! JavaScript's Temporal (`"compatible"`) do:
-//!
-//! - **ambiguous** (the clock falls back, so the local time happens twice):
-//!   the *earlier* instant, the first time the wall clock shows it;
-//! - **nonexistent** (the clock springs forward over it): read with the
-//!   offset in force *before* the change, which lands as far after the gap
-//!   as the time was inside it. `01:30` on the day London springs forward
-//!   (01:00 GMT → 02:00 BST) is `01:30 GMT`, which the clock shows as
-//!   `02:30 BST`.
 
 use std::fmt;
 
@@ -27,8 +14,20 @@ use serde::{Deserialize, Serialize};
 /// `end`, both local date-times in the rule set's time zone (`[start, end)`).
 ///
 /// Serialised as ISO 8601 local date-times without an offset:
-/// `{"start": "2026-03-01T00:00:00", "end": "2026-04-01T00:00:00"}`. See the
-/// [module docs](self) for local times at a DST change.
+/// `{"start": "2026-03-01T00:00:00", "end": "2026-04-01T00:00:00"}`.
+///
+/// # Local times at a DST change
+///
+/// A local date-time is turned into an instant the way RFC 5545 and
+/// JavaScript's Temporal (`"compatible"`) do:
+///
+/// - **ambiguous** (the clock falls back, so the local time happens twice):
+///   the *earlier* instant, the first time the wall clock shows it;
+/// - **nonexistent** (the clock springs forward over it): read with the
+///   offset in force *before* the change, which lands as far after the gap
+///   as the time was inside it. `01:30` on the day London springs forward
+///   (01:00 GMT → 02:00 BST) is `01:30 GMT`, which the clock shows as
+///   `02:30 BST`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Campaign {

@@ -1,15 +1,5 @@
 //! Conditions: a tree of `all`, `any` and `not` over typed predicates, and
 //! its evaluation with the reason it failed.
-//!
-//! # Missing facts
-//!
-//! A predicate over something the host did not send (an attribute, whether
-//! the referee is new) cannot be decided. Such a rule is **not applicable**:
-//! it grants nothing, and its trace names the missing fact. This holds
-//! wherever the predicate sits in the tree, under `any` and `not` too:
-//! eligibility rules (exclude minors) must not let a customer in because
-//! the host forgot to say. The whole tree is evaluated (no short cut), so
-//! the answer does not depend on the order of branches.
 
 use std::fmt;
 
@@ -157,6 +147,16 @@ pub struct AttributeTest {
 
 /// A condition tree. Serialised externally tagged:
 /// `{"all": [{"referee_is_new": true}, {"channel_in": ["whatsapp"]}]}`.
+///
+/// # Missing facts
+///
+/// A predicate over something the host did not send (an attribute, whether
+/// the referee is new) cannot be decided. Such a rule is **not applicable**:
+/// it grants nothing, and its trace names the missing fact. This holds
+/// wherever the predicate sits in the tree, under `any` and `not` too:
+/// eligibility rules (exclude minors) must not let a customer in because
+/// the host forgot to say. The whole tree is evaluated (no short cut), so
+/// the answer does not depend on the order of branches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]

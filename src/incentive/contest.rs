@@ -1,26 +1,5 @@
 //! Contests: a period's leaderboard of referrers, or a sweepstakes drawn
 //! from a published seed, closed into prize grants that carry once-keys.
-//!
-//! # Leaderboard
-//!
-//! A referral counts for the period its success time falls in (in the rule
-//! set's zone) unless it was reversed at or before the close (`as_of`).
-//! Referrers are ranked by their score (number of referrals, or the sum of
-//! their values), then by **who reached their final score first** (the
-//! time of their last counted referral, earlier first), then by customer id
-//! (byte order). The order is total: every referrer has one rank.
-//!
-//! # Sweepstakes
-//!
-//! Entries are summed per customer and ordered by customer id (byte
-//! order). Draw `k` (0, 1, …) takes the SHA-256 of the tag
-//! `referrals/sweepstakes/v1`, then the seed, the contest id, the period
-//! key (`2026-03`) and `k` as a 4-byte big-endian integer, each of the
-//! first three preceded by its length as a 4-byte big-endian integer. Its
-//! first 8 bytes, big-endian, are `x`; the winning ticket is
-//! `⌊x × T / 2⁶⁴⌋` where `T` is the total of the remaining entries, counted
-//! through the customers in order. The winner leaves the draw (one prize
-//! each). Anyone with the seed and the entries can repeat it.
 
 use std::collections::BTreeMap;
 
@@ -196,8 +175,16 @@ fn find<'a>(rules: &'a RuleSet, contest: &Label) -> Result<&'a Contest, ContestE
         .ok_or_else(|| ContestError::UnknownContest(contest.to_string()))
 }
 
-/// Ranks the referrers of `period` (see the [module docs](self) for the
-/// tie-break).
+/// Ranks the referrers of `period`.
+///
+/// # Leaderboard
+///
+/// A referral counts for the period its success time falls in (in the rule
+/// set's zone) unless it was reversed at or before the close (`as_of`).
+/// Referrers are ranked by their score (number of referrals, or the sum of
+/// their values), then by **who reached their final score first** (the
+/// time of their last counted referral, earlier first), then by customer id
+/// (byte order). The order is total: every referrer has one rank.
 ///
 /// # Errors
 /// [`ContestError`] for an unknown contest, a period of another kind, a
@@ -272,8 +259,19 @@ pub fn leaderboard(
     Ok(rows)
 }
 
-/// Draws up to `winners` distinct customers from `entries` (see the
-/// [module docs](self) for the exact, verifiable procedure).
+/// Draws up to `winners` distinct customers from `entries`, reproducibly.
+///
+/// # Sweepstakes
+///
+/// Entries are summed per customer and ordered by customer id (byte
+/// order). Draw `k` (0, 1, …) takes the SHA-256 of the tag
+/// `referrals/sweepstakes/v1`, then the seed, the contest id, the period
+/// key (`2026-03`) and `k` as a 4-byte big-endian integer, each of the
+/// first three preceded by its length as a 4-byte big-endian integer. Its
+/// first 8 bytes, big-endian, are `x`; the winning ticket is
+/// `⌊x × T / 2⁶⁴⌋` where `T` is the total of the remaining entries, counted
+/// through the customers in order. The winner leaves the draw (one prize
+/// each). Anyone with the seed and the entries can repeat it.
 ///
 /// # Errors
 /// [`ContestError::Overflow`] if the entries add up to more than `u64::MAX`.

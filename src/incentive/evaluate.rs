@@ -427,6 +427,9 @@ type Matched = (Option<u32>, Option<(Label, Label)>);
 /// Checks one rule: if it matches, pushes its grants and returns its tier
 /// and variant (on a miss, grants pushed may be left for the caller to
 /// truncate).
+// A miss is the common outcome (most rules miss most events): returned by
+// value, since boxing it would allocate once per rule.
+#[allow(clippy::result_large_err)]
 fn check(
     rules: &RuleSet,
     i: usize,
@@ -575,6 +578,7 @@ fn check(
 }
 
 /// The trigger-specific test. `Ok(once_key)` if it fires.
+#[allow(clippy::result_large_err)] // As for `check`.
 fn trigger(rules: &RuleSet, rule: &Rule, facts: &Facts<'_>) -> Result<Option<String>, Miss> {
     let event = &facts.event;
     match (&rule.trigger, event) {

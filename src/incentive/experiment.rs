@@ -1,26 +1,4 @@
 //! Experiments: weighted variants, a ramp, and deterministic assignment.
-//!
-//! # Assignment
-//!
-//! One SHA-256 digest of the domain tag `referrals/experiment/v1`, then
-//! the program id, the experiment id and the customer id, each preceded by
-//! its length as a 4-byte big-endian integer. Two independent values come
-//! out of it:
-//!
-//! - bytes 0..8 (big-endian `u64` `x`) place the customer on the ramp:
-//!   `⌊x × 10 000 / 2⁶⁴⌋ < ramp_bps` means *in the experiment*. Raising the
-//!   ramp only adds customers; nobody in leaves.
-//! - bytes 8..16 (`y`) pick the variant: `⌊y × W / 2⁶⁴⌋` (W the sum of the
-//!   weights) falls in one variant's slice of the weights, in listed order.
-//!
-//! Customers outside the ramp get the control variant. The same inputs give
-//! the same answer on every machine and in every version of this crate.
-//!
-//! Changing weights *does* move customers between variants in `assign`;
-//! keeping an exposed customer where they were is the engine's job: it
-//! records the assignment at first exposure and passes it back in
-//! [`Facts::variants`](super::Facts::variants), which
-//! [`evaluate`](super::evaluate) prefers over `assign`.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -111,8 +89,29 @@ pub(crate) fn scale(x: u64, n: u64) -> u64 {
 }
 
 /// Assigns `customer` to a variant of `experiment` in `program`:
-/// deterministic, the same on every machine, monotone in the ramp (see the
-/// [module docs](self) for the exact hash).
+/// deterministic, the same on every machine, monotone in the ramp.
+///
+/// # Assignment
+///
+/// One SHA-256 digest of the domain tag `referrals/experiment/v1`, then
+/// the program id, the experiment id and the customer id, each preceded by
+/// its length as a 4-byte big-endian integer. Two independent values come
+/// out of it:
+///
+/// - bytes 0..8 (big-endian `u64` `x`) place the customer on the ramp:
+///   `⌊x × 10 000 / 2⁶⁴⌋ < ramp_bps` means *in the experiment*. Raising the
+///   ramp only adds customers; nobody in leaves.
+/// - bytes 8..16 (`y`) pick the variant: `⌊y × W / 2⁶⁴⌋` (W the sum of the
+///   weights) falls in one variant's slice of the weights, in listed order.
+///
+/// Customers outside the ramp get the control variant. The same inputs give
+/// the same answer on every machine and in every version of this crate.
+///
+/// Changing weights *does* move customers between variants in `assign`;
+/// keeping an exposed customer where they were is the engine's job: it
+/// records the assignment at first exposure and passes it back in
+/// [`Facts::variants`](super::Facts::variants), which
+/// [`evaluate`](super::evaluate) prefers over `assign`.
 ///
 /// # Example: raising the ramp keeps everyone already in
 /// ```
