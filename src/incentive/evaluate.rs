@@ -500,13 +500,19 @@ fn check(
     }
 
     // Tiers pick the effects.
-    let (effects, tier, base_path): (&[Effect], Option<u32>, &str) = match &rule.tiers {
-        None => (&rule.effects, None, "effects"),
+    let (effects, tier, level): (&[Effect], Option<u32>, Option<usize>) = match &rule.tiers {
+        None => (&rule.effects, None, None),
         Some(t) => {
             let count = count(rules, facts, t.window, t.downgrade)
                 .saturating_add(u32::from(facts.completes_referral));
-            match t.levels.iter().rev().find(|l| l.at <= count) {
-                Some(level) => (&level.effects, Some(level.at), "tiers.levels.effects"),
+            match t
+                .levels
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, l)| l.at <= count)
+            {
+                Some((k, level)) => (&level.effects, Some(level.at), Some(k)),
                 None if rule.effects.is_empty() => {
                     return Err(Miss {
                         outcome: Outcome::NotMatched,
@@ -517,7 +523,7 @@ fn check(
                         variant,
                     });
                 }
-                None => (&rule.effects, None, "effects"),
+                None => (&rule.effects, None, None),
             }
         }
     };
@@ -530,7 +536,7 @@ fn check(
                     return Err(Miss {
                         outcome: Outcome::NotApplicable,
                         reason: Reason::Missing {
-                            path: format!("{base_path}[{j}].percent"),
+                            path: effect_path(level, j, "percent"),
                             missing: match event.amount() {
                                 Some(a) => Missing::Currency {
                                     amount: a,
@@ -557,7 +563,7 @@ fn check(
                 return Err(Miss {
                     outcome: Outcome::NotApplicable,
                     reason: Reason::Missing {
-                        path: format!("{base_path}[{j}].to"),
+                        path: effect_path(level, j, "to"),
                         missing: Missing::Referee,
                     },
                     variant,
@@ -575,6 +581,14 @@ fn check(
         }
     }
     Ok((tier, variant))
+}
+
+/// `effects[j].field`, or `tiers.levels[k].effects[j].field`.
+fn effect_path(level: Option<usize>, j: usize, field: &str) -> String {
+    match level {
+        None => format!("effects[{j}].{field}"),
+        Some(k) => format!("tiers.levels[{k}].effects[{j}].{field}"),
+    }
 }
 
 /// The trigger-specific test. `Ok(once_key)` if it fires.
