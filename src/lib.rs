@@ -69,7 +69,7 @@
 //! Three layers (see [`_documentation::architecture`]):
 //!
 //! - **A pure core**: [`money`], [`model`], [`code`], [`link`], [`share`],
-//!   [`attribution`] and [`program`] are plain types and functions with no
+//!   [`attribution`], [`program`], [`reward`] and [`incentive`] are plain types and functions with no
 //!   I/O. Time comes in as
 //!   an argument; randomness through an injected RNG.
 //! - **One storage seam**: the [`Store`] trait. [`MemoryStore`] is the
@@ -99,8 +99,11 @@
 //! - A fixed two-sided reward per referee conversion, booked to an
 //!   append-only ledger in exact minor units, clawed back pro rata on partial
 //!   refunds and in full on full refunds.
+//! - Incentive rules ([`incentive`]): triggers, conditions, tiers,
+//!   milestones, campaigns, stacking, experiments and contests, evaluated
+//!   purely with a trace per rule (not yet wired into the engine).
 //!
-//! What it does not do yet: tiers, budgets and
+//! What it does not do yet: budgets and
 //! hold periods, fraud scoring, analytics, durable stores. Those come on top
 //! of the same seams.
 //!
@@ -167,6 +170,7 @@ pub mod attribution;
 pub mod code;
 pub mod engine;
 mod error;
+pub mod incentive;
 pub mod ledger;
 pub mod link;
 pub mod model;

@@ -1471,7 +1471,8 @@ mod tests {
             };
             prop_assert_eq!(parsed.code, code);
             prop_assert_eq!(parsed.channel, Some(channel));
-            let expected = campaign.as_deref().map(normalize_campaign).filter(|c| !c.is_empty());
+            // A blank campaign (whitespace or bidi marks only) is absent.
+            let expected = campaign.as_deref().filter(|c| !is_blank(c)).map(normalize_campaign);
             prop_assert_eq!(parsed.campaign.as_deref(), expected);
 
             // The landing page's own parameters and fragment survive.

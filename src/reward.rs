@@ -53,10 +53,12 @@ pub struct LabelError {
 /// A program-chosen name: a points unit (`stars`), a perk (`early-access`),
 /// a charity (`food-bank`), a gift-card catalogue item, a contest. 1 to
 /// [`MAX_LABEL_LEN`] bytes, no control, bidi or invisible characters (the
-/// same rule as identifiers), compared exactly.
+/// same rule as identifiers), compared exactly. Immutable and shared:
+/// cloning one (every grant and trace repeats rule ids) copies a pointer,
+/// not the text.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Label(String);
+pub struct Label(std::sync::Arc<str>);
 
 impl Label {
     /// Checks and wraps a label.
@@ -80,7 +82,7 @@ impl Label {
                 shown: text.chars().take(32).collect(),
                 problem,
             }),
-            None => Ok(Label(text)),
+            None => Ok(Label(text.into())),
         }
     }
 
@@ -112,7 +114,7 @@ impl TryFrom<&str> for Label {
 
 impl From<Label> for String {
     fn from(l: Label) -> String {
-        l.0
+        l.0.as_ref().to_owned()
     }
 }
 
