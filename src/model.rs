@@ -547,6 +547,20 @@ pub struct Refund {
     pub at: DateTime<Utc>,
 }
 
+/// A customer spent some of an available reward (store credit used at
+/// checkout, points exchanged, days taken).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redemption {
+    /// The host's id for this redemption (idempotency key).
+    pub id: RedemptionId,
+    /// The reward spent from.
+    pub reward: RewardId,
+    /// How much of it, in its unit (minor units for money), positive.
+    pub quantity: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     /// Ids refuse characters that break logs or make two ids look alike;

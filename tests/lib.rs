@@ -4,4 +4,5 @@
 mod engine;
 mod faults;
 mod layering;
+mod ledger;
 mod store;

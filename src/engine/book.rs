@@ -409,11 +409,28 @@ pub fn claw_back(
     counters: &mut Counters,
 ) -> Result<Step<Moves>, Error> {
     let key = debt_counter(program, &reward.customer, &reward.unit);
-    let Some(owed_now) = counters.get(&key) else {
+    if counters.get(&key).is_none() {
         return Ok(Step::Read(counters.take_missing()));
-    };
+    }
     let mut entries = Vec::new();
     let mut writes = Vec::new();
+    // A hold period that ended before the refund: the reward was due for
+    // release (whether or not the release job ran yet), so the refund
+    // reverses it rather than cancelling it. Booked at the end of the hold,
+    // as the job would have.
+    if let (Some(HoldReason::HoldPeriod), None, Some(due)) =
+        (&reward.hold, &reward.decision, reward.hold_due())
+    {
+        if due <= at {
+            match release(program, reward, None, due, counters)? {
+                Step::Read(keys) => return Ok(Step::Read(keys)),
+                Step::Done((e, w)) => {
+                    entries.extend(e);
+                    writes.extend(w);
+                }
+            }
+        }
+    }
     let cause = [refund.as_str()];
     let r = Some(refund);
     let mut rest = q;
@@ -451,6 +468,8 @@ pub fn claw_back(
             (Unit::Money(c), Some(l)) if *c == l.currency() => Some(l.minor()),
             _ => None,
         };
+        // Read after any repayment the release above booked.
+        let owed_now = counters.get(&key).unwrap_or(0);
         let room = limit.map_or(debt, |l| (l - owed_now).clamp(0, debt));
         if room < debt {
             entries.push(book(

@@ -23,9 +23,12 @@ pub mod book;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod conformance;
 pub mod decide;
+mod ledger_ops;
+pub use ledger_ops::BatchReport;
 
 pub use crate::store::{
-    ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome,
+    ConversionOutcome, Outcome, Reason, RedemptionOutcome, RefundOutcome, SignupOutcome,
+    TouchOutcome,
 };
 
 use crate::code::{Code, CodeSecret};

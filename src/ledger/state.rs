@@ -311,6 +311,54 @@ impl Progress {
         Ok(())
     }
 
+    /// The sum of `entries` (all of one reward), whatever their order:
+    /// entries booked at one instant are listed by id, not by cause, so an
+    /// auditor folds by sums rather than replaying transitions. Entries that
+    /// earn (held, granted) set the quantity.
+    pub fn folded<'a>(entries: impl IntoIterator<Item = &'a super::LedgerEntry>) -> Progress {
+        let mut p = Progress::default();
+        for e in entries {
+            let q = e.quantity;
+            match e.kind {
+                EntryKind::Held => {
+                    p.quantity += q;
+                    p.pending += q;
+                }
+                EntryKind::Granted => {
+                    p.quantity += q;
+                    p.available += q;
+                }
+                EntryKind::Released => {
+                    p.pending -= q;
+                    p.available += q;
+                }
+                EntryKind::Cancelled => {
+                    p.pending -= q;
+                    p.cancelled += q;
+                }
+                EntryKind::Expired => {
+                    p.available -= q;
+                    p.expired += q;
+                }
+                EntryKind::Redeemed => {
+                    p.available -= q;
+                    p.redeemed += q;
+                }
+                EntryKind::Reversed => {
+                    p.available -= q;
+                    p.reversed += q;
+                }
+                EntryKind::Repaid => {
+                    p.available -= q;
+                    p.repaid += q;
+                }
+                EntryKind::Owed => p.owed += q,
+                EntryKind::WrittenOff => p.written_off += q,
+            }
+        }
+        p
+    }
+
     /// What of the reward still counts as earned: everything not
     /// cancelled, expired, reversed or owed back. What a refund may still
     /// take, and what budgets and caps keep counting.

@@ -80,7 +80,10 @@ mod faulty;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use faulty::{Fault, FaultPlan, FaultyStore};
 pub use memory::{MemoryState, MemoryStore};
-pub use outcome::{ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome};
+pub use outcome::{
+    ConversionOutcome, Outcome, Reason, RedemptionOutcome, RefundOutcome, SignupOutcome,
+    TouchOutcome,
+};
 pub use records::{
     Balance, CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord, CounterKey,
     CounterScope, CustomerRecord, EntryKind, EventKind, HoldReason, IdempotencyKey,

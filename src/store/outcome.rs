@@ -138,6 +138,16 @@ pub struct RefundOutcome {
     pub clawbacks: Vec<LedgerEntry>,
 }
 
+/// The answer to [`Engine::redeem`](crate::engine::Engine::redeem).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RedemptionOutcome {
+    /// The `Redeemed` entry written.
+    pub entry: LedgerEntry,
+    /// What of the reward is still available after it.
+    pub available: i64,
+}
+
 /// Any event's outcome, as remembered under its idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -151,4 +161,6 @@ pub enum Outcome {
     Conversion(ConversionOutcome),
     /// A refund's.
     Refund(RefundOutcome),
+    /// A redemption's.
+    Redemption(RedemptionOutcome),
 }

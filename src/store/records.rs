@@ -14,11 +14,11 @@ use crate::code::Code;
 pub use crate::ledger::{
     Balance, CounterKey, CounterScope, EntryKind, HoldReason, LedgerEntry, ReviewDecision, Reward,
 };
-use crate::model::RewardId;
 use crate::model::{
     Actor, Channel, Conversion, CustomerId, EventId, OrderId, ProgramId, Refund, RefundId, Signup,
     Touch, VisitorId,
 };
+use crate::model::{Redemption, RedemptionId, RewardId};
 use crate::money::Money;
 use crate::reward::RewardKind;
 pub use crate::reward::Role;
@@ -213,6 +213,8 @@ pub enum EventKind {
     Conversion,
     /// [`Refund`].
     Refund,
+    /// [`Redemption`].
+    Redemption,
 }
 
 /// The key under which an event's outcome is remembered.
@@ -238,6 +240,8 @@ pub enum Request {
     Conversion(Conversion),
     /// A refund.
     Refund(Refund),
+    /// A redemption.
+    Redemption(Redemption),
 }
 
 impl IdempotencyKey {
@@ -276,6 +280,16 @@ impl IdempotencyKey {
     }
 }
 
+impl IdempotencyKey {
+    /// The key of a redemption.
+    pub fn redemption(id: &RedemptionId) -> IdempotencyKey {
+        IdempotencyKey {
+            kind: EventKind::Redemption,
+            id: id.as_str().to_owned(),
+        }
+    }
+}
+
 impl Request {
     /// The key this request is remembered under.
     pub fn key(&self) -> IdempotencyKey {
@@ -284,6 +298,7 @@ impl Request {
             Request::Signup(s) => IdempotencyKey::signup(&s.id),
             Request::Conversion(c) => IdempotencyKey::conversion(&c.order),
             Request::Refund(r) => IdempotencyKey::refund(&r.order, &r.id),
+            Request::Redemption(r) => IdempotencyKey::redemption(&r.id),
         }
     }
 }

@@ -1,0 +1,332 @@
+//! The engine's ledger operations: releasing rewards whose hold ended,
+//! expiring unused ones, review decisions, and redemptions. Each reads,
+//! decides with the pure booking functions ([`super::book`]) and commits
+//! one conditional plan per reward.
+
+use chrono::{DateTime, Utc};
+
+use super::book::{self, Moves, Step};
+use super::{Decision, Engine};
+use crate::error::{Error, ErrorKind};
+use crate::ledger::{HoldReason, ReviewDecision, Reward};
+use crate::model::{OperatorId, Redemption, RewardId};
+use crate::store::{
+    CommitPlan, Due, IdempotencyKey, IdempotencyRecord, Outcome, RedemptionOutcome, Request, Store,
+    Versioned, Write,
+};
+
+/// What a batch of [`Engine::release_due`] or [`Engine::expire_due`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct BatchReport {
+    /// Rewards moved (released, or expired).
+    pub moved: usize,
+    /// Rewards found due but skipped because a concurrent writer changed
+    /// them first (a refund, a review); the next batch sees them again if
+    /// they are still due.
+    pub skipped: usize,
+    /// Whether the batch was full: more may be due, call again.
+    pub more: bool,
+}
+
+impl<S: Store> Engine<S> {
+    /// Commits one reward's moves at the version read. `Ok(false)` on a
+    /// conflict (re-read and decide again).
+    async fn commit_moves(
+        &self,
+        reward: Reward,
+        read: &Versioned<Reward>,
+        (entries, writes): Moves,
+    ) -> Result<bool, Error> {
+        let mut all: Vec<Write> = entries.into_iter().map(Write::InsertLedgerEntry).collect();
+        all.extend(writes);
+        all.push(book::put(reward, read));
+        let decision = Decision {
+            outcome: (),
+            plan: CommitPlan {
+                idempotency: None,
+                writes: all,
+            },
+        };
+        Ok(self.commit(decision).await?.is_some())
+    }
+
+    async fn read_reward(&self, id: &RewardId) -> Result<Versioned<Reward>, Error> {
+        self.store
+            .reward(self.program.id(), id)
+            .await?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "reward {id} does not exist in program {}",
+                        self.program.id()
+                    ),
+                )
+            })
+    }
+
+    /// Releases one reward's pending quantity at `at`, if `due` says so
+    /// of the reward as read. `Ok(None)`: nothing to do.
+    async fn release_one(
+        &self,
+        id: &RewardId,
+        at: impl Fn(&Reward) -> Option<DateTime<Utc>>,
+        decision: Option<ReviewDecision>,
+    ) -> Result<Option<Reward>, Error> {
+        for _ in 0..self.max_attempts {
+            let read = self.read_reward(id).await?;
+            let Some(when) = at(&read.record) else {
+                return Ok(None);
+            };
+            let (reward, moves) = self
+                .decide_with_counters(|counters| {
+                    let mut r = read.record.clone();
+                    Ok(
+                        match book::release(
+                            &self.program,
+                            &mut r,
+                            decision.clone(),
+                            when,
+                            counters,
+                        )? {
+                            Step::Read(keys) => Step::Read(keys),
+                            Step::Done(m) => Step::Done((r, m)),
+                        },
+                    )
+                })
+                .await?;
+            if self.commit_moves(reward.clone(), &read, moves).await? {
+                return Ok(Some(reward));
+            }
+        }
+        Err(self.exhausted("release"))
+    }
+
+    /// Releases rewards whose hold period ended at or before `now`: at
+    /// most `limit` of them, oldest hold first, each in its own commit
+    /// (booked at the end of its hold, so the result does not depend on
+    /// when the job runs). Idempotent and resumable: a reward released
+    /// once is no longer due, and a crash mid-batch leaves every reward
+    /// either released or still due. Run it from a periodic job until
+    /// [`BatchReport::more`] is false.
+    ///
+    /// Rewards held for review are not released by time: see
+    /// [`approve`](Self::approve).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the store fails (retrying is safe).
+    pub async fn release_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<BatchReport, Error> {
+        let due = self
+            .store
+            .due_rewards(self.program.id(), Due::Release, now, None, limit)
+            .await?;
+        let mut report = BatchReport {
+            more: due.len() == limit && limit > 0,
+            ..BatchReport::default()
+        };
+        for v in due {
+            let released = self
+                .release_one(&v.record.id, |r| release_time(r, now), None)
+                .await;
+            match released {
+                Ok(Some(_)) => report.moved += 1,
+                Ok(None) => report.skipped += 1,
+                Err(e) if e.kind() == ErrorKind::Conflict => report.skipped += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Expires what is still available of rewards whose validity ended at
+    /// or before `now` (at most `limit`, earliest first, each booked at its
+    /// expiry), giving back the budget and cap usage they held.
+    /// Idempotent and resumable like [`release_due`](Self::release_due).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the store fails (retrying is safe).
+    pub async fn expire_due(&self, now: DateTime<Utc>, limit: usize) -> Result<BatchReport, Error> {
+        let due = self
+            .store
+            .due_rewards(self.program.id(), Due::Expiry, now, None, limit)
+            .await?;
+        let mut report = BatchReport {
+            more: due.len() == limit && limit > 0,
+            ..BatchReport::default()
+        };
+        'rewards: for v in due {
+            for _ in 0..self.max_attempts {
+                let read = self.read_reward(&v.record.id).await?;
+                let Some(at) = read.record.expiry_due().filter(|e| *e <= now) else {
+                    report.skipped += 1;
+                    continue 'rewards;
+                };
+                let mut r = read.record.clone();
+                let moves = book::expire(&mut r, at)?;
+                if self.commit_moves(r, &read, moves).await? {
+                    report.moved += 1;
+                    continue 'rewards;
+                }
+            }
+            report.skipped += 1;
+        }
+        Ok(report)
+    }
+
+    /// Approves a held reward (a hold for review, or a hold period cut
+    /// short): its pending quantity becomes available now, repaying any
+    /// debt of the customer first, and who decided and why is recorded.
+    ///
+    /// Idempotent: approving an approved reward returns it unchanged.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] for an unknown reward;
+    /// [`ErrorKind::InvalidInput`] for a reward that is not pending (it was
+    /// rejected, cancelled or already released).
+    pub async fn approve(
+        &self,
+        reward: &RewardId,
+        by: &OperatorId,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Reward, Error> {
+        let decision = ReviewDecision {
+            approved: true,
+            by: by.clone(),
+            note: note.to_owned(),
+            at,
+        };
+        let released = self
+            .release_one(
+                reward,
+                |r| (r.progress.pending > 0).then_some(at),
+                Some(decision),
+            )
+            .await?;
+        match released {
+            Some(r) => Ok(r),
+            None => self.decided(reward, true).await,
+        }
+    }
+
+    /// Rejects a held reward: its pending quantity is cancelled and the
+    /// budget and cap usage it held is given back; who decided and why is
+    /// recorded.
+    ///
+    /// Idempotent: rejecting a rejected reward returns it unchanged.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::InvalidInput`] for a reward
+    /// that is not pending.
+    pub async fn reject(
+        &self,
+        reward: &RewardId,
+        by: &OperatorId,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Reward, Error> {
+        for _ in 0..self.max_attempts {
+            let read = self.read_reward(reward).await?;
+            if read.record.progress.pending == 0 {
+                return self.decided(reward, false).await;
+            }
+            let mut r = read.record.clone();
+            let decision = ReviewDecision {
+                approved: false,
+                by: by.clone(),
+                note: note.to_owned(),
+                at,
+            };
+            let moves = book::reject(&mut r, decision, at)?;
+            if self.commit_moves(r.clone(), &read, moves).await? {
+                return Ok(r);
+            }
+        }
+        Err(self.exhausted("reject"))
+    }
+
+    /// A reward that is no longer pending: returned if it was decided the
+    /// way asked, an error otherwise.
+    async fn decided(&self, id: &RewardId, approved: bool) -> Result<Reward, Error> {
+        let r = self.read_reward(id).await?.record;
+        match &r.decision {
+            Some(d) if d.approved == approved => Ok(r),
+            _ => Err(Error::invalid(
+                "reward",
+                format!(
+                    "reward {id} is {} and cannot be {}",
+                    r.state(),
+                    if approved { "approved" } else { "rejected" }
+                ),
+            )),
+        }
+    }
+
+    /// Spends part of an available reward. Idempotent by the redemption
+    /// id: a retried call returns the first outcome and never spends twice.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] for an unknown reward;
+    /// [`ErrorKind::InvalidInput`] for a quantity that is not positive or
+    /// exceeds what is available (a pending reward cannot be spent);
+    /// [`ErrorKind::IdempotencyMismatch`] if the id was used for another
+    /// redemption; [`ErrorKind::Store`].
+    pub async fn redeem(&self, redemption: &Redemption) -> Result<RedemptionOutcome, Error> {
+        let key = IdempotencyKey::redemption(&redemption.id);
+        let same = |r: &Request| matches!(r, Request::Redemption(x) if x == redemption);
+        for _ in 0..self.max_attempts {
+            if let Some(Outcome::Redemption(o)) = self.replay(&key, same).await? {
+                return Ok(o);
+            }
+            let decided = async {
+                let read = self.read_reward(&redemption.reward).await?;
+                let mut r = read.record.clone();
+                let entry =
+                    book::redeem(&mut r, redemption.quantity, &redemption.id, redemption.at)?;
+                Ok::<_, Error>((read, r, entry))
+            }
+            .await;
+            let (read, reward, entry) = match decided {
+                Ok(d) => d,
+                Err(e) => match self.refusal_or_replay(&key, same, e).await? {
+                    Outcome::Redemption(o) => return Ok(o),
+                    _ => return Err(self.wrong_kind("redeem")),
+                },
+            };
+            let outcome = RedemptionOutcome {
+                entry: entry.clone(),
+                available: reward.progress.available,
+            };
+            let decision = Decision {
+                outcome: outcome.clone(),
+                plan: CommitPlan {
+                    idempotency: Some(IdempotencyRecord {
+                        program: self.program.id().clone(),
+                        key: key.clone(),
+                        request: Request::Redemption(redemption.clone()),
+                        outcome: Outcome::Redemption(outcome),
+                    }),
+                    writes: vec![Write::InsertLedgerEntry(entry), book::put(reward, &read)],
+                },
+            };
+            if let Some(o) = self.commit(decision).await? {
+                return Ok(o);
+            }
+        }
+        Err(self.exhausted("redeem"))
+    }
+}
+
+/// When a reward's hold period ends, if it is pending on one that ended by
+/// `now` (rewards held for review are not released by time).
+fn release_time(r: &Reward, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if r.decision.is_some() || !matches!(r.hold, Some(HoldReason::HoldPeriod)) {
+        return None;
+    }
+    r.hold_due().filter(|t| *t <= now)
+}
