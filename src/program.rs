@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribution::AttributionPolicy;
 use crate::code::{Blocklist, CodeFormat};
+use crate::incentive::RuleSet;
 use crate::ledger::LedgerPolicy;
 use crate::model::ProgramId;
 use crate::money::{Currency, Money};
@@ -178,6 +179,10 @@ impl TwoSidedReward {
 pub enum Incentive {
     /// A fixed amount to the referrer and to the referee.
     TwoSided(TwoSidedReward),
+    /// Declarative rules ([`crate::incentive`]): every reward kind,
+    /// triggers, conditions, tiers, milestones, campaigns, stacking and
+    /// experiments. Its currency must be the program's.
+    Rules(RuleSet),
 }
 
 /// A referral program. Build it with [`Program::builder`]; deserialising
@@ -587,6 +592,24 @@ impl ProgramBuilder {
                     return Err(bad(
                         "incentive.max_rewarded_conversions",
                         "must be at least 1 (or unset to reward every conversion)",
+                    ));
+                }
+            }
+            Incentive::Rules(rules) => {
+                if rules.currency() != currency {
+                    return Err(bad(
+                        "incentive.rules.currency",
+                        format!("is {}, the program pays in {currency}", rules.currency()),
+                    ));
+                }
+                if rules.terms_version() != self.terms.version {
+                    return Err(bad(
+                        "incentive.rules.terms_version",
+                        format!(
+                            "is {}, the program's terms are version {}: every reward records the terms that granted it",
+                            rules.terms_version(),
+                            self.terms.version
+                        ),
                     ));
                 }
             }

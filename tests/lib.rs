@@ -3,6 +3,7 @@
 
 mod engine;
 mod faults;
+mod incentives;
 mod layering;
 mod ledger;
 mod store;

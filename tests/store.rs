@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Timelike, Utc};
 use referrals::model::{Actor, CustomerId, OrderId, ProgramId, RewardId};
+use referrals::reward::Label;
 use referrals::store::{
-    Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey, CustomerRecord, Due, FaultPlan,
-    FaultyStore, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, Reward,
-    RewardCursor, StoreResult, TouchRecord, Versioned, Write,
+    AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
+    CustomerRecord, Due, FaultPlan, FaultyStore, IdempotencyKey, IdempotencyRecord, LedgerCursor,
+    LedgerEntry, Reward, RewardCursor, StoreResult, TouchRecord, Versioned, Write,
 };
 // The engine's suite runs the store's clauses and then the engine over the
 // store: the one call a backend makes.
@@ -247,6 +248,23 @@ impl Store for Mutant {
 
     fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {
         self.inner.counter(key)
+    }
+
+    fn referred_conversions(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send {
+        self.inner.referred_conversions(program, referrer)
+    }
+
+    fn assignment(
+        &self,
+        program: &ProgramId,
+        experiment: &Label,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<AssignmentRecord>>> + Send {
+        self.inner.assignment(program, experiment, customer)
     }
 
     fn due_rewards(

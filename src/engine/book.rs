@@ -285,6 +285,19 @@ pub fn book_conversion(
                 _ => {}
             }
         }
+        // A once-keyed reward (a milestone, a contest prize) is booked at
+        // most once per key and beneficiary, whatever the event or retry:
+        // a counter limited to 1 says whether it was, atomically.
+        let once = p
+            .once_key
+            .as_ref()
+            .map(|key| CounterKey::program(program.id(), format!("once/{key}/{}", p.beneficiary)));
+        if let Some(key) = &once {
+            match counters.get(key) {
+                Some(n) if n >= 1 => continue,
+                _ => {}
+            }
+        }
         let unit = p.kind.unit();
         // Read the debt counter of everyone who may be repaid.
         let _ = counters.get(&debt_counter(program, &p.beneficiary, &unit));
@@ -344,6 +357,14 @@ pub fn book_conversion(
             reserved: Vec::new(),
             progress: Progress::default(),
         };
+        if let Some(key) = once {
+            counters.add(&key, 1);
+            booked.writes.push(Write::AddToCounter {
+                key,
+                delta: 1,
+                limit: Some(1),
+            });
+        }
         for r in reservations {
             counters.add(&r.key, r.delta);
             reward.reserved.push((r.key.clone(), r.delta));

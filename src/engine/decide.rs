@@ -7,21 +7,28 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::book::{self, Booked, Counters, PlannedReward, Step, book_conversion, claw_back};
-use crate::attribution::{Attribution, TouchPoint, attribute};
+use std::collections::BTreeMap;
+
+use crate::attribution::{Attribution, Credit, TouchPoint, attribute};
 use crate::code::Code;
 use crate::error::{Error, ErrorKind};
+use crate::incentive::{
+    CustomerFacts, EventFacts, Facts, PastReferral, ReferralFacts, ReferrerHistory, RuleSet,
+    evaluate,
+};
 use crate::ledger::Reward;
 use crate::model::{
     Actor, Channel, Conversion, CustomerId, Refund, RefundAmount, RewardId, Signup, Touch,
     TouchKind,
 };
 use crate::money::Money;
-use crate::program::{Incentive, Program, ReferrerSplit};
+use crate::program::{Incentive, Program, ReferrerSplit, TwoSidedReward};
+use crate::reward::Label;
 use crate::reward::RewardKind;
 use crate::store::{
-    CodeRecord, CodeUnusable, CommitPlan, ConversionOutcome, ConversionRecord, CustomerRecord,
-    IdempotencyRecord, Outcome, Reason, Referral, RefundOutcome, Request, Role, SignupOutcome,
-    TouchOutcome, TouchRecord, Versioned, Write,
+    AssignmentRecord, CodeRecord, CodeUnusable, CommitPlan, ConversionOutcome, ConversionRecord,
+    CustomerRecord, IdempotencyRecord, Outcome, Reason, Referral, RefundOutcome, Request, Role,
+    SignupOutcome, TouchOutcome, TouchRecord, Versioned, Write,
 };
 
 /// How many referrals each code with a use limit has made, as read from
@@ -295,6 +302,7 @@ pub fn signup(
             referral: referral.clone(),
             qualifying_touches: points,
             rewarded_conversions: 0,
+            purchases: 0,
         },
         expected: 0,
     });
@@ -365,8 +373,142 @@ pub(crate) fn window_start(at: DateTime<Utc>, lookback: chrono::TimeDelta) -> Da
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// Who a conversion credits, and in what shares: `Ok(referrer)` (the one
+/// paid per referral) or why nobody. `Err` carries the referrer when one
+/// was credited but the order earns nothing.
+type Verdict = Result<CustomerId, (Option<CustomerId>, Reason)>;
+
+fn credit(
+    program: &Program,
+    conversion: &Conversion,
+    c: &Versioned<CustomerRecord>,
+    touches: &[TouchRecord],
+    codes: &HashMap<Code, Versioned<CodeRecord>>,
+) -> (Verdict, Vec<Credit>) {
+    // Bought before signing up: not a referred purchase.
+    if conversion.at < c.record.signed_up_at {
+        return (Err((None, Reason::NotSignedUp)), Vec::new());
+    }
+    if !program.is_active_at(conversion.at) {
+        return (Err((None, Reason::ProgramNotActive)), Vec::new());
+    }
+    let points = conversion_touches(&c.record, touches, codes, conversion.at);
+    let credited = attribute(program.attribution(), &points, conversion.at);
+    let credits = credited.credits().to_vec();
+    // A code the referee typed at signup made the referral whatever the
+    // model (their explicit choice): while the signup is inside the
+    // lookback, its owner is the one paid per referral, as at signup, even
+    // where the model gives it no weight (first touch). Shares follow the
+    // model. Rules always pay per referral.
+    let per_referral = match program.incentive() {
+        Incentive::TwoSided(reward) => reward.referrer_split == ReferrerSplit::Primary,
+        _ => true,
+    };
+    let from = window_start(conversion.at, program.lookback());
+    let typed = c.record.referral.as_ref().and_then(|referral| {
+        c.record.qualifying_touches.iter().find(|t| {
+            per_referral
+                && t.kind == TouchKind::Typed
+                && t.at == c.record.signed_up_at
+                && t.at == referral.touched_at
+                && t.referrer == referral.referrer
+                && t.at >= from
+                && t.at <= conversion.at
+                && credited.primary().is_some()
+        })
+    });
+    let verdict = match typed
+        .map(|t| &t.referrer)
+        .or(credited.primary().map(|p| &p.referrer))
+    {
+        Some(primary) => Ok(primary.clone()),
+        None if c.record.referral.is_some() || !c.record.qualifying_touches.is_empty() => {
+            Err((None, Reason::OutsideLookback))
+        }
+        None => Err((None, Reason::NoQualifyingTouch)),
+    };
+    (verdict, credits)
+}
+
+/// The referrer a conversion would pay per referral, if any: what the
+/// engine needs to know to read that referrer's history before deciding
+/// under incentive rules.
+pub fn conversion_referrer(
+    program: &Program,
+    conversion: &Conversion,
+    customer: Option<&Versioned<CustomerRecord>>,
+    touches: &[TouchRecord],
+    codes: &HashMap<Code, Versioned<CodeRecord>>,
+) -> Option<CustomerId> {
+    customer.and_then(|c| credit(program, conversion, c, touches, codes).0.ok())
+}
+
+/// What the host says about the two customers of a referral, for
+/// incentive rules (tags, segments, eligibility attributes such as an age
+/// band or a region). Facts the host does not send make the rules that
+/// test them not applicable; they are never an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct HostFacts {
+    /// The referrer.
+    pub referrer: CustomerFacts,
+    /// The referee (the buyer).
+    pub referee: CustomerFacts,
+    /// Whether the referee is new to the host's business.
+    pub referee_is_new: Option<bool>,
+}
+
+/// What incentive rules decide on beyond the event, as the engine read it.
+#[derive(Debug, Clone, Default)]
+pub struct RuleInputs {
+    /// From the host.
+    pub host: HostFacts,
+    /// The referrer's successful referrals and shares (excluding this
+    /// event), derived from the store.
+    pub history: ReferrerHistory,
+    /// Experiment variants recorded at first exposure.
+    pub variants: BTreeMap<Label, Label>,
+    /// Who each experiment assigns (its unit: the referrer or the referee).
+    pub subjects: BTreeMap<Label, CustomerId>,
+}
+
+/// The referrer's successful referrals, derived from their referred
+/// conversions: per referee, the first conversion that paid this referrer
+/// a reward, and when that order was refunded in full (if it was).
+pub fn referrer_history(
+    referrer: &CustomerId,
+    conversions: &[ConversionRecord],
+    shares: Vec<DateTime<Utc>>,
+) -> ReferrerHistory {
+    let mut referrals: Vec<PastReferral> = Vec::new();
+    for c in conversions {
+        let paid = c
+            .payouts
+            .iter()
+            .any(|p| p.role == Role::Referrer && p.beneficiary == *referrer);
+        let seen = referrals
+            .iter()
+            .any(|r| r.referee == c.conversion.customer && r.reversed_at.is_none());
+        if paid && !seen {
+            referrals.push(PastReferral {
+                referee: c.conversion.customer.clone(),
+                at: c.conversion.at,
+                value: c.conversion.amount,
+                reversed_at: c.fully_refunded_at,
+            });
+        }
+    }
+    ReferrerHistory {
+        referrals,
+        shares,
+        granted_once_keys: Default::default(),
+    }
+}
+
 /// Decides a conversion: who is credited under the program's attribution
-/// policy, and what each side earns.
+/// policy, and what each side earns (the program's fixed two-sided reward,
+/// or what its incentive rules grant, given `inputs`), booked within its
+/// budget and caps.
 ///
 /// # Errors
 /// [`ErrorKind::CurrencyMismatch`] if the order is not in the program's
@@ -377,6 +519,7 @@ pub fn conversion(
     customer: Option<&Versioned<CustomerRecord>>,
     touches: &[TouchRecord],
     codes: &HashMap<Code, Versioned<CodeRecord>>,
+    inputs: &RuleInputs,
     counters: &mut Counters,
 ) -> Result<Step<Decision<ConversionOutcome>>, Error> {
     let amount = conversion.amount;
@@ -398,9 +541,7 @@ pub fn conversion(
             format!("order {} has a negative amount {amount}", conversion.order),
         ));
     }
-    let money = |e| Error::money("incentive", e);
-    let mut credits = Vec::new();
-    let Some(known) = customer else {
+    let Some(c) = customer else {
         // Not (yet) anyone's referee: nothing to remember. A retry after the
         // customer signs up (events can arrive out of order) is decided
         // afresh; refunds of such orders find no conversion.
@@ -412,119 +553,70 @@ pub fn conversion(
             plan: CommitPlan::default(),
         }));
     };
-    let verdict: Result<CustomerId, (Option<CustomerId>, Reason)> = match customer {
-        None => Err((None, Reason::NotSignedUp)),
-        // Bought before signing up: not a referred purchase.
-        Some(_) if conversion.at < known.record.signed_up_at => Err((None, Reason::NotSignedUp)),
-        Some(_) if !program.is_active_at(conversion.at) => Err((None, Reason::ProgramNotActive)),
-        Some(c) => {
-            let points = conversion_touches(&c.record, touches, codes, conversion.at);
-            let credited = attribute(program.attribution(), &points, conversion.at);
-            credits = credited.credits().to_vec();
-            // A code the referee typed at signup made the referral whatever
-            // the model (their explicit choice): while the signup is inside
-            // the lookback, its owner is the one paid per referral
-            // (`ReferrerSplit::Primary`), as at signup, even where the model
-            // gives it no weight (first touch). Shares follow the model.
-            let from = window_start(conversion.at, program.lookback());
-            let Incentive::TwoSided(reward) = program.incentive();
-            let typed = c.record.referral.as_ref().and_then(|referral| {
-                c.record.qualifying_touches.iter().find(|t| {
-                    reward.referrer_split == ReferrerSplit::Primary
-                        && t.kind == TouchKind::Typed
-                        && t.at == c.record.signed_up_at
-                        && t.at == referral.touched_at
-                        && t.referrer == referral.referrer
-                        && t.at >= from
-                        && t.at <= conversion.at
-                        && credited.primary().is_some()
-                })
-            });
-            match typed
-                .map(|t| &t.referrer)
-                .or(credited.primary().map(|p| &p.referrer))
-            {
-                Some(primary) => Ok(primary.clone()),
-                None if c.record.referral.is_some() || !c.record.qualifying_touches.is_empty() => {
-                    Err((None, Reason::OutsideLookback))
-                }
-                None => Err((None, Reason::NoQualifyingTouch)),
-            }
-        }
-    };
+    let (verdict, credits) = credit(program, conversion, c, touches, codes);
+    let after_signup = conversion.at >= c.record.signed_up_at;
     let mut booked = Booked::default();
-    let verdict = match (verdict, customer) {
-        (Ok(referrer), Some(c)) => {
-            let Incentive::TwoSided(reward) = program.incentive();
-            let below_min = match reward.min_order {
-                Some(min) => amount
-                    .compare(&min)
-                    .map_err(|e| Error::money("conversion.amount", e))?
-                    .is_lt(),
-                None => false,
+    let mut exposures = Vec::new();
+    let verdict = match verdict {
+        Ok(referrer) => {
+            let planned = match program.incentive() {
+                Incentive::TwoSided(reward) => {
+                    two_sided(program, conversion, c, reward, &referrer, &credits)?
+                }
+                Incentive::Rules(rules) => {
+                    let (planned, exposed) =
+                        by_rules(program, rules, conversion, c, &referrer, inputs);
+                    exposures = exposed;
+                    planned
+                }
             };
-            if reward
-                .max_rewarded_conversions
-                .is_some_and(|max| c.record.rewarded_conversions >= max)
-            {
-                Err((Some(referrer), Reason::AlreadyRewarded))
-            } else if below_min {
-                Err((Some(referrer), Reason::BelowMinimumOrder))
-            } else {
-                let referrer_parts: Vec<(CustomerId, Money)> = match reward.referrer_split {
-                    ReferrerSplit::Shares => Attribution::Credited {
-                        credits: credits.clone(),
+            match planned {
+                Err(reason) => Err((Some(referrer), reason)),
+                Ok(planned) => {
+                    booked = match book_conversion(
+                        program,
+                        &conversion.order,
+                        conversion.at,
+                        &planned,
+                        counters,
+                    )? {
+                        Step::Read(keys) => return Ok(Step::Read(keys)),
+                        Step::Done(b) => b,
+                    };
+                    match booked.withheld.first() {
+                        _ if !booked.payouts.is_empty() => Ok(referrer),
+                        Some(w) => Err((Some(referrer), w.reason)),
+                        None => Err((Some(referrer), Reason::AlreadyRewarded)),
                     }
-                    .split(reward.referrer)
-                    .map_err(money)?,
-                    _ => vec![(referrer.clone(), reward.referrer)],
-                };
-                let planned: Vec<PlannedReward> = referrer_parts
-                    .into_iter()
-                    .map(|(who, m)| (Role::Referrer, who, m))
-                    .chain([(Role::Referee, conversion.customer.clone(), reward.referee)])
-                    .filter(|(_, _, m)| m.minor() > 0)
-                    .map(|(role, who, amount)| PlannedReward {
-                        other: (role == Role::Referrer).then(|| conversion.customer.clone()),
-                        beneficiary: who,
-                        role,
-                        kind: RewardKind::Credit { amount },
-                        rule: None,
-                        rule_set_version: None,
-                        variant: None,
-                        once_key: None,
-                    })
-                    .collect();
-                booked = match book_conversion(
-                    program,
-                    &conversion.order,
-                    conversion.at,
-                    &planned,
-                    counters,
-                )? {
-                    Step::Read(keys) => return Ok(Step::Read(keys)),
-                    Step::Done(b) => b,
-                };
-                if booked.payouts.is_empty() {
-                    let reason = booked
-                        .withheld
-                        .first()
-                        .map_or(Reason::AlreadyRewarded, |w| w.reason);
-                    Err((Some(referrer), reason))
-                } else {
-                    let mut updated = c.record.clone();
-                    updated.rewarded_conversions = updated.rewarded_conversions.saturating_add(1);
-                    booked.writes.push(Write::PutCustomer {
-                        record: updated,
-                        expected: c.version,
-                    });
-                    Ok(referrer)
                 }
             }
         }
-        (Ok(referrer), None) => Err((Some(referrer), Reason::NotSignedUp)),
-        (Err(e), _) => Err(e),
+        Err(e) => Err(e),
     };
+    if after_signup {
+        let mut updated = c.record.clone();
+        updated.purchases = updated.purchases.saturating_add(1);
+        if verdict.is_ok() {
+            updated.rewarded_conversions = updated.rewarded_conversions.saturating_add(1);
+        }
+        booked.writes.push(Write::PutCustomer {
+            record: updated,
+            expected: c.version,
+        });
+    }
+    for (experiment, variant) in exposures {
+        if let Some(customer) = inputs.subjects.get(&experiment) {
+            booked
+                .writes
+                .push(Write::InsertAssignment(AssignmentRecord {
+                    program: program.id().clone(),
+                    experiment,
+                    customer: customer.clone(),
+                    variant,
+                    at: conversion.at,
+                }));
+        }
+    }
     let referrer = match &verdict {
         Ok(r) => Some(r.clone()),
         Err((r, _)) => r.clone(),
@@ -545,6 +637,7 @@ pub fn conversion(
             withheld: withheld.clone(),
             refund_count: 0,
             refunded: Money::zero(amount.currency()),
+            fully_refunded_at: None,
         },
         expected: 0,
     });
@@ -569,6 +662,137 @@ pub fn conversion(
         },
         outcome,
     }))
+}
+
+/// The program's fixed two-sided reward for a conversion, or why it earns
+/// none.
+fn two_sided(
+    program: &Program,
+    conversion: &Conversion,
+    c: &Versioned<CustomerRecord>,
+    reward: &TwoSidedReward,
+    referrer: &CustomerId,
+    credits: &[Credit],
+) -> Result<Planned, Error> {
+    let _ = program;
+    let below_min = match reward.min_order {
+        Some(min) => conversion
+            .amount
+            .compare(&min)
+            .map_err(|e| Error::money("conversion.amount", e))?
+            .is_lt(),
+        None => false,
+    };
+    if reward
+        .max_rewarded_conversions
+        .is_some_and(|max| c.record.rewarded_conversions >= max)
+    {
+        return Ok(Err(Reason::AlreadyRewarded));
+    }
+    if below_min {
+        return Ok(Err(Reason::BelowMinimumOrder));
+    }
+    let referrer_parts: Vec<(CustomerId, Money)> = match reward.referrer_split {
+        ReferrerSplit::Shares => Attribution::Credited {
+            credits: credits.to_vec(),
+        }
+        .split(reward.referrer)
+        .map_err(|e| Error::money("incentive", e))?,
+        _ => vec![(referrer.clone(), reward.referrer)],
+    };
+    Ok(Ok(referrer_parts
+        .into_iter()
+        .map(|(who, m)| (Role::Referrer, who, m))
+        .chain([(Role::Referee, conversion.customer.clone(), reward.referee)])
+        .filter(|(_, _, m)| m.minor() > 0)
+        .map(|(role, who, amount)| PlannedReward {
+            other: (role == Role::Referrer).then(|| conversion.customer.clone()),
+            beneficiary: who,
+            role,
+            kind: RewardKind::Credit { amount },
+            rule: None,
+            rule_set_version: None,
+            variant: None,
+            once_key: None,
+        })
+        .collect()))
+}
+
+/// The rewards an incentive decided are earned, or why none.
+type Planned = Result<Vec<PlannedReward>, Reason>;
+
+/// What the program's incentive rules grant for a conversion (or why
+/// nothing), and the experiment variants first exposed by it.
+fn by_rules(
+    program: &Program,
+    rules: &RuleSet,
+    conversion: &Conversion,
+    c: &Versioned<CustomerRecord>,
+    referrer: &CustomerId,
+    inputs: &RuleInputs,
+) -> (Planned, Vec<(Label, Label)>) {
+    let referral = c.record.referral.as_ref();
+    let completes_referral = !inputs
+        .history
+        .referrals
+        .iter()
+        .any(|r| r.referee == conversion.customer && r.reversed_at.is_none());
+    let facts = Facts {
+        program: program.id(),
+        event: EventFacts::Purchase {
+            amount: conversion.amount,
+            purchase_number: c.record.purchases.saturating_add(1),
+            at: conversion.at,
+        },
+        referral: ReferralFacts {
+            referrer: referrer.clone(),
+            referee: Some(conversion.customer.clone()),
+            channel: referral.map_or(Channel::Link, |r| r.channel.clone()),
+            referred_at: referral.map_or(c.record.signed_up_at, |r| r.touched_at),
+            referee_is_new: inputs.host.referee_is_new,
+        },
+        referrer: &inputs.host.referrer,
+        referee: &inputs.host.referee,
+        history: &inputs.history,
+        completes_referral,
+        variants: &inputs.variants,
+    };
+    let evaluation = evaluate(rules, &facts);
+    let mut exposed: Vec<(Label, Label)> = Vec::new();
+    for t in &evaluation.trace {
+        if let Some((experiment, variant)) = &t.variant {
+            let known = inputs.variants.contains_key(experiment)
+                || exposed.iter().any(|(e, _)| e == experiment);
+            if !known {
+                exposed.push((experiment.clone(), variant.clone()));
+            }
+        }
+    }
+    let planned: Vec<PlannedReward> = evaluation
+        .grants
+        .into_iter()
+        .map(|g| {
+            let (beneficiary, other) = match g.role {
+                Role::Referrer => (referrer.clone(), Some(conversion.customer.clone())),
+                Role::Referee => (conversion.customer.clone(), None),
+            };
+            PlannedReward {
+                beneficiary,
+                role: g.role,
+                other,
+                kind: g.reward,
+                rule: Some(g.rule),
+                rule_set_version: Some(g.rule_set_version),
+                variant: g.variant,
+                once_key: g.once_key,
+            }
+        })
+        .collect();
+    if planned.is_empty() {
+        (Err(Reason::NoRuleMatched), exposed)
+    } else {
+        (Ok(planned), exposed)
+    }
 }
 
 /// Decides a refund: how much of each reward to take back.
@@ -663,6 +887,9 @@ pub fn refund(
     let mut updated = rec.clone();
     updated.refunded = refunded;
     updated.refund_count = updated.refund_count.saturating_add(1);
+    if fully {
+        updated.fully_refunded_at = Some(refund.at);
+    }
     let mut clawbacks = Vec::new();
     let mut writes = Vec::new();
     for payout in &mut updated.payouts {
@@ -824,6 +1051,7 @@ mod tests {
                     withheld: Vec::new(),
                     refund_count: 0,
                     refunded: Money::zero(c),
+                    fully_refunded_at: None,
                 },
             },
             rewards: stored,

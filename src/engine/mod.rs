@@ -34,16 +34,20 @@ pub use crate::store::{
 use crate::code::{Code, CodeSecret};
 use crate::error::{Error, ErrorKind};
 use crate::ledger::{Balance, CounterKey, Reward};
+use crate::model::TouchKind;
 use crate::model::{Actor, Conversion, CustomerId, OrderId, Refund, RewardId, Signup, Touch};
 use crate::money::Money;
-use crate::program::{CodeGeneration, Program};
+use crate::program::{CodeGeneration, Incentive, Program};
+use crate::reward::Role;
 use crate::reward::Unit;
 use crate::store::{
     CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord, CustomerRecord,
-    IdempotencyKey, LedgerCursor, LedgerEntry, Request, Store, StoreErrorKind, Versioned, Write,
+    IdempotencyKey, LedgerCursor, LedgerEntry, Request, Store, StoreErrorKind, TouchRecord,
+    Versioned, Write,
 };
 use book::{Counters, Step};
-use decide::Decision;
+pub use decide::HostFacts;
+use decide::{Decision, RuleInputs};
 
 /// How many times an operation re-reads and decides again after losing a
 /// race, by default.
@@ -519,6 +523,69 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// What the program's incentive rules need for a conversion: the
+    /// referrer's history and shares, and recorded experiment variants.
+    /// Nothing is read for a program with a fixed reward.
+    async fn rule_inputs(
+        &self,
+        conversion: &Conversion,
+        customer: Option<&Versioned<CustomerRecord>>,
+        touches: &[TouchRecord],
+        codes: &HashMap<Code, Versioned<CodeRecord>>,
+        facts: &HostFacts,
+    ) -> Result<RuleInputs, Error> {
+        let program = &self.program;
+        let Incentive::Rules(rules) = program.incentive() else {
+            return Ok(RuleInputs::default());
+        };
+        let Some(referrer) =
+            decide::conversion_referrer(program, conversion, customer, touches, codes)
+        else {
+            return Ok(RuleInputs::default());
+        };
+        let referred = self
+            .store
+            .referred_conversions(program.id(), &referrer)
+            .await?;
+        // Earlier conversions only: the history excludes the event decided.
+        let referred: Vec<ConversionRecord> = referred
+            .into_iter()
+            .filter(|c| c.conversion.order != conversion.order)
+            .collect();
+        let shares = self
+            .store
+            .touches(
+                program.id(),
+                &Actor::Customer(referrer.clone()),
+                DateTime::<Utc>::MIN_UTC,
+            )
+            .await?
+            .into_iter()
+            .filter(|t| t.touch.kind == TouchKind::Share && t.touch.at <= conversion.at)
+            .map(|t| t.touch.at)
+            .collect();
+        let mut inputs = RuleInputs {
+            host: facts.clone(),
+            history: decide::referrer_history(&referrer, &referred, shares),
+            ..RuleInputs::default()
+        };
+        for experiment in rules.experiments() {
+            let subject = match experiment.unit {
+                Role::Referrer => referrer.clone(),
+                Role::Referee => conversion.customer.clone(),
+            };
+            if let Some(a) = self
+                .store
+                .assignment(program.id(), &experiment.id, &subject)
+                .await?
+            {
+                inputs.variants.insert(experiment.id.clone(), a.variant);
+            }
+            inputs.subjects.insert(experiment.id.clone(), subject);
+        }
+        Ok(inputs)
+    }
+
     /// On a state-dependent refusal (a duplicate signup, an order already
     /// refunded), the same event may have been committed by a concurrent
     /// delivery since this attempt read its key: answer with its outcome,
@@ -634,6 +701,26 @@ impl<S: Store> Engine<S> {
         &self,
         conversion: &Conversion,
     ) -> Result<ConversionOutcome, Error> {
+        self.record_conversion_with(conversion, &HostFacts::default())
+            .await
+    }
+
+    /// Records an order like [`record_conversion`](Self::record_conversion),
+    /// with what the host knows of both customers for the program's
+    /// incentive rules (tags, segments, eligibility attributes, whether the
+    /// referee is new). The referrer is the one
+    /// [`customer`](Self::customer)`(buyer)` names as referrer; look them
+    /// up first to describe them. Facts are not part of the event's
+    /// identity: a retried order returns its first outcome whatever facts
+    /// come with the retry.
+    ///
+    /// # Errors
+    /// As [`record_conversion`](Self::record_conversion).
+    pub async fn record_conversion_with(
+        &self,
+        conversion: &Conversion,
+        facts: &HostFacts,
+    ) -> Result<ConversionOutcome, Error> {
         let program = &self.program;
         let key = IdempotencyKey::conversion(&conversion.order);
         let same = |r: &Request| matches!(r, Request::Conversion(x) if x == conversion);
@@ -655,6 +742,9 @@ impl<S: Store> Engine<S> {
                 .await?;
             let wanted: Vec<Code> = touches.iter().map(|t| t.touch.code).collect();
             let codes = self.read_codes(&wanted).await?;
+            let inputs = self
+                .rule_inputs(conversion, customer.as_ref(), &touches, &codes, facts)
+                .await?;
             let decision = self
                 .decide_with_counters(|counters| {
                     decide::conversion(
@@ -663,6 +753,7 @@ impl<S: Store> Engine<S> {
                         customer.as_ref(),
                         &touches,
                         &codes,
+                        &inputs,
                         counters,
                     )
                 })

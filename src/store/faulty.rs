@@ -12,12 +12,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey, CustomerRecord, Due,
-    IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, Reward, RewardCursor, Store,
-    StoreError, StoreErrorKind, StoreResult, TouchRecord, Versioned,
+    AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
+    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, Reward,
+    RewardCursor, Store, StoreError, StoreErrorKind, StoreResult, TouchRecord, Versioned,
 };
 use crate::code::Code;
 use crate::model::{Actor, CustomerId, OrderId, ProgramId, RewardId};
+use crate::reward::Label;
 
 /// Basis points in a whole: a rate of `10_000` fails every call.
 const BPS_WHOLE: u64 = 10_000;
@@ -374,6 +375,25 @@ impl<S: Store> Store for FaultyStore<S> {
     ) -> StoreResult<Option<Versioned<Reward>>> {
         self.read_gate("reward")?;
         self.inner.reward(program, reward).await
+    }
+
+    async fn referred_conversions(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+    ) -> StoreResult<Vec<ConversionRecord>> {
+        self.read_gate("referred_conversions")?;
+        self.inner.referred_conversions(program, referrer).await
+    }
+
+    async fn assignment(
+        &self,
+        program: &ProgramId,
+        experiment: &Label,
+        customer: &CustomerId,
+    ) -> StoreResult<Option<AssignmentRecord>> {
+        self.read_gate("assignment")?;
+        self.inner.assignment(program, experiment, customer).await
     }
 
     async fn counter(&self, key: &CounterKey) -> StoreResult<i64> {

@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey, CustomerRecord, Due,
-    IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, Reward, RewardCursor, Store,
-    StoreError, StoreResult, TouchRecord, Versioned, Write,
+    AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
+    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, Reward,
+    RewardCursor, Store, StoreError, StoreResult, TouchRecord, Versioned, Write,
 };
 use crate::code::Code;
-use crate::reward::Unit;
+use crate::reward::{Label, Unit};
 /// Maps with foldhash: several times faster than SipHash on short keys,
 /// and seeded per map, so keys chosen by strangers (visitor ids come from
 /// cookies) cannot be aimed at one bucket in advance.
@@ -42,6 +42,9 @@ struct ProgramState {
     /// are inserted.
     balances: HashMap<CustomerId, BTreeMap<Unit, Balance>>,
     rewards: HashMap<RewardId, Box<Versioned<Reward>>>,
+    /// Per referrer of record, their conversions by (time, order).
+    referred: HashMap<CustomerId, BTreeSet<(DateTime<Utc>, OrderId)>>,
+    assignments: HashMap<(Label, CustomerId), AssignmentRecord>,
     /// Rewards by when their hold ends (pending only).
     holds_due: BTreeSet<(DateTime<Utc>, RewardId)>,
     /// Rewards by when their available rest expires.
@@ -70,6 +73,7 @@ enum PlanKey<'a> {
     Touch(&'a ProgramId, &'a EventId),
     Ledger(&'a ProgramId, &'a LedgerEntryId),
     Reward(&'a ProgramId, &'a RewardId),
+    Assignment(&'a ProgramId, &'a Label, &'a CustomerId),
 }
 
 fn version_of<T>(v: Option<&Versioned<T>>) -> u64 {
@@ -207,6 +211,36 @@ impl MemoryState {
             .rewards
             .get(reward)
             .map(|r| (**r).clone())
+    }
+
+    /// See [`Store::referred_conversions`].
+    pub fn referred_conversions(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+    ) -> Vec<ConversionRecord> {
+        let Some(p) = self.program(program) else {
+            return Vec::new();
+        };
+        p.referred
+            .get(referrer)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, order)| p.conversions.get(order).map(|v| v.record.clone()))
+            .collect()
+    }
+
+    /// See [`Store::assignment`].
+    pub fn assignment(
+        &self,
+        program: &ProgramId,
+        experiment: &Label,
+        customer: &CustomerId,
+    ) -> Option<AssignmentRecord> {
+        self.program(program)?
+            .assignments
+            .get(&(experiment.clone(), customer.clone()))
+            .cloned()
     }
 
     /// See [`Store::counter`].
@@ -388,6 +422,16 @@ impl MemoryState {
                     )?;
                     PlanKey::Reward(&record.program, &record.id)
                 }
+                Write::InsertAssignment(a) => {
+                    let key = (a.experiment.clone(), a.customer.clone());
+                    if state(&a.program).assignments.contains_key(&key) {
+                        return Err(StoreError::conflict(format!(
+                            "customer {} already has a variant of experiment {} in program {}",
+                            a.customer, a.experiment, a.program
+                        )));
+                    }
+                    PlanKey::Assignment(&a.program, &a.experiment, &a.customer)
+                }
                 Write::AddToCounter { key, delta, limit } => {
                     // Several writes to one counter apply in order: check
                     // each against the running value.
@@ -478,6 +522,12 @@ impl MemoryState {
                 }
                 Write::PutConversion { record, expected } => {
                     let p = self.program_mut(&record.program);
+                    if let Some(referrer) = &record.referrer {
+                        p.referred
+                            .entry(referrer.clone())
+                            .or_default()
+                            .insert((record.conversion.at, record.conversion.order.clone()));
+                    }
                     p.conversions.insert(
                         record.conversion.order.clone(),
                         Box::new(Versioned {
@@ -539,6 +589,11 @@ impl MemoryState {
                             record: *record,
                         }),
                     );
+                }
+                Write::InsertAssignment(a) => {
+                    let p = self.program_mut(&a.program);
+                    p.assignments
+                        .insert((a.experiment.clone(), a.customer.clone()), a);
                 }
                 Write::AddToCounter { key, delta, .. } => {
                     // Checked by `validate`: within the limit, no overflow.
@@ -670,6 +725,23 @@ impl Store for MemoryStore {
         reward: &RewardId,
     ) -> impl Future<Output = StoreResult<Option<Versioned<Reward>>>> + Send {
         ready(Ok(self.lock().reward(program, reward)))
+    }
+
+    fn referred_conversions(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send {
+        ready(Ok(self.lock().referred_conversions(program, referrer)))
+    }
+
+    fn assignment(
+        &self,
+        program: &ProgramId,
+        experiment: &Label,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<AssignmentRecord>>> + Send {
+        ready(Ok(self.lock().assignment(program, experiment, customer)))
     }
 
     fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {

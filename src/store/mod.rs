@@ -18,7 +18,7 @@
 //!   applied: its idempotency key is not stored yet; every versioned write
 //!   finds its record at the version it names (0: absent); every insert-only
 //!   key (touch id, ledger entry id) is new; no owner ends up with two
-//!   primary codes; and every counter it adds to stays within its limit
+//!   primary codes; no experiment assignment is recorded twice; and every counter it adds to stays within its limit
 //!   (and at or above zero). Otherwise nothing is written and the commit
 //!   fails with [`StoreErrorKind::Conflict`].
 //! - **Counters commute.** A counter write is an increment checked against
@@ -65,6 +65,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::code::Code;
 use crate::model::{Actor, CustomerId, LedgerEntryId, OrderId, ProgramId, RewardId};
+use crate::reward::Label;
 
 mod memory;
 mod outcome;
@@ -85,8 +86,8 @@ pub use outcome::{
     TouchOutcome,
 };
 pub use records::{
-    Balance, CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord, CounterKey,
-    CounterScope, CustomerRecord, EntryKind, EventKind, HoldReason, IdempotencyKey,
+    AssignmentRecord, Balance, CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord,
+    CounterKey, CounterScope, CustomerRecord, EntryKind, EventKind, HoldReason, IdempotencyKey,
     IdempotencyRecord, LedgerEntry, Payout, Referral, Request, ReviewDecision, Reward, Role,
     TouchRecord, Versioned, Withheld, Write,
 };
@@ -315,6 +316,25 @@ pub trait Store: Send + Sync + Debug {
         reward: &RewardId,
     ) -> impl Future<Output = StoreResult<Option<Versioned<Reward>>>> + Send;
 
+    /// The conversions credited to `referrer` (as referrer of record), for
+    /// deriving their successful referrals (tiers, milestones).
+    ///
+    /// # Ordering
+    /// Ascending by conversion time, ties by order id.
+    fn referred_conversions(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send;
+
+    /// The variant `customer` was given in `experiment`, if recorded.
+    fn assignment(
+        &self,
+        program: &ProgramId,
+        experiment: &Label,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<AssignmentRecord>>> + Send;
+
     /// A counter's value; 0 if it was never written.
     fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send;
 
@@ -398,6 +418,14 @@ macro_rules! forward_store {
             fn reward(&self, program: &ProgramId, reward: &RewardId)
                 -> impl Future<Output = StoreResult<Option<Versioned<Reward>>>> + Send {
                 (**self).reward(program, reward)
+            }
+            fn referred_conversions(&self, program: &ProgramId, referrer: &CustomerId)
+                -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send {
+                (**self).referred_conversions(program, referrer)
+            }
+            fn assignment(&self, program: &ProgramId, experiment: &Label, customer: &CustomerId)
+                -> impl Future<Output = StoreResult<Option<AssignmentRecord>>> + Send {
+                (**self).assignment(program, experiment, customer)
             }
             fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {
                 (**self).counter(key)

@@ -49,6 +49,9 @@ pub enum Reason {
     BudgetExhausted,
     /// A cap on what a customer (or a pair) may earn was reached.
     CapReached,
+    /// No incentive rule granted anything for the event (the trace of
+    /// `incentive::explain` says why, rule by rule).
+    NoRuleMatched,
 }
 
 impl From<CodeUnusable> for Reason {

@@ -20,8 +20,8 @@ use crate::model::{
 };
 use crate::model::{Redemption, RedemptionId, RewardId};
 use crate::money::Money;
-use crate::reward::RewardKind;
 pub use crate::reward::Role;
+use crate::reward::{Label, RewardKind};
 
 /// A record with the version a store keeps for optimistic concurrency.
 ///
@@ -140,6 +140,10 @@ pub struct CustomerRecord {
     pub qualifying_touches: Vec<TouchPoint>,
     /// How many of their conversions earned rewards.
     pub rewarded_conversions: u32,
+    /// How many purchases they made since signing up (recorded
+    /// conversions), for rules on the first or the Nth purchase.
+    #[serde(default)]
+    pub purchases: u32,
 }
 
 /// One reward a conversion earned, and how much of it refunds took back.
@@ -197,6 +201,27 @@ pub struct ConversionRecord {
     pub refund_count: u32,
     /// Total refunded so far.
     pub refunded: Money,
+    /// When the order was refunded in full, if it was: a referral it made
+    /// successful no longer counts toward tiers and milestones from then.
+    #[serde(default)]
+    pub fully_refunded_at: Option<DateTime<Utc>>,
+}
+
+/// The variant of an experiment a customer was given at first exposure,
+/// kept so that changing the experiment's weights or ramp never moves a
+/// customer already exposed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentRecord {
+    /// The program.
+    pub program: ProgramId,
+    /// The experiment.
+    pub experiment: Label,
+    /// The customer assigned.
+    pub customer: CustomerId,
+    /// Their variant.
+    pub variant: Label,
+    /// When they were first exposed.
+    pub at: DateTime<Utc>,
 }
 
 /// What kind of event an idempotency key belongs to: ids of different
@@ -350,6 +375,9 @@ pub enum Write {
     /// The store adds its [`LedgerEntry::deltas`] to the customer's
     /// [`Balance`] of its unit in the same commit.
     InsertLedgerEntry(LedgerEntry),
+    /// Insert an experiment assignment. Keyed by `(program, experiment,
+    /// customer)`; must be new.
+    InsertAssignment(AssignmentRecord),
     /// Create or replace a reward. Keyed by `(program, reward id)`.
     PutReward {
         /// The new state (boxed: a reward is several times larger than

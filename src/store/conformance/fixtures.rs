@@ -125,6 +125,7 @@ pub(crate) fn customer_record(program: &ProgramId, customer: &str) -> CustomerRe
         referral: None,
         qualifying_touches: Vec::new(),
         rewarded_conversions: 0,
+        purchases: 0,
     }
 }
 
@@ -147,6 +148,7 @@ pub(crate) fn conversion_record(
         withheld: Vec::new(),
         refund_count: 0,
         refunded: sar(0),
+        fully_refunded_at: None,
     }
 }
 

@@ -646,6 +646,7 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
             withheld: Vec::new(),
             refund_count: 2,
             refunded: kwd(3_086),
+            fully_refunded_at: Some(at_ns(200, 7)),
         },
         ConversionRecord {
             conversion: Conversion {
