@@ -7,12 +7,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Timelike, Utc};
-use referrals::model::{Actor, CustomerId, OrderId, ProgramId, RewardId};
+use referrals::model::{Actor, CustomerId, DeliveryId, OrderId, ProgramId, RewardId};
 use referrals::reward::Label;
 use referrals::store::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
     CustomerRecord, Due, FaultPlan, FaultyStore, IdempotencyKey, IdempotencyRecord, LedgerCursor,
-    LedgerEntry, Reward, RewardCursor, StoreResult, TouchRecord, Versioned, Write,
+    LedgerEntry, OutboxCursor, OutboxItem, Reward, RewardCursor, StoreResult, TouchRecord,
+    Versioned, Write,
 };
 // The engine's suite runs the store's clauses and then the engine over the
 // store: the one call a backend makes.
@@ -248,6 +249,24 @@ impl Store for Mutant {
 
     fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {
         self.inner.counter(key)
+    }
+
+    fn outbox_item(
+        &self,
+        program: &ProgramId,
+        id: &DeliveryId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<OutboxItem>>>> + Send {
+        self.inner.outbox_item(program, id)
+    }
+
+    fn outbox_due(
+        &self,
+        program: &ProgramId,
+        now: DateTime<Utc>,
+        after: Option<&OutboxCursor>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Versioned<OutboxItem>>>> + Send {
+        self.inner.outbox_due(program, now, after, limit)
     }
 
     fn referred_conversions(

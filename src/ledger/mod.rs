@@ -23,8 +23,8 @@ mod policy;
 mod state;
 
 pub use policy::{
-    Budget, Cap, CapMeasure, CapPeriod, CapSubject, LedgerPolicy, Limit, PolicyError, Reservation,
-    ReservationInput, still_reserved,
+    Budget, Cap, CapMeasure, CapPeriod, CapSubject, DeliveryPolicy, LedgerPolicy, Limit,
+    PolicyError, Reservation, ReservationInput, still_reserved,
 };
 pub use state::{Deltas, EntryKind, Progress, RewardState, TransitionError};
 
@@ -270,5 +270,90 @@ impl Reward {
         (self.progress.available > 0)
             .then_some(self.expires_at)
             .flatten()
+    }
+}
+
+/// Where a delivery through the fulfilment outbox stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+#[non_exhaustive]
+pub enum DeliveryState {
+    /// Waiting for a worker, from `OutboxItem::next_attempt_at`.
+    Ready,
+    /// Claimed by a worker until `until`; if the worker dies, the item is
+    /// due again then.
+    Leased {
+        /// Who claimed it.
+        worker: String,
+        /// When the lease ends.
+        until: DateTime<Utc>,
+    },
+    /// Delivered; the provider's reference kept.
+    Delivered {
+        /// The provider's reference (a payout id, a gift-card number).
+        reference: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Given up after the program's attempts: waits for a person.
+    Dead {
+        /// The last failure.
+        error: String,
+    },
+    /// Not to be delivered any more: the reward was reversed or cancelled
+    /// before delivery.
+    Cancelled,
+}
+
+/// A reward that must leave the system (cash, a coupon, a donation, a
+/// gift card, points to sync), queued in the same commit that made it
+/// available.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// Derived from the reward; also the delivery key a host passes to its
+    /// provider, so that a redelivery is harmless.
+    pub id: crate::model::DeliveryId,
+    /// The program.
+    pub program: ProgramId,
+    /// The reward delivered.
+    pub reward: RewardId,
+    /// Its customer.
+    pub customer: CustomerId,
+    /// What to deliver.
+    pub kind: RewardKind,
+    /// How much of it, in its unit.
+    pub quantity: i64,
+    /// The coupon code of a coupon reward.
+    pub coupon: Option<Code>,
+    /// When it became due (the reward became available).
+    pub due_at: DateTime<Utc>,
+    /// When it may next be claimed.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Claims so far.
+    pub attempts: u32,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+    /// Where it stands.
+    pub state: DeliveryState,
+}
+
+impl OutboxItem {
+    /// When a worker may claim it: its next attempt while ready, the end
+    /// of its lease while leased; never once delivered, dead or cancelled.
+    pub fn claimable_at(&self) -> Option<DateTime<Utc>> {
+        match &self.state {
+            DeliveryState::Ready => Some(self.next_attempt_at),
+            DeliveryState::Leased { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+
+    /// How long it took from due to delivered, once delivered: the
+    /// program's promise of timely rewards as a figure.
+    pub fn delivery_time(&self) -> Option<chrono::TimeDelta> {
+        match &self.state {
+            DeliveryState::Delivered { at, .. } => Some(*at - self.due_at),
+            _ => None,
+        }
     }
 }

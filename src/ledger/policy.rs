@@ -36,6 +36,38 @@ pub struct LedgerPolicy {
     /// recorded). Debt beyond the limit is written off, recorded as a
     /// `WrittenOff` entry: never dropped silently.
     pub debt_limit: Option<Money>,
+    /// How the fulfilment outbox retries deliveries.
+    pub delivery: DeliveryPolicy,
+}
+
+/// How the fulfilment outbox retries a failed delivery: after `backoff`
+/// seconds, doubling each time up to a day, at most `max_attempts` claims
+/// before the item is dead-lettered for a person to look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryPolicy {
+    /// Claims before an item is dead-lettered (1 or more). Default 8.
+    pub max_attempts: u32,
+    /// The first retry's delay in seconds (1 or more). Default 60.
+    pub backoff_seconds: i64,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        DeliveryPolicy {
+            max_attempts: 8,
+            backoff_seconds: 60,
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// The delay before the retry that follows failed attempt `attempt`
+    /// (1-based): `backoff × 2^(attempt-1)`, at most a day.
+    pub fn retry_after(&self, attempt: u32) -> TimeDelta {
+        let factor = 1i64 << attempt.saturating_sub(1).min(20);
+        TimeDelta::seconds(self.backoff_seconds.saturating_mul(factor).min(86_400))
+    }
 }
 
 /// A money budget: what the program may pay in total (money rewards and
@@ -199,6 +231,15 @@ impl LedgerPolicy {
         }
         if let Some(d) = self.debt_limit {
             money("debt_limit", d)?;
+        }
+        if self.delivery.max_attempts == 0 {
+            return Err(bad("delivery.max_attempts", "must be at least 1"));
+        }
+        if !(1..=86_400).contains(&self.delivery.backoff_seconds) {
+            return Err(bad(
+                "delivery.backoff_seconds",
+                format!("must be 1 to 86400, is {}", self.delivery.backoff_seconds),
+            ));
         }
         for (i, cap) in self.caps.iter().enumerate() {
             if cap.limit < 1 {

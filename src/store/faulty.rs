@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
-    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, Reward,
-    RewardCursor, Store, StoreError, StoreErrorKind, StoreResult, TouchRecord, Versioned,
+    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry,
+    OutboxCursor, OutboxItem, Reward, RewardCursor, Store, StoreError, StoreErrorKind, StoreResult,
+    TouchRecord, Versioned,
 };
 use crate::code::Code;
-use crate::model::{Actor, CustomerId, OrderId, ProgramId, RewardId};
+use crate::model::{Actor, CustomerId, DeliveryId, OrderId, ProgramId, RewardId};
 use crate::reward::Label;
 
 /// Basis points in a whole: a rate of `10_000` fails every call.
@@ -394,6 +395,26 @@ impl<S: Store> Store for FaultyStore<S> {
     ) -> StoreResult<Option<AssignmentRecord>> {
         self.read_gate("assignment")?;
         self.inner.assignment(program, experiment, customer).await
+    }
+
+    async fn outbox_item(
+        &self,
+        program: &ProgramId,
+        id: &DeliveryId,
+    ) -> StoreResult<Option<Versioned<OutboxItem>>> {
+        self.read_gate("outbox_item")?;
+        self.inner.outbox_item(program, id).await
+    }
+
+    async fn outbox_due(
+        &self,
+        program: &ProgramId,
+        now: DateTime<Utc>,
+        after: Option<&OutboxCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Versioned<OutboxItem>>> {
+        self.read_gate("outbox_due")?;
+        self.inner.outbox_due(program, now, after, limit).await
     }
 
     async fn counter(&self, key: &CounterKey) -> StoreResult<i64> {

@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
-    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, Reward,
-    RewardCursor, Store, StoreError, StoreResult, TouchRecord, Versioned, Write,
+    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry,
+    OutboxCursor, OutboxItem, Reward, RewardCursor, Store, StoreError, StoreResult, TouchRecord,
+    Versioned, Write,
 };
 use crate::code::Code;
 use crate::reward::{Label, Unit};
@@ -19,7 +20,9 @@ use crate::reward::{Label, Unit};
 type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 type HashSet<K> = StdHashSet<K, foldhash::fast::RandomState>;
 
-use crate::model::{Actor, CustomerId, EventId, LedgerEntryId, OrderId, ProgramId, RewardId};
+use crate::model::{
+    Actor, CustomerId, DeliveryId, EventId, LedgerEntryId, OrderId, ProgramId, RewardId,
+};
 
 /// One program's records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,6 +48,9 @@ struct ProgramState {
     /// Per referrer of record, their conversions by (time, order).
     referred: HashMap<CustomerId, BTreeSet<(DateTime<Utc>, OrderId)>>,
     assignments: HashMap<(Label, CustomerId), AssignmentRecord>,
+    outbox: HashMap<DeliveryId, Box<Versioned<OutboxItem>>>,
+    /// Outbox items by when a worker may claim them.
+    outbox_due: BTreeSet<(DateTime<Utc>, DeliveryId)>,
     /// Rewards by when their hold ends (pending only).
     holds_due: BTreeSet<(DateTime<Utc>, RewardId)>,
     /// Rewards by when their available rest expires.
@@ -74,6 +80,7 @@ enum PlanKey<'a> {
     Ledger(&'a ProgramId, &'a LedgerEntryId),
     Reward(&'a ProgramId, &'a RewardId),
     Assignment(&'a ProgramId, &'a Label, &'a CustomerId),
+    Outbox(&'a ProgramId, &'a DeliveryId),
 }
 
 fn version_of<T>(v: Option<&Versioned<T>>) -> u64 {
@@ -241,6 +248,54 @@ impl MemoryState {
             .assignments
             .get(&(experiment.clone(), customer.clone()))
             .cloned()
+    }
+
+    /// See [`Store::outbox_item`].
+    pub fn outbox_item(
+        &self,
+        program: &ProgramId,
+        id: &DeliveryId,
+    ) -> Option<Versioned<OutboxItem>> {
+        self.program(program)?.outbox.get(id).map(|r| (**r).clone())
+    }
+
+    /// See [`Store::outbox_due`].
+    pub fn outbox_due(
+        &self,
+        program: &ProgramId,
+        now: DateTime<Utc>,
+        after: Option<&OutboxCursor>,
+        limit: usize,
+    ) -> Vec<Versioned<OutboxItem>> {
+        let Some(p) = self.program(program) else {
+            return Vec::new();
+        };
+        let range = match after {
+            None => p.outbox_due.range(..),
+            Some(c) => p.outbox_due.range((
+                std::ops::Bound::Excluded((c.at, c.id.clone())),
+                std::ops::Bound::Unbounded,
+            )),
+        };
+        range
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .filter_map(|(_, id)| p.outbox.get(id).map(|r| (**r).clone()))
+            .collect()
+    }
+
+    /// Every outbox item of every program, for whole-state checks in
+    /// tests: ascending by program, then id.
+    pub fn all_outbox_items(&self) -> Vec<Versioned<OutboxItem>> {
+        let mut all: Vec<Versioned<OutboxItem>> = self
+            .programs
+            .values()
+            .flat_map(|p| p.outbox.values().map(|r| (**r).clone()))
+            .collect();
+        all.sort_by(|a, b| {
+            (&a.record.program, &a.record.id).cmp(&(&b.record.program, &b.record.id))
+        });
+        all
     }
 
     /// See [`Store::counter`].
@@ -422,6 +477,14 @@ impl MemoryState {
                     )?;
                     PlanKey::Reward(&record.program, &record.id)
                 }
+                Write::PutOutboxItem { record, expected } => {
+                    check_version(
+                        || format!("outbox item {} in program {}", record.id, record.program),
+                        version_of(state(&record.program).outbox.get(&record.id).map(|b| &**b)),
+                        *expected,
+                    )?;
+                    PlanKey::Outbox(&record.program, &record.id)
+                }
                 Write::InsertAssignment(a) => {
                     let key = (a.experiment.clone(), a.customer.clone());
                     if state(&a.program).assignments.contains_key(&key) {
@@ -590,6 +653,24 @@ impl MemoryState {
                         }),
                     );
                 }
+                Write::PutOutboxItem { record, expected } => {
+                    let p = self.program_mut(&record.program);
+                    if let Some(old) = p.outbox.get(&record.id) {
+                        if let Some(at) = old.record.claimable_at() {
+                            p.outbox_due.remove(&(at, record.id.clone()));
+                        }
+                    }
+                    if let Some(at) = record.claimable_at() {
+                        p.outbox_due.insert((at, record.id.clone()));
+                    }
+                    p.outbox.insert(
+                        record.id.clone(),
+                        Box::new(Versioned {
+                            version: expected + 1,
+                            record: *record,
+                        }),
+                    );
+                }
                 Write::InsertAssignment(a) => {
                     let p = self.program_mut(&a.program);
                     p.assignments
@@ -742,6 +823,24 @@ impl Store for MemoryStore {
         customer: &CustomerId,
     ) -> impl Future<Output = StoreResult<Option<AssignmentRecord>>> + Send {
         ready(Ok(self.lock().assignment(program, experiment, customer)))
+    }
+
+    fn outbox_item(
+        &self,
+        program: &ProgramId,
+        id: &DeliveryId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<OutboxItem>>>> + Send {
+        ready(Ok(self.lock().outbox_item(program, id)))
+    }
+
+    fn outbox_due(
+        &self,
+        program: &ProgramId,
+        now: DateTime<Utc>,
+        after: Option<&OutboxCursor>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Versioned<OutboxItem>>>> + Send {
+        ready(Ok(self.lock().outbox_due(program, now, after, limit)))
     }
 
     fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {

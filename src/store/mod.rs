@@ -64,7 +64,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::code::Code;
-use crate::model::{Actor, CustomerId, LedgerEntryId, OrderId, ProgramId, RewardId};
+use crate::model::{Actor, CustomerId, DeliveryId, LedgerEntryId, OrderId, ProgramId, RewardId};
 use crate::reward::Label;
 
 mod memory;
@@ -87,9 +87,9 @@ pub use outcome::{
 };
 pub use records::{
     AssignmentRecord, Balance, CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord,
-    CounterKey, CounterScope, CustomerRecord, EntryKind, EventKind, HoldReason, IdempotencyKey,
-    IdempotencyRecord, LedgerEntry, Payout, Referral, Request, ReviewDecision, Reward, Role,
-    TouchRecord, Versioned, Withheld, Write,
+    CounterKey, CounterScope, CustomerRecord, DeliveryState, EntryKind, EventKind, HoldReason,
+    IdempotencyKey, IdempotencyRecord, LedgerEntry, OutboxItem, Payout, Referral, Request,
+    ReviewDecision, Reward, Role, TouchRecord, Versioned, Withheld, Write,
 };
 
 /// Where a page of a customer's ledger starts: after this entry.
@@ -118,6 +118,15 @@ pub struct RewardCursor {
     pub at: DateTime<Utc>,
     /// The last reward's id.
     pub id: RewardId,
+}
+
+/// Where a page of claimable outbox items starts: after this (time, item).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OutboxCursor {
+    /// The last item's claimable time.
+    pub at: DateTime<Utc>,
+    /// The last item's id.
+    pub id: DeliveryId,
 }
 
 /// Which due rewards [`Store::due_rewards`] lists.
@@ -335,6 +344,27 @@ pub trait Store: Send + Sync + Debug {
         customer: &CustomerId,
     ) -> impl Future<Output = StoreResult<Option<AssignmentRecord>>> + Send;
 
+    /// An outbox item, by id.
+    fn outbox_item(
+        &self,
+        program: &ProgramId,
+        id: &DeliveryId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<OutboxItem>>>> + Send;
+
+    /// A page of the program's outbox items a worker may claim at `now`
+    /// ([`OutboxItem::claimable_at`] at or before `now`): at most `limit`
+    /// after `after`.
+    ///
+    /// # Ordering
+    /// Ascending by claimable time, ties by item id.
+    fn outbox_due(
+        &self,
+        program: &ProgramId,
+        now: DateTime<Utc>,
+        after: Option<&OutboxCursor>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Versioned<OutboxItem>>>> + Send;
+
     /// A counter's value; 0 if it was never written.
     fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send;
 
@@ -426,6 +456,15 @@ macro_rules! forward_store {
             fn assignment(&self, program: &ProgramId, experiment: &Label, customer: &CustomerId)
                 -> impl Future<Output = StoreResult<Option<AssignmentRecord>>> + Send {
                 (**self).assignment(program, experiment, customer)
+            }
+            fn outbox_item(&self, program: &ProgramId, id: &DeliveryId)
+                -> impl Future<Output = StoreResult<Option<Versioned<OutboxItem>>>> + Send {
+                (**self).outbox_item(program, id)
+            }
+            fn outbox_due(&self, program: &ProgramId, now: DateTime<Utc>,
+                after: Option<&OutboxCursor>, limit: usize)
+                -> impl Future<Output = StoreResult<Vec<Versioned<OutboxItem>>>> + Send {
+                (**self).outbox_due(program, now, after, limit)
             }
             fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {
                 (**self).counter(key)

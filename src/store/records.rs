@@ -12,7 +12,8 @@ use super::outcome::Reason;
 use crate::attribution::{Credit, TouchPoint};
 use crate::code::Code;
 pub use crate::ledger::{
-    Balance, CounterKey, CounterScope, EntryKind, HoldReason, LedgerEntry, ReviewDecision, Reward,
+    Balance, CounterKey, CounterScope, DeliveryState, EntryKind, HoldReason, LedgerEntry,
+    OutboxItem, ReviewDecision, Reward,
 };
 use crate::model::{
     Actor, Channel, Conversion, CustomerId, EventId, OrderId, ProgramId, Refund, RefundId, Signup,
@@ -375,6 +376,14 @@ pub enum Write {
     /// The store adds its [`LedgerEntry::deltas`] to the customer's
     /// [`Balance`] of its unit in the same commit.
     InsertLedgerEntry(LedgerEntry),
+    /// Create or replace a fulfilment outbox item. Keyed by `(program,
+    /// item id)`.
+    PutOutboxItem {
+        /// The new state.
+        record: Box<OutboxItem>,
+        /// The version read; 0 if the item must not exist yet.
+        expected: u64,
+    },
     /// Insert an experiment assignment. Keyed by `(program, experiment,
     /// customer)`; must be new.
     InsertAssignment(AssignmentRecord),
