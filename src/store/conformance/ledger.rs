@@ -387,8 +387,8 @@ pub async fn concurrent_counter_adds_never_pass_the_limit<S: Store + 'static>(st
             .min(TASKS);
         assert!(
             won.len() <= room,
-            "{clause}: {what}: {} plans committed, so the counter passed its limit (room for \
-             {room}): checking the limit and adding must be one atomic step",
+            "{clause}: the counter passed its limit: {what}: {} plans committed, with room for \
+             {room}: checking the limit and adding must be one atomic step",
             won.len()
         );
         assert_eq!(
