@@ -477,7 +477,9 @@ async fn a_naive_counter_passes_the_sequential_counter_clause() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[should_panic(expected = "balances_follow_ledger_entries: after a release, the balances of \"sara\"")]
+#[should_panic(
+    expected = "balances_follow_ledger_entries: after a release, the balances of \"sara\""
+)]
 async fn the_suite_catches_a_store_that_does_not_update_balances() {
     conformance::run_all(mutant(Mutation::BalanceNotUpdated)).await;
 }

@@ -536,7 +536,8 @@ impl<'s, S: Store> Probe<'s, S> {
         after: Option<&RewardCursor>,
         limit: usize,
     ) -> Vec<Versioned<Reward>> {
-        let what = format!("{due:?} due rewards in {p} before {before} after {after:?}, limit {limit}");
+        let what =
+            format!("{due:?} due rewards in {p} before {before} after {after:?}, limit {limit}");
         self.read(&what, self.store.due_rewards(p, due, before, after, limit))
             .await
     }

@@ -283,8 +283,11 @@ pub async fn counters_stay_within_their_limits<S: Store>(store: &S) {
     let allowance = shared_counter("allowance", "per-customer/sara");
     let mut from_prog = plan(vec![add(&allowance, 3, Some(5)), witness(&prog, "w-6")]);
     from_prog.idempotency = Some(touch_idempotency(&prog, "shared-1", "visitor"));
-    p.commit_ok("adding 3 (limit 5) to a shared counter from one program", from_prog)
-        .await;
+    p.commit_ok(
+        "adding 3 (limit 5) to a shared counter from one program",
+        from_prog,
+    )
+    .await;
     let mut from_other = plan(vec![add(&allowance, 2, Some(5)), witness(&other, "w-7")]);
     from_other.idempotency = Some(touch_idempotency(&other, "shared-2", "visitor"));
     p.commit_ok(
@@ -295,7 +298,10 @@ pub async fn counters_stay_within_their_limits<S: Store>(store: &S) {
     for prog_of_plan in [&prog, &other] {
         p.commit_conflict(
             &format!("adding 1 (limit 5) to the shared counter at 5, from program {prog_of_plan}"),
-            plan(vec![add(&allowance, 1, Some(5)), witness(prog_of_plan, "w-8")]),
+            plan(vec![
+                add(&allowance, 1, Some(5)),
+                witness(prog_of_plan, "w-8"),
+            ]),
         )
         .await;
         assert!(
@@ -356,7 +362,13 @@ pub async fn concurrent_counter_adds_never_pass_the_limit<S: Store + 'static>(st
             )
             .await;
         }
-        let in_prog = |i: usize| if round % 2 == 1 && i % 2 == 1 { &other } else { &prog };
+        let in_prog = |i: usize| {
+            if round % 2 == 1 && i % 2 == 1 {
+                &other
+            } else {
+                &prog
+            }
+        };
         let name = |i: usize| format!("counter-race-{round}-{i:02}");
         let plans = (0..TASKS)
             .map(|i| {
@@ -382,9 +394,7 @@ pub async fn concurrent_counter_adds_never_pass_the_limit<S: Store + 'static>(st
                 ),
             }
         }
-        let room = usize::try_from(limit - start)
-            .unwrap_or(0)
-            .min(TASKS);
+        let room = usize::try_from(limit - start).unwrap_or(0).min(TASKS);
         assert!(
             won.len() <= room,
             "{clause}: the counter passed its limit: {what}: {} plans committed, with room for \
@@ -423,7 +433,12 @@ pub async fn concurrent_counter_adds_never_pass_the_limit<S: Store + 'static>(st
         let free_name = |i: usize| format!("counter-free-{round}-{i:02}");
         let delta = |i: usize| if i % 2 == 0 { 2 } else { -1 };
         let plans = (0..TASKS)
-            .map(|i| plan(vec![add(&free, delta(i), None), witness(&prog, &free_name(i))]))
+            .map(|i| {
+                plan(vec![
+                    add(&free, delta(i), None),
+                    witness(&prog, &free_name(i)),
+                ])
+            })
             .collect();
         let what = format!("round {round}: {TASKS} tasks adding 2 or -1 at once with no limit");
         for (i, result) in race(&store, clause, plans).await.into_iter().enumerate() {
@@ -538,7 +553,16 @@ pub async fn balances_follow_ledger_entries<S: Store>(store: &S) {
                     3,
                     63,
                 ),
-                e(&prog, "b-16", "nada", "rw-8", Granted, &Unit::Coupons, 1, 64),
+                e(
+                    &prog,
+                    "b-16",
+                    "nada",
+                    "rw-8",
+                    Granted,
+                    &Unit::Coupons,
+                    1,
+                    64,
+                ),
                 e(&prog, "b-17", "sara", "rw-9", Granted, &kwd, 2_500, 65),
                 e(&prog, "b-18", "sara", "rw-10", Held, &nujoom, 40, 66),
             ],
@@ -578,7 +602,13 @@ pub async fn balances_follow_ledger_entries<S: Store>(store: &S) {
     for (what, entries) in plans {
         p.commit_ok(
             what,
-            plan(entries.iter().cloned().map(Write::InsertLedgerEntry).collect()),
+            plan(
+                entries
+                    .iter()
+                    .cloned()
+                    .map(Write::InsertLedgerEntry)
+                    .collect(),
+            ),
         )
         .await;
         booked.extend(entries);
@@ -588,7 +618,16 @@ pub async fn balances_follow_ledger_entries<S: Store>(store: &S) {
     let fresh = |n: &str| {
         vec![
             Write::InsertLedgerEntry(e(&prog, n, "sara", "rw-x", Granted, &sar, 999, 70)),
-            Write::InsertLedgerEntry(e(&prog, &format!("{n}-kwd"), "nada", "rw-x", Granted, &kwd, 5, 70)),
+            Write::InsertLedgerEntry(e(
+                &prog,
+                &format!("{n}-kwd"),
+                "nada",
+                "rw-x",
+                Granted,
+                &kwd,
+                5,
+                70,
+            )),
         ]
     };
     let refused: [(&str, Write); 3] = [
@@ -687,7 +726,9 @@ async fn check_due_pages<S: Store>(
             "{clause}: {after_what}: {due:?} due rewards read in pages of {limit}: duplicates \
              or gaps"
         );
-        let last = p.due_rewards(prog, due, before, after.as_ref(), limit).await;
+        let last = p
+            .due_rewards(prog, due, before, after.as_ref(), limit)
+            .await;
         assert_eq!(
             ids_of_rewards(&last),
             Vec::<&str>::new(),
@@ -831,10 +872,34 @@ pub async fn rewards_are_versioned_and_due_rewards_are_listed_in_order<S: Store>
     let release = ["rw-1", "rw-part", "rw-B", "rw-a", "rw-0", "rw-edge"];
     let expiry = ["rw-free", "rw-g1", "rw-part"];
     let created = "after creating them";
-    check_due_pages(&p, &prog, Due::Release, before, &current(&release).await, created).await;
-    check_due_pages(&p, &prog, Due::Expiry, before, &current(&expiry).await, created).await;
+    check_due_pages(
+        &p,
+        &prog,
+        Due::Release,
+        before,
+        &current(&release).await,
+        created,
+    )
+    .await;
+    check_due_pages(
+        &p,
+        &prog,
+        Due::Expiry,
+        before,
+        &current(&expiry).await,
+        created,
+    )
+    .await;
     let early = ["rw-1", "rw-part", "rw-B", "rw-a"];
-    check_due_pages(&p, &prog, Due::Release, at(500), &current(&early).await, created).await;
+    check_due_pages(
+        &p,
+        &prog,
+        Due::Release,
+        at(500),
+        &current(&early).await,
+        created,
+    )
+    .await;
     check_due_pages(&p, &prog, Due::Expiry, at(699), &[], created).await;
     let x = [reward_record(
         &other,
@@ -851,7 +916,12 @@ pub async fn rewards_are_versioned_and_due_rewards_are_listed_in_order<S: Store>
 
     // Updates move rewards between the lists.
     let version = async |id: &str| p.reward(&prog, id).await.map_or(0, |v| v.version);
-    let released = r("rw-a", Some(at(500)), Some(at(900)), vec![(Held, 100), (Released, 100)]);
+    let released = r(
+        "rw-a",
+        Some(at(500)),
+        Some(at(900)),
+        vec![(Held, 100), (Released, 100)],
+    );
     let moved = r("rw-1", Some(at(600)), None, held(100));
     let expired = r(
         "rw-free",
@@ -871,14 +941,35 @@ pub async fn rewards_are_versioned_and_due_rewards_are_listed_in_order<S: Store>
     let release = ["rw-part", "rw-B", "rw-0", "rw-1", "rw-edge"];
     let expiry = ["rw-g1", "rw-part", "rw-a"];
     let updated = "after releasing rw-a, moving rw-1 to 600 s and expiring rw-free";
-    check_due_pages(&p, &prog, Due::Release, before, &current(&release).await, updated).await;
-    check_due_pages(&p, &prog, Due::Expiry, before, &current(&expiry).await, updated).await;
+    check_due_pages(
+        &p,
+        &prog,
+        Due::Release,
+        before,
+        &current(&release).await,
+        updated,
+    )
+    .await;
+    check_due_pages(
+        &p,
+        &prog,
+        Due::Expiry,
+        before,
+        &current(&expiry).await,
+        updated,
+    )
+    .await;
 
     let refused = "after refused updates";
     p.commit_conflict(
         "releasing rw-edge from a stale version",
         plan(vec![put_reward(
-            r("rw-edge", Some(before), None, vec![(Held, 100), (Released, 100)]),
+            r(
+                "rw-edge",
+                Some(before),
+                None,
+                vec![(Held, 100), (Released, 100)],
+            ),
             0,
         )]),
     )
@@ -887,15 +978,36 @@ pub async fn rewards_are_versioned_and_due_rewards_are_listed_in_order<S: Store>
         "releasing rw-B in a plan with a counter past its limit",
         plan(vec![
             put_reward(
-                r("rw-B", Some(at(500)), Some(at(10)), vec![(Held, 100), (Released, 100)]),
+                r(
+                    "rw-B",
+                    Some(at(500)),
+                    Some(at(10)),
+                    vec![(Held, 100), (Released, 100)],
+                ),
                 version("rw-B").await,
             ),
             add(&program_counter(&prog, "full"), 1, Some(0)),
         ]),
     )
     .await;
-    check_due_pages(&p, &prog, Due::Release, before, &current(&release).await, refused).await;
-    check_due_pages(&p, &prog, Due::Expiry, before, &current(&expiry).await, refused).await;
+    check_due_pages(
+        &p,
+        &prog,
+        Due::Release,
+        before,
+        &current(&release).await,
+        refused,
+    )
+    .await;
+    check_due_pages(
+        &p,
+        &prog,
+        Due::Expiry,
+        before,
+        &current(&expiry).await,
+        refused,
+    )
+    .await;
 }
 
 /// `ledger(program, customer, after, limit)` read page by page with
@@ -948,7 +1060,9 @@ pub async fn ledger_pages_are_ordered_and_complete<S: Store>(store: &S) {
     let want_ids = ids_of_entries(&want);
     assert_eq!(
         want_ids,
-        ["pg-1", "pg-2", "pg-3", "pg-B", "pg-a", "pg-b", "pg-0", "pg-9", "pg-4"],
+        [
+            "pg-1", "pg-2", "pg-3", "pg-B", "pg-a", "pg-b", "pg-0", "pg-9", "pg-4"
+        ],
         "{clause}: the fixture's order"
     );
     for limit in [1, 2, 3, usize::MAX] {
@@ -1018,11 +1132,15 @@ pub async fn ledger_pages_are_ordered_and_complete<S: Store>(store: &S) {
                 at: since_ever(),
                 id: lid("pg-z"),
             },
-            &["pg-1", "pg-2", "pg-3", "pg-B", "pg-a", "pg-b", "pg-0", "pg-9", "pg-4"],
+            &[
+                "pg-1", "pg-2", "pg-3", "pg-B", "pg-a", "pg-b", "pg-0", "pg-9", "pg-4",
+            ],
         ),
     ];
     for (cursor, want) in cases {
-        let found = p.ledger_page(&prog, "sara", Some(&cursor), usize::MAX).await;
+        let found = p
+            .ledger_page(&prog, "sara", Some(&cursor), usize::MAX)
+            .await;
         assert_eq!(
             ids_of_entries(&found),
             want,

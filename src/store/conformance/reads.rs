@@ -238,7 +238,10 @@ pub async fn programs_are_isolated<S: Store>(store: &S) {
     for (prog, n) in [(&alpha, 1), (&beta, 2)] {
         p.commit_ok(
             &format!("a reward and a counter add under shared keys in program {prog}"),
-            plan(vec![put_reward(reward(prog, n), 0), add(&budget(prog), n, Some(n))]),
+            plan(vec![
+                put_reward(reward(prog, n), 0),
+                add(&budget(prog), n, Some(n)),
+            ]),
         )
         .await;
     }
