@@ -3,17 +3,18 @@
 //! kind of breakage is caught (a suite that passes everything proves
 //! nothing).
 
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Timelike, Utc};
 use referrals::model::{Actor, CustomerId, DeliveryId, OrderId, ProgramId, RewardId};
-use referrals::reward::Label;
+use referrals::reward::{Label, Unit};
 use referrals::store::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
     CustomerRecord, Due, FaultPlan, FaultyStore, IdempotencyKey, IdempotencyRecord, LedgerCursor,
-    LedgerEntry, OutboxCursor, OutboxItem, Reward, RewardCursor, StoreResult, TouchRecord,
-    Versioned, Write,
+    LedgerEntry, OutboxCursor, OutboxItem, Reward, RewardCursor, StoreError, StoreResult,
+    TouchRecord, Versioned, Write,
 };
 // The engine's suite runs the store's clauses and then the engine over the
 // store: the one call a backend makes.
@@ -90,13 +91,30 @@ enum Mutation {
     /// Reads a customer's ledger ignoring ASCII case (a SQL column with a
     /// case-insensitive collation).
     CaseInsensitiveLedger,
+    /// Adds to counters without checking their limits (still never below
+    /// zero).
+    CounterIgnoresLimit,
+    /// Checks a counter's limit by reading it through the trait, lets other
+    /// tasks run, then commits the add with no limit: a read-then-write
+    /// with no atomic condition across the await.
+    NaiveCounter,
+    /// Creates a balance with the first entry of its unit and never updates
+    /// it (an upsert written `ON CONFLICT DO NOTHING`).
+    BalanceNotUpdated,
+    /// Lists due rewards by reward id, not by due time (`ORDER BY id`).
+    DueRewardsById,
 }
+
+/// Balances as [`Mutation::BalanceNotUpdated`] keeps them.
+type FirstBalances = BTreeMap<(ProgramId, CustomerId, Unit), Balance>;
 
 /// A `MemoryStore` broken in one way.
 #[derive(Debug)]
 struct Mutant {
     inner: MemoryStore,
     mutation: Mutation,
+    /// The balances of [`Mutation::BalanceNotUpdated`].
+    balances: Mutex<FirstBalances>,
 }
 
 fn mutant(mutation: Mutation) -> impl FnMut() -> std::future::Ready<Mutant> {
@@ -104,6 +122,7 @@ fn mutant(mutation: Mutation) -> impl FnMut() -> std::future::Ready<Mutant> {
         std::future::ready(Mutant {
             inner: MemoryStore::new(),
             mutation,
+            balances: Mutex::new(BTreeMap::new()),
         })
     }
 }
@@ -231,12 +250,20 @@ impl Store for Mutant {
         }
     }
 
-    fn balances(
+    async fn balances(
         &self,
         program: &ProgramId,
         customer: &CustomerId,
-    ) -> impl Future<Output = StoreResult<Vec<Balance>>> + Send {
-        self.inner.balances(program, customer)
+    ) -> StoreResult<Vec<Balance>> {
+        if self.mutation != Mutation::BalanceNotUpdated {
+            return self.inner.balances(program, customer).await;
+        }
+        let kept = self.balances.lock().unwrap();
+        Ok(kept
+            .iter()
+            .filter(|((p, c, _), _)| p == program && c == customer)
+            .map(|(_, b)| b.clone())
+            .collect())
     }
 
     fn reward(
@@ -286,15 +313,30 @@ impl Store for Mutant {
         self.inner.assignment(program, experiment, customer)
     }
 
-    fn due_rewards(
+    async fn due_rewards(
         &self,
         program: &ProgramId,
         due: Due,
         before: DateTime<Utc>,
         after: Option<&RewardCursor>,
         limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<Versioned<Reward>>>> + Send {
-        self.inner.due_rewards(program, due, before, after, limit)
+    ) -> StoreResult<Vec<Versioned<Reward>>> {
+        if self.mutation != Mutation::DueRewardsById {
+            return self
+                .inner
+                .due_rewards(program, due, before, after, limit)
+                .await;
+        }
+        let mut all = self
+            .inner
+            .due_rewards(program, due, before, None, usize::MAX)
+            .await?;
+        all.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+        Ok(all
+            .into_iter()
+            .filter(|r| after.is_none_or(|c| r.record.id > c.id))
+            .take(limit)
+            .collect())
     }
 
     async fn commit(&self, plan: CommitPlan) -> StoreResult<()> {
@@ -339,6 +381,58 @@ impl Store for Mutant {
                 self.inner.snapshot().apply(plan.clone())?;
                 tokio::task::yield_now().await;
                 self.inner.commit(self.overwrite(plan)).await
+            }
+            Mutation::CounterIgnoresLimit => {
+                let mut plan = plan;
+                for write in &mut plan.writes {
+                    if let Write::AddToCounter { limit, .. } = write {
+                        *limit = None;
+                    }
+                }
+                self.inner.commit(plan).await
+            }
+            Mutation::NaiveCounter => {
+                let mut plan = plan;
+                let mut running: Vec<(CounterKey, i64)> = Vec::new();
+                for write in &mut plan.writes {
+                    let Write::AddToCounter { key, delta, limit } = write else {
+                        continue;
+                    };
+                    let current = match running.iter().find(|(k, _)| k == key) {
+                        Some((_, v)) => *v,
+                        None => self.inner.counter(key).await?,
+                    };
+                    let next = current
+                        .checked_add(*delta)
+                        .filter(|n| *n >= 0 && limit.is_none_or(|l| *n <= l))
+                        .ok_or_else(|| StoreError::conflict("the counter would pass its limit"))?;
+                    running.retain(|(k, _)| k != key);
+                    running.push((key.clone(), next));
+                    *limit = None;
+                }
+                tokio::task::yield_now().await;
+                self.inner.commit(plan).await
+            }
+            Mutation::BalanceNotUpdated => {
+                let entries: Vec<LedgerEntry> = plan
+                    .writes
+                    .iter()
+                    .filter_map(|w| match w {
+                        Write::InsertLedgerEntry(e) => Some(e.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                self.inner.commit(plan).await?;
+                let mut kept = self.balances.lock().unwrap();
+                for e in entries {
+                    let key = (e.program.clone(), e.customer.clone(), e.unit.clone());
+                    kept.entry(key).or_insert_with(|| {
+                        let mut b = Balance::zero(e.unit.clone());
+                        b.add(e.deltas());
+                        b
+                    });
+                }
+                Ok(())
             }
             _ => self.inner.commit(plan).await,
         }
@@ -393,4 +487,43 @@ async fn the_suite_catches_a_store_that_checks_then_acts() {
 #[should_panic(expected = "ids_differing_only_in_case_are_different_keys: the ledger")]
 async fn the_suite_catches_a_store_with_case_insensitive_ids() {
     conformance::run_all(mutant(Mutation::CaseInsensitiveLedger)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(
+    expected = "counters_stay_within_their_limits: adding 1 (limit 5) to a counter at 5, after a touch: the commit succeeded"
+)]
+async fn the_suite_catches_a_store_that_ignores_counter_limits() {
+    conformance::run_all(mutant(Mutation::CounterIgnoresLimit)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(
+    expected = "concurrent_counter_adds_never_pass_the_limit: the counter passed its limit"
+)]
+async fn the_suite_catches_a_store_that_reads_a_counter_then_writes_it() {
+    conformance::run_all(mutant(Mutation::NaiveCounter)).await;
+}
+
+/// The naive counter keeps every sequential clause: only racing catches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_naive_counter_passes_the_sequential_counter_clause() {
+    let store = mutant(Mutation::NaiveCounter)().await;
+    referrals::store::conformance::counters_stay_within_their_limits(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(
+    expected = "balances_follow_ledger_entries: after a release, the balances of \"sara\""
+)]
+async fn the_suite_catches_a_store_that_does_not_update_balances() {
+    conformance::run_all(mutant(Mutation::BalanceNotUpdated)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(
+    expected = "rewards_are_versioned_and_due_rewards_are_listed_in_order: after creating them: the Release due rewards"
+)]
+async fn the_suite_catches_a_store_that_lists_due_rewards_unordered() {
+    conformance::run_all(mutant(Mutation::DueRewardsById)).await;
 }

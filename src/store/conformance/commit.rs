@@ -353,7 +353,7 @@ pub async fn commit_rejects_seen_idempotency_key<S: Store>(store: &S) {
 /// Checks the version conditions of one record kind: a write naming any
 /// version but the stored one (0 when absent) fails with a conflict and
 /// leaves the record as it was.
-async fn check_version_conditions<S, T>(
+pub(super) async fn check_version_conditions<S, T>(
     p: &Probe<'_, S>,
     what: &str,
     record: impl Fn(u32) -> T,

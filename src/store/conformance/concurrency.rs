@@ -9,7 +9,7 @@ use super::fixtures::*;
 
 /// Spawns one task per plan, lets them all commit at once, and returns
 /// each plan's result in plan order.
-async fn race<S: Store + 'static>(
+pub(super) async fn race<S: Store + 'static>(
     store: &Arc<S>,
     clause: &str,
     plans: Vec<CommitPlan>,
@@ -67,10 +67,10 @@ fn one_winner(clause: &str, what: &str, results: &[StoreResult<()>]) -> usize {
 }
 
 /// How many tasks race in each concurrency clause.
-const TASKS: usize = 64;
+pub(super) const TASKS: usize = 64;
 
 /// How many rounds of races the concurrency clauses run.
-const ROUNDS: usize = 6;
+pub(super) const ROUNDS: usize = 6;
 
 /// Many tasks, on a multi-threaded runtime, race to create the same code,
 /// to commit the same idempotency key, to give one owner a primary code, to

@@ -9,21 +9,24 @@ pub(crate) use chrono::{DateTime, Utc};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 pub(crate) use super::super::{
-    CodeOrigin, CodeRecord, CommitPlan, ConversionRecord, CustomerRecord, EntryKind, EventKind,
-    IdempotencyKey, IdempotencyRecord, LedgerEntry, Payout, Referral, Request, Role, Store,
-    StoreErrorKind, StoreResult, TouchRecord, Versioned, Write,
+    Balance, CodeOrigin, CodeRecord, CommitPlan, ConversionRecord, CounterKey, CounterScope,
+    CustomerRecord, Due, EntryKind, EventKind, HoldReason, IdempotencyKey, IdempotencyRecord,
+    LedgerCursor, LedgerEntry, Payout, Referral, Request, ReviewDecision, Reward, RewardCursor,
+    Role, Store, StoreErrorKind, StoreResult, TouchRecord, Versioned, Write,
 };
 pub(crate) use super::super::{
     ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome,
 };
 pub(crate) use crate::attribution::{Credit, Share, TouchPoint};
 pub(crate) use crate::code::Code;
+pub(crate) use crate::ledger::{Progress, fold_balances};
 pub(crate) use crate::model::{
-    Actor, Channel, Conversion, CustomerId, EventId, IdError, LedgerEntryId, OrderId, ProgramId,
-    Refund, RefundAmount, RefundId, RewardId, Signup, Touch, TouchKind, VisitorId,
+    Actor, Channel, Conversion, CustomerId, EventId, IdError, LedgerEntryId, OperatorId, OrderId,
+    ProgramId, RedemptionId, Refund, RefundAmount, RefundId, RewardId, Signup, Touch, TouchKind,
+    VisitorId,
 };
 pub(crate) use crate::money::{Currency, Money};
-pub(crate) use crate::reward::{RewardKind, Unit};
+pub(crate) use crate::reward::{Discount, Label, RewardKind, Unit};
 
 // ---------------------------------------------------------------------------
 // Fixtures. Every helper panics with a message naming what was wrong: this
@@ -66,6 +69,16 @@ pub(crate) fn rwid(text: &str) -> RewardId {
 }
 pub(crate) fn lid(text: &str) -> LedgerEntryId {
     id("ledger entry id", text)
+}
+pub(crate) fn opid(text: &str) -> OperatorId {
+    id("operator id", text)
+}
+pub(crate) fn rdid(text: &str) -> RedemptionId {
+    id("redemption id", text)
+}
+
+pub(crate) fn label(text: &str) -> Label {
+    Label::new(text).unwrap_or_else(|err| panic!("conformance fixture: label {text:?}: {err}"))
 }
 
 pub(crate) fn code(text: &str) -> Code {
@@ -241,6 +254,103 @@ pub(crate) fn put_customer(record: CustomerRecord, expected: u64) -> Write {
 pub(crate) fn put_conversion(record: ConversionRecord, expected: u64) -> Write {
     Write::PutConversion { record, expected }
 }
+pub(crate) fn put_reward(record: Reward, expected: u64) -> Write {
+    Write::PutReward {
+        record: Box::new(record),
+        expected,
+    }
+}
+pub(crate) fn add(key: &CounterKey, delta: i64, limit: Option<i64>) -> Write {
+    Write::AddToCounter {
+        key: key.clone(),
+        delta,
+        limit,
+    }
+}
+
+/// A counter of `program` named `name`.
+pub(crate) fn program_counter(program: &ProgramId, name: &str) -> CounterKey {
+    CounterKey::program(program, name)
+}
+
+/// A counter shared by every program naming `scope`.
+pub(crate) fn shared_counter(scope: &str, name: &str) -> CounterKey {
+    CounterKey {
+        scope: CounterScope::Shared(label(scope)),
+        name: name.to_owned(),
+    }
+}
+
+/// A ledger entry of any kind and unit (the store checks no transition:
+/// it keeps what the engine books).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn entry_of(
+    program: &ProgramId,
+    entry: &str,
+    customer: &str,
+    reward: &str,
+    kind: EntryKind,
+    unit: Unit,
+    quantity: i64,
+    at: DateTime<Utc>,
+) -> LedgerEntry {
+    LedgerEntry {
+        id: lid(entry),
+        program: program.clone(),
+        customer: cid(customer),
+        reward: rwid(reward),
+        role: Role::Referrer,
+        kind,
+        unit,
+        quantity,
+        order: Some(oid("order")),
+        refund: None,
+        redemption: None,
+        at,
+    }
+}
+
+/// A credit reward of `customer` in SAR whose [`Progress`] is the fold of
+/// `steps` (the first earns it: `Held` or `Granted`), held until
+/// `release_at` and expiring at `expires_at`.
+pub(crate) fn reward_record(
+    program: &ProgramId,
+    reward: &str,
+    customer: &str,
+    release_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    steps: &[(EntryKind, i64)],
+) -> Reward {
+    let mut progress = Progress::default();
+    for &(kind, quantity) in steps {
+        progress
+            .apply(reward, kind, quantity)
+            .unwrap_or_else(|err| panic!("conformance fixture: reward {reward:?}: {err}"));
+    }
+    Reward {
+        id: rwid(reward),
+        program: program.clone(),
+        customer: cid(customer),
+        role: Role::Referrer,
+        kind: RewardKind::Credit {
+            amount: sar(progress.quantity),
+        },
+        unit: Unit::Money(Currency::SAR),
+        order: Some(oid("order")),
+        rule: None,
+        rule_set_version: None,
+        terms_version: 1,
+        variant: None,
+        earned_at: at(0),
+        hold: release_at.map(|_| HoldReason::HoldPeriod),
+        release_at,
+        expires_at,
+        coupon: None,
+        decision: None,
+        reserved: Vec::new(),
+        progress,
+    }
+}
 
 /// One plan creating one record of every kind, with its idempotency record.
 pub(crate) fn one_of_each(
@@ -392,6 +502,47 @@ impl<'s, S: Store> Probe<'s, S> {
         self.read(&what, self.store.ledger(p, &cid(c), None, usize::MAX))
             .await
     }
+
+    pub(crate) async fn ledger_page(
+        &self,
+        p: &ProgramId,
+        c: &str,
+        after: Option<&LedgerCursor>,
+        limit: usize,
+    ) -> Vec<LedgerEntry> {
+        let what = format!("a ledger page of {c} in {p} after {after:?}, limit {limit}");
+        self.read(&what, self.store.ledger(p, &cid(c), after, limit))
+            .await
+    }
+
+    pub(crate) async fn balances(&self, p: &ProgramId, c: &str) -> Vec<Balance> {
+        let what = format!("balances of {c} in {p}");
+        self.read(&what, self.store.balances(p, &cid(c))).await
+    }
+
+    pub(crate) async fn reward(&self, p: &ProgramId, r: &str) -> Option<Versioned<Reward>> {
+        let what = format!("reward {r} in {p}");
+        self.read(&what, self.store.reward(p, &rwid(r))).await
+    }
+
+    pub(crate) async fn counter(&self, k: &CounterKey) -> i64 {
+        let what = format!("counter {:?} {:?}", k.scope, k.name);
+        self.read(&what, self.store.counter(k)).await
+    }
+
+    pub(crate) async fn due_rewards(
+        &self,
+        p: &ProgramId,
+        due: Due,
+        before: DateTime<Utc>,
+        after: Option<&RewardCursor>,
+        limit: usize,
+    ) -> Vec<Versioned<Reward>> {
+        let what =
+            format!("{due:?} due rewards in {p} before {before} after {after:?}, limit {limit}");
+        self.read(&what, self.store.due_rewards(p, due, before, after, limit))
+            .await
+    }
 }
 
 pub(crate) fn ids_of_touches(list: &[TouchRecord]) -> Vec<&str> {
@@ -400,4 +551,26 @@ pub(crate) fn ids_of_touches(list: &[TouchRecord]) -> Vec<&str> {
 
 pub(crate) fn ids_of_entries(list: &[LedgerEntry]) -> Vec<&str> {
     list.iter().map(|e| e.id.as_str()).collect()
+}
+
+pub(crate) fn ids_of_rewards(list: &[Versioned<Reward>]) -> Vec<&str> {
+    list.iter().map(|r| r.record.id.as_str()).collect()
+}
+
+/// The customer's balances as the fold of `entries` says they must be:
+/// the entries of `program` and `customer`, one balance per unit they ever
+/// had an entry in, ascending by unit.
+pub(crate) fn folded_balances(
+    entries: &[LedgerEntry],
+    program: &ProgramId,
+    customer: &str,
+) -> Vec<Balance> {
+    let customer = cid(customer);
+    fold_balances(
+        entries
+            .iter()
+            .filter(|e| e.program == *program && e.customer == customer),
+    )
+    .into_values()
+    .collect()
 }

@@ -52,11 +52,13 @@ use super::Store;
 mod commit;
 mod concurrency;
 pub(crate) mod fixtures;
+mod ledger;
 mod reads;
 
 pub use commit::*;
 pub use concurrency::*;
 use fixtures::assert_multi_thread;
+pub use ledger::*;
 pub use reads::*;
 
 /// Runs every clause of the suite, each on a fresh store from `fresh`.
@@ -88,6 +90,11 @@ where
     records_round_trip_exactly(&fresh().await).await;
     concurrent_commits_one_winner(Arc::new(fresh().await)).await;
     concurrent_disjoint_commits_all_succeed(Arc::new(fresh().await)).await;
+    counters_stay_within_their_limits(&fresh().await).await;
+    concurrent_counter_adds_never_pass_the_limit(Arc::new(fresh().await)).await;
+    balances_follow_ledger_entries(&fresh().await).await;
+    rewards_are_versioned_and_due_rewards_are_listed_in_order(&fresh().await).await;
+    ledger_pages_are_ordered_and_complete(&fresh().await).await;
 }
 
 #[cfg(test)]
@@ -100,7 +107,8 @@ mod tests {
             include_str!("mod.rs"),
             include_str!("commit.rs"),
             include_str!("reads.rs"),
-            include_str!("concurrency.rs")
+            include_str!("concurrency.rs"),
+            include_str!("ledger.rs")
         );
         let body_start = source
             .find("pub async fn run_all")
@@ -119,7 +127,7 @@ mod tests {
             })
             .filter(|name| *name != "run_all")
             .collect();
-        assert!(clauses.len() >= 17, "found only {clauses:?}");
+        assert!(clauses.len() >= 22, "found only {clauses:?}");
         for clause in clauses {
             assert!(
                 body.contains(&format!("    {clause}(")),

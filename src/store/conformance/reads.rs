@@ -221,7 +221,70 @@ pub async fn programs_are_isolated<S: Store>(store: &S) {
         );
     }
 
+    // The ledger's records under the same keys: a reward (due in both
+    // lists), the balances its entry left, and a program's counter (the
+    // second program's add would pass the limit were the counters one).
+    let reward = |prog: &ProgramId, n: i64| {
+        reward_record(
+            prog,
+            "reward",
+            "customer",
+            Some(at(n)),
+            Some(at(n)),
+            &[(EntryKind::Held, 100), (EntryKind::Released, n)],
+        )
+    };
+    let budget = |prog: &ProgramId| program_counter(prog, "budget");
+    for (prog, n) in [(&alpha, 1), (&beta, 2)] {
+        p.commit_ok(
+            &format!("a reward and a counter add under shared keys in program {prog}"),
+            plan(vec![
+                put_reward(reward(prog, n), 0),
+                add(&budget(prog), n, Some(n)),
+            ]),
+        )
+        .await;
+    }
+    for (prog, n) in [(&alpha, 1), (&beta, 2)] {
+        let in_prog = format!("in program {prog}");
+        let (.., entry, _) = records(prog, n as u32);
+        let found = p.reward(prog, "reward").await;
+        assert_eq!(found, v1(reward(prog, n)), "{clause}: the reward {in_prog}");
+        let found = p.balances(prog, "customer").await;
+        let want = folded_balances(&[entry], prog, "customer");
+        assert_eq!(found, want, "{clause}: the balances {in_prog}");
+        for due in [Due::Release, Due::Expiry] {
+            let found = p.due_rewards(prog, due, at(10), None, usize::MAX).await;
+            assert_eq!(
+                found,
+                [v1(reward(prog, n)).expect("a reward")],
+                "{clause}: the {due:?} due rewards {in_prog}"
+            );
+        }
+        let found = p.counter(&budget(prog)).await;
+        assert_eq!(found, n, "{clause}: the program's counter {in_prog}");
+    }
+
     let nothing = "a program nobody wrote to";
+    assert_eq!(
+        p.reward(&empty, "reward").await,
+        None,
+        "{clause}: reward in {nothing}"
+    );
+    assert_eq!(
+        p.balances(&empty, "customer").await,
+        [],
+        "{clause}: balances in {nothing}"
+    );
+    for due in [Due::Release, Due::Expiry] {
+        let found = p.due_rewards(&empty, due, at(10), None, usize::MAX).await;
+        assert_eq!(found, [], "{clause}: {due:?} due rewards in {nothing}");
+    }
+    assert_eq!(
+        p.counter(&budget(&empty)).await,
+        0,
+        "{clause}: the counter of {nothing}"
+    );
     let k = key(EventKind::Touch, "event");
     assert_eq!(
         p.idempotency(&empty, &k).await,
@@ -730,12 +793,112 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
         },
     ];
 
+    let cap = shared_counter("حصة", "cap/referrer/مسوّقة-سارة/2026-03/value");
+    let budget = program_counter(&prog, "ميزانية");
+    let mut reviewed = Progress::default();
+    for (kind, q) in [(EntryKind::Held, 1), (EntryKind::Released, 1)] {
+        reviewed
+            .apply("مكافأة-١", kind, q)
+            .unwrap_or_else(|err| panic!("{clause}: fixture: {err}"));
+    }
+    let rewards = vec![
+        Reward {
+            id: rwid("مكافأة-١"),
+            program: prog.clone(),
+            customer: cid("مسوّقة-سارة"),
+            role: Role::Referee,
+            kind: RewardKind::Coupon {
+                discount: Discount::Percent {
+                    basis_points: 1_000,
+                    max: Some(kwd(5_000)),
+                },
+            },
+            unit: Unit::Coupons,
+            order: Some(oid("طلب-٤٢")),
+            rule: Some(label("قاعدة-رمضان")),
+            rule_set_version: Some(u32::MAX),
+            terms_version: 7,
+            variant: Some((label("exp-1"), label("ب"))),
+            earned_at: at_ns(120, 500),
+            hold: Some(HoldReason::Review {
+                note: "مراجعة: عنوان مشترك \u{2066}x\u{2069}".to_owned(),
+            }),
+            release_at: None,
+            expires_at: Some(at_ns(86_400, 999_999_999)),
+            coupon: Some(code("ABCDEFGHJKMNPQRSTVWXYZ0123456789")),
+            decision: Some(ReviewDecision {
+                approved: true,
+                by: opid("مشرف-١"),
+                note: String::new(),
+                at: at_ns(130, 1),
+            }),
+            reserved: vec![(budget.clone(), 1), (cap.clone(), 5_000)],
+            progress: reviewed,
+        },
+        Reward {
+            kind: RewardKind::Points {
+                unit: label("نقاط"),
+                amount: i64::MAX,
+            },
+            unit: Unit::Points(label("نقاط")),
+            order: None,
+            earned_at: y2k,
+            ..reward_record(
+                &prog,
+                &long_owner,
+                &long_owner,
+                Some(y2k),
+                None,
+                &[(EntryKind::Held, i64::MAX)],
+            )
+        },
+    ];
+    let entry = |id: &str, kind: EntryKind, unit: Unit, q: i64, at: DateTime<Utc>| LedgerEntry {
+        role: Role::Referee,
+        order: None,
+        ..entry_of(&prog, id, "عميل-٧", "مكافأة-١", kind, unit, q, at)
+    };
+    let points = || Unit::Points(label("نقاط"));
+    let more_entries = vec![
+        entry("قيد-٣", EntryKind::Held, points(), 500, at_ns(200, 1)),
+        entry("قيد-٤", EntryKind::Released, points(), 500, at_ns(200, 2)),
+        LedgerEntry {
+            redemption: Some(rdid("استبدال-١")),
+            ..entry("قيد-٥", EntryKind::Redeemed, points(), 200, at_ns(200, 3))
+        },
+        LedgerEntry {
+            refund: Some(rid("استرداد-٢")),
+            order: Some(oid("طلب-٤٢")),
+            ..entry("قيد-٦", EntryKind::Owed, points(), 200, at_ns(200, 4))
+        },
+        entry("قيد-٧", EntryKind::Held, Unit::Days, 30, at_ns(200, 5)),
+        entry(
+            "قيد-٨",
+            EntryKind::Granted,
+            Unit::Perk(label("وصول-مبكر")),
+            1,
+            at_ns(200, 6),
+        ),
+        entry(
+            "قيد-٩",
+            EntryKind::Granted,
+            Unit::Entries(label("سحب-رمضان")),
+            3,
+            at_ns(200, 7),
+        ),
+        entry("قيد-١٠", EntryKind::Granted, Unit::Coupons, 1, y2k),
+    ];
+
     let mut writes: Vec<Write> = Vec::new();
     writes.extend(codes.iter().cloned().map(|r| put_code(r, 0)));
     writes.extend(customers.iter().cloned().map(|r| put_customer(r, 0)));
     writes.extend(conversions.iter().cloned().map(|r| put_conversion(r, 0)));
     writes.extend(touches.iter().cloned().map(Write::InsertTouch));
     writes.extend(entries.iter().cloned().map(Write::InsertLedgerEntry));
+    writes.extend(more_entries.iter().cloned().map(Write::InsertLedgerEntry));
+    writes.extend(rewards.iter().cloned().map(|r| put_reward(r, 0)));
+    writes.push(add(&cap, 5_000, Some(5_000)));
+    writes.push(add(&budget, i64::MAX, None));
     p.commit_ok("one plan writing every kind of record", plan(writes))
         .await;
 
@@ -780,5 +943,25 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
     assert_eq!(
         found, entries,
         "{clause}: ledger entries came back changed {nanos}"
+    );
+    let mut sorted = more_entries.clone();
+    sorted.sort_by(|a, b| (a.at, a.id.as_str()).cmp(&(b.at, b.id.as_str())));
+    let found = p.ledger(&prog, "عميل-٧").await;
+    assert_eq!(
+        found, sorted,
+        "{clause}: ledger entries of every kind and unit came back changed {nanos}"
+    );
+    for reward in rewards {
+        let found = p.reward(&prog, reward.id.as_str()).await;
+        assert_eq!(
+            found,
+            v1(reward),
+            "{clause}: a reward came back changed {nanos}"
+        );
+    }
+    assert_eq!(
+        (p.counter(&cap).await, p.counter(&budget).await),
+        (5_000, i64::MAX),
+        "{clause}: counters under non-Latin names, up to i64::MAX"
     );
 }
