@@ -13,10 +13,12 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind};
 use crate::ledger::{
-    CounterKey, EntryKind, HoldReason, LedgerEntry, Limit, Progress, ReservationInput,
-    ReviewDecision, Reward, still_reserved,
+    CounterKey, DeliveryState, EntryKind, HoldReason, LedgerEntry, Limit, OutboxItem, Progress,
+    ReservationInput, ReviewDecision, Reward, still_reserved,
 };
-use crate::model::{CustomerId, LedgerEntryId, OrderId, RedemptionId, RefundId, RewardId};
+use crate::model::{
+    CustomerId, DeliveryId, LedgerEntryId, OrderId, RedemptionId, RefundId, RewardId,
+};
 use crate::program::Program;
 use crate::reward::{Label, RewardKind, Role, Unit};
 use crate::store::{Payout, Reason, Versioned, Withheld, Write};
@@ -83,6 +85,40 @@ pub(crate) fn entry_id(parts: &[&str]) -> LedgerEntryId {
 fn reward_id(parts: &[&str]) -> RewardId {
     // OK: as for `entry_id`.
     RewardId::new(hashed_id("rw_", parts)).unwrap_or_else(|_| unreachable!("hex ids are valid"))
+}
+
+/// The outbox item id of a reward: derived from it, so a reward is queued
+/// at most once, and usable as the delivery key a provider deduplicates on.
+pub fn delivery_id(reward: &RewardId) -> DeliveryId {
+    // OK: as for `entry_id`.
+    DeliveryId::new(hashed_id("dl_", &[reward.as_str()]))
+        .unwrap_or_else(|_| unreachable!("hex ids are valid"))
+}
+
+/// Queues a reward that must leave the system (cash, a coupon, a
+/// donation, a gift card, points) once it has something available, in the
+/// same commit that made it available.
+fn enqueue(reward: &Reward, at: DateTime<Utc>, writes: &mut Vec<Write>) {
+    if !reward.kind.needs_delivery() || reward.progress.available <= 0 {
+        return;
+    }
+    writes.push(Write::PutOutboxItem {
+        record: Box::new(OutboxItem {
+            id: delivery_id(&reward.id),
+            program: reward.program.clone(),
+            reward: reward.id.clone(),
+            customer: reward.customer.clone(),
+            kind: reward.kind.clone(),
+            quantity: reward.progress.available,
+            coupon: reward.coupon,
+            due_at: at,
+            next_attempt_at: at,
+            attempts: 0,
+            last_error: None,
+            state: DeliveryState::Ready,
+        }),
+        expected: 0,
+    });
 }
 
 /// The key of the counter holding what `customer` owes in `unit`: debt
@@ -389,6 +425,7 @@ pub fn book_conversion(
                 &mut entries,
                 &mut booked.writes,
             )?;
+            enqueue(&reward, at, &mut booked.writes);
         }
         booked.payouts.push(Payout {
             reward: reward.id.clone(),
@@ -541,6 +578,7 @@ pub fn release(
     )?];
     let mut writes = Vec::new();
     repay(program, reward, counters, at, &mut entries, &mut writes)?;
+    enqueue(reward, at, &mut writes);
     if decision.is_some() {
         reward.decision = decision;
     }

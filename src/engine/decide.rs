@@ -16,10 +16,10 @@ use crate::incentive::{
     CustomerFacts, EventFacts, Facts, PastReferral, ReferralFacts, ReferrerHistory, RuleSet,
     evaluate,
 };
-use crate::ledger::Reward;
+use crate::ledger::{DeliveryState, OutboxItem, Reward};
 use crate::model::{
-    Actor, Channel, Conversion, CustomerId, Refund, RefundAmount, RewardId, Signup, Touch,
-    TouchKind,
+    Actor, Channel, Conversion, CustomerId, DeliveryId, Refund, RefundAmount, RewardId, Signup,
+    Touch, TouchKind,
 };
 use crate::money::Money;
 use crate::program::{Incentive, Program, ReferrerSplit, TwoSidedReward};
@@ -818,6 +818,7 @@ pub fn refund(
     record: Option<&Versioned<ConversionRecord>>,
     customer: Option<&Versioned<CustomerRecord>>,
     rewards: &HashMap<RewardId, Versioned<Reward>>,
+    outbox: &HashMap<DeliveryId, Versioned<OutboxItem>>,
     counters: &mut Counters,
 ) -> Result<Step<Decision<RefundOutcome>>, Error> {
     let Some(v) = record else {
@@ -921,6 +922,24 @@ pub fn refund(
                 writes.extend(entries.iter().cloned().map(Write::InsertLedgerEntry));
                 writes.extend(more);
                 clawbacks.extend(entries);
+            }
+        }
+        // A delivery not claimed yet delivers only what is still available
+        // (nothing: cancelled). One a worker holds is left to it: what it
+        // delivers beyond what is available is recorded when it reports.
+        if let Some(item) = outbox.get(&book::delivery_id(&reward.id)) {
+            if item.record.state == DeliveryState::Ready
+                && item.record.quantity != reward.progress.available
+            {
+                let mut next = item.record.clone();
+                next.quantity = reward.progress.available;
+                if next.quantity <= 0 {
+                    next.state = DeliveryState::Cancelled;
+                }
+                writes.push(Write::PutOutboxItem {
+                    record: Box::new(next),
+                    expected: item.version,
+                });
             }
         }
         writes.push(book::put(reward, read));
@@ -1073,7 +1092,15 @@ mod tests {
         let mut read = HashMap::new();
         let mut counters = Counters::default();
         let d = loop {
-            match refund(program, &r, Some(&f.rec), None, &f.rewards, &mut counters)? {
+            match refund(
+                program,
+                &r,
+                Some(&f.rec),
+                None,
+                &f.rewards,
+                &HashMap::new(),
+                &mut counters,
+            )? {
                 Step::Read(keys) => {
                     read.extend(keys.into_iter().map(|k| (k, 0)));
                     counters = Counters::new(read.clone());

@@ -51,7 +51,7 @@ impl<S: Store> Engine<S> {
         Ok(self.commit(decision).await?.is_some())
     }
 
-    async fn read_reward(&self, id: &RewardId) -> Result<Versioned<Reward>, Error> {
+    pub(super) async fn read_reward(&self, id: &RewardId) -> Result<Versioned<Reward>, Error> {
         self.store
             .reward(self.program.id(), id)
             .await?

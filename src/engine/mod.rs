@@ -24,7 +24,9 @@ pub mod book;
 pub mod conformance;
 pub mod decide;
 mod ledger_ops;
+mod outbox;
 pub use ledger_ops::BatchReport;
+pub use outbox::Delivery;
 
 pub use crate::store::{
     ConversionOutcome, Outcome, Reason, RedemptionOutcome, RefundOutcome, SignupOutcome,
@@ -799,10 +801,17 @@ impl<S: Store> Engine<S> {
                 None => None,
             };
             let mut rewards = HashMap::new();
+            let mut outbox = HashMap::new();
             if let Some(r) = &record {
                 for p in &r.record.payouts {
                     if let Some(v) = self.store.reward(self.program.id(), &p.reward).await? {
                         rewards.insert(p.reward.clone(), v);
+                    }
+                    if p.kind.needs_delivery() {
+                        let id = book::delivery_id(&p.reward);
+                        if let Some(v) = self.store.outbox_item(self.program.id(), &id).await? {
+                            outbox.insert(id, v);
+                        }
                     }
                 }
             }
@@ -814,6 +823,7 @@ impl<S: Store> Engine<S> {
                         record.as_ref(),
                         customer.as_ref(),
                         &rewards,
+                        &outbox,
                         counters,
                     )
                 })
