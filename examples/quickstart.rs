@@ -80,7 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 at: now + TimeDelta::minutes(10),
             })
             .await?;
-        if let TouchOutcome::Recorded { referrer } = &clicked {
+        if let TouchOutcome::Recorded { referrer, .. } = &clicked {
             println!("3. A visitor clicked the link: touch recorded for referrer {referrer}");
         }
 
@@ -96,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 at: now + TimeDelta::minutes(15),
             })
             .await?;
-        if let SignupOutcome::Referred { referral } = &joined {
+        if let SignupOutcome::Referred { referral, .. } = &joined {
             println!(
                 "4. Badr signed up, referred by {} via {}",
                 referral.referrer, referral.channel

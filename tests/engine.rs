@@ -111,7 +111,8 @@ fn a_whole_referral_pays_both_sides_and_a_refund_claws_back() {
         assert_eq!(
             clicked,
             TouchOutcome::Recorded {
-                referrer: cid("amira")
+                referrer: cid("amira"),
+                rewards: Vec::new(),
             }
         );
         let joined = e
@@ -124,7 +125,7 @@ fn a_whole_referral_pays_both_sides_and_a_refund_claws_back() {
             ))
             .await
             .unwrap();
-        let SignupOutcome::Referred { referral } = joined else {
+        let SignupOutcome::Referred { referral, .. } = joined else {
             panic!("not referred: {joined:?}")
         };
         assert_eq!(referral.referrer, cid("amira"));
@@ -243,7 +244,7 @@ fn the_last_of_three_friends_links_wins_then_a_later_click_takes_over() {
             ))
             .await
             .unwrap();
-        let SignupOutcome::Referred { referral } = joined else {
+        let SignupOutcome::Referred { referral, .. } = joined else {
             panic!("{joined:?}")
         };
         assert_eq!(referral.referrer, cid("chadi"));
@@ -789,7 +790,7 @@ fn three_friends_links_under_every_model() {
                 ))
                 .await
                 .unwrap();
-            let SignupOutcome::Referred { referral } = joined else {
+            let SignupOutcome::Referred { referral, .. } = joined else {
                 panic!("{model:?}: {joined:?}")
             };
             assert_eq!(referral.referrer, cid(expected[0].0), "{model:?}");
@@ -955,7 +956,7 @@ fn a_typed_code_wins_over_earlier_clicks_whatever_the_model() {
             ))
             .await
             .unwrap();
-        let SignupOutcome::Referred { referral } = joined else {
+        let SignupOutcome::Referred { referral, .. } = joined else {
             panic!("{joined:?}")
         };
         assert_eq!(referral.referrer, cid("amira"));
@@ -1020,7 +1021,8 @@ fn a_referrer_sharing_their_own_code_is_recorded_but_their_click_is_not() {
         assert_eq!(
             e.record_touch(&share).await.unwrap(),
             TouchOutcome::Recorded {
-                referrer: cid("amira")
+                referrer: cid("amira"),
+                rewards: Vec::new(),
             }
         );
         let mut click = share.clone();
@@ -1376,7 +1378,7 @@ fn the_typed_codes_owner_is_paid_per_referral_under_every_model() {
                 ))
                 .await
                 .unwrap();
-            let SignupOutcome::Referred { referral } = &joined else {
+            let SignupOutcome::Referred { referral, .. } = &joined else {
                 panic!("{model:?}: {joined:?}")
             };
             assert_eq!(referral.referrer, cid("amira"), "{model:?}");
@@ -1675,7 +1677,7 @@ mod concurrent_events {
         let outcomes = racing_signups(&e, code).await;
         for (i, o) in outcomes.iter().enumerate() {
             assert!(
-                matches!(o, SignupOutcome::Referred { referral } if referral.referrer == cid("amira")),
+                matches!(o, SignupOutcome::Referred { referral, .. } if referral.referrer == cid("amira")),
                 "signup {i}: {o:?}"
             );
         }

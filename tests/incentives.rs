@@ -433,3 +433,97 @@ fn an_exposed_referrer_keeps_their_variant_when_the_experiment_changes() {
         }
     });
 }
+
+#[test]
+fn a_signup_rule_pays_at_signup_once() {
+    let e = engine(rules(
+        r#"[{"id": "welcome", "trigger": {"on": "signup"},
+             "effects": [{"to": "referee", "fixed": {"kind": "points", "unit": "stars", "amount": 500}},
+                         {"to": "referrer", "fixed": {"kind": "credit", "amount": $500}}]}]"#,
+        "",
+    ));
+    block_on(async {
+        let code: Code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        let signup = Signup {
+            id: EventId::new("signup-badr").unwrap(),
+            customer: cid("badr"),
+            visitor: None,
+            code: Some(code),
+            channel: None,
+            at: t0(),
+        };
+        let first = e.record_signup(&signup).await.unwrap();
+        let referrals::engine::SignupOutcome::Referred { rewards, .. } = &first else {
+            panic!("{first:?}");
+        };
+        let kinds: Vec<(Role, RewardKind)> =
+            rewards.iter().map(|p| (p.role, p.kind.clone())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (
+                    Role::Referee,
+                    RewardKind::Points {
+                        unit: Label::new("stars").unwrap(),
+                        amount: 500
+                    }
+                ),
+                (Role::Referrer, credit(500))
+            ]
+        );
+        assert_eq!(
+            e.record_signup(&signup).await.unwrap(),
+            first,
+            "a retry pays nothing more"
+        );
+        assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(500));
+        // A purchase earns nothing under a signup-only rule set.
+        let o = e
+            .record_conversion(&order("o1", "badr", 10_000, t0() + TimeDelta::hours(1)))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                o,
+                ConversionOutcome::NotRewarded {
+                    reason: Reason::NoRuleMatched,
+                    ..
+                }
+            ),
+            "{o:?}"
+        );
+    });
+}
+
+#[test]
+fn sharing_earns_within_the_rules_rate_limit() {
+    let e = engine(rules(
+        r#"[{"id": "sharer", "trigger": {"on": "share", "limit": {"max": 2, "days": 7}},
+             "effects": [{"to": "referrer", "fixed": {"kind": "points", "unit": "stars", "amount": 10}}]}]"#,
+        "",
+    ));
+    block_on(async {
+        let code: Code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        let mut rewarded = Vec::new();
+        for (i, day) in [0, 1, 2, 8].iter().enumerate() {
+            let share = referrals::model::Touch {
+                id: EventId::new(format!("share-{i}")).unwrap(),
+                actor: referrals::model::Actor::Customer(cid("amira")),
+                code,
+                channel: referrals::Channel::WhatsApp,
+                kind: referrals::model::TouchKind::Share,
+                at: t0() + TimeDelta::days(*day),
+            };
+            let o = e.record_touch(&share).await.unwrap();
+            let referrals::engine::TouchOutcome::Recorded { rewards, .. } = &o else {
+                panic!("{o:?}");
+            };
+            rewarded.push(rewards.len());
+            assert_eq!(e.record_touch(&share).await.unwrap(), o, "a retried share");
+        }
+        assert_eq!(rewarded, [1, 1, 0, 1], "two per 7 days");
+        let stars = Unit::Points(Label::new("stars").unwrap());
+        let b = e.balances(&cid("amira")).await.unwrap();
+        assert_eq!(b.iter().find(|b| b.unit == stars).unwrap().available, 30);
+    });
+}

@@ -17,7 +17,7 @@ use crate::ledger::{
     ReservationInput, ReviewDecision, Reward, still_reserved,
 };
 use crate::model::{
-    CustomerId, DeliveryId, LedgerEntryId, OrderId, RedemptionId, RefundId, RewardId,
+    CustomerId, DeliveryId, EventId, LedgerEntryId, OrderId, RedemptionId, RefundId, RewardId,
 };
 use crate::program::Program;
 use crate::reward::{Label, RewardKind, Role, Unit};
@@ -172,7 +172,35 @@ impl Counters {
 /// (the entries' own inserts are not among the writes).
 pub type Moves = (Vec<LedgerEntry>, Vec<Write>);
 
-/// What booking a conversion's rewards wrote.
+/// What earned a batch of rewards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// A referee's order.
+    Order(&'a OrderId),
+    /// A referee's signup (its event id).
+    Signup(&'a EventId),
+    /// A referrer's share (the touch's event id).
+    Share(&'a EventId),
+}
+
+impl Source<'_> {
+    fn parts(&self) -> (&'static str, &str) {
+        match self {
+            Source::Order(o) => ("order", o.as_str()),
+            Source::Signup(e) => ("signup", e.as_str()),
+            Source::Share(e) => ("share", e.as_str()),
+        }
+    }
+
+    fn order(&self) -> Option<&OrderId> {
+        match self {
+            Source::Order(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+/// What booking a batch of rewards wrote.
 #[derive(Debug, Default)]
 pub struct Booked {
     /// One per booked reward.
@@ -275,7 +303,7 @@ fn give_back(reward: &mut Reward, writes: &mut Vec<Write>) {
     }
 }
 
-/// Books the rewards a conversion earned: each reserves its budget and cap
+/// Books the rewards an event earned (an order, a signup, a share): each reserves its budget and cap
 /// counters (or is withheld with the reason), is held for the program's
 /// hold period or made available at once (repaying debt first), and
 /// expires after the program's validity.
@@ -285,9 +313,9 @@ fn give_back(reward: &mut Reward, writes: &mut Vec<Write>) {
 ///
 /// # Errors
 /// [`ErrorKind::Overflow`] if a reward's expiry leaves the calendar.
-pub fn book_conversion(
+pub fn book_rewards(
     program: &Program,
-    order: &OrderId,
+    source: Source<'_>,
     at: DateTime<Utc>,
     planned: &[PlannedReward],
     counters: &mut Counters,
@@ -351,13 +379,16 @@ pub fn book_conversion(
         }
         let id = match &p.once_key {
             Some(key) => reward_id(&["once", key, p.beneficiary.as_str()]),
-            None => reward_id(&[
-                "order",
-                order.as_str(),
-                p.rule.as_ref().map_or("", Label::as_str),
-                p.role.as_str(),
-                p.beneficiary.as_str(),
-            ]),
+            None => {
+                let (kind, id) = source.parts();
+                reward_id(&[
+                    kind,
+                    id,
+                    p.rule.as_ref().map_or("", Label::as_str),
+                    p.role.as_str(),
+                    p.beneficiary.as_str(),
+                ])
+            }
         };
         let hold = policy.hold();
         let expires_at = match policy.valid_for() {
@@ -379,7 +410,7 @@ pub fn book_conversion(
             role: p.role,
             kind: p.kind.clone(),
             unit,
-            order: Some(order.clone()),
+            order: source.order().cloned(),
             rule: p.rule.clone(),
             rule_set_version: p.rule_set_version,
             terms_version: program.terms().version,

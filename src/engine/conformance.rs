@@ -135,7 +135,8 @@ pub async fn engine_end_to_end_over_store<S: Store>(store: &S) {
     assert_eq!(
         clicked,
         TouchOutcome::Recorded {
-            referrer: sara.clone()
+            referrer: sara.clone(),
+            rewards: Vec::new(),
         },
         "{clause}: the visitor's click"
     );
@@ -170,7 +171,8 @@ pub async fn engine_end_to_end_over_store<S: Store>(store: &S) {
     assert_eq!(
         signed,
         SignupOutcome::Referred {
-            referral: referral.clone()
+            referral: referral.clone(),
+            rewards: Vec::new(),
         },
         "{clause}: the visitor's signup"
     );
@@ -194,7 +196,8 @@ pub async fn engine_end_to_end_over_store<S: Store>(store: &S) {
                 channel: Channel::Instagram,
                 touched_at: at(4_000),
                 ..referral
-            }
+            },
+            rewards: Vec::new(),
         },
         "{clause}: the signup with a typed code"
     );

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::book::{self, Booked, Counters, PlannedReward, Step, book_conversion, claw_back};
+use super::book::{self, Booked, Counters, PlannedReward, Source, Step, book_rewards, claw_back};
 use std::collections::BTreeMap;
 
 use crate::attribution::{Attribution, Credit, TouchPoint, attribute};
@@ -82,7 +82,9 @@ pub fn touch(
     touch: &Touch,
     code: Option<&Versioned<CodeRecord>>,
     uses: &CodeUses,
-) -> Decision<TouchOutcome> {
+    inputs: &RuleInputs,
+    counters: &mut Counters,
+) -> Result<Step<Decision<TouchOutcome>>, Error> {
     let verdict = if !program.is_active_at(touch.at) {
         Err(Reason::ProgramNotActive)
     } else {
@@ -103,19 +105,46 @@ pub fn touch(
         }
     };
     let (outcome, writes) = match verdict {
-        Ok(referrer) => (
-            TouchOutcome::Recorded {
-                referrer: referrer.clone(),
-            },
-            vec![Write::InsertTouch(TouchRecord {
+        Ok(referrer) => {
+            // A referrer sharing their own code may earn under share rules.
+            let booked = if is_own_share(touch, &referrer) {
+                let event = EventFacts::Share {
+                    channel: touch.channel.clone(),
+                    at: touch.at,
+                };
+                let referral = ReferralFacts {
+                    referrer: referrer.clone(),
+                    referee: None,
+                    channel: touch.channel.clone(),
+                    referred_at: touch.at,
+                    referee_is_new: None,
+                };
+                let source = Source::Share(&touch.id);
+                match event_rewards(program, source, event, referral, inputs, counters)? {
+                    Step::Read(keys) => return Ok(Step::Read(keys)),
+                    Step::Done(b) => b,
+                }
+            } else {
+                Booked::default()
+            };
+            let mut writes = booked.writes;
+            writes.push(Write::InsertTouch(TouchRecord {
                 program: program.id().clone(),
-                referrer,
+                referrer: referrer.clone(),
                 touch: touch.clone(),
-            })],
-        ),
+            }));
+            (
+                TouchOutcome::Recorded {
+                    referrer,
+                    rewards: booked.payouts,
+                },
+                writes,
+            )
+        }
+
         Err(reason) => (TouchOutcome::Ignored { reason }, Vec::new()),
     };
-    Decision {
+    Ok(Step::Done(Decision {
         plan: CommitPlan {
             idempotency: remember(
                 program,
@@ -125,7 +154,13 @@ pub fn touch(
             writes,
         },
         outcome,
-    }
+    }))
+}
+
+/// Whether a touch is a referrer sharing their own code (what share rules
+/// reward).
+pub fn is_own_share(touch: &Touch, owner: &CustomerId) -> bool {
+    touch.kind == TouchKind::Share && matches!(&touch.actor, Actor::Customer(id) if id == owner)
 }
 
 /// One way a new customer may have been referred: a code typed at signup
@@ -177,6 +212,21 @@ pub fn signup_candidates(signup: &Signup, visitor_touches: &[TouchRecord]) -> Ve
     out
 }
 
+/// What the engine read for a signup.
+#[derive(Debug, Clone, Copy)]
+pub struct SignupReads<'a> {
+    /// The customer, if they signed up before.
+    pub existing: Option<&'a Versioned<CustomerRecord>>,
+    /// The ways they may have been referred ([`signup_candidates`]).
+    pub candidates: &'a [Candidate],
+    /// The candidates' codes.
+    pub codes: &'a HashMap<Code, Versioned<CodeRecord>>,
+    /// How many referrals the codes with a use limit made.
+    pub uses: &'a CodeUses,
+    /// The customer records of the codes' owners who signed up.
+    pub owners: &'a [CustomerRecord],
+}
+
 /// Decides a signup. Candidates whose code cannot refer the customer at
 /// signup time (unknown, expired, exhausted, inactive, or their own) are
 /// set aside with their reason. `owners` are the customer records of the
@@ -195,12 +245,17 @@ pub fn signup_candidates(signup: &Signup, visitor_touches: &[TouchRecord]) -> Ve
 pub fn signup(
     program: &Program,
     signup: &Signup,
-    existing: Option<&Versioned<CustomerRecord>>,
-    candidates: &[Candidate],
-    codes: &HashMap<Code, Versioned<CodeRecord>>,
-    uses: &CodeUses,
-    owners: &[CustomerRecord],
-) -> Result<Decision<SignupOutcome>, Error> {
+    reads: &SignupReads<'_>,
+    inputs: &RuleInputs,
+    counters: &mut Counters,
+) -> Result<Step<Decision<SignupOutcome>>, Error> {
+    let SignupReads {
+        existing,
+        candidates,
+        codes,
+        uses,
+        owners,
+    } = *reads;
     if let Some(e) = existing {
         return Err(Error::new(
             ErrorKind::Duplicate,
@@ -307,12 +362,32 @@ pub fn signup(
         expected: 0,
     });
     let outcome = match referral {
-        Some(referral) => SignupOutcome::Referred { referral },
+        Some(referral) => {
+            let event = EventFacts::Signup { at: signup.at };
+            let facts = ReferralFacts {
+                referrer: referral.referrer.clone(),
+                referee: Some(signup.customer.clone()),
+                channel: referral.channel.clone(),
+                referred_at: referral.touched_at,
+                referee_is_new: inputs.host.referee_is_new,
+            };
+            let source = Source::Signup(&signup.id);
+            let booked = match event_rewards(program, source, event, facts, inputs, counters)? {
+                Step::Read(keys) => return Ok(Step::Read(keys)),
+                Step::Done(b) => b,
+            };
+            writes.extend(booked.writes);
+            SignupOutcome::Referred {
+                referral,
+                rewards: booked.payouts,
+            }
+        }
+
         None => SignupOutcome::NotReferred {
             reason: first_reason.unwrap_or(Reason::NoQualifyingTouch),
         },
     };
-    Ok(Decision {
+    Ok(Step::Done(Decision {
         plan: CommitPlan {
             idempotency: remember(
                 program,
@@ -322,7 +397,7 @@ pub fn signup(
             writes,
         },
         outcome,
-    })
+    }))
 }
 
 /// The touches that may credit a referrer for a conversion: those that
@@ -461,6 +536,10 @@ pub struct HostFacts {
 /// What incentive rules decide on beyond the event, as the engine read it.
 #[derive(Debug, Clone, Default)]
 pub struct RuleInputs {
+    /// Whether these were read for the event (signup and share rules are
+    /// evaluated only on read inputs: a first pass that only names the
+    /// referrer grants nothing).
+    pub loaded: bool,
     /// From the host.
     pub host: HostFacts,
     /// The referrer's successful referrals and shares (excluding this
@@ -573,9 +652,9 @@ pub fn conversion(
             match planned {
                 Err(reason) => Err((Some(referrer), reason)),
                 Ok(planned) => {
-                    booked = match book_conversion(
+                    booked = match book_rewards(
                         program,
-                        &conversion.order,
+                        Source::Order(&conversion.order),
                         conversion.at,
                         &planned,
                         counters,
@@ -604,19 +683,13 @@ pub fn conversion(
             expected: c.version,
         });
     }
-    for (experiment, variant) in exposures {
-        if let Some(customer) = inputs.subjects.get(&experiment) {
-            booked
-                .writes
-                .push(Write::InsertAssignment(AssignmentRecord {
-                    program: program.id().clone(),
-                    experiment,
-                    customer: customer.clone(),
-                    variant,
-                    at: conversion.at,
-                }));
-        }
-    }
+    assignments(
+        program,
+        inputs,
+        exposures,
+        conversion.at,
+        &mut booked.writes,
+    );
     let referrer = match &verdict {
         Ok(r) => Some(r.clone()),
         Err((r, _)) => r.clone(),
@@ -737,20 +810,44 @@ fn by_rules(
         .referrals
         .iter()
         .any(|r| r.referee == conversion.customer && r.reversed_at.is_none());
+    let event = EventFacts::Purchase {
+        amount: conversion.amount,
+        purchase_number: c.record.purchases.saturating_add(1),
+        at: conversion.at,
+    };
+    let referral = ReferralFacts {
+        referrer: referrer.clone(),
+        referee: Some(conversion.customer.clone()),
+        channel: referral.map_or(Channel::Link, |r| r.channel.clone()),
+        referred_at: referral.map_or(c.record.signed_up_at, |r| r.touched_at),
+        referee_is_new: inputs.host.referee_is_new,
+    };
+    let (planned, exposed) =
+        rule_grants(program, rules, event, referral, completes_referral, inputs);
+    if planned.is_empty() {
+        (Err(Reason::NoRuleMatched), exposed)
+    } else {
+        (Ok(planned), exposed)
+    }
+}
+
+/// Evaluates the rules for one event and turns their grants into planned
+/// rewards (referee grants need a referee), with the experiment variants
+/// the event exposed for the first time.
+fn rule_grants(
+    program: &Program,
+    rules: &RuleSet,
+    event: EventFacts,
+    referral: ReferralFacts,
+    completes_referral: bool,
+    inputs: &RuleInputs,
+) -> (Vec<PlannedReward>, Vec<(Label, Label)>) {
+    let referrer = referral.referrer.clone();
+    let referee = referral.referee.clone();
     let facts = Facts {
         program: program.id(),
-        event: EventFacts::Purchase {
-            amount: conversion.amount,
-            purchase_number: c.record.purchases.saturating_add(1),
-            at: conversion.at,
-        },
-        referral: ReferralFacts {
-            referrer: referrer.clone(),
-            referee: Some(conversion.customer.clone()),
-            channel: referral.map_or(Channel::Link, |r| r.channel.clone()),
-            referred_at: referral.map_or(c.record.signed_up_at, |r| r.touched_at),
-            referee_is_new: inputs.host.referee_is_new,
-        },
+        event,
+        referral,
         referrer: &inputs.host.referrer,
         referee: &inputs.host.referee,
         history: &inputs.history,
@@ -768,15 +865,15 @@ fn by_rules(
             }
         }
     }
-    let planned: Vec<PlannedReward> = evaluation
+    let planned = evaluation
         .grants
         .into_iter()
-        .map(|g| {
+        .filter_map(|g| {
             let (beneficiary, other) = match g.role {
-                Role::Referrer => (referrer.clone(), Some(conversion.customer.clone())),
-                Role::Referee => (conversion.customer.clone(), None),
+                Role::Referrer => (referrer.clone(), referee.clone()),
+                Role::Referee => (referee.clone()?, None),
             };
-            PlannedReward {
+            Some(PlannedReward {
                 beneficiary,
                 role: g.role,
                 other,
@@ -785,14 +882,57 @@ fn by_rules(
                 rule_set_version: Some(g.rule_set_version),
                 variant: g.variant,
                 once_key: g.once_key,
-            }
+            })
         })
         .collect();
-    if planned.is_empty() {
-        (Err(Reason::NoRuleMatched), exposed)
-    } else {
-        (Ok(planned), exposed)
+    (planned, exposed)
+}
+
+/// The writes recording first exposures to experiments.
+fn assignments(
+    program: &Program,
+    inputs: &RuleInputs,
+    exposed: Vec<(Label, Label)>,
+    at: DateTime<Utc>,
+    writes: &mut Vec<Write>,
+) {
+    for (experiment, variant) in exposed {
+        if let Some(customer) = inputs.subjects.get(&experiment) {
+            writes.push(Write::InsertAssignment(AssignmentRecord {
+                program: program.id().clone(),
+                experiment,
+                customer: customer.clone(),
+                variant,
+                at,
+            }));
+        }
     }
+}
+
+/// Books what the rules grant for a signup or a share (nothing for a
+/// program with a fixed reward or no rule on the trigger).
+fn event_rewards(
+    program: &Program,
+    source: Source<'_>,
+    event: EventFacts,
+    referral: ReferralFacts,
+    inputs: &RuleInputs,
+    counters: &mut Counters,
+) -> Result<Step<Booked>, Error> {
+    let Incentive::Rules(rules) = program.incentive() else {
+        return Ok(Step::Done(Booked::default()));
+    };
+    if !inputs.loaded || !rules.listens_to(event.kind()) {
+        return Ok(Step::Done(Booked::default()));
+    }
+    let at = event.at();
+    let (planned, exposed) = rule_grants(program, rules, event, referral, false, inputs);
+    let mut booked = match book_rewards(program, source, at, &planned, counters)? {
+        Step::Read(keys) => return Ok(Step::Read(keys)),
+        Step::Done(b) => b,
+    };
+    assignments(program, inputs, exposed, at, &mut booked.writes);
+    Ok(Step::Done(booked))
 }
 
 /// Decides a refund: how much of each reward to take back.
@@ -1033,7 +1173,8 @@ mod tests {
         let mut read = HashMap::new();
         let mut counters = Counters::default();
         let booked = loop {
-            match book_conversion(program, &order, at, &planned, &mut counters).unwrap() {
+            match book_rewards(program, Source::Order(&order), at, &planned, &mut counters).unwrap()
+            {
                 Step::Read(keys) => {
                     read.extend(keys.into_iter().map(|k| (k, 0)));
                     counters = Counters::new(read.clone());

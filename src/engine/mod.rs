@@ -35,6 +35,7 @@ pub use crate::store::{
 
 use crate::code::{Code, CodeSecret};
 use crate::error::{Error, ErrorKind};
+use crate::incentive::TriggerKind;
 use crate::ledger::{Balance, CounterKey, Reward};
 use crate::model::TouchKind;
 use crate::model::{Actor, Conversion, CustomerId, OrderId, Refund, RewardId, Signup, Touch};
@@ -537,22 +538,44 @@ impl<S: Store> Engine<S> {
         facts: &HostFacts,
     ) -> Result<RuleInputs, Error> {
         let program = &self.program;
-        let Incentive::Rules(rules) = program.incentive() else {
+        if !matches!(program.incentive(), Incentive::Rules(_)) {
             return Ok(RuleInputs::default());
-        };
+        }
         let Some(referrer) =
             decide::conversion_referrer(program, conversion, customer, touches, codes)
         else {
             return Ok(RuleInputs::default());
         };
-        let referred = self
+        let before = Before {
+            at: conversion.at,
+            order: Some(&conversion.order),
+            touch: None,
+        };
+        self.rule_inputs_for(&referrer, Some(&conversion.customer), before, facts)
+            .await
+    }
+
+    /// What the rules need about `referrer` (and the referee, for
+    /// experiments assigned per referee) for an event at `before.at`: the
+    /// referrer's successful referrals and shares before it (never the
+    /// event itself), and recorded experiment variants.
+    async fn rule_inputs_for(
+        &self,
+        referrer: &CustomerId,
+        referee: Option<&CustomerId>,
+        before: Before<'_>,
+        facts: &HostFacts,
+    ) -> Result<RuleInputs, Error> {
+        let program = &self.program;
+        let Incentive::Rules(rules) = program.incentive() else {
+            return Ok(RuleInputs::default());
+        };
+        let referred: Vec<ConversionRecord> = self
             .store
-            .referred_conversions(program.id(), &referrer)
-            .await?;
-        // Earlier conversions only: the history excludes the event decided.
-        let referred: Vec<ConversionRecord> = referred
+            .referred_conversions(program.id(), referrer)
+            .await?
             .into_iter()
-            .filter(|c| c.conversion.order != conversion.order)
+            .filter(|c| Some(&c.conversion.order) != before.order && c.conversion.at <= before.at)
             .collect();
         let shares = self
             .store
@@ -563,18 +586,24 @@ impl<S: Store> Engine<S> {
             )
             .await?
             .into_iter()
-            .filter(|t| t.touch.kind == TouchKind::Share && t.touch.at <= conversion.at)
+            .filter(|t| {
+                t.touch.kind == TouchKind::Share
+                    && t.touch.at <= before.at
+                    && Some(&t.touch.id) != before.touch
+            })
             .map(|t| t.touch.at)
             .collect();
         let mut inputs = RuleInputs {
+            loaded: true,
             host: facts.clone(),
-            history: decide::referrer_history(&referrer, &referred, shares),
+            history: decide::referrer_history(referrer, &referred, shares),
             ..RuleInputs::default()
         };
         for experiment in rules.experiments() {
-            let subject = match experiment.unit {
-                Role::Referrer => referrer.clone(),
-                Role::Referee => conversion.customer.clone(),
+            let subject = match (experiment.unit, referee) {
+                (Role::Referrer, _) => referrer.clone(),
+                (Role::Referee, Some(r)) => r.clone(),
+                (Role::Referee, None) => continue,
             };
             if let Some(a) = self
                 .store
@@ -586,6 +615,11 @@ impl<S: Store> Engine<S> {
             inputs.subjects.insert(experiment.id.clone(), subject);
         }
         Ok(inputs)
+    }
+
+    /// Whether the program's rules listen to `trigger`.
+    fn rules_listen_to(&self, trigger: TriggerKind) -> bool {
+        matches!(self.program.incentive(), Incentive::Rules(r) if r.listens_to(trigger))
     }
 
     /// On a state-dependent refusal (a duplicate signup, an order already
@@ -629,7 +663,34 @@ impl<S: Store> Engine<S> {
                 }
                 None => decide::CodeUses::new(),
             };
-            let decision = decide::touch(&self.program, touch, code.as_ref(), &uses);
+            let owner = code.as_ref().map(|v| v.record.owner.clone());
+            let inputs = match owner {
+                Some(owner)
+                    if decide::is_own_share(touch, &owner)
+                        && self.rules_listen_to(TriggerKind::Share) =>
+                {
+                    let before = Before {
+                        at: touch.at,
+                        order: None,
+                        touch: Some(&touch.id),
+                    };
+                    self.rule_inputs_for(&owner, None, before, &HostFacts::default())
+                        .await?
+                }
+                _ => RuleInputs::default(),
+            };
+            let decision = self
+                .decide_with_counters(|counters| {
+                    decide::touch(
+                        &self.program,
+                        touch,
+                        code.as_ref(),
+                        &uses,
+                        &inputs,
+                        counters,
+                    )
+                })
+                .await?;
             if let Some(o) = self.commit(decision).await? {
                 return Ok(o);
             }
@@ -645,6 +706,21 @@ impl<S: Store> Engine<S> {
     /// another event id; [`ErrorKind::IdempotencyMismatch`];
     /// [`ErrorKind::Store`].
     pub async fn record_signup(&self, signup: &Signup) -> Result<SignupOutcome, Error> {
+        self.record_signup_with(signup, &HostFacts::default()).await
+    }
+
+    /// Registers a new customer like [`record_signup`](Self::record_signup),
+    /// with what the host knows of both customers for incentive rules with
+    /// a signup trigger. Facts are not part of the event's identity: a
+    /// retried signup returns its first outcome.
+    ///
+    /// # Errors
+    /// As [`record_signup`](Self::record_signup).
+    pub async fn record_signup_with(
+        &self,
+        signup: &Signup,
+        facts: &HostFacts,
+    ) -> Result<SignupOutcome, Error> {
         let program = &self.program;
         let key = IdempotencyKey::signup(&signup.id);
         let same = |r: &Request| matches!(r, Request::Signup(x) if x == signup);
@@ -670,15 +746,47 @@ impl<S: Store> Engine<S> {
             let codes = self.read_codes(&wanted).await?;
             let uses = self.code_uses(&wanted, &codes).await?;
             let owners = self.owners(&codes).await?;
-            let decision = match decide::signup(
-                program,
-                signup,
-                existing.as_ref(),
-                &candidates,
-                &codes,
-                &uses,
-                &owners,
-            ) {
+            let reads = decide::SignupReads {
+                existing: existing.as_ref(),
+                candidates: &candidates,
+                codes: &codes,
+                uses: &uses,
+                owners: &owners,
+            };
+            // The referral first; then, under signup rules, what its
+            // referrer's history says (a second, pure decision).
+            let mut inputs = RuleInputs::default();
+            let decided = loop {
+                let decided = self
+                    .decide_with_counters(|counters| {
+                        decide::signup(program, signup, &reads, &inputs, counters)
+                    })
+                    .await;
+                if let Ok(Decision {
+                    outcome: SignupOutcome::Referred { referral, .. },
+                    ..
+                }) = &decided
+                {
+                    if !inputs.loaded && self.rules_listen_to(TriggerKind::Signup) {
+                        let before = Before {
+                            at: signup.at,
+                            order: None,
+                            touch: None,
+                        };
+                        inputs = self
+                            .rule_inputs_for(
+                                &referral.referrer,
+                                Some(&signup.customer),
+                                before,
+                                facts,
+                            )
+                            .await?;
+                        continue;
+                    }
+                }
+                break decided;
+            };
+            let decision = match decided {
                 Ok(d) => d,
                 Err(e) => match self.refusal_or_replay(&key, same, e).await? {
                     Outcome::Signup(o) => return Ok(o),
@@ -965,6 +1073,14 @@ impl<S: Store> Engine<S> {
             format!("{what}: the stored outcome is of another kind of event"),
         )
     }
+}
+
+/// The event a rule history is read for: only what came before it counts.
+#[derive(Debug, Clone, Copy)]
+struct Before<'a> {
+    at: DateTime<Utc>,
+    order: Option<&'a OrderId>,
+    touch: Option<&'a crate::model::EventId>,
 }
 
 /// How many ledger entries [`Engine::ledger`] reads per page.

@@ -74,6 +74,10 @@ pub enum TouchOutcome {
     Recorded {
         /// The code's owner.
         referrer: CustomerId,
+        /// Rewards a referrer's share earned under incentive rules with a
+        /// share trigger (empty otherwise).
+        #[serde(default)]
+        rewards: Vec<Payout>,
     },
     /// Not stored, and why.
     Ignored {
@@ -91,6 +95,10 @@ pub enum SignupOutcome {
     Referred {
         /// Who referred, through which code and channel.
         referral: Referral,
+        /// Rewards the signup itself earned under incentive rules with a
+        /// signup trigger (empty when a program pays on purchases).
+        #[serde(default)]
+        rewards: Vec<Payout>,
     },
     /// Signed up without a referrer, and why.
     NotReferred {

@@ -503,6 +503,7 @@ pub async fn idempotency_record_round_trips<S: Store>(store: &S) {
             Request::Touch(touch("event-1", Actor::Visitor(vid("زائر-١")))),
             Outcome::Touch(TouchOutcome::Recorded {
                 referrer: sara.clone(),
+                rewards: Vec::new(),
             }),
         ),
         (
@@ -515,6 +516,7 @@ pub async fn idempotency_record_round_trips<S: Store>(store: &S) {
             Request::Signup(signup("event-1", Some(code("SARA2026")))),
             Outcome::Signup(SignupOutcome::Referred {
                 referral: referral.clone(),
+                rewards: Vec::new(),
             }),
         ),
         (
