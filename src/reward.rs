@@ -299,6 +299,14 @@ impl RewardKind {
         )
     }
 
+    /// Whether delivering the reward spends it (cash paid out, a donation
+    /// made, a gift card sent, points moved to a loyalty system): the
+    /// delivery is booked as a redemption. A coupon's delivery only sends
+    /// its code; it is spent when redeemed on an order.
+    pub fn delivery_spends(&self) -> bool {
+        self.needs_delivery() && !matches!(self, RewardKind::Coupon { .. })
+    }
+
     /// The kind's name as in serialised data (`credit`, `coupon`, …).
     pub fn name(&self) -> &'static str {
         match self {

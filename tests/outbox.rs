@@ -257,3 +257,124 @@ fn a_held_reward_is_queued_only_when_released_and_a_refund_first_cancels_it() {
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     });
 }
+
+#[test]
+fn a_coupon_reward_issues_a_single_use_code_redeemed_once_by_order() {
+    let rules: RuleSet = serde_json::from_str(
+        r#"{"version": 1, "terms_version": 1, "time_zone": "Asia/Riyadh", "currency": "SAR",
+            "rules": [{"id": "coupon", "trigger": {"on": "first_purchase"},
+              "effects": [{"to": "referee", "fixed": {"kind": "coupon", "discount": {"percent": {"basis_points": 1500}}}}]}]}"#,
+    )
+    .unwrap();
+    let format = referrals::CodeFormat::default().with_prefix("CPN").unwrap();
+    let program = Program::builder("bakery", "Bakery friends")
+        .currency(Currency::SAR)
+        .incentive(Incentive::Rules(rules))
+        .ledger_policy(LedgerPolicy {
+            coupons: referrals::ledger::CouponPolicy {
+                format,
+                valid_for_seconds: Some(30 * 86_400),
+            },
+            ..LedgerPolicy::default()
+        })
+        .build()
+        .unwrap();
+    let e = Engine::new(MemoryStore::new(), program);
+    block_on(async {
+        refer(&e, "badr", t0()).await;
+        let claimed = e
+            .claim_deliveries("mailer", t0(), minutes(5), 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "the coupon goes out through the outbox");
+        let item = e.outbox_item(&claimed[0].id).await.unwrap().unwrap();
+        let code = item
+            .coupon
+            .expect("the coupon's code travels with the delivery");
+        assert!(code.as_str().starts_with("CPN"), "{code}");
+        // It refers nobody.
+        let check = e.check_code(code.as_str(), t0()).await.unwrap();
+        assert_eq!(
+            check.unusable,
+            Some(referrals::store::CodeUnusable::Unknown)
+        );
+        // E-mailing the code does not spend it.
+        e.mark_delivered(&claimed[0].id, "mail-1", t0())
+            .await
+            .unwrap();
+
+        let typed = code.as_str().to_lowercase();
+        let order = OrderId::new("o-next").unwrap();
+        let used = e
+            .redeem_coupon(&typed, &order, t0() + TimeDelta::days(2))
+            .await
+            .unwrap();
+        assert_eq!(used.available, 0);
+        let again = e
+            .redeem_coupon(code.as_str(), &order, t0() + TimeDelta::days(3))
+            .await
+            .unwrap();
+        assert_eq!(again, used, "the same order again: the first outcome");
+        let other = OrderId::new("o-other").unwrap();
+        let err = e
+            .redeem_coupon(code.as_str(), &other, t0() + TimeDelta::days(3))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        let missing = e
+            .redeem_coupon("CPN-7K3-MQ9-XDP", &other, t0())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                missing.kind(),
+                ErrorKind::NotFound | ErrorKind::InvalidInput
+            ),
+            "{missing}"
+        );
+    });
+}
+
+#[test]
+fn an_unused_coupon_expires() {
+    let rules: RuleSet = serde_json::from_str(
+        r#"{"version": 1, "terms_version": 1, "time_zone": "Asia/Riyadh", "currency": "SAR",
+            "rules": [{"id": "coupon", "trigger": {"on": "first_purchase"},
+              "effects": [{"to": "referee", "fixed": {"kind": "coupon", "discount": {"fixed": {"amount": {"minor": 1000, "currency": "SAR"}}}}}]}]}"#,
+    )
+    .unwrap();
+    let program = Program::builder("bakery", "Bakery friends")
+        .currency(Currency::SAR)
+        .incentive(Incentive::Rules(rules))
+        .ledger_policy(LedgerPolicy {
+            coupons: referrals::ledger::CouponPolicy {
+                valid_for_seconds: Some(86_400),
+                ..Default::default()
+            },
+            ..LedgerPolicy::default()
+        })
+        .build()
+        .unwrap();
+    let e = Engine::new(MemoryStore::new(), program);
+    block_on(async {
+        refer(&e, "badr", t0()).await;
+        let reward = e.ledger(&cid("badr")).await.unwrap()[0].reward.clone();
+        let code = e.reward(&reward).await.unwrap().unwrap().coupon.unwrap();
+        let err = e
+            .redeem_coupon(
+                code.as_str(),
+                &OrderId::new("late").unwrap(),
+                t0() + TimeDelta::days(1),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("expired"), "{err}");
+        assert_eq!(
+            e.expire_due(t0() + TimeDelta::days(1), 10)
+                .await
+                .unwrap()
+                .moved,
+            1
+        );
+    });
+}

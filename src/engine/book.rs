@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::code::Code;
 use crate::error::{Error, ErrorKind};
 use crate::ledger::{
     CounterKey, DeliveryState, EntryKind, HoldReason, LedgerEntry, Limit, OutboxItem, Progress,
@@ -21,7 +22,7 @@ use crate::model::{
 };
 use crate::program::Program;
 use crate::reward::{Label, RewardKind, Role, Unit};
-use crate::store::{Payout, Reason, Versioned, Withheld, Write};
+use crate::store::{CodeOrigin, CodeRecord, Payout, Reason, Versioned, Withheld, Write};
 
 /// A reward the incentive decided is earned, before the ledger books it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,11 @@ pub fn debt_counter(program: &Program, customer: &CustomerId, unit: &Unit) -> Co
 pub struct Counters {
     read: HashMap<CounterKey, i64>,
     missing: Vec<CounterKey>,
+    /// Fresh random codes for coupon rewards, drawn by the engine (a
+    /// decision draws no randomness of its own).
+    coupons: Vec<Code>,
+    /// How many more coupon codes the decision needs.
+    coupons_wanted: usize,
 }
 
 impl Counters {
@@ -139,8 +145,31 @@ impl Counters {
     pub fn new(read: HashMap<CounterKey, i64>) -> Counters {
         Counters {
             read,
-            missing: Vec::new(),
+            ..Counters::default()
         }
+    }
+
+    /// Counters as read, with fresh coupon codes.
+    pub fn with_coupons(read: HashMap<CounterKey, i64>, coupons: Vec<Code>) -> Counters {
+        Counters {
+            read,
+            coupons,
+            ..Counters::default()
+        }
+    }
+
+    /// How many more coupon codes the decision asked for.
+    pub fn coupons_wanted(&self) -> usize {
+        self.coupons_wanted
+    }
+
+    /// A fresh coupon code, or a note that one more is needed.
+    fn coupon(&mut self) -> Option<Code> {
+        let code = self.coupons.pop();
+        if code.is_none() {
+            self.coupons_wanted += 1;
+        }
+        code
     }
 
     /// The value of `key`, if read; otherwise notes that it must be.
@@ -391,7 +420,23 @@ pub fn book_rewards(
             }
         };
         let hold = policy.hold();
-        let expires_at = match policy.valid_for() {
+        let coupon = if matches!(p.kind, RewardKind::Coupon { .. }) {
+            match counters.coupon() {
+                Some(code) => Some(code),
+                None => continue,
+            }
+        } else {
+            None
+        };
+        let valid_for = match coupon {
+            Some(_) => policy
+                .coupons
+                .valid_for_seconds
+                .map(chrono::TimeDelta::seconds)
+                .or(policy.valid_for()),
+            None => policy.valid_for(),
+        };
+        let expires_at = match valid_for {
             None => None,
             Some(d) => Some(at.checked_add_signed(d).ok_or_else(|| {
                 Error::new(ErrorKind::Overflow, "reward expiry is beyond the calendar")
@@ -419,11 +464,27 @@ pub fn book_rewards(
             hold: hold.map(|_| HoldReason::HoldPeriod),
             release_at,
             expires_at,
-            coupon: None,
+            coupon,
             decision: None,
             reserved: Vec::new(),
             progress: Progress::default(),
         };
+        if let Some(code) = coupon {
+            booked.writes.push(Write::PutCode {
+                record: CodeRecord {
+                    program: program.id().clone(),
+                    code,
+                    owner: p.beneficiary.clone(),
+                    origin: CodeOrigin::Coupon,
+                    created_at: at,
+                    expires_at,
+                    max_uses: Some(1),
+                    reward: Some(reward.id.clone()),
+                    active: true,
+                },
+                expected: 0,
+            });
+        }
         if let Some(key) = once {
             counters.add(&key, 1);
             booked.writes.push(Write::AddToCounter {
@@ -476,7 +537,7 @@ pub fn book_rewards(
         });
     }
     let missing = counters.take_missing();
-    if !missing.is_empty() {
+    if !missing.is_empty() || counters.coupons_wanted > 0 {
         return Ok(Step::Read(missing));
     }
     Ok(Step::Done(booked))

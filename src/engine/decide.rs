@@ -26,9 +26,9 @@ use crate::program::{Incentive, Program, ReferrerSplit, TwoSidedReward};
 use crate::reward::Label;
 use crate::reward::RewardKind;
 use crate::store::{
-    AssignmentRecord, CodeRecord, CodeUnusable, CommitPlan, ConversionOutcome, ConversionRecord,
-    CustomerRecord, IdempotencyRecord, Outcome, Reason, Referral, RefundOutcome, Request, Role,
-    SignupOutcome, TouchOutcome, TouchRecord, Versioned, Write,
+    AssignmentRecord, CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionOutcome,
+    ConversionRecord, CustomerRecord, IdempotencyRecord, Outcome, Reason, Referral, RefundOutcome,
+    Request, Role, SignupOutcome, TouchOutcome, TouchRecord, Versioned, Write,
 };
 
 /// How many referrals each code with a use limit has made, as read from
@@ -41,6 +41,10 @@ pub type CodeUses = HashMap<Code, i64>;
 /// # Errors
 /// The first reason that applies: inactive, expired, exhausted.
 pub fn code_usable(record: &CodeRecord, uses: i64, at: DateTime<Utc>) -> Result<(), CodeUnusable> {
+    // A coupon is not a referral code: it refers nobody.
+    if record.origin == CodeOrigin::Coupon {
+        return Err(CodeUnusable::Unknown);
+    }
     if !record.active {
         return Err(CodeUnusable::Inactive);
     }

@@ -9,10 +9,10 @@ use super::book::{self, Moves, Step};
 use super::{Decision, Engine};
 use crate::error::{Error, ErrorKind};
 use crate::ledger::{HoldReason, ReviewDecision, Reward};
-use crate::model::{OperatorId, Redemption, RewardId};
+use crate::model::{OperatorId, OrderId, Redemption, RedemptionId, RewardId};
 use crate::store::{
-    CommitPlan, Due, IdempotencyKey, IdempotencyRecord, Outcome, RedemptionOutcome, Request, Store,
-    Versioned, Write,
+    CodeOrigin, CommitPlan, Due, IdempotencyKey, IdempotencyRecord, Outcome, RedemptionOutcome,
+    Request, Store, Versioned, Write,
 };
 
 /// What a batch of [`Engine::release_due`] or [`Engine::expire_due`] did.
@@ -319,6 +319,83 @@ impl<S: Store> Engine<S> {
             }
         }
         Err(self.exhausted("redeem"))
+    }
+}
+
+impl<S: Store> Engine<S> {
+    /// Redeems a coupon reward's code on an order: the code as the customer
+    /// typed it (read with the program's coupon format, typos caught), used
+    /// once. Idempotent by code and order: the same order reported again
+    /// returns the first outcome.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] for text that is not a code, an expired
+    /// coupon, one not available yet (its reward is held) or already used
+    /// on another order; [`ErrorKind::NotFound`] for a code that is no
+    /// coupon of this program; [`ErrorKind::Store`].
+    pub async fn redeem_coupon(
+        &self,
+        typed: &str,
+        order: &OrderId,
+        at: DateTime<Utc>,
+    ) -> Result<RedemptionOutcome, Error> {
+        let code = self.program.ledger_policy().coupons.format.parse(typed)?;
+        let record = self
+            .store
+            .code(self.program.id(), &code)
+            .await?
+            .filter(|v| v.record.origin == CodeOrigin::Coupon)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("{code} is not a coupon of program {}", self.program.id()),
+                )
+            })?
+            .record;
+        let Some(reward) = record.reward else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("coupon {code} names no reward"),
+            ));
+        };
+        let id = book::hashed_id("cp_", &[code.as_str(), order.as_str()]);
+        let redemption = Redemption {
+            id: RedemptionId::new(id).unwrap_or_else(|_| unreachable!("hex ids are valid")),
+            reward,
+            quantity: 1,
+            at,
+        };
+        // A retry of this very order returns its first outcome, even after
+        // the coupon expired.
+        let key = IdempotencyKey::redemption(&redemption.id);
+        if let Some(Outcome::Redemption(o)) = self
+            .store
+            .idempotency(self.program.id(), &key)
+            .await?
+            .map(|r| r.outcome)
+        {
+            return Ok(o);
+        }
+        if record.expires_at.is_some_and(|e| at >= e) {
+            return Err(Error::invalid(
+                "coupon",
+                format!(
+                    "coupon {code} expired at {}",
+                    record.expires_at.unwrap_or(at)
+                ),
+            ));
+        }
+        self.redeem(&redemption).await.map_err(|e| {
+            if e.kind() == ErrorKind::InvalidInput {
+                Error::invalid(
+                    "coupon",
+                    format!("coupon {code} cannot be used on order {order}: it was used already, or its reward is not available yet"),
+                )
+                .with_source(e)
+            } else {
+                e
+            }
+        })
     }
 }
 

@@ -316,6 +316,7 @@ impl<S: Store> Engine<S> {
                 created_at: at,
                 expires_at: program.code_valid_for().map(|d| expiry(at, d)),
                 max_uses: program.code_max_uses(),
+                reward: None,
                 active: true,
             };
             let plan = CommitPlan {
@@ -390,6 +391,7 @@ impl<S: Store> Engine<S> {
                     .expires_at
                     .or_else(|| program.code_valid_for().map(|d| expiry(at, d))),
                 max_uses: options.max_uses.or(program.code_max_uses()),
+                reward: None,
                 active: true,
             };
             let decision = Decision {
@@ -504,11 +506,37 @@ impl<S: Store> Engine<S> {
         mut decide: impl FnMut(&mut Counters) -> Result<Step<T>, Error>,
     ) -> Result<T, Error> {
         let mut read = HashMap::new();
+        let mut coupons = Vec::new();
         loop {
-            let mut counters = Counters::new(read.clone());
+            let mut counters = Counters::with_coupons(read.clone(), coupons.clone());
             match decide(&mut counters)? {
                 Step::Done(d) => return Ok(d),
                 Step::Read(keys) => {
+                    let wanted = counters.coupons_wanted();
+                    if wanted > 0 {
+                        let format = &self.program.ledger_policy().coupons.format;
+                        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+                        let target = coupons.len() + wanted;
+                        for _ in 0..wanted.saturating_mul(CODE_ATTEMPTS as usize) {
+                            if coupons.len() == target {
+                                break;
+                            }
+                            let code = format.random(&mut **rng);
+                            if self.program.blocklist().contains_in(&code).is_none() {
+                                coupons.push(code);
+                            }
+                        }
+                        drop(rng);
+                        if coupons.len() < target {
+                            return Err(Error::new(
+                                ErrorKind::LimitReached,
+                                "no coupon code outside the blocklist found: check the coupon format's prefix",
+                            ));
+                        }
+                        if keys.is_empty() {
+                            continue;
+                        }
+                    }
                     if keys.iter().all(|k| read.contains_key(k)) {
                         // A decision asking again for what it was given is
                         // an engine bug; never loop on it.

@@ -143,9 +143,11 @@ impl<S: Store> Engine<S> {
         Ok(out)
     }
 
-    /// Records that an item was delivered, with the provider's reference:
-    /// the delivered quantity is booked as redeemed from its reward (a
-    /// refund after this is a debt the customer sees). If a refund took
+    /// Records that an item was delivered, with the provider's reference.
+    /// Where delivery spends the reward (cash, a donation, a gift card,
+    /// points) the delivered quantity is booked as redeemed from it, so a
+    /// refund after this is a debt the customer sees; a coupon's delivery
+    /// only sent its code (see [`redeem_coupon`](Self::redeem_coupon)). If a refund took
     /// some of the reward back while the item was leased, what was
     /// delivered beyond what was still available is noted on the item
     /// (`last_error`) for a person to settle, never dropped.
@@ -179,8 +181,13 @@ impl<S: Store> Engine<S> {
             let mut reward = reward_read.record.clone();
             let mut item = read.record.clone();
             let mut writes = Vec::new();
-            let q = item.quantity.min(reward.progress.available);
-            if q > 0 {
+            let spends = item.kind.delivery_spends();
+            let q = if spends {
+                item.quantity.min(reward.progress.available)
+            } else {
+                item.quantity
+            };
+            if spends && q > 0 {
                 let redemption = RedemptionId::new(id.as_str())
                     .unwrap_or_else(|_| unreachable!("delivery ids are valid ids"));
                 let entry = book::redeem(&mut reward, q, &redemption, at)?;

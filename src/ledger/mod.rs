@@ -23,8 +23,8 @@ mod policy;
 mod state;
 
 pub use policy::{
-    Budget, Cap, CapMeasure, CapPeriod, CapSubject, DeliveryPolicy, LedgerPolicy, Limit,
-    PolicyError, Reservation, ReservationInput, still_reserved,
+    Budget, Cap, CapMeasure, CapPeriod, CapSubject, CouponPolicy, DeliveryPolicy, LedgerPolicy,
+    Limit, PolicyError, Reservation, ReservationInput, still_reserved,
 };
 pub use state::{Deltas, EntryKind, Progress, RewardState, TransitionError};
 

@@ -38,6 +38,21 @@ pub struct LedgerPolicy {
     pub debt_limit: Option<Money>,
     /// How the fulfilment outbox retries deliveries.
     pub delivery: DeliveryPolicy,
+    /// How coupon codes are made and how long they stay valid.
+    pub coupons: CouponPolicy,
+}
+
+/// How the engine issues the single-use code of a coupon reward.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CouponPolicy {
+    /// The coupon codes' shape (give them a prefix of their own, `CPN`,
+    /// so people tell them from referral codes). Default: the default
+    /// referral code format.
+    pub format: crate::code::CodeFormat,
+    /// How long a coupon stays valid after it was earned, in seconds;
+    /// `None`: as long as the reward (the policy's `valid_for_seconds`).
+    pub valid_for_seconds: Option<i64>,
 }
 
 /// How the fulfilment outbox retries a failed delivery: after `backoff`
@@ -231,6 +246,14 @@ impl LedgerPolicy {
         }
         if let Some(d) = self.debt_limit {
             money("debt_limit", d)?;
+        }
+        if let Some(s) = self.coupons.valid_for_seconds {
+            if !(1..=MAX_SECONDS).contains(&s) {
+                return Err(bad(
+                    "coupons.valid_for_seconds",
+                    format!("must be 1 second to 10 years, is {s}"),
+                ));
+            }
         }
         if self.delivery.max_attempts == 0 {
             return Err(bad("delivery.max_attempts", "must be at least 1"));

@@ -47,6 +47,10 @@ pub enum CodeOrigin {
     Derived,
     /// Chosen by a person (an influencer's `SARA2026`).
     Vanity,
+    /// A single-use discount coupon issued for a coupon reward: it refers
+    /// nobody (a touch or signup with it finds an unknown code) and is
+    /// redeemed with an order.
+    Coupon,
 }
 
 impl CodeOrigin {
@@ -78,6 +82,9 @@ pub struct CodeRecord {
     /// conditional write, so concurrent signups through one popular code
     /// never conflict.
     pub max_uses: Option<u32>,
+    /// The coupon reward a coupon code was issued for.
+    #[serde(default)]
+    pub reward: Option<RewardId>,
     /// `false` once deactivated.
     pub active: bool,
 }

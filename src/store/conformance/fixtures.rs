@@ -126,6 +126,7 @@ pub(crate) fn code_record(
         expires_at: None,
         max_uses: None,
         active: true,
+        reward: None,
     }
 }
 
