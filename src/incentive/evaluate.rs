@@ -724,9 +724,9 @@ fn rewarded_shares(shares: &[DateTime<Utc>], now: DateTime<Utc>, max: u32, days:
 }
 
 #[cfg(test)]
-#[path = "evaluate_tests.rs"]
+#[path = "tests/evaluate.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "stacking_tests.rs"]
+#[path = "tests/stacking.rs"]
 mod stacking_tests;

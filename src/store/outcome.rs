@@ -65,7 +65,7 @@ impl From<CodeUnusable> for Reason {
     }
 }
 
-/// The answer to [`Engine::record_touch`](crate::engine::Engine::record_touch).
+/// The answer to `Engine::record_touch`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -86,7 +86,7 @@ pub enum TouchOutcome {
     },
 }
 
-/// The answer to [`Engine::record_signup`](crate::engine::Engine::record_signup).
+/// The answer to `Engine::record_signup`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -107,7 +107,7 @@ pub enum SignupOutcome {
     },
 }
 
-/// The answer to [`Engine::record_conversion`](crate::engine::Engine::record_conversion).
+/// The answer to `Engine::record_conversion`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -136,7 +136,7 @@ pub enum ConversionOutcome {
     },
 }
 
-/// The answer to [`Engine::record_refund`](crate::engine::Engine::record_refund).
+/// The answer to `Engine::record_refund`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RefundOutcome {
@@ -149,7 +149,7 @@ pub struct RefundOutcome {
     pub clawbacks: Vec<LedgerEntry>,
 }
 
-/// The answer to [`Engine::redeem`](crate::engine::Engine::redeem).
+/// The answer to `Engine::redeem`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RedemptionOutcome {
