@@ -254,7 +254,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// An outbox item, by id (its reward's: see
-    /// [`book::delivery_id`](super::book::delivery_id)).
+    /// [`book::delivery_id`]).
     ///
     /// # Errors
     /// [`ErrorKind::Store`].
