@@ -187,8 +187,8 @@ pub async fn concurrent_assignments_have_one_winner<S: Store + 'static>(store: A
             })
             .collect();
         let what = format!(
-            "round {round}: {TASKS} tasks recording sara's variant of {experiment} at once, each \
-             another variant"
+            "{TASKS} tasks recording one customer's variant of one experiment at once, each \
+             another variant (round {round}, {experiment})"
         );
         let results = race(&store, clause, plans).await;
         let winner = one_winner(clause, &what, &results);
@@ -363,7 +363,7 @@ pub async fn referred_conversions_are_listed_per_referrer<S: Store>(store: &S) {
         for c in batch {
             put(&mut stored, c);
         }
-        check(&stored, &what).await;
+        check(&stored, &format!("after {what}")).await;
     }
     let found = p.referred_conversions(&prog, "sara").await;
     assert_eq!(
