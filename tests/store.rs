@@ -103,7 +103,28 @@ enum Mutation {
     BalanceNotUpdated,
     /// Lists due rewards by reward id, not by due time (`ORDER BY id`).
     DueRewardsById,
+    /// Lists every outbox item that may ever be claimed, whatever `now`
+    /// (a forgotten `WHERE claimable_at <= $now`).
+    OutboxIgnoresNow,
+    /// Lists outbox items by their next attempt, leased or not (`WHERE
+    /// next_attempt_at <= $now`): a leased item is claimed again at once,
+    /// and one whose worker died waits for a stale time.
+    OutboxByNextAttempt,
+    /// Records assignments with an upsert: a second insert replaces the
+    /// variant instead of failing (`ON CONFLICT DO UPDATE`).
+    AssignmentLastWriterWins,
+    /// Checks that an assignment is new, waits a millisecond (a round
+    /// trip), then upserts it: a check-then-insert race with no unique key.
+    AssignmentCheckThenInsert,
+    /// Keeps referred conversions in an append-only index (`INSERT` on
+    /// every put): an updated conversion is listed once per version.
+    ReferredAppendOnly,
+    /// Lists referred conversions by order id, not by conversion time.
+    ReferredByOrder,
 }
+
+/// Assignments as the assignment mutations keep them.
+type Assignments = BTreeMap<(ProgramId, Label, CustomerId), AssignmentRecord>;
 
 /// Balances as [`Mutation::BalanceNotUpdated`] keeps them.
 type FirstBalances = BTreeMap<(ProgramId, CustomerId, Unit), Balance>;
@@ -115,6 +136,11 @@ struct Mutant {
     mutation: Mutation,
     /// The balances of [`Mutation::BalanceNotUpdated`].
     balances: Mutex<FirstBalances>,
+    /// The assignments of the assignment mutations.
+    assignments: Mutex<Assignments>,
+    /// Every put of a referred conversion, for
+    /// [`Mutation::ReferredAppendOnly`].
+    referred: Mutex<Vec<ConversionRecord>>,
 }
 
 fn mutant(mutation: Mutation) -> impl FnMut() -> std::future::Ready<Mutant> {
@@ -123,6 +149,8 @@ fn mutant(mutation: Mutation) -> impl FnMut() -> std::future::Ready<Mutant> {
             inner: MemoryStore::new(),
             mutation,
             balances: Mutex::new(BTreeMap::new()),
+            assignments: Mutex::new(BTreeMap::new()),
+            referred: Mutex::new(Vec::new()),
         })
     }
 }
@@ -152,6 +180,51 @@ impl Mutant {
             }
         }
         plan
+    }
+
+    /// Commits `plan` with its assignments kept aside and upserted once
+    /// the rest committed; with `check`, refuses an assignment already
+    /// kept, then waits a millisecond before committing.
+    async fn commit_upserting_assignments(&self, plan: CommitPlan, check: bool) -> StoreResult<()> {
+        let CommitPlan {
+            idempotency,
+            writes,
+        } = plan;
+        let (assignments, rest): (Vec<Write>, Vec<Write>) = writes
+            .into_iter()
+            .partition(|w| matches!(w, Write::InsertAssignment(_)));
+        let assignments: Vec<AssignmentRecord> = assignments
+            .into_iter()
+            .filter_map(|w| match w {
+                Write::InsertAssignment(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        let key =
+            |a: &AssignmentRecord| (a.program.clone(), a.experiment.clone(), a.customer.clone());
+        if check {
+            let taken = {
+                let kept = self.assignments.lock().unwrap();
+                assignments.iter().any(|a| kept.contains_key(&key(a)))
+            };
+            if taken {
+                return Err(StoreError::conflict("the assignment is already recorded"));
+            }
+            // A round trip to the database between the check and the
+            // insert.
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        self.inner
+            .commit(CommitPlan {
+                idempotency,
+                writes: rest,
+            })
+            .await?;
+        let mut kept = self.assignments.lock().unwrap();
+        for a in assignments {
+            kept.insert(key(&a), a);
+        }
+        Ok(())
     }
 }
 
@@ -286,31 +359,94 @@ impl Store for Mutant {
         self.inner.outbox_item(program, id)
     }
 
-    fn outbox_due(
+    async fn outbox_due(
         &self,
         program: &ProgramId,
         now: DateTime<Utc>,
         after: Option<&OutboxCursor>,
         limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<Versioned<OutboxItem>>>> + Send {
-        self.inner.outbox_due(program, now, after, limit)
+    ) -> StoreResult<Vec<Versioned<OutboxItem>>> {
+        match self.mutation {
+            Mutation::OutboxIgnoresNow => {
+                self.inner
+                    .outbox_due(program, DateTime::<Utc>::MAX_UTC, after, limit)
+                    .await
+            }
+            Mutation::OutboxByNextAttempt => {
+                let mut all: Vec<Versioned<OutboxItem>> = self
+                    .inner
+                    .snapshot()
+                    .all_outbox_items()
+                    .into_iter()
+                    .filter(|i| {
+                        i.record.program == *program
+                            && i.record.claimable_at().is_some()
+                            && i.record.next_attempt_at <= now
+                    })
+                    .collect();
+                all.sort_by(|a, b| {
+                    (a.record.next_attempt_at, &a.record.id)
+                        .cmp(&(b.record.next_attempt_at, &b.record.id))
+                });
+                Ok(all
+                    .into_iter()
+                    .filter(|i| {
+                        after.is_none_or(|c| {
+                            (i.record.next_attempt_at, &i.record.id) > (c.at, &c.id)
+                        })
+                    })
+                    .take(limit)
+                    .collect())
+            }
+            _ => self.inner.outbox_due(program, now, after, limit).await,
+        }
     }
 
-    fn referred_conversions(
+    async fn referred_conversions(
         &self,
         program: &ProgramId,
         referrer: &CustomerId,
-    ) -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send {
-        self.inner.referred_conversions(program, referrer)
+    ) -> StoreResult<Vec<ConversionRecord>> {
+        match self.mutation {
+            Mutation::ReferredAppendOnly => {
+                let mut found: Vec<ConversionRecord> = self
+                    .referred
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c.program == *program && c.referrer.as_ref() == Some(referrer))
+                    .cloned()
+                    .collect();
+                found.sort_by(|a, b| {
+                    (a.conversion.at, &a.conversion.order)
+                        .cmp(&(b.conversion.at, &b.conversion.order))
+                });
+                Ok(found)
+            }
+            Mutation::ReferredByOrder => {
+                let mut found = self.inner.referred_conversions(program, referrer).await?;
+                found.sort_by(|a, b| a.conversion.order.cmp(&b.conversion.order));
+                Ok(found)
+            }
+            _ => self.inner.referred_conversions(program, referrer).await,
+        }
     }
 
-    fn assignment(
+    async fn assignment(
         &self,
         program: &ProgramId,
         experiment: &Label,
         customer: &CustomerId,
-    ) -> impl Future<Output = StoreResult<Option<AssignmentRecord>>> + Send {
-        self.inner.assignment(program, experiment, customer)
+    ) -> StoreResult<Option<AssignmentRecord>> {
+        match self.mutation {
+            Mutation::AssignmentLastWriterWins | Mutation::AssignmentCheckThenInsert => Ok(self
+                .assignments
+                .lock()
+                .unwrap()
+                .get(&(program.clone(), experiment.clone(), customer.clone()))
+                .cloned()),
+            _ => self.inner.assignment(program, experiment, customer).await,
+        }
     }
 
     async fn due_rewards(
@@ -434,6 +570,27 @@ impl Store for Mutant {
                 }
                 Ok(())
             }
+            Mutation::AssignmentLastWriterWins => {
+                self.commit_upserting_assignments(plan, false).await
+            }
+            Mutation::AssignmentCheckThenInsert => {
+                self.commit_upserting_assignments(plan, true).await
+            }
+            Mutation::ReferredAppendOnly => {
+                let referred: Vec<ConversionRecord> = plan
+                    .writes
+                    .iter()
+                    .filter_map(|w| match w {
+                        Write::PutConversion { record, .. } if record.referrer.is_some() => {
+                            Some(record.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                self.inner.commit(plan).await?;
+                self.referred.lock().unwrap().extend(referred);
+                Ok(())
+            }
             _ => self.inner.commit(plan).await,
         }
     }
@@ -526,4 +683,60 @@ async fn the_suite_catches_a_store_that_does_not_update_balances() {
 )]
 async fn the_suite_catches_a_store_that_lists_due_rewards_unordered() {
     conformance::run_all(mutant(Mutation::DueRewardsById)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(
+    expected = "outbox_items_are_versioned_and_listed_when_claimable: after creating them: the outbox items of conformance claimable at"
+)]
+async fn the_suite_catches_a_store_that_lists_outbox_items_whatever_the_time() {
+    conformance::run_all(mutant(Mutation::OutboxIgnoresNow)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(
+    expected = "outbox_items_are_versioned_and_listed_when_claimable: after creating them: the outbox items of conformance claimable at"
+)]
+async fn the_suite_catches_a_store_that_lists_leased_outbox_items_by_next_attempt() {
+    conformance::run_all(mutant(Mutation::OutboxByNextAttempt)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(
+    expected = "assignments_are_recorded_once: a second assignment of sara to checkout (variant أ, the first was ب), beside a touch and maha's first assignment: the commit succeeded"
+)]
+async fn the_suite_catches_a_store_that_upserts_assignments() {
+    conformance::run_all(mutant(Mutation::AssignmentLastWriterWins)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(
+    expected = "concurrent_assignments_have_one_winner: 64 tasks recording one customer's variant of one experiment at once, each another variant (round"
+)]
+async fn the_suite_catches_a_store_that_checks_an_assignment_then_inserts_it() {
+    conformance::run_all(mutant(Mutation::AssignmentCheckThenInsert)).await;
+}
+
+/// The check-then-insert store keeps the sequential assignment clause:
+/// only racing catches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_then_insert_assignment_store_passes_the_sequential_clause() {
+    let store = mutant(Mutation::AssignmentCheckThenInsert)().await;
+    referrals::store::conformance::assignments_are_recorded_once(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(
+    expected = "referred_conversions_are_listed_per_referrer: after refunding order-3 and order-1: the conversions referred by \"sara\" in conformance"
+)]
+async fn the_suite_catches_a_store_that_lists_an_updated_referred_conversion_twice() {
+    conformance::run_all(mutant(Mutation::ReferredAppendOnly)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(
+    expected = "referred_conversions_are_listed_per_referrer: after recording [\"order-a\", \"order-B\", \"order-0\", \"order-S\"]: the conversions referred by \"sara\""
+)]
+async fn the_suite_catches_a_store_that_lists_referred_conversions_by_order_id() {
+    conformance::run_all(mutant(Mutation::ReferredByOrder)).await;
 }

@@ -585,6 +585,22 @@ impl MemoryState {
                 }
                 Write::PutConversion { record, expected } => {
                     let p = self.program_mut(&record.program);
+                    // An update may name another referrer or time: drop the
+                    // old place, or the conversion is listed twice or under
+                    // a referrer it no longer names.
+                    if let Some(old) = p.conversions.get(&record.conversion.order) {
+                        if let Some(set) = old
+                            .record
+                            .referrer
+                            .as_ref()
+                            .and_then(|r| p.referred.get_mut(r))
+                        {
+                            set.remove(&(
+                                old.record.conversion.at,
+                                record.conversion.order.clone(),
+                            ));
+                        }
+                    }
                     if let Some(referrer) = &record.referrer {
                         p.referred
                             .entry(referrer.clone())

@@ -38,7 +38,7 @@ pub(super) async fn race<S: Store + 'static>(
 
 /// Asserts that exactly one result is `Ok` and all others are conflicts;
 /// returns the winner's index.
-fn one_winner(clause: &str, what: &str, results: &[StoreResult<()>]) -> usize {
+pub(super) fn one_winner(clause: &str, what: &str, results: &[StoreResult<()>]) -> usize {
     let mut winner = None;
     for (i, result) in results.iter().enumerate() {
         match result {

@@ -9,10 +9,11 @@ pub(crate) use chrono::{DateTime, Utc};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 pub(crate) use super::super::{
-    Balance, CodeOrigin, CodeRecord, CommitPlan, ConversionRecord, CounterKey, CounterScope,
-    CustomerRecord, Due, EntryKind, EventKind, HoldReason, IdempotencyKey, IdempotencyRecord,
-    LedgerCursor, LedgerEntry, Payout, Referral, Request, ReviewDecision, Reward, RewardCursor,
-    Role, Store, StoreErrorKind, StoreResult, TouchRecord, Versioned, Write,
+    AssignmentRecord, Balance, CodeOrigin, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
+    CounterScope, CustomerRecord, DeliveryState, Due, EntryKind, EventKind, HoldReason,
+    IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, OutboxCursor, OutboxItem, Payout,
+    Referral, Request, ReviewDecision, Reward, RewardCursor, Role, Store, StoreErrorKind,
+    StoreResult, TouchRecord, Versioned, Withheld, Write,
 };
 pub(crate) use super::super::{
     ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome,
@@ -21,9 +22,9 @@ pub(crate) use crate::attribution::{Credit, Share, TouchPoint};
 pub(crate) use crate::code::Code;
 pub(crate) use crate::ledger::{Progress, fold_balances};
 pub(crate) use crate::model::{
-    Actor, Channel, Conversion, CustomerId, EventId, IdError, LedgerEntryId, OperatorId, OrderId,
-    ProgramId, RedemptionId, Refund, RefundAmount, RefundId, RewardId, Signup, Touch, TouchKind,
-    VisitorId,
+    Actor, Channel, Conversion, CustomerId, DeliveryId, EventId, IdError, LedgerEntryId,
+    OperatorId, OrderId, ProgramId, RedemptionId, Refund, RefundAmount, RefundId, RewardId, Signup,
+    Touch, TouchKind, VisitorId,
 };
 pub(crate) use crate::money::{Currency, Money};
 pub(crate) use crate::reward::{Discount, Label, RewardKind, Unit};
@@ -75,6 +76,9 @@ pub(crate) fn opid(text: &str) -> OperatorId {
 }
 pub(crate) fn rdid(text: &str) -> RedemptionId {
     id("redemption id", text)
+}
+pub(crate) fn did(text: &str) -> DeliveryId {
+    id("delivery id", text)
 }
 
 pub(crate) fn label(text: &str) -> Label {
@@ -261,6 +265,12 @@ pub(crate) fn put_reward(record: Reward, expected: u64) -> Write {
         expected,
     }
 }
+pub(crate) fn put_outbox(record: OutboxItem, expected: u64) -> Write {
+    Write::PutOutboxItem {
+        record: Box::new(record),
+        expected,
+    }
+}
 pub(crate) fn add(key: &CounterKey, delta: i64, limit: Option<i64>) -> Write {
     Write::AddToCounter {
         key: key.clone(),
@@ -350,6 +360,56 @@ pub(crate) fn reward_record(
         decision: None,
         reserved: Vec::new(),
         progress,
+    }
+}
+
+/// A cash outbox item of `customer` for reward `reward-{item}`, due at
+/// 0 s, in `state`, next tried at `next_attempt_at`.
+pub(crate) fn outbox_item(
+    program: &ProgramId,
+    item: &str,
+    customer: &str,
+    state: DeliveryState,
+    next_attempt_at: DateTime<Utc>,
+) -> OutboxItem {
+    OutboxItem {
+        id: did(item),
+        program: program.clone(),
+        reward: rwid(&format!("reward-{item}")),
+        customer: cid(customer),
+        kind: RewardKind::Cash { amount: sar(2_500) },
+        quantity: 2_500,
+        coupon: None,
+        due_at: at(0),
+        next_attempt_at,
+        attempts: 0,
+        last_error: None,
+        state,
+    }
+}
+
+/// A lease of `worker` until `until`.
+pub(crate) fn leased(worker: &str, until: DateTime<Utc>) -> DeliveryState {
+    DeliveryState::Leased {
+        worker: worker.to_owned(),
+        until,
+    }
+}
+
+/// `customer`'s assignment to `variant` of `experiment`, at 40 s and some
+/// nanoseconds.
+pub(crate) fn assignment_record(
+    program: &ProgramId,
+    experiment: &str,
+    customer: &str,
+    variant: &str,
+) -> AssignmentRecord {
+    AssignmentRecord {
+        program: program.clone(),
+        experiment: label(experiment),
+        customer: cid(customer),
+        variant: label(variant),
+        at: at_ns(40, 123_456_789),
     }
 }
 
@@ -526,6 +586,51 @@ impl<'s, S: Store> Probe<'s, S> {
         self.read(&what, self.store.reward(p, &rwid(r))).await
     }
 
+    pub(crate) async fn referred_conversions(
+        &self,
+        p: &ProgramId,
+        referrer: &str,
+    ) -> Vec<ConversionRecord> {
+        let what = format!("conversions referred by {referrer} in {p}");
+        self.read(&what, self.store.referred_conversions(p, &cid(referrer)))
+            .await
+    }
+
+    pub(crate) async fn assignment(
+        &self,
+        p: &ProgramId,
+        experiment: &str,
+        customer: &str,
+    ) -> Option<AssignmentRecord> {
+        let what = format!("the assignment of {customer} in experiment {experiment} in {p}");
+        self.read(
+            &what,
+            self.store.assignment(p, &label(experiment), &cid(customer)),
+        )
+        .await
+    }
+
+    pub(crate) async fn outbox_item(
+        &self,
+        p: &ProgramId,
+        i: &str,
+    ) -> Option<Versioned<OutboxItem>> {
+        let what = format!("outbox item {i} in {p}");
+        self.read(&what, self.store.outbox_item(p, &did(i))).await
+    }
+
+    pub(crate) async fn outbox_due(
+        &self,
+        p: &ProgramId,
+        now: DateTime<Utc>,
+        after: Option<&OutboxCursor>,
+        limit: usize,
+    ) -> Vec<Versioned<OutboxItem>> {
+        let what = format!("outbox items of {p} claimable at {now} after {after:?}, limit {limit}");
+        self.read(&what, self.store.outbox_due(p, now, after, limit))
+            .await
+    }
+
     pub(crate) async fn counter(&self, k: &CounterKey) -> i64 {
         let what = format!("counter {:?} {:?}", k.scope, k.name);
         self.read(&what, self.store.counter(k)).await
@@ -552,6 +657,14 @@ pub(crate) fn ids_of_touches(list: &[TouchRecord]) -> Vec<&str> {
 
 pub(crate) fn ids_of_entries(list: &[LedgerEntry]) -> Vec<&str> {
     list.iter().map(|e| e.id.as_str()).collect()
+}
+
+pub(crate) fn ids_of_outbox(list: &[Versioned<OutboxItem>]) -> Vec<&str> {
+    list.iter().map(|i| i.record.id.as_str()).collect()
+}
+
+pub(crate) fn orders_of(list: &[ConversionRecord]) -> Vec<&str> {
+    list.iter().map(|c| c.conversion.order.as_str()).collect()
 }
 
 pub(crate) fn ids_of_rewards(list: &[Versioned<Reward>]) -> Vec<&str> {

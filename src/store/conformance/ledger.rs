@@ -10,7 +10,7 @@ use super::fixtures::*;
 
 /// A touch whose only purpose is to show whether the plan carrying it was
 /// applied: visitor and touch id are both `name`.
-fn witness(program: &ProgramId, name: &str) -> Write {
+pub(super) fn witness(program: &ProgramId, name: &str) -> Write {
     Write::InsertTouch(touch_record(
         program,
         name,
@@ -20,7 +20,7 @@ fn witness(program: &ProgramId, name: &str) -> Write {
 }
 
 /// Whether the witness `name` was stored.
-async fn witnessed<S: Store>(p: &Probe<'_, S>, program: &ProgramId, name: &str) -> bool {
+pub(super) async fn witnessed<S: Store>(p: &Probe<'_, S>, program: &ProgramId, name: &str) -> bool {
     let found = p
         .touches(program, &Actor::Visitor(vid(name)), since_ever())
         .await;

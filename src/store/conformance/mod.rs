@@ -52,13 +52,17 @@ use super::Store;
 mod commit;
 mod concurrency;
 pub(crate) mod fixtures;
+mod incentives;
 mod ledger;
+mod outbox;
 mod reads;
 
 pub use commit::*;
 pub use concurrency::*;
 use fixtures::assert_multi_thread;
+pub use incentives::*;
 pub use ledger::*;
+pub use outbox::*;
 pub use reads::*;
 
 /// Runs every clause of the suite, each on a fresh store from `fresh`.
@@ -95,6 +99,10 @@ where
     balances_follow_ledger_entries(&fresh().await).await;
     rewards_are_versioned_and_due_rewards_are_listed_in_order(&fresh().await).await;
     ledger_pages_are_ordered_and_complete(&fresh().await).await;
+    outbox_items_are_versioned_and_listed_when_claimable(&fresh().await).await;
+    assignments_are_recorded_once(&fresh().await).await;
+    concurrent_assignments_have_one_winner(Arc::new(fresh().await)).await;
+    referred_conversions_are_listed_per_referrer(&fresh().await).await;
 }
 
 #[cfg(test)]
@@ -108,7 +116,9 @@ mod tests {
             include_str!("commit.rs"),
             include_str!("reads.rs"),
             include_str!("concurrency.rs"),
-            include_str!("ledger.rs")
+            include_str!("ledger.rs"),
+            include_str!("outbox.rs"),
+            include_str!("incentives.rs")
         );
         let body_start = source
             .find("pub async fn run_all")
@@ -127,7 +137,7 @@ mod tests {
             })
             .filter(|name| *name != "run_all")
             .collect();
-        assert!(clauses.len() >= 22, "found only {clauses:?}");
+        assert!(clauses.len() >= 26, "found only {clauses:?}");
         for clause in clauses {
             assert!(
                 body.contains(&format!("    {clause}(")),
