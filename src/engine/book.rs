@@ -316,18 +316,22 @@ fn repay(
 }
 
 /// Gives back what a reward's reservations no longer hold after its
-/// standing quantity dropped (a cancellation, reversal or expiry).
-fn give_back(reward: &mut Reward, writes: &mut Vec<Write>) {
-    let standing = reward.progress.standing();
-    for (key, held) in &mut reward.reserved {
-        let keep = still_reserved(*held, standing, reward.progress.quantity);
-        if keep < *held {
+/// standing quantity dropped from `standing_before` (a cancellation,
+/// reversal or expiry). What a reservation holds is always derived from
+/// the amount first reserved and the standing quantity, never from what
+/// an earlier give-back left: scaling an already scaled amount again would
+/// under-count (the simulation found a budget overrun that way).
+fn give_back(reward: &Reward, standing_before: i64, writes: &mut Vec<Write>) {
+    let (standing, quantity) = (reward.progress.standing(), reward.progress.quantity);
+    for (key, amount) in &reward.reserved {
+        let before = still_reserved(*amount, standing_before, quantity);
+        let now = still_reserved(*amount, standing, quantity);
+        if now < before {
             writes.push(Write::AddToCounter {
                 key: key.clone(),
-                delta: keep - *held,
+                delta: now - before,
                 limit: None,
             });
-            *held = keep;
         }
     }
 }
@@ -364,6 +368,7 @@ pub fn book_rewards(
                 other: p.other.as_ref(),
                 kind: &p.kind,
                 at,
+                rule: p.rule.as_ref(),
             },
         );
         let mut refused = None;
@@ -562,6 +567,7 @@ pub fn claw_back(
     if counters.get(&key).is_none() {
         return Ok(Step::Read(counters.take_missing()));
     }
+    let standing_before = reward.progress.standing();
     let mut entries = Vec::new();
     let mut writes = Vec::new();
     // A hold period that ended before the refund: the reward was due for
@@ -641,7 +647,7 @@ pub fn claw_back(
             });
         }
     }
-    give_back(reward, &mut writes);
+    give_back(reward, standing_before, &mut writes);
     Ok(Step::Done((entries, writes)))
 }
 
@@ -685,10 +691,11 @@ pub fn reject(
     at: DateTime<Utc>,
 ) -> Result<Moves, Error> {
     let q = reward.progress.pending;
+    let standing_before = reward.progress.standing();
     let entry = book(reward, EntryKind::Cancelled, q, &["reject"], at, None, None)?;
     reward.decision = Some(decision);
     let mut writes = Vec::new();
-    give_back(reward, &mut writes);
+    give_back(reward, standing_before, &mut writes);
     Ok((vec![entry], writes))
 }
 
@@ -696,9 +703,10 @@ pub fn reject(
 /// cap usage (it was never spent).
 pub fn expire(reward: &mut Reward, at: DateTime<Utc>) -> Result<Moves, Error> {
     let q = reward.progress.available;
+    let standing_before = reward.progress.standing();
     let entry = book(reward, EntryKind::Expired, q, &["expire"], at, None, None)?;
     let mut writes = Vec::new();
-    give_back(reward, &mut writes);
+    give_back(reward, standing_before, &mut writes);
     Ok((vec![entry], writes))
 }
 

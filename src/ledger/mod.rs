@@ -23,8 +23,8 @@ mod policy;
 mod state;
 
 pub use policy::{
-    Budget, Cap, CapMeasure, CapPeriod, CapSubject, CouponPolicy, DeliveryPolicy, LedgerPolicy,
-    Limit, PolicyError, Reservation, ReservationInput, still_reserved,
+    Budget, CampaignBudget, Cap, CapMeasure, CapPeriod, CapSubject, CouponPolicy, DeliveryPolicy,
+    LedgerPolicy, Limit, PolicyError, Reservation, ReservationInput, still_reserved,
 };
 pub use state::{Deltas, EntryKind, Progress, RewardState, TransitionError};
 
@@ -244,8 +244,10 @@ pub struct Reward {
     pub coupon: Option<Code>,
     /// A review's decision, once made.
     pub decision: Option<ReviewDecision>,
-    /// The budget and cap counters it reserved, and by how much: a
-    /// cancellation or reversal returns them.
+    /// The budget and cap counters it reserved when earned, and by how
+    /// much (never changed afterwards). What it holds now is
+    /// `ledger::still_reserved(amount, progress.standing(), progress.quantity)`;
+    /// a cancellation, reversal or expiry gives back the difference.
     pub reserved: Vec<(CounterKey, i64)>,
     /// Its quantity split by state: the fold of its entries.
     pub progress: Progress,

@@ -5,6 +5,7 @@
 //! reservations it needs.
 
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::CounterKey;
@@ -29,6 +30,9 @@ pub struct LedgerPolicy {
     pub valid_for_seconds: Option<i64>,
     /// The program's money budget: a hard stop on what it pays.
     pub budget: Option<Budget>,
+    /// Budgets of campaigns: each counts only the rewards its rules grant
+    /// (a Ramadan campaign's own budget), besides the program's.
+    pub campaign_budgets: Vec<CampaignBudget>,
     /// Limits per customer.
     pub caps: Vec<Cap>,
     /// How far a refund after redemption may put a customer's balance
@@ -40,6 +44,26 @@ pub struct LedgerPolicy {
     pub delivery: DeliveryPolicy,
     /// How coupon codes are made and how long they stay valid.
     pub coupons: CouponPolicy,
+    /// The IANA time zone calendar caps count in (`Asia/Riyadh`): a
+    /// monthly cap resets at local midnight. Default: UTC.
+    pub time_zone: Option<String>,
+}
+
+/// A campaign's money budget: the rewards granted by `rules` count against
+/// it (and against the program's budget).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignBudget {
+    /// The campaign's name: its counter's key, so the list can be
+    /// reordered without moving what was used.
+    pub name: Label,
+    /// The incentive rules whose rewards count against it.
+    pub rules: Vec<Label>,
+    /// What the campaign may pay, and its overdraft.
+    pub limit: Money,
+    /// How much beyond `limit` it may still pay.
+    #[serde(default)]
+    pub overdraft: Option<Money>,
 }
 
 /// How the engine issues the single-use code of a coupon reward.
@@ -164,9 +188,10 @@ pub enum CapPeriod {
 }
 
 impl CapPeriod {
-    /// The label of the period holding `at`: `life`, `2026-03`, `2026/04`
-    /// (a year starting in April 2026).
-    pub fn label(self, at: DateTime<Utc>) -> String {
+    /// The label of the period holding `at` in `tz`: `life`, `2026-03`,
+    /// `2026/04` (a year starting in April 2026).
+    pub fn label(self, at: DateTime<Utc>, tz: Tz) -> String {
+        let at = at.with_timezone(&tz);
         match self {
             CapPeriod::Lifetime => "life".to_owned(),
             CapPeriod::Month => format!("{:04}-{:02}", at.year(), at.month()),
@@ -247,6 +272,35 @@ impl LedgerPolicy {
         if let Some(d) = self.debt_limit {
             money("debt_limit", d)?;
         }
+        if let Some(name) = &self.time_zone {
+            if name.parse::<Tz>().is_err() {
+                return Err(bad(
+                    "time_zone",
+                    format!(
+                        "{:?} is not an IANA time zone",
+                        crate::text::excerpt(name, 40)
+                    ),
+                ));
+            }
+        }
+        for (i, b) in self.campaign_budgets.iter().enumerate() {
+            money(&format!("campaign_budgets[{i}].limit"), b.limit)?;
+            if let Some(o) = b.overdraft {
+                money(&format!("campaign_budgets[{i}].overdraft"), o)?;
+            }
+            if b.rules.is_empty() {
+                return Err(bad(
+                    format!("campaign_budgets[{i}].rules"),
+                    "names no rule: the campaign's rewards would never count",
+                ));
+            }
+            if self.campaign_budgets[..i].iter().any(|x| x.name == b.name) {
+                return Err(bad(
+                    format!("campaign_budgets[{i}].name"),
+                    format!("{} is used twice: they would share one counter", b.name),
+                ));
+            }
+        }
         if let Some(s) = self.coupons.valid_for_seconds {
             if !(1..=MAX_SECONDS).contains(&s) {
                 return Err(bad(
@@ -281,6 +335,15 @@ impl LedgerPolicy {
             }
         }
         Ok(())
+    }
+
+    /// The time zone calendar caps count in (UTC unless set; an invalid
+    /// name is refused by [`validate`](Self::validate)).
+    pub fn tz(&self) -> Tz {
+        self.time_zone
+            .as_deref()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(Tz::UTC)
     }
 
     /// The hold period, if any.
@@ -319,6 +382,21 @@ impl LedgerPolicy {
                 });
             }
         }
+        for b in &self.campaign_budgets {
+            let counts = reward.rule.is_some_and(|r| b.rules.contains(r));
+            if counts && value > 0 {
+                out.push(Reservation {
+                    key: CounterKey::program(program, format!("budget/campaign/{}", b.name)),
+                    delta: value,
+                    limit: b
+                        .limit
+                        .minor()
+                        .saturating_add(b.overdraft.map_or(0, |o| o.minor())),
+                    what: Limit::Budget,
+                });
+            }
+        }
+        let tz = self.tz();
         for (i, cap) in self.caps.iter().enumerate() {
             let subject = match (cap.on, reward.role) {
                 (CapSubject::Referrer, Role::Referrer) => format!("referrer/{}", reward.customer),
@@ -340,7 +418,10 @@ impl LedgerPolicy {
                 key: scoped(
                     program,
                     cap.shared.as_ref(),
-                    format!("cap/{subject}/{}/{measure}", cap.period.label(reward.at)),
+                    format!(
+                        "cap/{subject}/{}/{measure}",
+                        cap.period.label(reward.at, tz)
+                    ),
                 ),
                 delta,
                 limit: cap.limit,
@@ -375,6 +456,8 @@ pub struct ReservationInput<'a> {
     pub kind: &'a RewardKind,
     /// When (picks the cap period).
     pub at: DateTime<Utc>,
+    /// The incentive rule that granted it, if any (campaign budgets).
+    pub rule: Option<&'a Label>,
 }
 
 /// Which limit a reservation counts against.
@@ -427,11 +510,25 @@ mod tests {
     #[test]
     fn periods_are_labelled_by_calendar() {
         let at = Utc.with_ymd_and_hms(2026, 3, 31, 23, 59, 59).unwrap();
-        assert_eq!(CapPeriod::Month.label(at), "2026-03");
-        assert_eq!(CapPeriod::Year { start_month: 4 }.label(at), "2025/04");
+        let utc = Tz::UTC;
+        assert_eq!(CapPeriod::Month.label(at, utc), "2026-03");
+        assert_eq!(CapPeriod::Year { start_month: 4 }.label(at, utc), "2025/04");
         let april = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
-        assert_eq!(CapPeriod::Year { start_month: 4 }.label(april), "2026/04");
-        assert_eq!(CapPeriod::Lifetime.label(at), "life");
+        assert_eq!(
+            CapPeriod::Year { start_month: 4 }.label(april, utc),
+            "2026/04"
+        );
+        assert_eq!(CapPeriod::Lifetime.label(at, utc), "life");
+        // 23:59:59 UTC on 31 March is already April in Riyadh (UTC+3), and
+        // a month starts at local midnight: 21:00 UTC the day before.
+        let riyadh: Tz = "Asia/Riyadh".parse().unwrap();
+        assert_eq!(CapPeriod::Month.label(at, riyadh), "2026-04");
+        let before = Utc.with_ymd_and_hms(2026, 3, 31, 20, 59, 59).unwrap();
+        assert_eq!(CapPeriod::Month.label(before, riyadh), "2026-03");
+        assert_eq!(
+            CapPeriod::Month.label(before + TimeDelta::seconds(1), riyadh),
+            "2026-04"
+        );
     }
 
     #[test]
