@@ -6,4 +6,5 @@ mod faults;
 mod incentives;
 mod layering;
 mod ledger;
+mod simulation;
 mod store;
