@@ -33,9 +33,8 @@ use referrals::model::{Actor, CustomerId, OrderId, ProgramId, RewardId};
 use referrals::reward::Label;
 use referrals::store::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
-    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry,
-    MemoryState, Reward, RewardCursor, StoreError, StoreErrorKind, StoreResult, TouchRecord,
-    Versioned,
+    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, MemoryState,
+    Reward, RewardCursor, StoreError, StoreErrorKind, StoreResult, TouchRecord, Versioned,
 };
 use referrals::{Code, MemoryStore, Store};
 
@@ -173,7 +172,11 @@ impl Store for Flaky {
         self.inner.ledger(program, customer, after, limit).await
     }
 
-    async fn balances(&self, program: &ProgramId, customer: &CustomerId) -> StoreResult<Vec<Balance>> {
+    async fn balances(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<Balance>> {
         self.gate()?;
         self.inner.balances(program, customer).await
     }
@@ -294,7 +297,11 @@ fn parse() -> Result<Args, String> {
 }
 
 /// Runs one history; a panic is a failure of its seed.
-fn one(seed: u64, args: &Args, runtime: Option<&tokio::runtime::Runtime>) -> Result<Report, String> {
+fn one(
+    seed: u64,
+    args: &Args,
+    runtime: Option<&tokio::runtime::Runtime>,
+) -> Result<Report, String> {
     let mode = match runtime {
         Some(runtime) => Mode::Concurrent {
             runtime,

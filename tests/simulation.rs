@@ -213,7 +213,12 @@ fn a_replayed_seed_replays_the_same_history() {
                 Strictness::KnownBugs,
             )
             .unwrap_or_else(|msg| panic!("{msg}"));
-            (report.ops, report.attempts, report.faults, stores[0].snapshot())
+            (
+                report.ops,
+                report.attempts,
+                report.faults,
+                stores[0].snapshot(),
+            )
         };
         assert_eq!(run(), run(), "seed {seed}");
     }

@@ -361,16 +361,18 @@ pub async fn call<S: Store>(engine: &Engine<S>, op: &Op) -> Result<Answer, refer
         }
         Op::Touch(t) => Answer::Event(Outcome::Touch(engine.record_touch(t).await?)),
         Op::Signup(s) => Answer::Event(Outcome::Signup(engine.record_signup(s).await?)),
-        Op::Conversion(c) => {
-            Answer::Event(Outcome::Conversion(engine.record_conversion(c).await?))
-        }
+        Op::Conversion(c) => Answer::Event(Outcome::Conversion(engine.record_conversion(c).await?)),
         Op::Refund(r) => Answer::Event(Outcome::Refund(engine.record_refund(r).await?)),
         Op::Redeem(r) => Answer::Event(Outcome::Redemption(engine.redeem(r).await?)),
         Op::Approve { reward, at } => Answer::Reward(Box::new(
-            engine.approve(reward, &operator(), "looks fine", *at).await?,
+            engine
+                .approve(reward, &operator(), "looks fine", *at)
+                .await?,
         )),
         Op::Reject { reward, at } => Answer::Reward(Box::new(
-            engine.reject(reward, &operator(), "looks wrong", *at).await?,
+            engine
+                .reject(reward, &operator(), "looks wrong", *at)
+                .await?,
         )),
         Op::ReleaseDue { now, limit } => Answer::Batch(engine.release_due(*now, *limit).await?),
         Op::ExpireDue { now, limit } => Answer::Batch(engine.expire_due(*now, *limit).await?),
@@ -834,9 +836,8 @@ where
     let config = Config::draw(seed);
     let store = make(&config);
     let mut world = World::new(config);
-    let engine = Arc::new(
-        Engine::new(store, world.program.clone()).with_rng(StdRng::seed_from_u64(seed)),
-    );
+    let engine =
+        Arc::new(Engine::new(store, world.program.clone()).with_rng(StdRng::seed_from_u64(seed)));
     let mut rng = Rng::new(seed);
     let mut report = Report {
         histories: 1,
@@ -901,7 +902,8 @@ where
         while trace.len() > TRACE {
             trace.pop_front();
         }
-        if let Err(msg) = result.and_then(|()| audit(&world.program, &world.orders, &world.state, strictness))
+        if let Err(msg) =
+            result.and_then(|()| audit(&world.program, &world.orders, &world.state, strictness))
         {
             return Err(fail(step, msg, &world, &trace));
         }
@@ -1032,7 +1034,11 @@ pub fn check_step(
             match answer {
                 Answer::Event(Outcome::Redemption(o)) => {
                     ensure!(fits, "redeemed {} of {available} available", r.quantity);
-                    ensure!(o.available == available - r.quantity, "left {}", o.available);
+                    ensure!(
+                        o.available == available - r.quantity,
+                        "left {}",
+                        o.available
+                    );
                     let now = after.reward(pid, &r.reward).map(|v| v.record.progress);
                     ensure!(
                         now.is_some_and(|p| p.available == o.available),
@@ -1045,7 +1051,10 @@ pub fn check_step(
                         "refused a redemption of {} with {available} available: {msg}",
                         r.quantity
                     );
-                    ensure!(*kind == ErrorKind::InvalidInput, "refused as {kind:?}: {msg}");
+                    ensure!(
+                        *kind == ErrorKind::InvalidInput,
+                        "refused as {kind:?}: {msg}"
+                    );
                 }
                 other => return Err(format!("a redemption answered {other:?}")),
             }
@@ -1107,7 +1116,10 @@ pub fn check_step(
                         !pending && !decided,
                         "refused to review a pending reward: {msg}"
                     );
-                    ensure!(*kind == ErrorKind::InvalidInput, "refused as {kind:?}: {msg}");
+                    ensure!(
+                        *kind == ErrorKind::InvalidInput,
+                        "refused as {kind:?}: {msg}"
+                    );
                 }
                 other => return Err(format!("a review answered {other:?}")),
             }
@@ -1415,7 +1427,10 @@ pub fn audit(
         );
         ensure!(
             wanted.len() == r.reserved.len()
-                && wanted.iter().zip(&r.reserved).all(|(w, (k, _))| w.key == *k),
+                && wanted
+                    .iter()
+                    .zip(&r.reserved)
+                    .all(|(w, (k, _))| w.key == *k),
             "reward {id} reserved {:?}, the policy asks {wanted:?}",
             r.reserved
         );
@@ -1424,9 +1439,7 @@ pub fn audit(
             let ok = match strictness {
                 Strictness::Strict => *held == expect,
                 // Never more than it should, and some while it stands.
-                Strictness::KnownBugs => {
-                    *held <= expect && (*held > 0) == (expect > 0)
-                }
+                Strictness::KnownBugs => *held <= expect && (*held > 0) == (expect > 0),
             };
             ensure!(
                 ok,
