@@ -7,4 +7,5 @@ mod incentives;
 mod layering;
 mod ledger;
 mod outbox;
+mod simulation;
 mod store;
