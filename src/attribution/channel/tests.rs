@@ -890,6 +890,102 @@ fn dense_solver_pivots() {
     );
 }
 
+/// The removal effects by one restricted solve per channel (the
+/// construction before the factor-once update): transitions into a
+/// removed channel's states go to null.
+fn removal_effects_by_restricted_solves(set: &JourneySet, m: &MarkovAttribution) -> Vec<f64> {
+    let chain = m.chain();
+    let n = chain.state_count();
+    let restricted = |active: &[bool]| -> f64 {
+        let local: Vec<usize> = active
+            .iter()
+            .scan(0, |next, &on| {
+                let l = if on { *next } else { usize::MAX };
+                *next += usize::from(on);
+                Some(l)
+            })
+            .collect();
+        let size = active.iter().filter(|&&on| on).count();
+        let mut a = vec![0.0; size * size];
+        let mut b = vec![0.0; size];
+        for l in 0..size {
+            a[l * size + l] = 1.0;
+        }
+        for t in chain.transitions() {
+            if let MarkovState::Channels(from) = t.from {
+                if local[from] == usize::MAX {
+                    continue;
+                }
+                match t.to {
+                    MarkovState::Channels(to) if local[to] != usize::MAX => {
+                        a[local[from] * size + local[to]] -= t.probability
+                    }
+                    MarkovState::Conversion => b[local[from]] = t.probability,
+                    _ => {}
+                }
+            }
+        }
+        if size > 0 {
+            super::markov::solve(&mut a, &mut b, size).unwrap();
+        }
+        chain
+            .transitions()
+            .iter()
+            .filter_map(|t| match (t.from, t.to) {
+                (MarkovState::Start, MarkovState::Channels(s)) if local[s] != usize::MAX => {
+                    Some(t.probability * b[local[s]])
+                }
+                _ => None,
+            })
+            .sum()
+    };
+    let p = restricted(&vec![true; n]);
+    set.channels()
+        .iter()
+        .map(|(c, _)| {
+            let active: Vec<bool> = (0..n)
+                .map(|s| !chain.state(s).unwrap().contains(&c))
+                .collect();
+            if p > 0.0 && active.contains(&false) {
+                (1.0 - restricted(&active) / p).clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn markov_removal_effects_cost_about_one_solve() {
+    // 120 channels, every ordered pair a path: a dense chain, where one
+    // solve per channel would cost about 120 solves.
+    let channels = 120;
+    let names: Vec<String> = (0..channels).map(|c| format!("c{c:03}")).collect();
+    let mut builder = JourneySetBuilder::new();
+    for i in 0..channels {
+        for j in 0..channels {
+            let path = [names[i].as_str(), names[j].as_str()];
+            let conversions = u64::from((i * 7 + j * 3) % 5 == 0);
+            builder
+                .add(&Journey::aggregated(&path, conversions, 1 + (i % 3) as u64, 1.0))
+                .unwrap();
+        }
+    }
+    let set = builder.finish().unwrap();
+    super::markov::MULTIPLY_ADDS.with(|c| c.set(0));
+    let m = set.markov(&MarkovOptions::default()).unwrap();
+    let work = super::markov::MULTIPLY_ADDS.with(|c| c.get());
+    let n = m.chain().state_count() as u64;
+    assert_eq!(n, channels as u64);
+    // LU n³/3, the inverse's factors n³/3, entries and solves n²: one
+    // solve per channel would be n⁴/3.
+    assert!(work <= n * n * n, "{work} multiply-adds for {n} states");
+    let reference = removal_effects_by_restricted_solves(&set, &m);
+    for (a, b) in m.removal_effects().iter().zip(&reference) {
+        assert!((a - b).abs() <= 1e-12 * a.abs().max(*b), "{a} vs {b}");
+    }
+}
+
 // ---------------------------------------------------------------- Shapley
 
 #[test]
@@ -1094,6 +1190,21 @@ proptest! {
         }
         let third = set.markov(&MarkovOptions::default().with_order(3)).unwrap();
         prop_assert!(third.removal_effects().iter().all(|r| (0.0..=1.0).contains(r)));
+    }
+
+    #[test]
+    fn removal_effects_match_one_restricted_solve_per_channel(
+        journeys in prop::collection::vec(raw_journey(), 1..25),
+        order in 1usize..4,
+        keep in any::<bool>(),
+    ) {
+        let set = build(&journeys);
+        let options = MarkovOptions::default().with_order(order).with_self_transitions(keep);
+        let m = set.markov(&options).unwrap();
+        let reference = removal_effects_by_restricted_solves(&set, &m);
+        for (a, b) in m.removal_effects().iter().zip(&reference) {
+            prop_assert!((a - b).abs() <= 1e-12 * a.abs().max(*b) + 1e-15, "{} vs {}", a, b);
+        }
     }
 
     #[test]
