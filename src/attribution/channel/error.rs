@@ -271,15 +271,39 @@ pub enum ModelError {
         limit: usize,
     },
     /// The Markov chain has more transient states than the configured limit
-    /// (the exact solve costs `O(states^3)` per channel).
-    #[error("the order-{order} Markov chain has {states} states, more than the limit of {limit}")]
+    /// (the exact solve costs `O(states^3)`, and `states^2` floats).
+    #[error(
+        "the order-{order} Markov chain has more than {limit} states ({states} counted, counting \
+         stops past the limit)"
+    )]
     TooManyStates {
         /// The chain's order.
         order: usize,
-        /// Transient states (windows of channels) in the chain.
+        /// Transient states (windows of channels) counted: counting stops
+        /// past the limit, so the chain may have more.
         states: usize,
         /// The configured limit.
         limit: usize,
+    },
+    /// The Markov run would take more work than its limit, counted before
+    /// starting: hashing the windows of long paths at a high order (more
+    /// than 64 channel ids per touch of the data and than `max_states²`),
+    /// or removal effects whose states overlap so much that channels'
+    /// removals are large solves (more than `max_states³` multiply-adds).
+    /// Raising
+    /// [`MarkovOptions::with_max_states`](super::MarkovOptions::with_max_states)
+    /// raises both limits.
+    #[error(
+        "the order-{order} Markov chain would take about {work} operations, more than the limit \
+         of {limit}"
+    )]
+    TooMuchWork {
+        /// The chain's order.
+        order: usize,
+        /// The work counted (multiply-adds, or channel ids hashed).
+        work: u128,
+        /// The limit.
+        limit: u128,
     },
     /// A model parameter is out of range.
     #[error("invalid parameter: {0}")]

@@ -590,6 +590,35 @@ impl JourneySet {
         let live: Vec<usize> = (0..self.len())
             .filter(|&i| self.stats[i].conversions > 0 || self.stats[i].nulls > 0)
             .collect();
+        // An order beyond the longest path builds the same chain as the
+        // longest path's length (a shorter path is one state, whole):
+        // work on it, report the order asked for.
+        let requested = k;
+        let longest = live.iter().map(|&i| self.path(i).len()).max().unwrap_or(1);
+        let k = k.min(longest.max(1));
+        let work_limit = work_limit(options.max_states);
+        if k > 1 {
+            // Each window is hashed (k ids) to find the states and again to
+            // count transitions: bounded before starting, by the input
+            // (64 ids per touch: any order up to 64 passes) or
+            // `max_states²` ids.
+            let (mut window_ids, mut touches) = (0u128, 0u128);
+            for &i in &live {
+                let len = self.path(i).len();
+                let w = k.min(len);
+                window_ids += ((len - w + 1) * w) as u128;
+                touches += len as u128;
+            }
+            let m = options.max_states as u128;
+            let limit = (64 * touches).max(m.saturating_mul(m));
+            if window_ids > limit {
+                return Err(ModelError::TooMuchWork {
+                    order: requested,
+                    work: window_ids,
+                    limit,
+                });
+            }
+        }
 
         // Transient states (distinct windows, sorted) and transition counts.
         // Integer counts (u128: a path may repeat a transition) make the
@@ -630,7 +659,7 @@ impl JourneySet {
                 let n = dense_ids.len();
                 if n > options.max_states {
                     return Err(ModelError::TooManyStates {
-                        order: k,
+                        order: requested,
                         states: n,
                         limit: options.max_states,
                     });
@@ -657,13 +686,14 @@ impl JourneySet {
                     for w in windows(self.path(i), k) {
                         seen.insert(w, ());
                     }
-                }
-                if seen.len() > options.max_states {
-                    return Err(ModelError::TooManyStates {
-                        order: k,
-                        states: seen.len(),
-                        limit: options.max_states,
-                    });
+                    // Counting stops past the limit.
+                    if seen.len() > options.max_states {
+                        return Err(ModelError::TooManyStates {
+                            order: requested,
+                            states: seen.len(),
+                            limit: options.max_states,
+                        });
+                    }
                 }
                 let mut states: Vec<&[ChannelId]> = seen.into_keys().collect();
                 states.sort_unstable();
@@ -737,15 +767,28 @@ impl JourneySet {
         }
         let channels = self.channels.len();
         // The states each channel appears in.
+        // (Each state once per channel: `last` marks the state a channel
+        // was last recorded for, so a window's repeats cost nothing.)
         let mut holds: Vec<Vec<usize>> = vec![Vec::new(); channels];
+        let mut last = vec![usize::MAX; channels];
         for (s, ids) in states.iter().enumerate() {
-            for (j, id) in ids.iter().enumerate() {
-                if !ids[..j].contains(id) {
+            for id in ids.iter() {
+                if last[id.index()] != s {
+                    last[id.index()] = s;
                     holds[id.index()].push(s);
                 }
             }
         }
-        let (p, removal_effects) = removal_effects(&start_p, &to_conv, &inner, &holds)?;
+        let (p, removal_effects) =
+            removal_effects(&start_p, &to_conv, &inner, &holds, work_limit)
+                .map_err(|e| match e {
+                    ModelError::TooMuchWork { work, limit, .. } => ModelError::TooMuchWork {
+                        order: requested,
+                        work,
+                        limit,
+                    },
+                    e => e,
+                })?;
         let sum_re: f64 = removal_effects.iter().sum();
         let mut credits = ChannelCredits::zeros(channels);
         if sum_re > 0.0 {
@@ -760,7 +803,7 @@ impl JourneySet {
         }
         Ok(MarkovAttribution {
             chain: MarkovChain {
-                order: k,
+                order: requested,
                 states: states.into_iter().map(Box::from).collect(),
                 transitions,
             },
@@ -807,11 +850,33 @@ fn removal_effects(
     to_conv: &[f64],
     inner: &[(usize, usize, f64)],
     holds: &[Vec<usize>],
+    work_limit: u128,
 ) -> Result<(f64, Vec<f64>), ModelError> {
     let n = start.len();
     let mut removal_effects = vec![0.0; holds.len()];
     if n == 0 {
         return Ok((0.0, removal_effects));
+    }
+    // The work, counted before starting: the factorisation and the
+    // inverse's factors, then per channel the cheaper of the update and a
+    // solve of the states left.
+    let big = n as u128;
+    let mut work = 2 * big * big * big / 3;
+    let mut restrict = vec![false; holds.len()];
+    for (held, restrict) in holds.iter().zip(&mut restrict) {
+        let h = held.len() as u128;
+        let update = h * h * big + h * h * h / 3;
+        let rest = big - h.min(big);
+        let solve = rest * rest * rest / 3 + big * big;
+        *restrict = solve < update;
+        work += update.min(solve);
+    }
+    if work > work_limit {
+        return Err(ModelError::TooMuchWork {
+            order: 0,
+            work,
+            limit: work_limit,
+        });
     }
     let mut a = vec![0.0; n * n];
     for s in 0..n {
@@ -832,7 +897,18 @@ fn removal_effects(
     let inverse = lu.into_inverse_factors();
     let mut g = Vec::new();
     let mut z = Vec::new();
-    for (re, held) in removal_effects.iter_mut().zip(holds) {
+    let mut active = vec![true; n];
+    for ((re, held), &restrict) in removal_effects.iter_mut().zip(holds).zip(&restrict) {
+        if restrict {
+            // Most states go: solving what is left is cheaper.
+            active.fill(true);
+            for &s in held {
+                active[s] = false;
+            }
+            let p_c = restricted_conversion_probability(start, to_conv, inner, &active)?;
+            *re = (1.0 - p_c / p).clamp(0.0, 1.0);
+            continue;
+        }
         let delta = match held[..] {
             [] => continue,
             [h] => y[h] * x[h] / inverse.entry(h, h),
@@ -851,6 +927,57 @@ fn removal_effects(
         *re = (delta / p).clamp(0.0, 1.0);
     }
     Ok((p, removal_effects))
+}
+
+/// The most work a Markov run may take, in multiply-adds (and ids hashed
+/// for the windows): `max_states³`, what order 1 over `max_states`
+/// channels takes.
+fn work_limit(max_states: usize) -> u128 {
+    let m = max_states as u128;
+    m.saturating_mul(m).saturating_mul(m)
+}
+
+/// `P(conversion | start)` when only the `active` transient states exist
+/// (transitions into the others go to null), by one dense solve.
+fn restricted_conversion_probability(
+    start: &[f64],
+    to_conv: &[f64],
+    inner: &[(usize, usize, f64)],
+    active: &[bool],
+) -> Result<f64, ModelError> {
+    let mut local = vec![usize::MAX; active.len()];
+    let mut m = 0;
+    for (s, &on) in active.iter().enumerate() {
+        if on {
+            local[s] = m;
+            m += 1;
+        }
+    }
+    if m == 0 {
+        return Ok(0.0);
+    }
+    let mut a = vec![0.0; m * m];
+    let mut b = vec![0.0; m];
+    for (s, &l) in local.iter().enumerate() {
+        if l != usize::MAX {
+            a[l * m + l] = 1.0;
+            b[l] = to_conv[s];
+        }
+    }
+    for &(from, to, p) in inner {
+        let (lf, lt) = (local[from], local[to]);
+        if lf != usize::MAX && lt != usize::MAX {
+            a[lf * m + lt] -= p;
+        }
+    }
+    solve(&mut a, &mut b, m)?;
+    let mut p = 0.0;
+    for (s, &l) in local.iter().enumerate() {
+        if l != usize::MAX {
+            p += start[s] * b[l];
+        }
+    }
+    Ok(p)
 }
 
 #[cfg(test)]
@@ -932,11 +1059,12 @@ impl Lu {
             b.swap(k, pivot);
         }
         for k in 0..n {
-            let bk = b[k];
-            for i in k + 1..n {
-                let f = self.a[i * n + k];
+            let (head, tail) = b.split_at_mut(k + 1);
+            let bk = head[k];
+            for (i, bi) in tail.iter_mut().enumerate() {
+                let f = self.a[(k + 1 + i) * n + k];
                 if f != 0.0 {
-                    b[i] -= f * bk;
+                    *bi -= f * bk;
                 }
             }
         }

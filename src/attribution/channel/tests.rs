@@ -986,6 +986,60 @@ fn markov_removal_effects_cost_about_one_solve() {
     }
 }
 
+/// One long path of distinct channels, in the aggregated format.
+fn long_path_set(touches: usize) -> JourneySet {
+    let path: Vec<String> = (0..touches).map(|c| format!("c{c}")).collect();
+    let data = format!("{PATHS_HEADER}{};1;1;10\n", path.join(" > "));
+    read_str(&data).unwrap()
+}
+
+#[test]
+fn markov_orders_beyond_the_longest_path_are_the_longest_path() {
+    // 5,000 distinct channels on one path: an order beyond it is one
+    // state, the whole path (the file: 169 KB, order 99,000, did
+    // not finish in 120 s).
+    let set = long_path_set(5_000);
+    let started = std::time::Instant::now();
+    let far = set.markov(&MarkovOptions::default().with_order(99_000)).unwrap();
+    let exact = set.markov(&MarkovOptions::default().with_order(5_000)).unwrap();
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    assert_eq!(far.chain().order(), 99_000);
+    assert_eq!(far.chain().state_count(), 1);
+    assert_eq!(far.removal_effects(), exact.removal_effects());
+    assert_eq!(far.credits(), exact.credits());
+    assert!(far.removal_effects().iter().all(|&r| r == 1.0));
+}
+
+#[test]
+fn markov_refuses_long_windows_before_hashing_them() {
+    // Order 3,000 over a path of 5,000 distinct channels: 2,001 windows
+    // of 3,000 ids (the 169 KB file at order 18,500 took 103 s
+    // and 419 MB). Refused before starting, naming the work.
+    let set = long_path_set(5_000);
+    let started = std::time::Instant::now();
+    let Err(err) = set.markov(&MarkovOptions::default().with_order(3_000)) else {
+        panic!("order 3,000 ran");
+    };
+    assert!(started.elapsed().as_millis() < 2_000, "{:?}", started.elapsed());
+    assert_eq!(
+        err,
+        ModelError::TooMuchWork {
+            order: 3_000,
+            work: 2_001 * 3_000,
+            limit: 4_000_000,
+        }
+    );
+    assert!(err.to_string().contains("order-3000"), "{err}");
+    // Within the limits it runs: most channels are in every window, so
+    // their removals solve the states left (none), and the others update.
+    let set = long_path_set(600);
+    let m = set
+        .markov(&MarkovOptions::default().with_order(500))
+        .unwrap();
+    assert_eq!(m.chain().state_count(), 101);
+    assert!(m.removal_effects().iter().all(|&r| r == 1.0));
+}
+
 // ---------------------------------------------------------------- Shapley
 
 #[test]
