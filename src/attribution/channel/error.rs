@@ -305,6 +305,16 @@ pub enum ModelError {
         /// The limit.
         limit: u128,
     },
+    /// The model's working memory could not be allocated (Shapley values
+    /// over many channels take `16 · 2^channels` bytes): reported, rather
+    /// than aborting the process.
+    #[error("{model} needs {bytes} bytes of working memory, which could not be allocated")]
+    OutOfMemory {
+        /// The model (`"Shapley"`).
+        model: &'static str,
+        /// The bytes it asked for.
+        bytes: u64,
+    },
     /// A model parameter is out of range.
     #[error("invalid parameter: {0}")]
     InvalidParameter(&'static str),

@@ -1061,6 +1061,60 @@ fn shapley_by_hand_three_channels() {
     assert_close(s.get(id(&set, "a")).value, 10.0 + 10.0 + 10.0, "a value");
 }
 
+/// Shapley over 30 channels wants 16 GiB: under an address-space limit
+/// of 4 GiB it must say so, not abort. Run in a child process (the limit
+/// would bind every test thread), this same test with an environment
+/// variable set.
+#[cfg(target_os = "linux")]
+#[test]
+fn shapley_reports_memory_it_cannot_get() {
+    const CHILD: &str = "REFERRALS_SHAPLEY_OOM_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let limit = libc::rlimit {
+            rlim_cur: 4 << 30,
+            rlim_max: 4 << 30,
+        };
+        // SAFETY: setrlimit reads the struct we pass; it only lowers this
+        // child process's own address-space limit.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+        let mut builder = JourneySetBuilder::new();
+        let names: Vec<String> = (0..30).map(|c| format!("c{c:02}")).collect();
+        for name in &names {
+            builder.add(&Journey::converted(&[name.as_str()], 1.0)).unwrap();
+        }
+        let set = builder.finish().unwrap();
+        let err = set
+            .shapley(&ShapleyOptions::default().with_max_channels(30))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ModelError::OutOfMemory {
+                model: "Shapley",
+                bytes: 16 << 30
+            }
+        );
+        println!("child: {err}");
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "attribution::channel::tests::shapley_reports_memory_it_cannot_get",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("child: Shapley needs 17179869184 bytes"),
+        "{:?}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn shapley_limit_is_enforced() {
     let names: Vec<String> = (0..21).map(|i| format!("c{i}")).collect();
