@@ -36,6 +36,17 @@ pub enum JourneyError {
         /// The control character.
         code_point: u32,
     },
+    /// A channel name holds a bidi formatting character (an override such
+    /// as U+202E, an embedding, an isolate or a mark): it reorders or
+    /// hides text in tables and logs, and makes two names look alike.
+    /// Identifiers refuse them too.
+    #[error("touch {touch}: channel name holds bidi formatting character U+{code_point:04X}")]
+    BidiInChannel {
+        /// The touch's position in the path, from 1.
+        touch: usize,
+        /// The bidi character.
+        code_point: u32,
+    },
     /// The touch times do not match the path, one time per touch.
     #[error("{touches} touches in the path but {hours} touch times")]
     HoursMismatch {

@@ -649,16 +649,34 @@ fn check_names<'a>(path: &[&'a str]) -> Result<Vec<&'a str>, JourneyError> {
                     touch: i + 1,
                     name: (*name).to_owned(),
                 })
-            } else if let Some(c) = trimmed.chars().find(|c| c.is_control()) {
-                Err(JourneyError::ControlInChannel {
-                    touch: i + 1,
-                    code_point: c as u32,
-                })
+            } else if let Some(c) = trimmed.chars().find(|&c| bad_in_name(c)) {
+                Err(name_char_error(i + 1, c))
             } else {
                 Ok(trimmed)
             }
         })
         .collect()
+}
+
+/// Whether a channel name may not hold `c`: control characters and bidi
+/// formatting characters.
+pub(crate) fn bad_in_name(c: char) -> bool {
+    c.is_control() || crate::text::is_bidi_format(c)
+}
+
+/// The error for a character [`bad_in_name`] refuses, at touch `touch`.
+pub(crate) fn name_char_error(touch: usize, c: char) -> JourneyError {
+    if c.is_control() {
+        JourneyError::ControlInChannel {
+            touch,
+            code_point: c as u32,
+        }
+    } else {
+        JourneyError::BidiInChannel {
+            touch,
+            code_point: c as u32,
+        }
+    }
 }
 
 /// Checks touch times: one per touch, finite, ≥ 0.

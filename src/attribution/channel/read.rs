@@ -1717,11 +1717,11 @@ impl Parser {
     /// Interns a token first met on the fast path: its channel is the token
     /// as UTF-8, trimmed as the general parser trims. `None` (leave the
     /// line to the general parser, which says why) if it is not UTF-8,
-    /// trims to nothing or holds a control character.
+    /// trims to nothing or holds a control or bidi formatting character.
     #[cold]
     fn new_token(&mut self, token: &[u8]) -> Option<u32> {
         let name = std::str::from_utf8(token).ok()?.trim();
-        if name.is_empty() || name.chars().any(char::is_control) {
+        if name.is_empty() || name.chars().any(super::bad_in_name) {
             return None;
         }
         let id = self.names.intern(name);
@@ -1842,13 +1842,9 @@ impl Parser {
                 self.ids.truncate(start);
                 return Err(JourneyError::EmptyChannel { touch: i + 1 }.into());
             }
-            if let Some(c) = name.chars().find(|c| c.is_control()) {
+            if let Some(c) = name.chars().find(|&c| super::bad_in_name(c)) {
                 self.ids.truncate(start);
-                return Err(JourneyError::ControlInChannel {
-                    touch: i + 1,
-                    code_point: c as u32,
-                }
-                .into());
+                return Err(super::name_char_error(i + 1, c).into());
             }
             let id = self.names.intern(name);
             self.ids.push(id);

@@ -2255,3 +2255,40 @@ fn channel_names_with_control_characters_are_refused() {
     let ok = format!("{PATHS_HEADER}\ta\t > b;1;0;1\n");
     assert_eq!(read_str(&ok).unwrap().len(), 1);
 }
+
+#[test]
+fn channel_names_with_bidi_formatting_characters_are_refused() {
+    // An override (U+202E) shows `lanigiro` as `original` in a table; ids
+    // refuse these characters, and so do channel names, naming the line.
+    for (data, line, code_point) in [
+        (format!("{PATHS_HEADER}a;1;0;1\nx\u{202E}y > b;1;0;1\n"), 3, 0x202E),
+        (format!("{PATHS_HEADER}\"a > b\u{2066}\";1;0;1\n"), 2, 0x2066),
+        (
+            format!("{JOURNEYS_HEADER}1,a,1,1,1\n2,a > \u{200F}email,2 > 1,0,0\n"),
+            3,
+            0x200F,
+        ),
+        (format!("{JOURNEYS_HEADER}1,\u{202B}sms,1,1,1\n"), 2, 0x202B),
+    ] {
+        match read_str(&data) {
+            Err(ReadError::Line {
+                line: l,
+                kind: LineErrorKind::Journey(JourneyError::BidiInChannel { code_point: c, .. }),
+            }) => assert_eq!((l, c), (line, code_point), "{data:?}"),
+            other => panic!("{data:?}: {other:?}"),
+        }
+    }
+    let err = JourneySetBuilder::new()
+        .add(&Journey::converted(&["sms", "e\u{202D}mail"], 1.0))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        JourneyError::BidiInChannel {
+            touch: 2,
+            code_point: 0x202D
+        }
+    );
+    assert!(err.to_string().contains("U+202D"), "{err}");
+    // Arabic names (strong right-to-left letters, no formatting) are fine.
+    assert_eq!(read_str(&format!("{PATHS_HEADER}واتساب > بريد;1;0;1\n")).unwrap().len(), 1);
+}
