@@ -44,8 +44,10 @@
 //! # Input formats
 //!
 //! Both are text with a required header line, `\n` or `\r\n` line endings
-//! and an optional final newline; blank lines are skipped and a UTF-8 byte
-//! order mark is ignored. Line numbers in errors count from 1 at the header.
+//! and an optional final newline; blank lines are skipped (before the
+//! header too) and a UTF-8 byte order mark is ignored, so a file of only
+//! those is [`ReadError::Empty`]. Line numbers in errors count from 1 at
+//! the header (blank lines before it are not counted).
 //! Columns are read by position, whatever the header calls them; but a
 //! header that puts one of the format's own column names in another column
 //! (`path;total_null;total_conversions;…`) is refused

@@ -374,10 +374,34 @@ fn read_sized<R: Read>(
     if !source.fill(&mut first)? {
         return Err(ReadError::Empty);
     }
+    // A byte order mark, then blank lines before the header, are skipped
+    // as blank lines are everywhere else (a file of nothing else is
+    // empty).
+    let mut start = if first.data[..first.len].starts_with(BOM) {
+        BOM.len()
+    } else {
+        0
+    };
+    loop {
+        let data = &first.data[..first.len];
+        while start < data.len() {
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p + 1);
+            if !data[start..end].trim_ascii().is_empty() {
+                break;
+            }
+            start = end;
+        }
+        if start < data.len() {
+            break;
+        }
+        if !source.fill(&mut first)? {
+            return Err(ReadError::Empty);
+        }
+        start = 0;
+    }
     let data = &first.data[..first.len];
-    let bom = if data.starts_with(BOM) { BOM.len() } else { 0 };
-    let header_end = memchr::memchr(b'\n', data).map_or(data.len(), |p| p + 1);
-    let header = trim_line_end(&data[bom..header_end]);
+    let header_end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p + 1);
+    let header = trim_line_end(&data[start..header_end]);
     if header.len() > options.max_line_bytes {
         return Err(ReadError::Line {
             line: 1,

@@ -104,6 +104,28 @@ fn header_is_required() {
     assert_eq!(err.line(), Some(1));
     // A header alone is an empty, valid file.
     assert!(read_str(JOURNEYS_HEADER).unwrap().is_empty());
+    // Only a byte order mark, or only blank lines: empty, not an unknown
+    // format.
+    for data in ["\u{FEFF}", "\u{FEFF}\r\n\n", "\n\n", " \t\r\n"] {
+        assert!(matches!(read_str(data), Err(ReadError::Empty)), "{data:?}");
+    }
+}
+
+#[test]
+fn blank_lines_before_the_header_are_skipped() {
+    // As everywhere else; line numbers still count from 1 at the header.
+    for lead in ["\n", "\r\n  \n", "\u{FEFF}\n", "\u{FEFF}\n\n"] {
+        let data = format!("{lead}{PATHS_HEADER}a;1;0;1\nb;1;0;2\n");
+        let set = read_str(&data).unwrap_or_else(|e| panic!("{lead:?}: {e}"));
+        assert_eq!(set.total_value(), 3.0);
+        let data = format!("{lead}{JOURNEYS_HEADER}1,a,1,1,1\n2,b,1,x,0\n");
+        let err = read_str(&data).unwrap_err();
+        assert_eq!(err.line(), Some(3), "{lead:?}: {err}");
+    }
+    // Many blank lines: the header comes in a later block.
+    let data = format!("{}{PATHS_HEADER}a;1;0;1\n", "\n".repeat(100));
+    let set = read(data.as_bytes(), &ReadOptions::default().with_block_bytes(16)).unwrap();
+    assert_eq!(set.total_conversions(), 1);
 }
 
 #[test]
