@@ -305,6 +305,23 @@ pub fn detect_format(header: &[u8]) -> Option<Format> {
 /// the header ([`detect_format`]). See the [module docs](super) for the
 /// formats, quoting and the rules on counts, values and times.
 ///
+/// `journey_id` is not read, let alone checked for repeats: a journey on
+/// two lines counts twice (deduplicating would take memory per line, not
+/// per distinct path). Deduplicate upstream.
+///
+/// # Example: a repeated journey counts twice
+///
+/// ```
+/// use referrals::attribution::channel::{read, ReadOptions};
+///
+/// let data = "journey_id,path,hours,converted,value\n\
+///             7,sms,1,1,10\n\
+///             7,sms,1,1,10\n";
+/// let set = read(data.as_bytes(), &ReadOptions::default())?;
+/// assert_eq!((set.total_conversions(), set.total_value()), (2, 20.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 ///
 /// - [`ReadError::Io`] if the reader fails;
@@ -2451,8 +2468,41 @@ impl Decimal {
     /// correctly rounded division of two exact numbers.
     #[inline]
     fn to_f64(self) -> f64 {
-        self.mantissa as f64 / POW10[self.decimals as usize]
+        if self.mantissa < 1 << 53 {
+            return self.mantissa as f64 / POW10[self.decimals as usize];
+        }
+        // A wide value (16 to 19 digits, from `wide_decimal`): the exact
+        // sum of one term, correctly rounded.
+        let mut sum = ExactSum::default();
+        sum.add(self.mantissa, self.decimals);
+        sum.to_f64()
     }
+}
+
+/// An unsigned `digits[.digits]` of at most 19 digits in all, the whole of
+/// `t`, whatever its mantissa (up to `10^19 - 1`): values that
+/// [`fast_decimal`] leaves out for their 16 or more significant digits
+/// (`999999999999999.9`) are still summed exactly.
+fn wide_decimal(t: &[u8]) -> Option<Decimal> {
+    let (int, frac) = match t.iter().position(|&b| b == b'.') {
+        Some(dot) => (&t[..dot], &t[dot + 1..]),
+        None => (t, &t[t.len()..]),
+    };
+    let digits = int.len() + frac.len();
+    if digits == 0 || digits > 19 {
+        return None;
+    }
+    let mut mantissa = 0u64;
+    for &d in int.iter().chain(frac) {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        mantissa = mantissa * 10 + u64::from(d - b'0');
+    }
+    Some(Decimal {
+        mantissa,
+        decimals: frac.len() as u32,
+    })
 }
 
 /// An unsigned `digits[.digits]` at `data[i..]` that [`parse_f64`]'s fast
@@ -2613,6 +2663,9 @@ fn parse_line_value(field: &[u8], name: &'static str) -> Result<LineValue, LineE
         if end == t.len() {
             return Ok(LineValue::Decimal(d));
         }
+    }
+    if let Some(d) = wide_decimal(t) {
+        return Ok(LineValue::Decimal(d));
     }
     parse_value(field, name).map(LineValue::Other)
 }

@@ -1740,6 +1740,84 @@ proptest! {
         let got = forward.to_f64();
         prop_assert!((got - approx).abs() <= 1e-12 * approx.abs().max(1.0), "{} vs {}", got, approx);
     }
+
+    /// The exact sum's `f64` is the sum written out and parsed: correctly
+    /// rounded, however many digits it has (terms of up to 19 digits).
+    #[test]
+    fn exact_sums_round_correctly(
+        terms in proptest::collection::vec((any::<u64>(), 0u32..=19), 1..40),
+        repeat in 1usize..200,
+    ) {
+        let terms: Vec<(u64, u32)> = terms
+            .into_iter()
+            .map(|(m, d)| (m % 10_000_000_000_000_000_000, d))
+            .collect();
+        let mut sum = ExactSum::default();
+        // The sum in units of 10^-19, as 64-bit limbs, least first.
+        let mut limbs = [0u64; 4];
+        for &(m, d) in &terms {
+            for _ in 0..repeat {
+                sum.add(m, d);
+                let units = u128::from(m) * 10u128.pow(19 - d);
+                let mut carry = 0u128;
+                for (i, limb) in limbs.iter_mut().enumerate() {
+                    let add = if i < 2 { (units >> (64 * i)) as u64 } else { 0 };
+                    let t = u128::from(*limb) + u128::from(add) + carry;
+                    *limb = t as u64;
+                    carry = t >> 64;
+                }
+            }
+        }
+        // Written out in decimal (19 digits at a time), then parsed.
+        let mut chunks = Vec::new();
+        while limbs.iter().any(|&l| l != 0) {
+            let mut rem = 0u128;
+            for limb in limbs.iter_mut().rev() {
+                let cur = rem << 64 | u128::from(*limb);
+                *limb = (cur / 10u128.pow(19)) as u64;
+                rem = cur % 10u128.pow(19);
+            }
+            chunks.push(rem as u64);
+        }
+        let fraction = chunks.first().copied().unwrap_or(0);
+        let mut text: String = chunks.iter().skip(1).rev().map(|c| format!("{c:019}")).collect();
+        if text.is_empty() {
+            text.push('0');
+        }
+        let text = format!("{text}.{fraction:019}");
+        prop_assert_eq!(sum.to_f64(), text.parse::<f64>().unwrap(), "{}", text);
+    }
+}
+
+#[test]
+fn values_of_sixteen_digits_are_summed_exactly() {
+    // 10,000 × 999999999999999.9 is 9999999999999999000 exactly; it was
+    // one ulp off (the value, 16 digits, was summed as f64 in file order).
+    let exact: f64 = "9999999999999999000".parse().unwrap();
+    let mut journeys = String::from(JOURNEYS_HEADER);
+    let mut paths = String::from(PATHS_HEADER);
+    for i in 0..10_000 {
+        journeys.push_str(&format!("{i},a,1,1,999999999999999.9\n"));
+        paths.push_str(&format!("p{};1;0;999999999999999.9\n", i % 7));
+    }
+    for data in [&journeys, &paths] {
+        for threads in [1, 3] {
+            let options = ReadOptions::default().with_threads(threads).with_block_bytes(4096);
+            let set = read(data.as_bytes(), &options).unwrap();
+            assert_eq!(set.total_value(), exact, "{threads} threads");
+        }
+    }
+    // A single wide value reads as `str::parse` reads it.
+    let set = read_str(&format!("{PATHS_HEADER}a;1;0;9999999999999999.99\n")).unwrap();
+    assert_eq!(set.total_value(), "9999999999999999.99".parse::<f64>().unwrap());
+    // Plain decimals whose exact sum needs more than 2^53 units: rounded
+    // once (it was twice: the sum's integer to f64, then divided).
+    let mut many = String::from(PATHS_HEADER);
+    for i in 0..10_000 {
+        many.push_str(&format!("p{};1;0;900719925474.0993\n", i % 5));
+    }
+    let set = read_str(&many).unwrap();
+    assert_eq!(set.total_value(), "9007199254740993".parse::<f64>().unwrap());
 }
 
 /// Paths of every length the sort handles differently (up to 12 touches
