@@ -229,8 +229,18 @@ fn num(x: f64) -> String {
     serde_json::to_string(&x).unwrap_or_else(|_| "null".to_owned())
 }
 
-fn json(set: &JourneySet, report: &Report) -> String {
-    let mut out = String::with_capacity(4096);
+/// Writes `out` to `sink` once it holds 64 KiB: a report over millions of
+/// channels is streamed, never held whole.
+fn spill(out: &mut String, sink: &mut impl std::io::Write) -> std::io::Result<()> {
+    if out.len() >= 1 << 16 {
+        sink.write_all(out.as_bytes())?;
+        out.clear();
+    }
+    Ok(())
+}
+
+fn json(set: &JourneySet, report: &Report, sink: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut out = String::with_capacity(1 << 17);
     let _ = write!(
         out,
         "{{\"total_conversions\": {}, \"total_value\": {}, \"channels\": {{",
@@ -283,12 +293,13 @@ fn json(set: &JourneySet, report: &Report) -> String {
             );
         }
         out.push('}');
+        spill(&mut out, sink)?;
     }
     out.push_str("}}\n");
-    out
+    sink.write_all(out.as_bytes())
 }
 
-fn table(set: &JourneySet, report: &Report) -> String {
+fn table(set: &JourneySet, report: &Report, sink: &mut impl std::io::Write) -> std::io::Result<()> {
     let mut columns: Vec<(&str, &ChannelCredits)> = vec![
         ("first", &report.first),
         ("last", &report.last),
@@ -345,6 +356,7 @@ fn table(set: &JourneySet, report: &Report) -> String {
                 let _ = write!(out, " {:>14.4}", m.removal_effect(id));
             }
             out.push('\n');
+            spill(&mut out, sink)?;
         }
         let _ = write!(out, "{:<width$}", "total");
         for (_, credits) in &columns {
@@ -352,7 +364,7 @@ fn table(set: &JourneySet, report: &Report) -> String {
         }
         out.push_str("\n\n");
     }
-    out
+    sink.write_all(out.as_bytes())
 }
 
 fn main() -> ExitCode {
@@ -413,12 +425,17 @@ fn main() -> ExitCode {
     let read_done = Instant::now();
     let report = analyse(&set, &args);
     let models_done = Instant::now();
-    let text = if args.json {
-        json(&set, &report)
+    let mut stdout = std::io::stdout().lock();
+    let written = if args.json {
+        json(&set, &report, &mut stdout)
     } else {
-        table(&set, &report)
-    };
-    print!("{text}");
+        table(&set, &report, &mut stdout)
+    }
+    .and_then(|()| std::io::Write::flush(&mut stdout));
+    if let Err(e) = written {
+        eprintln!("error: writing the report: {e}");
+        return ExitCode::FAILURE;
+    }
     if args.timings {
         eprintln!(
             "read {:.1} ms, models {:.1} ms, output {:.1} ms ({} distinct paths)",

@@ -524,6 +524,10 @@ fn add_worker_paths(
     // be packable in the builder's ids): every path goes through the
     // builder's index.
     let channels: Vec<u32> = base.names.names.iter().map(|n| builder.intern(n)).collect();
+    // Only the paths and their totals are needed from here: free the
+    // worker's lookups (its names, tokens and path tables) before the
+    // builder's index grows, so the two are not held at once.
+    base.release_lookups();
     builder.reserve_paths(base.acc.len());
     let mut ids = Vec::new();
     for (i, acc) in base.acc.iter().enumerate() {
@@ -1265,6 +1269,20 @@ impl Parser {
 
     /// Worker path `i` with its channel ids mapped through `channels`, into
     /// `out`.
+    /// Frees every table but the paths (`ids`, `path_start`) and their
+    /// totals (`acc`): the parser parses nothing more.
+    fn release_lookups(&mut self) {
+        self.names = Interner::default();
+        self.raw = ByteTable::new();
+        self.tokens = ByteTable::new();
+        self.packed = PackedPaths::with_capacity(0);
+        self.short_tokens = Vec::new();
+        self.path_memo = Box::default();
+        self.inexact = Vec::new();
+        self.inexact_ids = Vec::new();
+        self.time_decay = Vec::new();
+    }
+
     fn mapped_path(&self, i: usize, channels: &[u32], out: &mut Vec<u32>) {
         out.clear();
         out.extend(
