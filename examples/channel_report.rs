@@ -139,11 +139,9 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--generate: {journeys:?} is not a whole number"))?;
                 let channels = value("--generate")?;
-                let channels = channels
-                    .parse()
-                    .ok()
-                    .filter(|&c| c >= 1)
-                    .ok_or_else(|| format!("--generate: {channels:?} is not a whole number >= 1"))?;
+                let channels = channels.parse().ok().filter(|&c| c >= 1).ok_or_else(|| {
+                    format!("--generate: {channels:?} is not a whole number >= 1")
+                })?;
                 args.generate = Some((journeys, channels, value("--generate")?));
             }
             "-h" | "--help" => return Err(String::new()),
@@ -217,7 +215,7 @@ fn analyse(set: &JourneySet, args: &Args) -> Report {
                 markov
             }
             .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            .unwrap_or_else(|p| std::panic::resume_unwind(p)),
             shapley,
         }
     })

@@ -779,16 +779,15 @@ impl JourneySet {
                 }
             }
         }
-        let (p, removal_effects) =
-            removal_effects(&start_p, &to_conv, &inner, &holds, work_limit)
-                .map_err(|e| match e {
-                    ModelError::TooMuchWork { work, limit, .. } => ModelError::TooMuchWork {
-                        order: requested,
-                        work,
-                        limit,
-                    },
-                    e => e,
-                })?;
+        let (p, removal_effects) = removal_effects(&start_p, &to_conv, &inner, &holds, work_limit)
+            .map_err(|e| match e {
+                ModelError::TooMuchWork { work, limit, .. } => ModelError::TooMuchWork {
+                    order: requested,
+                    work,
+                    limit,
+                },
+                e => e,
+            })?;
         let sum_re: f64 = removal_effects.iter().sum();
         let mut credits = ChannelCredits::zeros(channels);
         if sum_re > 0.0 {

@@ -211,7 +211,9 @@ pub fn write_many_channels_csv(
     let mut rng = Rng::new(seed);
     let pick = |rng: &mut Rng| -> usize {
         let u = rng.next_f64();
-        ((channels as f64 + 1.0).powf(u) - 1.0).floor().min(channels as f64 - 1.0) as usize
+        ((channels as f64 + 1.0).powf(u) - 1.0)
+            .floor()
+            .min(channels as f64 - 1.0) as usize
     };
     let mut buf = String::with_capacity(1 << 20);
     buf.push_str(JOURNEYS_HEADER);
