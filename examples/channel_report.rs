@@ -7,6 +7,7 @@
 //! cargo run --release --example channel_report -- FILE [--format paths|journeys] [--json]
 //!     [--order K] [--half-life-hours H] [--threads N] [--block-bytes N] [--keep-self-loops]
 //!     [--timings]
+//! cargo run --release --example channel_report -- --generate JOURNEYS CHANNELS OUT
 //! ```
 //!
 //! `FILE` is either format of `referrals::attribution::channel` (guessed
@@ -31,7 +32,10 @@
 //! (numbers as JSON numbers; a model left out is absent from every channel).
 //!
 //! Without `FILE` it prints the usage and a report on a small built-in
-//! sample.
+//! sample. `--generate` writes a synthetic per-journey file of `JOURNEYS`
+//! journeys over `CHANNELS` channels to `OUT` (seeded, the same bytes on
+//! every run) and exits: a test file for timing the models over many
+//! channels.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -39,11 +43,12 @@ use std::time::Instant;
 
 use referrals::attribution::channel::{
     ChannelCredits, Format, JourneySet, MarkovAttribution, MarkovOptions, PositionWeights,
-    ReadError, ReadOptions, ShapleyOptions, read, read_file,
+    ReadError, ReadOptions, ShapleyOptions, read, read_file, synth,
 };
 
 const USAGE: &str = "usage: channel_report FILE [--format paths|journeys] [--json] [--order K] \
-[--half-life-hours H] [--threads N] [--block-bytes N] [--keep-self-loops] [--timings]";
+[--half-life-hours H] [--threads N] [--block-bytes N] [--keep-self-loops] [--timings]\n\
+       channel_report --generate JOURNEYS CHANNELS OUT";
 
 /// A small sample: Arabic and English names, quoted fields, CRLF.
 const SAMPLE: &str = "journey_id,path,hours,converted,value\r\n\
@@ -65,6 +70,8 @@ struct Args {
     block_bytes: Option<usize>,
     keep_self_loops: bool,
     timings: bool,
+    /// `--generate`: journeys, channels, output file.
+    generate: Option<(u64, usize, String)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -78,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
         block_bytes: None,
         keep_self_loops: false,
         timings: false,
+        generate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -125,6 +133,17 @@ fn parse_args() -> Result<Args, String> {
                         format!("--block-bytes: {v:?} is not a whole number >= 1")
                     })?);
             }
+            "--generate" => {
+                let journeys = value("--generate")?;
+                let journeys = journeys
+                    .parse()
+                    .map_err(|_| format!("--generate: {journeys:?} is not a whole number"))?;
+                let channels = value("--generate")?;
+                let channels = channels.parse().ok().filter(|&c| c >= 1).ok_or_else(|| {
+                    format!("--generate: {channels:?} is not a whole number >= 1")
+                })?;
+                args.generate = Some((journeys, channels, value("--generate")?));
+            }
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             file => {
@@ -160,6 +179,7 @@ fn analyse(set: &JourneySet, args: &Args) -> Report {
                 .map_err(|e| eprintln!("note: Markov left out: {e}"))
                 .ok()
         });
+        let started = Instant::now();
         let shapley = set
             .shapley(&ShapleyOptions::default())
             .map_err(|e| eprintln!("note: Shapley left out: {e}"))
@@ -178,9 +198,24 @@ fn analyse(set: &JourneySet, args: &Args) -> Report {
                 .map_err(|e| eprintln!("note: time decay left out: {e}"))
                 .ok()
                 .cloned(),
-            markov: markov
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            markov: {
+                // A big chain (thousands of states) takes seconds: say so.
+                let mut said = false;
+                while !markov.is_finished() {
+                    if !said && started.elapsed().as_secs_f64() > 1.0 {
+                        eprintln!(
+                            "note: Markov (order {}) over {} channels still running after 1 s…",
+                            args.order,
+                            set.channels().len()
+                        );
+                        said = true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                markov
+            }
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p)),
             shapley,
         }
     })
@@ -192,8 +227,18 @@ fn num(x: f64) -> String {
     serde_json::to_string(&x).unwrap_or_else(|_| "null".to_owned())
 }
 
-fn json(set: &JourneySet, report: &Report) -> String {
-    let mut out = String::with_capacity(4096);
+/// Writes `out` to `sink` once it holds 64 KiB: a report over millions of
+/// channels is streamed, never held whole.
+fn spill(out: &mut String, sink: &mut impl std::io::Write) -> std::io::Result<()> {
+    if out.len() >= 1 << 16 {
+        sink.write_all(out.as_bytes())?;
+        out.clear();
+    }
+    Ok(())
+}
+
+fn json(set: &JourneySet, report: &Report, sink: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut out = String::with_capacity(1 << 17);
     let _ = write!(
         out,
         "{{\"total_conversions\": {}, \"total_value\": {}, \"channels\": {{",
@@ -246,12 +291,13 @@ fn json(set: &JourneySet, report: &Report) -> String {
             );
         }
         out.push('}');
+        spill(&mut out, sink)?;
     }
     out.push_str("}}\n");
-    out
+    sink.write_all(out.as_bytes())
 }
 
-fn table(set: &JourneySet, report: &Report) -> String {
+fn table(set: &JourneySet, report: &Report, sink: &mut impl std::io::Write) -> std::io::Result<()> {
     let mut columns: Vec<(&str, &ChannelCredits)> = vec![
         ("first", &report.first),
         ("last", &report.last),
@@ -308,6 +354,7 @@ fn table(set: &JourneySet, report: &Report) -> String {
                 let _ = write!(out, " {:>14.4}", m.removal_effect(id));
             }
             out.push('\n');
+            spill(&mut out, sink)?;
         }
         let _ = write!(out, "{:<width$}", "total");
         for (_, credits) in &columns {
@@ -315,7 +362,7 @@ fn table(set: &JourneySet, report: &Report) -> String {
         }
         out.push_str("\n\n");
     }
-    out
+    sink.write_all(out.as_bytes())
 }
 
 fn main() -> ExitCode {
@@ -329,6 +376,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some((journeys, channels, out)) = &args.generate {
+        let written = std::fs::File::create(out).and_then(|file| {
+            let mut file = std::io::BufWriter::new(file);
+            synth::write_many_channels_csv(*journeys, *channels, 1, &mut file)?;
+            std::io::Write::flush(&mut file)
+        });
+        return match written {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {out}: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut options = ReadOptions::default().with_half_life_hours(args.half_life);
     if let Some(format) = args.format {
         options = options.with_format(format);
@@ -362,12 +423,17 @@ fn main() -> ExitCode {
     let read_done = Instant::now();
     let report = analyse(&set, &args);
     let models_done = Instant::now();
-    let text = if args.json {
-        json(&set, &report)
+    let mut stdout = std::io::stdout().lock();
+    let written = if args.json {
+        json(&set, &report, &mut stdout)
     } else {
-        table(&set, &report)
-    };
-    print!("{text}");
+        table(&set, &report, &mut stdout)
+    }
+    .and_then(|()| std::io::Write::flush(&mut stdout));
+    if let Err(e) = written {
+        eprintln!("error: writing the report: {e}");
+        return ExitCode::FAILURE;
+    }
     if args.timings {
         eprintln!(
             "read {:.1} ms, models {:.1} ms, output {:.1} ms ({} distinct paths)",

@@ -153,16 +153,37 @@ const DEFAULT_WORDS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("blocklist word {word:?} is not usable: {reason}")]
 pub struct BlocklistError {
-    /// The word as given.
+    /// The word as given: its first 40 characters, marked with `…` when
+    /// cut (a hostile list may hold a megabyte-long word).
     pub word: String,
     /// Why it was refused.
     pub reason: &'static str,
 }
 
+/// Drops the later copies of repeated words, keeping the order of first
+/// appearance: one sort of the positions, `O(n log n)` (a scan of the list
+/// per word made a 200,000-word list take 52 s to load).
+fn dedup_keep_first(words: &mut Vec<String>) {
+    let mut order: Vec<usize> = (0..words.len()).collect();
+    // Stable: equal words stay in position order, the first one first.
+    order.sort_by(|&a, &b| words[a].cmp(&words[b]));
+    let mut keep = vec![true; words.len()];
+    for pair in order.windows(2) {
+        if words[pair[0]] == words[pair[1]] {
+            keep[pair[1]] = false;
+        }
+    }
+    let mut keep = keep.into_iter();
+    words.retain(|_| keep.next().unwrap_or(true));
+}
+
+/// The longest excerpt of a refused word an error keeps, in characters.
+const WORD_EXCERPT_CHARS: usize = 40;
+
 /// Folds one blocklist word the way codes are read (see [`Blocklist`]).
 fn fold_word(word: &str) -> Result<String, BlocklistError> {
     let reject = |reason| BlocklistError {
-        word: word.to_owned(),
+        word: crate::text::excerpt(word, WORD_EXCERPT_CHARS),
         reason,
     };
     let mut folded = String::with_capacity(word.len());
@@ -230,9 +251,10 @@ impl Blocklist {
             // Every default word folds (a unit test proves it); a word that
             // did not would be skipped rather than panic.
             if let Ok(folded) = fold_word(word) {
-                list.insert(folded);
+                list.words.push(folded);
             }
         }
+        dedup_keep_first(&mut list.words);
         list
     }
 
@@ -280,16 +302,14 @@ impl Blocklist {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
+        let before = self.words.len();
         for word in words {
-            self.insert(fold_word(word.as_ref())?);
+            self.words.push(fold_word(word.as_ref())?);
+        }
+        if self.words.len() > before {
+            dedup_keep_first(&mut self.words);
         }
         Ok(self)
-    }
-
-    fn insert(&mut self, folded: String) {
-        if !self.words.contains(&folded) {
-            self.words.push(folded);
-        }
     }
 
     /// The first (folded) word of the list that `code` contains, if any.
@@ -551,6 +571,45 @@ impl CodeFormat {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_long_blocklist_loads_in_n_log_n_and_keeps_first_copies() {
+        // 200,000 distinct words (and each again): the duplicate check
+        // scanned the whole list per word, 52 s for this list.
+        const SYMBOLS: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        let words: Vec<String> = (0..200_000usize)
+            .map(|i| {
+                let mut w = String::from("W");
+                for shift in [0, 5, 10, 15] {
+                    w.push(char::from(SYMBOLS[(i >> shift) & 31]));
+                }
+                w
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let list = super::Blocklist::empty()
+            .with_words(words.iter().chain(&words))
+            .unwrap();
+        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+        assert_eq!(list.len(), 200_000);
+        assert!(list.words().eq(words.iter().map(String::as_str)));
+        let list = super::Blocklist::empty()
+            .with_words(["b", "a", "B", "c", "a"])
+            .unwrap();
+        assert_eq!(list.words().collect::<Vec<_>>(), ["B", "A", "C"]);
+    }
+
+    #[test]
+    fn a_refused_word_is_quoted_as_an_excerpt() {
+        let word = "X".repeat(1 << 20);
+        let err = super::Blocklist::empty().with_words([&word]).unwrap_err();
+        assert_eq!(err.word, format!("{}…", "X".repeat(40)));
+        assert!(err.to_string().len() < 200, "{err}");
+        let err = super::Blocklist::empty()
+            .with_words([format!("{}é", "a".repeat(100))])
+            .unwrap_err();
+        assert_eq!(err.word.chars().count(), 41);
+    }
+
     /// The generated-shape error does not speak of a prefix the format
     /// may not have.
     #[test]

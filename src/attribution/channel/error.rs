@@ -36,6 +36,17 @@ pub enum JourneyError {
         /// The control character.
         code_point: u32,
     },
+    /// A channel name holds a bidi formatting character (an override such
+    /// as U+202E, an embedding, an isolate or a mark): it reorders or
+    /// hides text in tables and logs, and makes two names look alike.
+    /// Identifiers refuse them too.
+    #[error("touch {touch}: channel name holds bidi formatting character U+{code_point:04X}")]
+    BidiInChannel {
+        /// The touch's position in the path, from 1.
+        touch: usize,
+        /// The bidi character.
+        code_point: u32,
+    },
     /// The touch times do not match the path, one time per touch.
     #[error("{touches} touches in the path but {hours} touch times")]
     HoursMismatch {
@@ -271,15 +282,49 @@ pub enum ModelError {
         limit: usize,
     },
     /// The Markov chain has more transient states than the configured limit
-    /// (the exact solve costs `O(states^3)` per channel).
-    #[error("the order-{order} Markov chain has {states} states, more than the limit of {limit}")]
+    /// (the exact solve costs `O(states^3)`, and `states^2` floats).
+    #[error(
+        "the order-{order} Markov chain has more than {limit} states ({states} counted, counting \
+         stops past the limit)"
+    )]
     TooManyStates {
         /// The chain's order.
         order: usize,
-        /// Transient states (windows of channels) in the chain.
+        /// Transient states (windows of channels) counted: counting stops
+        /// past the limit, so the chain may have more.
         states: usize,
         /// The configured limit.
         limit: usize,
+    },
+    /// The Markov run would take more work than its limit, counted before
+    /// starting: hashing the windows of long paths at a high order (more
+    /// than 64 channel ids per touch of the data and than `max_states²`),
+    /// or removal effects whose states overlap so much that channels'
+    /// removals are large solves (more than `max_states³` multiply-adds).
+    /// Raising
+    /// [`MarkovOptions::with_max_states`](super::MarkovOptions::with_max_states)
+    /// raises both limits.
+    #[error(
+        "the order-{order} Markov chain would take about {work} operations, more than the limit \
+         of {limit}"
+    )]
+    TooMuchWork {
+        /// The chain's order.
+        order: usize,
+        /// The work counted (multiply-adds, or channel ids hashed).
+        work: u128,
+        /// The limit.
+        limit: u128,
+    },
+    /// The model's working memory could not be allocated (Shapley values
+    /// over many channels take `16 · 2^channels` bytes): reported, rather
+    /// than aborting the process.
+    #[error("{model} needs {bytes} bytes of working memory, which could not be allocated")]
+    OutOfMemory {
+        /// The model (`"Shapley"`).
+        model: &'static str,
+        /// The bytes it asked for.
+        bytes: u64,
     },
     /// A model parameter is out of range.
     #[error("invalid parameter: {0}")]

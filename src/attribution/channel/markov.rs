@@ -1,5 +1,7 @@
 //! Markov-chain attribution: removal effects in an absorbing chain, solved
-//! exactly by Gaussian elimination (no simulation).
+//! exactly by Gaussian elimination (no simulation): one LU factorisation
+//! for the whole run, each channel's removal a low-rank update of it (see
+//! `removal_effects`).
 //!
 //! # Construction
 //!
@@ -84,10 +86,13 @@ impl MarkovOptions {
         }
     }
 
-    /// The most transient states to solve for (default 2,000). Each removal
-    /// effect is a dense solve costing about `states³/3` multiply-adds, and
-    /// there is one per channel plus one: 2,000 states and 8 channels take
-    /// seconds.
+    /// The most transient states to solve for (default 2,000). The chain
+    /// is factored once (dense LU, about `states³/3` multiply-adds) and
+    /// every removal effect follows from that factorisation and the
+    /// inverse's triangular factors (another `states³/3`), so a whole run
+    /// costs about two dense solves whatever the number of channels, and
+    /// `states² × 8` bytes: 2,000 states (2,000 channels at order 1) take
+    /// about 2.5 seconds and 32 MB.
     ///
     /// # Example: allow bigger chains
     ///
@@ -585,6 +590,35 @@ impl JourneySet {
         let live: Vec<usize> = (0..self.len())
             .filter(|&i| self.stats[i].conversions > 0 || self.stats[i].nulls > 0)
             .collect();
+        // An order beyond the longest path builds the same chain as the
+        // longest path's length (a shorter path is one state, whole):
+        // work on it, report the order asked for.
+        let requested = k;
+        let longest = live.iter().map(|&i| self.path(i).len()).max().unwrap_or(1);
+        let k = k.min(longest.max(1));
+        let work_limit = work_limit(options.max_states);
+        if k > 1 {
+            // Each window is hashed (k ids) to find the states and again to
+            // count transitions: bounded before starting, by the input
+            // (64 ids per touch: any order up to 64 passes) or
+            // `max_states²` ids.
+            let (mut window_ids, mut touches) = (0u128, 0u128);
+            for &i in &live {
+                let len = self.path(i).len();
+                let w = k.min(len);
+                window_ids += ((len - w + 1) * w) as u128;
+                touches += len as u128;
+            }
+            let m = options.max_states as u128;
+            let limit = (64 * touches).max(m.saturating_mul(m));
+            if window_ids > limit {
+                return Err(ModelError::TooMuchWork {
+                    order: requested,
+                    work: window_ids,
+                    limit,
+                });
+            }
+        }
 
         // Transient states (distinct windows, sorted) and transition counts.
         // Integer counts (u128: a path may repeat a transition) make the
@@ -625,7 +659,7 @@ impl JourneySet {
                 let n = dense_ids.len();
                 if n > options.max_states {
                     return Err(ModelError::TooManyStates {
-                        order: k,
+                        order: requested,
                         states: n,
                         limit: options.max_states,
                     });
@@ -652,13 +686,14 @@ impl JourneySet {
                     for w in windows(self.path(i), k) {
                         seen.insert(w, ());
                     }
-                }
-                if seen.len() > options.max_states {
-                    return Err(ModelError::TooManyStates {
-                        order: k,
-                        states: seen.len(),
-                        limit: options.max_states,
-                    });
+                    // Counting stops past the limit.
+                    if seen.len() > options.max_states {
+                        return Err(ModelError::TooManyStates {
+                            order: requested,
+                            states: seen.len(),
+                            limit: options.max_states,
+                        });
+                    }
                 }
                 let mut states: Vec<&[ChannelId]> = seen.into_keys().collect();
                 states.sort_unstable();
@@ -730,39 +765,29 @@ impl JourneySet {
                 _ => {}
             }
         }
-        let system = System {
-            start: &start_p,
-            to_conv: &to_conv,
-            inner: &inner,
-        };
-        let all = vec![true; n];
-        let p = system.conversion_probability(&all)?;
-
         let channels = self.channels.len();
         // The states each channel appears in.
+        // (Each state once per channel: `last` marks the state a channel
+        // was last recorded for, so a window's repeats cost nothing.)
         let mut holds: Vec<Vec<usize>> = vec![Vec::new(); channels];
+        let mut last = vec![usize::MAX; channels];
         for (s, ids) in states.iter().enumerate() {
-            for (j, id) in ids.iter().enumerate() {
-                if !ids[..j].contains(id) {
+            for id in ids.iter() {
+                if last[id.index()] != s {
+                    last[id.index()] = s;
                     holds[id.index()].push(s);
                 }
             }
         }
-        let mut removal_effects = vec![0.0; channels];
-        if p > 0.0 {
-            let mut active = vec![true; n];
-            for (c, re) in removal_effects.iter_mut().enumerate() {
-                if holds[c].is_empty() {
-                    continue;
-                }
-                active.fill(true);
-                for &s in &holds[c] {
-                    active[s] = false;
-                }
-                let p_c = system.conversion_probability(&active)?;
-                *re = (1.0 - p_c / p).clamp(0.0, 1.0);
-            }
-        }
+        let (p, removal_effects) = removal_effects(&start_p, &to_conv, &inner, &holds, work_limit)
+            .map_err(|e| match e {
+                ModelError::TooMuchWork { work, limit, .. } => ModelError::TooMuchWork {
+                    order: requested,
+                    work,
+                    limit,
+                },
+                e => e,
+            })?;
         let sum_re: f64 = removal_effects.iter().sum();
         let mut credits = ChannelCredits::zeros(channels);
         if sum_re > 0.0 {
@@ -777,7 +802,7 @@ impl JourneySet {
         }
         Ok(MarkovAttribution {
             chain: MarkovChain {
-                order: k,
+                order: requested,
                 states: states.into_iter().map(Box::from).collect(),
                 transitions,
             },
@@ -788,52 +813,383 @@ impl JourneySet {
     }
 }
 
-/// The absorbing chain as linear-system data.
-struct System<'a> {
-    start: &'a [f64],
-    to_conv: &'a [f64],
-    /// `(from, to, probability)` among transient states.
-    inner: &'a [(usize, usize, f64)],
+/// A transition's `((from, to), count)`, states numbered as in
+/// [`JourneySet::markov`].
+type Count = ((u32, u32), u128);
+
+/// Up to this many channels, order 1 counts transitions in a dense
+/// `(channels + 1) × (channels + 3)` matrix (about 1 MiB at most).
+const DENSE_CHANNELS: usize = 256;
+
+/// `P(conversion)` from the start and every channel's removal effect,
+/// from one factorisation of the chain.
+///
+/// With `A = I - Q` over the transient states (`Q` their transitions),
+/// `s` the start distribution and `r` the transitions into conversion,
+/// `p = sᵀ A⁻¹ r`. Removing the states `H` of a channel (transitions into
+/// them go to null) leaves the system `A` restricted to the other states,
+/// and by the block-inverse identity
+/// `(A₋H,₋H)⁻¹ = B₋H,₋H − B₋H,H (B_HH)⁻¹ B_H,₋H` with `B = A⁻¹`, its
+/// conversion probability is
+///
+/// `p_H = p − y_Hᵀ (B_HH)⁻¹ x_H`,  with `x = B r`, `yᵀ = sᵀ B`.
+///
+/// (For one state `h`: `y_h / B_hh` is the probability of ever reaching
+/// `h`, and `x_h` of converting from there.) So the whole run is one LU
+/// factorisation, two triangular solves for `x` and `y`, the inverse's
+/// triangular factors (about `states³/3` multiply-adds in all), and per
+/// channel a `|H| × |H|` solve over entries of `B`, each a dot product:
+/// about one solve's work instead of one solve per channel. The removal
+/// effect is `(p − p_H) / p = y_Hᵀ (B_HH)⁻¹ x_H / p`, computed directly
+/// rather than as `1 − p_H / p`, which loses digits for rare channels.
+/// `p` itself comes out of the same operations, in the same order, as a
+/// plain Gaussian elimination of `A x = r`.
+fn removal_effects(
+    start: &[f64],
+    to_conv: &[f64],
+    inner: &[(usize, usize, f64)],
+    holds: &[Vec<usize>],
+    work_limit: u128,
+) -> Result<(f64, Vec<f64>), ModelError> {
+    let n = start.len();
+    let mut removal_effects = vec![0.0; holds.len()];
+    if n == 0 {
+        return Ok((0.0, removal_effects));
+    }
+    // The work, counted before starting: the factorisation and the
+    // inverse's factors, then per channel the cheaper of the update and a
+    // solve of the states left.
+    let big = n as u128;
+    let mut work = 2 * big * big * big / 3;
+    let mut restrict = vec![false; holds.len()];
+    for (held, restrict) in holds.iter().zip(&mut restrict) {
+        let h = held.len() as u128;
+        let update = h * h * big + h * h * h / 3;
+        let rest = big - h.min(big);
+        let solve = rest * rest * rest / 3 + big * big;
+        *restrict = solve < update;
+        work += update.min(solve);
+    }
+    if work > work_limit {
+        return Err(ModelError::TooMuchWork {
+            order: 0,
+            work,
+            limit: work_limit,
+        });
+    }
+    let mut a = vec![0.0; n * n];
+    for s in 0..n {
+        a[s * n + s] = 1.0;
+    }
+    for &(from, to, p) in inner {
+        a[from * n + to] -= p;
+    }
+    let lu = Lu::factor(a, n)?;
+    let mut x = to_conv.to_vec();
+    lu.solve(&mut x);
+    let p: f64 = start.iter().zip(&x).fold(0.0, |p, (s, x)| p + s * x);
+    if !matches!(p.partial_cmp(&0.0), Some(std::cmp::Ordering::Greater)) {
+        return Ok((p, removal_effects));
+    }
+    let mut y = start.to_vec();
+    lu.solve_transposed(&mut y);
+    let inverse = lu.into_inverse_factors();
+    let mut g = Vec::new();
+    let mut z = Vec::new();
+    let mut active = vec![true; n];
+    for ((re, held), &restrict) in removal_effects.iter_mut().zip(holds).zip(&restrict) {
+        if restrict {
+            // Most states go: solving what is left is cheaper.
+            active.fill(true);
+            for &s in held {
+                active[s] = false;
+            }
+            let p_c = restricted_conversion_probability(start, to_conv, inner, &active)?;
+            *re = (1.0 - p_c / p).clamp(0.0, 1.0);
+            continue;
+        }
+        let delta = match held[..] {
+            [] => continue,
+            [h] => y[h] * x[h] / inverse.entry(h, h),
+            _ => {
+                let m = held.len();
+                g.clear();
+                for &i in held {
+                    g.extend(held.iter().map(|&j| inverse.entry(i, j)));
+                }
+                z.clear();
+                z.extend(held.iter().map(|&h| x[h]));
+                solve(&mut g, &mut z, m)?;
+                held.iter().zip(&z).map(|(&h, z)| y[h] * z).sum()
+            }
+        };
+        *re = (delta / p).clamp(0.0, 1.0);
+    }
+    Ok((p, removal_effects))
 }
 
-impl System<'_> {
-    /// `P(conversion | start)` when only `active` transient states exist
-    /// (transitions into the others go to null).
-    fn conversion_probability(&self, active: &[bool]) -> Result<f64, ModelError> {
-        let mut local = vec![usize::MAX; active.len()];
-        let mut m = 0;
-        for (s, &on) in active.iter().enumerate() {
-            if on {
-                local[s] = m;
-                m += 1;
+/// The most work a Markov run may take, in multiply-adds (and ids hashed
+/// for the windows): `max_states³`, what order 1 over `max_states`
+/// channels takes.
+fn work_limit(max_states: usize) -> u128 {
+    let m = max_states as u128;
+    m.saturating_mul(m).saturating_mul(m)
+}
+
+/// `P(conversion | start)` when only the `active` transient states exist
+/// (transitions into the others go to null), by one dense solve.
+fn restricted_conversion_probability(
+    start: &[f64],
+    to_conv: &[f64],
+    inner: &[(usize, usize, f64)],
+    active: &[bool],
+) -> Result<f64, ModelError> {
+    let mut local = vec![usize::MAX; active.len()];
+    let mut m = 0;
+    for (s, &on) in active.iter().enumerate() {
+        if on {
+            local[s] = m;
+            m += 1;
+        }
+    }
+    if m == 0 {
+        return Ok(0.0);
+    }
+    let mut a = vec![0.0; m * m];
+    let mut b = vec![0.0; m];
+    for (s, &l) in local.iter().enumerate() {
+        if l != usize::MAX {
+            a[l * m + l] = 1.0;
+            b[l] = to_conv[s];
+        }
+    }
+    for &(from, to, p) in inner {
+        let (lf, lt) = (local[from], local[to]);
+        if lf != usize::MAX && lt != usize::MAX {
+            a[lf * m + lt] -= p;
+        }
+    }
+    solve(&mut a, &mut b, m)?;
+    let mut p = 0.0;
+    for (s, &l) in local.iter().enumerate() {
+        if l != usize::MAX {
+            p += start[s] * b[l];
+        }
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Multiply-adds done by this thread's dense linear algebra (tests
+    /// bound the work of a run with it).
+    pub(crate) static MULTIPLY_ADDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// `y -= f · x`, elementwise.
+#[inline]
+fn sub_scaled(y: &mut [f64], f: f64, x: &[f64]) {
+    #[cfg(test)]
+    MULTIPLY_ADDS.with(|c| c.set(c.get() + x.len() as u64));
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y -= f * x;
+    }
+}
+
+/// An LU factorisation with partial pivoting, `P A = L U`, of a
+/// row-major `n × n` matrix: `L` (unit diagonal) below the diagonal of
+/// `a`, `U` on and above it; row `k` was swapped with row `pivots[k]` at
+/// step `k`.
+struct Lu {
+    n: usize,
+    a: Vec<f64>,
+    pivots: Vec<usize>,
+}
+
+impl Lu {
+    /// Factors `a` by the elimination of [`solve`], step for step.
+    fn factor(mut a: Vec<f64>, n: usize) -> Result<Lu, ModelError> {
+        let mut pivots = Vec::with_capacity(n);
+        for k in 0..n {
+            let mut pivot = k;
+            let mut best = a[k * n + k].abs();
+            for i in k + 1..n {
+                let v = a[i * n + k].abs();
+                if v > best {
+                    best = v;
+                    pivot = i;
+                }
+            }
+            if best == 0.0 || !best.is_finite() {
+                return Err(ModelError::Singular);
+            }
+            if pivot != k {
+                for j in 0..n {
+                    a.swap(k * n + j, pivot * n + j);
+                }
+            }
+            pivots.push(pivot);
+            let (upper, lower) = a.split_at_mut((k + 1) * n);
+            let pivot_row = &upper[k * n..];
+            let diag = pivot_row[k];
+            for row in lower.chunks_exact_mut(n) {
+                let f = row[k] / diag;
+                // Chains are sparse: most rows have nothing to eliminate.
+                // (A multiplier that underflows to 0 eliminates nothing:
+                // recorded as 0, as the elimination treated it.)
+                if f == 0.0 {
+                    row[k] = 0.0;
+                    continue;
+                }
+                row[k] = f;
+                sub_scaled(&mut row[k + 1..], f, &pivot_row[k + 1..]);
             }
         }
-        if m == 0 {
-            return Ok(0.0);
+        Ok(Lu { n, a, pivots })
+    }
+
+    /// Solves `A x = b` in place: the same operations, in the same order,
+    /// as [`solve`] on `A` (so the same bits).
+    fn solve(&self, b: &mut [f64]) {
+        let n = self.n;
+        // `L` holds each row's multipliers where the row ended up: swap
+        // first. Each row still meets the same updates in the same order.
+        for (k, &pivot) in self.pivots.iter().enumerate() {
+            b.swap(k, pivot);
         }
-        // A = I - Q restricted to the active states, b = r.
-        let mut a = vec![0.0; m * m];
-        let mut b = vec![0.0; m];
-        for (s, &l) in local.iter().enumerate() {
-            if l != usize::MAX {
-                a[l * m + l] = 1.0;
-                b[l] = self.to_conv[s];
+        for k in 0..n {
+            let (head, tail) = b.split_at_mut(k + 1);
+            let bk = head[k];
+            for (i, bi) in tail.iter_mut().enumerate() {
+                let f = self.a[(k + 1 + i) * n + k];
+                if f != 0.0 {
+                    *bi -= f * bk;
+                }
             }
         }
-        for &(from, to, p) in self.inner {
-            let (lf, lt) = (local[from], local[to]);
-            if lf != usize::MAX && lt != usize::MAX {
-                a[lf * m + lt] -= p;
+        self.back_substitute(b);
+    }
+
+    /// `U x = b` in place.
+    fn back_substitute(&self, b: &mut [f64]) {
+        let n = self.n;
+        for k in (0..n).rev() {
+            let row = &self.a[k * n..(k + 1) * n];
+            let mut s = b[k];
+            for j in k + 1..n {
+                s -= row[j] * b[j];
+            }
+            b[k] = s / row[k];
+        }
+    }
+
+    /// Solves `Aᵀ y = b` in place: `Uᵀ Lᵀ P y = b`.
+    fn solve_transposed(&self, b: &mut [f64]) {
+        let n = self.n;
+        // Uᵀ w = b (forward, by columns of U).
+        for k in 0..n {
+            let row = &self.a[k * n..(k + 1) * n];
+            b[k] /= row[k];
+            let bk = b[k];
+            if bk != 0.0 {
+                sub_scaled(&mut b[k + 1..], bk, &row[k + 1..]);
             }
         }
-        solve(&mut a, &mut b, m)?;
-        let mut p = 0.0;
-        for (s, &l) in local.iter().enumerate() {
-            if l != usize::MAX {
-                p += self.start[s] * b[l];
+        // Lᵀ v = w (backward, by rows of L).
+        for k in (0..n).rev() {
+            let bk = b[k];
+            if bk != 0.0 {
+                let row = &self.a[k * n..k * n + k];
+                sub_scaled(&mut b[..k], bk, row);
             }
         }
-        Ok(p)
+        // y = Pᵀ v: undo the swaps, last first.
+        for (k, &pivot) in self.pivots.iter().enumerate().rev() {
+            b.swap(k, pivot);
+        }
+    }
+
+    /// Replaces `L` and `U` by their inverses, in place, so that entries
+    /// of `A⁻¹ = U⁻¹ L⁻¹ P` cost one dot product each.
+    fn into_inverse_factors(mut self) -> InverseFactors {
+        let n = self.n;
+        let mut tmp = vec![0.0; n];
+        // U⁻¹, rows from the last: row i of U⁻¹ is
+        // (e_i − Σ_{l>i} U_il (U⁻¹ row l)) / U_ii.
+        for i in (0..n).rev() {
+            tmp[i..].fill(0.0);
+            let (head, rest) = self.a.split_at_mut((i + 1) * n);
+            let row = &mut head[i * n..];
+            let diag = row[i];
+            for l in i + 1..n {
+                let f = row[l];
+                if f != 0.0 {
+                    let inv_row = &rest[(l - i - 1) * n..(l - i) * n];
+                    sub_scaled(&mut tmp[l..], f, &inv_row[l..]);
+                }
+            }
+            row[i] = 1.0 / diag;
+            for l in i + 1..n {
+                row[l] = tmp[l] / diag;
+            }
+        }
+        // L⁻¹ (unit diagonal, kept implicit), rows from the first: row k
+        // of L⁻¹ is e_k − Σ_{l<k} L_kl (L⁻¹ row l).
+        for k in 0..n {
+            tmp[..k].fill(0.0);
+            let (done, rest) = self.a.split_at_mut(k * n);
+            let row = &mut rest[..n];
+            for l in 0..k {
+                let f = row[l];
+                if f != 0.0 {
+                    tmp[l] -= f;
+                    sub_scaled(&mut tmp[..l], f, &done[l * n..l * n + l]);
+                }
+            }
+            row[..k].copy_from_slice(&tmp[..k]);
+        }
+        // Column j of L⁻¹ P is column `position[j]` of L⁻¹, where row j
+        // of A ended up after the swaps.
+        let mut at: Vec<usize> = (0..n).collect();
+        for (k, &pivot) in self.pivots.iter().enumerate() {
+            at.swap(k, pivot);
+        }
+        let mut position = vec![0; n];
+        for (t, &row) in at.iter().enumerate() {
+            position[row] = t;
+        }
+        InverseFactors {
+            n,
+            a: self.a,
+            position,
+        }
+    }
+}
+
+/// `U⁻¹` on and above the diagonal, `L⁻¹` below it (unit diagonal), and
+/// the pivoting, from [`Lu::into_inverse_factors`].
+struct InverseFactors {
+    n: usize,
+    a: Vec<f64>,
+    position: Vec<usize>,
+}
+
+impl InverseFactors {
+    /// `(A⁻¹)_ij = Σ_k (U⁻¹)_ik (L⁻¹)_{k,t}`, `t = position[j]`, over
+    /// `k ≥ max(i, t)`.
+    fn entry(&self, i: usize, j: usize) -> f64 {
+        let n = self.n;
+        let t = self.position[j];
+        let u = &self.a[i * n..(i + 1) * n];
+        let from = i.max(t);
+        #[cfg(test)]
+        MULTIPLY_ADDS.with(|c| c.set(c.get() + (n - from) as u64));
+        let mut sum = 0.0;
+        for (k, &uik) in u.iter().enumerate().skip(from) {
+            let lkt = if k == t { 1.0 } else { self.a[k * n + t] };
+            sum += uik * lkt;
+        }
+        sum
     }
 }
 
@@ -843,14 +1199,6 @@ impl System<'_> {
 /// # Errors
 ///
 /// [`ModelError::Singular`] if a pivot column is all zeros.
-/// A transition's `((from, to), count)`, states numbered as in
-/// [`JourneySet::markov`].
-type Count = ((u32, u32), u128);
-
-/// Up to this many channels, order 1 counts transitions in a dense
-/// `(channels + 1) × (channels + 3)` matrix (about 1 MiB at most).
-const DENSE_CHANNELS: usize = 256;
-
 pub(crate) fn solve(a: &mut [f64], b: &mut [f64], m: usize) -> Result<(), ModelError> {
     for k in 0..m {
         let mut pivot = k;

@@ -44,8 +44,10 @@
 //! # Input formats
 //!
 //! Both are text with a required header line, `\n` or `\r\n` line endings
-//! and an optional final newline; blank lines are skipped and a UTF-8 byte
-//! order mark is ignored. Line numbers in errors count from 1 at the header.
+//! and an optional final newline; blank lines are skipped (before the
+//! header too) and a UTF-8 byte order mark is ignored, so a file of only
+//! those is [`ReadError::Empty`]. Line numbers in errors count from 1 at
+//! the header (blank lines before it are not counted).
 //! Columns are read by position, whatever the header calls them; but a
 //! header that puts one of the format's own column names in another column
 //! (`path;total_null;total_conversions;…`) is refused
@@ -57,6 +59,11 @@
 //!   `journey_id,path,hours,converted,value`. `hours` gives, for each touch,
 //!   the hours before the journey's end, in the same `a > b` form as the
 //!   path; `converted` is `0`, `1`, `true` or `false` (any case).
+//!   **`journey_id` is not read**: every line is a journey, so a journey
+//!   listed twice (an export run twice, a join that repeats rows) counts
+//!   twice, silently. Telling repeats apart would need memory per line
+//!   rather than per distinct path; deduplicate upstream (`sort -u` on
+//!   whole lines, or by id in the query that exports them).
 //!
 //! A path is channel names separated by `>`; spaces around names are
 //! trimmed (`a > b`, `a>b` and `a >b` are the same path) and inner spaces
@@ -126,9 +133,10 @@
 //! Channel ids are assigned in name order and paths are kept sorted, so the
 //! models never see the order in which journeys arrived; conversion counts
 //! are exact integers. The readers sum each path's values exactly when they
-//! are plain decimals (`12.5`, `0.00`: a 160-bit integer of 10^-19 units,
-//! turned into `f64` once), so those totals do not depend on line order at
-//! all. Other values (exponents, signs) and time-decay credit are `f64`
+//! are plain decimals (`12.5`, `0.00`, `999999999999999.9`: digits with
+//! an optional point, at most 19 digits in all; summed as a 160-bit integer
+//! of 10^-19 units and turned into `f64` once, correctly rounded), so those
+//! totals do not depend on line order at all. Other values (exponents, signs) and time-decay credit are `f64`
 //! sums, so reordering journeys may change their last bits; through
 //! [`JourneySetBuilder::add`] every value is an `f64` sum in call order.
 //! Reading the same bytes gives bit-identical results whatever the number
@@ -649,16 +657,34 @@ fn check_names<'a>(path: &[&'a str]) -> Result<Vec<&'a str>, JourneyError> {
                     touch: i + 1,
                     name: (*name).to_owned(),
                 })
-            } else if let Some(c) = trimmed.chars().find(|c| c.is_control()) {
-                Err(JourneyError::ControlInChannel {
-                    touch: i + 1,
-                    code_point: c as u32,
-                })
+            } else if let Some(c) = trimmed.chars().find(|&c| bad_in_name(c)) {
+                Err(name_char_error(i + 1, c))
             } else {
                 Ok(trimmed)
             }
         })
         .collect()
+}
+
+/// Whether a channel name may not hold `c`: control characters and bidi
+/// formatting characters.
+pub(crate) fn bad_in_name(c: char) -> bool {
+    c.is_control() || crate::text::is_bidi_format(c)
+}
+
+/// The error for a character [`bad_in_name`] refuses, at touch `touch`.
+pub(crate) fn name_char_error(touch: usize, c: char) -> JourneyError {
+    if c.is_control() {
+        JourneyError::ControlInChannel {
+            touch,
+            code_point: c as u32,
+        }
+    } else {
+        JourneyError::BidiInChannel {
+            touch,
+            code_point: c as u32,
+        }
+    }
 }
 
 /// Checks touch times: one per touch, finite, ≥ 0.
@@ -1324,11 +1350,11 @@ pub(crate) fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn advise_huge_pages(_ptr: *mut u8, _bytes: usize) {}
 
-/// An exact sum of plain decimals (`mantissa / 10^decimals`, mantissa
-/// below 2^53, at most 19 decimals), in units of 10^-19 over 160 bits: no
-/// order of additions changes it, and it holds 2^43 terms of the largest
-/// size (about 10^13 lines of values near 9·10^15; of cents below a million,
-/// 2^77). Readers
+/// An exact sum of plain decimals (`mantissa / 10^decimals`, at most 19
+/// digits in all), in units of 10^-19 over 160 bits: no order of additions
+/// changes it, and it holds 2^33 terms of the largest size (about 10^10
+/// lines of 19-digit integers near 10^19; of values below 9·10^15, 2^43;
+/// of cents below a million, 2^77). Readers
 /// sum values this way so that results do not depend on how lines are
 /// shared among threads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -1352,7 +1378,8 @@ const POW10_U64: [u64; 20] = {
 };
 
 impl ExactSum {
-    /// Adds `mantissa / 10^decimals` (`decimals` ≤ 19).
+    /// Adds `mantissa / 10^decimals` (`decimals` ≤ 19; the term,
+    /// `mantissa · 10^(19 - decimals)`, below 2^128: at most 19 digits).
     #[inline]
     pub(crate) fn add(&mut self, mantissa: u64, decimals: u32) {
         let d = decimals.min(19) as usize;
@@ -1383,12 +1410,13 @@ impl ExactSum {
         self.lo == [0, 0] && self.hi == 0
     }
 
-    /// The sum as `f64`: correctly rounded (one division of two exact
-    /// numbers, as a decimal is parsed) when the sum, written without
-    /// trailing zero decimals, has at most 15 significant digits; within
-    /// an ulp or two beyond. A function of the sum's value alone, never of
-    /// how its terms were spelled or grouped (`0.000` adds nothing, and
-    /// changes nothing).
+    /// The sum as `f64`, correctly rounded (as `str::parse` rounds the
+    /// sum written out): one division of two exact numbers when the sum,
+    /// written without trailing zero decimals, has fewer than 2^53 units
+    /// of its last decimal, else an exact integer division with a sticky
+    /// bit. A function of the sum's value alone, never of how its terms
+    /// were spelled or grouped (`0.000` adds nothing, and changes
+    /// nothing).
     pub(crate) fn to_f64(self) -> f64 {
         let lo = self.low();
         if self.hi == 0 {
@@ -1405,7 +1433,51 @@ impl ExactSum {
                 return n as f64 / POW10_U64[scale] as f64;
             }
         }
-        (f64::from(self.hi) * 2f64.powi(128) + lo as f64) / 1e19
+        self.to_f64_wide()
+    }
+
+    /// The sum as `f64`, correctly rounded, for any sum (of at least 2^53
+    /// units: the quotient below then keeps 55 bits or more). The value
+    /// is `N / 10^19`; `Q = ⌊N · 2^66 / 10^19⌋` with a sticky bit for the
+    /// remainder, `2Q + sticky` converted to `f64` (one rounding, to
+    /// nearest even: the sticky bit can never sit on a halfway point),
+    /// then scaled by `2^-67` exactly. (Converting `N` to `f64` and then
+    /// dividing rounded twice: 10,000 × `999999999999999.9` came out one
+    /// ulp off.)
+    fn to_f64_wide(self) -> f64 {
+        let lo = self.low();
+        let (l0, l1, l2) = (lo as u64, (lo >> 64) as u64, u64::from(self.hi));
+        // N · 2^66 in four 64-bit limbs, most significant first (the top
+        // one is 0: N < 2^160).
+        let limbs = [
+            (l2 << 2) | (l1 >> 62),
+            (l1 << 2) | (l0 >> 62),
+            l0 << 2,
+            0u64,
+        ];
+        let d = u128::from(POW10_U64[19]);
+        let mut rem = 0u128;
+        let mut q = [0u64; 4];
+        for (q, &limb) in q.iter_mut().zip(&limbs) {
+            let cur = (rem << 64) | u128::from(limb);
+            *q = (cur / d) as u64;
+            rem = cur % d;
+        }
+        let q_hi = u128::from(q[0]) << 64 | u128::from(q[1]);
+        let q_lo = u128::from(q[2]) << 64 | u128::from(q[3]);
+        let y_hi = q_hi << 1 | q_lo >> 127;
+        let y_lo = q_lo << 1 | u128::from(rem != 0);
+        let (z, shift) = if y_hi == 0 {
+            (y_lo, 0)
+        } else {
+            let s = 128 - y_hi.leading_zeros();
+            let lost = y_lo & ((1u128 << s) - 1);
+            (
+                y_hi << (128 - s) | y_lo >> s | u128::from(lost != 0),
+                s as i32,
+            )
+        };
+        z as f64 * 2f64.powi(shift - 67)
     }
 }
 

@@ -305,6 +305,23 @@ pub fn detect_format(header: &[u8]) -> Option<Format> {
 /// the header ([`detect_format`]). See the [module docs](super) for the
 /// formats, quoting and the rules on counts, values and times.
 ///
+/// `journey_id` is not read, let alone checked for repeats: a journey on
+/// two lines counts twice (deduplicating would take memory per line, not
+/// per distinct path). Deduplicate upstream.
+///
+/// # Example: a repeated journey counts twice
+///
+/// ```
+/// use referrals::attribution::channel::{read, ReadOptions};
+///
+/// let data = "journey_id,path,hours,converted,value\n\
+///             7,sms,1,1,10\n\
+///             7,sms,1,1,10\n";
+/// let set = read(data.as_bytes(), &ReadOptions::default())?;
+/// assert_eq!((set.total_conversions(), set.total_value()), (2, 20.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 ///
 /// - [`ReadError::Io`] if the reader fails;
@@ -374,10 +391,34 @@ fn read_sized<R: Read>(
     if !source.fill(&mut first)? {
         return Err(ReadError::Empty);
     }
+    // A byte order mark, then blank lines before the header, are skipped
+    // as blank lines are everywhere else (a file of nothing else is
+    // empty).
+    let mut start = if first.data[..first.len].starts_with(BOM) {
+        BOM.len()
+    } else {
+        0
+    };
+    loop {
+        let data = &first.data[..first.len];
+        while start < data.len() {
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p + 1);
+            if !data[start..end].trim_ascii().is_empty() {
+                break;
+            }
+            start = end;
+        }
+        if start < data.len() {
+            break;
+        }
+        if !source.fill(&mut first)? {
+            return Err(ReadError::Empty);
+        }
+        start = 0;
+    }
     let data = &first.data[..first.len];
-    let bom = if data.starts_with(BOM) { BOM.len() } else { 0 };
-    let header_end = memchr::memchr(b'\n', data).map_or(data.len(), |p| p + 1);
-    let header = trim_line_end(&data[bom..header_end]);
+    let header_end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p + 1);
+    let header = trim_line_end(&data[start..header_end]);
     if header.len() > options.max_line_bytes {
         return Err(ReadError::Line {
             line: 1,
@@ -483,6 +524,10 @@ fn add_worker_paths(
     // be packable in the builder's ids): every path goes through the
     // builder's index.
     let channels: Vec<u32> = base.names.names.iter().map(|n| builder.intern(n)).collect();
+    // Only the paths and their totals are needed from here: free the
+    // worker's lookups (its names, tokens and path tables) before the
+    // builder's index grows, so the two are not held at once.
+    base.release_lookups();
     builder.reserve_paths(base.acc.len());
     let mut ids = Vec::new();
     for (i, acc) in base.acc.iter().enumerate() {
@@ -1224,6 +1269,20 @@ impl Parser {
 
     /// Worker path `i` with its channel ids mapped through `channels`, into
     /// `out`.
+    /// Frees every table but the paths (`ids`, `path_start`) and their
+    /// totals (`acc`): the parser parses nothing more.
+    fn release_lookups(&mut self) {
+        self.names = Interner::default();
+        self.raw = ByteTable::new();
+        self.tokens = ByteTable::new();
+        self.packed = PackedPaths::with_capacity(0);
+        self.short_tokens = Vec::new();
+        self.path_memo = Box::default();
+        self.inexact = Vec::new();
+        self.inexact_ids = Vec::new();
+        self.time_decay = Vec::new();
+    }
+
     fn mapped_path(&self, i: usize, channels: &[u32], out: &mut Vec<u32>) {
         out.clear();
         out.extend(
@@ -1717,11 +1776,11 @@ impl Parser {
     /// Interns a token first met on the fast path: its channel is the token
     /// as UTF-8, trimmed as the general parser trims. `None` (leave the
     /// line to the general parser, which says why) if it is not UTF-8,
-    /// trims to nothing or holds a control character.
+    /// trims to nothing or holds a control or bidi formatting character.
     #[cold]
     fn new_token(&mut self, token: &[u8]) -> Option<u32> {
         let name = std::str::from_utf8(token).ok()?.trim();
-        if name.is_empty() || name.chars().any(char::is_control) {
+        if name.is_empty() || name.chars().any(super::bad_in_name) {
             return None;
         }
         let id = self.names.intern(name);
@@ -1842,13 +1901,9 @@ impl Parser {
                 self.ids.truncate(start);
                 return Err(JourneyError::EmptyChannel { touch: i + 1 }.into());
             }
-            if let Some(c) = name.chars().find(|c| c.is_control()) {
+            if let Some(c) = name.chars().find(|&c| super::bad_in_name(c)) {
                 self.ids.truncate(start);
-                return Err(JourneyError::ControlInChannel {
-                    touch: i + 1,
-                    code_point: c as u32,
-                }
-                .into());
+                return Err(super::name_char_error(i + 1, c).into());
             }
             let id = self.names.intern(name);
             self.ids.push(id);
@@ -2431,8 +2486,41 @@ impl Decimal {
     /// correctly rounded division of two exact numbers.
     #[inline]
     fn to_f64(self) -> f64 {
-        self.mantissa as f64 / POW10[self.decimals as usize]
+        if self.mantissa < 1 << 53 {
+            return self.mantissa as f64 / POW10[self.decimals as usize];
+        }
+        // A wide value (16 to 19 digits, from `wide_decimal`): the exact
+        // sum of one term, correctly rounded.
+        let mut sum = ExactSum::default();
+        sum.add(self.mantissa, self.decimals);
+        sum.to_f64()
     }
+}
+
+/// An unsigned `digits[.digits]` of at most 19 digits in all, the whole of
+/// `t`, whatever its mantissa (up to `10^19 - 1`): values that
+/// [`fast_decimal`] leaves out for their 16 or more significant digits
+/// (`999999999999999.9`) are still summed exactly.
+fn wide_decimal(t: &[u8]) -> Option<Decimal> {
+    let (int, frac) = match t.iter().position(|&b| b == b'.') {
+        Some(dot) => (&t[..dot], &t[dot + 1..]),
+        None => (t, &t[t.len()..]),
+    };
+    let digits = int.len() + frac.len();
+    if digits == 0 || digits > 19 {
+        return None;
+    }
+    let mut mantissa = 0u64;
+    for &d in int.iter().chain(frac) {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        mantissa = mantissa * 10 + u64::from(d - b'0');
+    }
+    Some(Decimal {
+        mantissa,
+        decimals: frac.len() as u32,
+    })
 }
 
 /// An unsigned `digits[.digits]` at `data[i..]` that [`parse_f64`]'s fast
@@ -2593,6 +2681,9 @@ fn parse_line_value(field: &[u8], name: &'static str) -> Result<LineValue, LineE
         if end == t.len() {
             return Ok(LineValue::Decimal(d));
         }
+    }
+    if let Some(d) = wide_decimal(t) {
+        return Ok(LineValue::Decimal(d));
     }
     parse_value(field, name).map(LineValue::Other)
 }

@@ -84,7 +84,9 @@ impl JourneySet {
     /// # Errors
     ///
     /// [`ModelError::TooManyChannels`] when the data has more channels than
-    /// [`ShapleyOptions::with_max_channels`] (default 20).
+    /// [`ShapleyOptions::with_max_channels`] (default 20);
+    /// [`ModelError::OutOfMemory`] when its `16 · 2^channels` bytes cannot
+    /// be allocated (30 channels: 16 GiB).
     ///
     /// # Example: worked by hand
     ///
@@ -126,9 +128,19 @@ impl JourneySet {
             return Err(ModelError::TooManyChannels { channels: n, limit });
         }
         let size = 1usize << n;
-        // Worth of each exact channel set, then of each set's subsets.
-        let mut conv = vec![0.0f64; size];
-        let mut value = vec![0.0f64; size];
+        // Worth of each exact channel set, then of each set's subsets: two
+        // tables of `2^n` floats, asked for fallibly (30 channels take
+        // 16 GiB, which a machine may refuse).
+        let mut conv: Vec<f64> = Vec::new();
+        let mut value: Vec<f64> = Vec::new();
+        if conv.try_reserve_exact(size).is_err() || value.try_reserve_exact(size).is_err() {
+            return Err(ModelError::OutOfMemory {
+                model: "Shapley",
+                bytes: 16u64 << n,
+            });
+        }
+        conv.resize(size, 0.0);
+        value.resize(size, 0.0);
         for (i, stats) in self.stats.iter().enumerate() {
             if stats.conversions == 0 {
                 continue;

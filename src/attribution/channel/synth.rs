@@ -190,3 +190,78 @@ pub fn paths_csv(set: &JourneySet) -> String {
 pub fn journey_set(n: u64, seed: u64) -> Result<JourneySet, ReadError> {
     read(&journeys_csv(n, seed)[..], &ReadOptions::default())
 }
+
+/// Writes `n` journeys over `channels` channels named `c0`, `c1`, … in the
+/// per-journey format, header first: the same shape as
+/// [`write_journeys_csv`] (1 to 8 touches, repeats, times, values) but
+/// with a log-uniform channel popularity (channel `i` about `1/(i + 1)`)
+/// and a conversion lift that varies by channel. For timing models over
+/// many channels (`channel_report --generate`).
+///
+/// # Errors
+///
+/// The writer's errors.
+pub fn write_many_channels_csv(
+    n: u64,
+    channels: usize,
+    seed: u64,
+    mut out: impl Write,
+) -> io::Result<()> {
+    let channels = channels.max(1);
+    let mut rng = Rng::new(seed);
+    let pick = |rng: &mut Rng| -> usize {
+        let u = rng.next_f64();
+        ((channels as f64 + 1.0).powf(u) - 1.0)
+            .floor()
+            .min(channels as f64 - 1.0) as usize
+    };
+    let mut buf = String::with_capacity(1 << 20);
+    buf.push_str(JOURNEYS_HEADER);
+    let mut path = Vec::new();
+    for id in 1..=n {
+        path.clear();
+        path.push(pick(&mut rng));
+        while path.len() < 8 && rng.next_u64() % 2 == 0 {
+            let last = path[path.len() - 1];
+            let next = if rng.next_u64() % 10 < 3 {
+                last
+            } else {
+                pick(&mut rng)
+            };
+            path.push(next);
+        }
+        let lift: f64 = path.iter().map(|&c| 0.005 + (c % 7) as f64 * 0.006).sum();
+        let converted = rng.next_f64() < (0.02 + lift).min(0.9);
+        let _ = write!(buf, "{id},");
+        for (i, &c) in path.iter().enumerate() {
+            if i > 0 {
+                buf.push_str(" > ");
+            }
+            let _ = write!(buf, "c{c}");
+        }
+        buf.push(',');
+        let mut t = (rng.next_u64() % 480) as u32;
+        let mut tenths = vec![0u32; path.len()];
+        for slot in tenths.iter_mut().rev() {
+            *slot = t;
+            t += (rng.next_u64() % 1200) as u32;
+        }
+        for (i, &t) in tenths.iter().enumerate() {
+            if i > 0 {
+                buf.push_str(" > ");
+            }
+            let _ = write!(buf, "{}.{}", t / 10, t % 10);
+        }
+        if converted {
+            let cents = 500 + rng.next_u64() % 30_000;
+            let _ = writeln!(buf, ",1,{}.{:02}", cents / 100, cents % 100);
+        } else {
+            buf.push_str(",0,0\n");
+        }
+        if buf.len() > (1 << 20) - 512 {
+            out.write_all(buf.as_bytes())?;
+            buf.clear();
+        }
+    }
+    out.write_all(buf.as_bytes())
+}

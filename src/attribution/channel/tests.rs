@@ -104,6 +104,32 @@ fn header_is_required() {
     assert_eq!(err.line(), Some(1));
     // A header alone is an empty, valid file.
     assert!(read_str(JOURNEYS_HEADER).unwrap().is_empty());
+    // Only a byte order mark, or only blank lines: empty, not an unknown
+    // format.
+    for data in ["\u{FEFF}", "\u{FEFF}\r\n\n", "\n\n", " \t\r\n"] {
+        assert!(matches!(read_str(data), Err(ReadError::Empty)), "{data:?}");
+    }
+}
+
+#[test]
+fn blank_lines_before_the_header_are_skipped() {
+    // As everywhere else; line numbers still count from 1 at the header.
+    for lead in ["\n", "\r\n  \n", "\u{FEFF}\n", "\u{FEFF}\n\n"] {
+        let data = format!("{lead}{PATHS_HEADER}a;1;0;1\nb;1;0;2\n");
+        let set = read_str(&data).unwrap_or_else(|e| panic!("{lead:?}: {e}"));
+        assert_eq!(set.total_value(), 3.0);
+        let data = format!("{lead}{JOURNEYS_HEADER}1,a,1,1,1\n2,b,1,x,0\n");
+        let err = read_str(&data).unwrap_err();
+        assert_eq!(err.line(), Some(3), "{lead:?}: {err}");
+    }
+    // Many blank lines: the header comes in a later block.
+    let data = format!("{}{PATHS_HEADER}a;1;0;1\n", "\n".repeat(100));
+    let set = read(
+        data.as_bytes(),
+        &ReadOptions::default().with_block_bytes(16),
+    )
+    .unwrap();
+    assert_eq!(set.total_conversions(), 1);
 }
 
 #[test]
@@ -890,6 +916,161 @@ fn dense_solver_pivots() {
     );
 }
 
+/// The removal effects by one restricted solve per channel (the
+/// construction before the factor-once update): transitions into a
+/// removed channel's states go to null.
+fn removal_effects_by_restricted_solves(set: &JourneySet, m: &MarkovAttribution) -> Vec<f64> {
+    let chain = m.chain();
+    let n = chain.state_count();
+    let restricted = |active: &[bool]| -> f64 {
+        let local: Vec<usize> = active
+            .iter()
+            .scan(0, |next, &on| {
+                let l = if on { *next } else { usize::MAX };
+                *next += usize::from(on);
+                Some(l)
+            })
+            .collect();
+        let size = active.iter().filter(|&&on| on).count();
+        let mut a = vec![0.0; size * size];
+        let mut b = vec![0.0; size];
+        for l in 0..size {
+            a[l * size + l] = 1.0;
+        }
+        for t in chain.transitions() {
+            if let MarkovState::Channels(from) = t.from {
+                if local[from] == usize::MAX {
+                    continue;
+                }
+                match t.to {
+                    MarkovState::Channels(to) if local[to] != usize::MAX => {
+                        a[local[from] * size + local[to]] -= t.probability
+                    }
+                    MarkovState::Conversion => b[local[from]] = t.probability,
+                    _ => {}
+                }
+            }
+        }
+        if size > 0 {
+            super::markov::solve(&mut a, &mut b, size).unwrap();
+        }
+        chain
+            .transitions()
+            .iter()
+            .filter_map(|t| match (t.from, t.to) {
+                (MarkovState::Start, MarkovState::Channels(s)) if local[s] != usize::MAX => {
+                    Some(t.probability * b[local[s]])
+                }
+                _ => None,
+            })
+            .sum()
+    };
+    let p = restricted(&vec![true; n]);
+    set.channels()
+        .iter()
+        .map(|(c, _)| {
+            let active: Vec<bool> = (0..n)
+                .map(|s| !chain.state(s).unwrap().contains(&c))
+                .collect();
+            if p > 0.0 && active.contains(&false) {
+                (1.0 - restricted(&active) / p).clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn markov_removal_effects_cost_about_one_solve() {
+    // 120 channels, every ordered pair a path: a dense chain, where one
+    // solve per channel would cost about 120 solves.
+    let channels = 120;
+    let names: Vec<String> = (0..channels).map(|c| format!("c{c:03}")).collect();
+    let mut builder = JourneySetBuilder::new();
+    for i in 0..channels {
+        for j in 0..channels {
+            let path = [names[i].as_str(), names[j].as_str()];
+            let conversions = u64::from((i * 7 + j * 3) % 5 == 0);
+            builder
+                .add(&Journey::aggregated(
+                    &path,
+                    conversions,
+                    1 + (i % 3) as u64,
+                    1.0,
+                ))
+                .unwrap();
+        }
+    }
+    let set = builder.finish().unwrap();
+    super::markov::MULTIPLY_ADDS.with(|c| c.set(0));
+    let m = set.markov(&MarkovOptions::default()).unwrap();
+    let work = super::markov::MULTIPLY_ADDS.with(|c| c.get());
+    let n = m.chain().state_count() as u64;
+    assert_eq!(n, channels as u64);
+    // LU n³/3, the inverse's factors n³/3, entries and solves n²: one
+    // solve per channel would be n⁴/3.
+    assert!(work <= n * n * n, "{work} multiply-adds for {n} states");
+    let reference = removal_effects_by_restricted_solves(&set, &m);
+    for (a, b) in m.removal_effects().iter().zip(&reference) {
+        assert!((a - b).abs() <= 1e-12 * a.abs().max(*b), "{a} vs {b}");
+    }
+}
+
+/// One long path of distinct channels, in the aggregated format.
+fn long_path_set(touches: usize) -> JourneySet {
+    let path: Vec<String> = (0..touches).map(|c| format!("c{c}")).collect();
+    let data = format!("{PATHS_HEADER}{};1;1;10\n", path.join(" > "));
+    read_str(&data).unwrap()
+}
+
+#[test]
+fn markov_orders_beyond_the_longest_path_are_the_longest_path() {
+    // 5,000 distinct channels on one path: an order beyond it is one
+    // state, the whole path (the file: 169 KB, order 99,000, did
+    // not finish in 120 s).
+    let set = long_path_set(5_000);
+    let far = set
+        .markov(&MarkovOptions::default().with_order(99_000))
+        .unwrap();
+    let exact = set
+        .markov(&MarkovOptions::default().with_order(5_000))
+        .unwrap();
+    assert_eq!(far.chain().order(), 99_000);
+    assert_eq!(far.chain().state_count(), 1);
+    assert_eq!(far.removal_effects(), exact.removal_effects());
+    assert_eq!(far.credits(), exact.credits());
+    assert!(far.removal_effects().iter().all(|&r| r == 1.0));
+}
+
+#[test]
+fn markov_refuses_long_windows_before_hashing_them() {
+    // Order 3,000 over a path of 5,000 distinct channels: 2,001 windows
+    // of 3,000 ids (the 169 KB file at order 18,500 took 103 s
+    // and 419 MB). Refused before starting, naming the work.
+    let set = long_path_set(5_000);
+    let Err(err) = set.markov(&MarkovOptions::default().with_order(3_000)) else {
+        panic!("order 3,000 ran");
+    };
+    assert_eq!(
+        err,
+        ModelError::TooMuchWork {
+            order: 3_000,
+            work: 2_001 * 3_000,
+            limit: 4_000_000,
+        }
+    );
+    assert!(err.to_string().contains("order-3000"), "{err}");
+    // Within the limits it runs: most channels are in every window, so
+    // their removals solve the states left (none), and the others update.
+    let set = long_path_set(600);
+    let m = set
+        .markov(&MarkovOptions::default().with_order(500))
+        .unwrap();
+    assert_eq!(m.chain().state_count(), 101);
+    assert!(m.removal_effects().iter().all(|&r| r == 1.0));
+}
+
 // ---------------------------------------------------------------- Shapley
 
 #[test]
@@ -909,6 +1090,62 @@ fn shapley_by_hand_three_channels() {
     assert_close(s.get(id(&set, "b")).conversions, 2.0, "b");
     assert_close(s.get(id(&set, "c")).conversions, 1.0, "c");
     assert_close(s.get(id(&set, "a")).value, 10.0 + 10.0 + 10.0, "a value");
+}
+
+/// Shapley over 30 channels wants 16 GiB: under an address-space limit
+/// of 4 GiB it must say so, not abort. Run in a child process (the limit
+/// would bind every test thread), this same test with an environment
+/// variable set.
+#[cfg(target_os = "linux")]
+#[test]
+fn shapley_reports_memory_it_cannot_get() {
+    const CHILD: &str = "REFERRALS_SHAPLEY_OOM_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let limit = libc::rlimit {
+            rlim_cur: 4 << 30,
+            rlim_max: 4 << 30,
+        };
+        // SAFETY: setrlimit reads the struct we pass; it only lowers this
+        // child process's own address-space limit.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+        let mut builder = JourneySetBuilder::new();
+        let names: Vec<String> = (0..30).map(|c| format!("c{c:02}")).collect();
+        for name in &names {
+            builder
+                .add(&Journey::converted(&[name.as_str()], 1.0))
+                .unwrap();
+        }
+        let set = builder.finish().unwrap();
+        let err = set
+            .shapley(&ShapleyOptions::default().with_max_channels(30))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ModelError::OutOfMemory {
+                model: "Shapley",
+                bytes: 16 << 30
+            }
+        );
+        println!("child: {err}");
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "attribution::channel::tests::shapley_reports_memory_it_cannot_get",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("child: Shapley needs 17179869184 bytes"),
+        "{:?}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
@@ -1094,6 +1331,21 @@ proptest! {
         }
         let third = set.markov(&MarkovOptions::default().with_order(3)).unwrap();
         prop_assert!(third.removal_effects().iter().all(|r| (0.0..=1.0).contains(r)));
+    }
+
+    #[test]
+    fn removal_effects_match_one_restricted_solve_per_channel(
+        journeys in prop::collection::vec(raw_journey(), 1..25),
+        order in 1usize..4,
+        keep in any::<bool>(),
+    ) {
+        let set = build(&journeys);
+        let options = MarkovOptions::default().with_order(order).with_self_transitions(keep);
+        let m = set.markov(&options).unwrap();
+        let reference = removal_effects_by_restricted_solves(&set, &m);
+        for (a, b) in m.removal_effects().iter().zip(&reference) {
+            prop_assert!((a - b).abs() <= 1e-12 * a.abs().max(*b) + 1e-15, "{} vs {}", a, b);
+        }
     }
 
     #[test]
@@ -1499,6 +1751,92 @@ proptest! {
         let got = forward.to_f64();
         prop_assert!((got - approx).abs() <= 1e-12 * approx.abs().max(1.0), "{} vs {}", got, approx);
     }
+
+    /// The exact sum's `f64` is the sum written out and parsed: correctly
+    /// rounded, however many digits it has (terms of up to 19 digits).
+    #[test]
+    fn exact_sums_round_correctly(
+        terms in proptest::collection::vec((any::<u64>(), 0u32..=19), 1..40),
+        repeat in 1usize..200,
+    ) {
+        let terms: Vec<(u64, u32)> = terms
+            .into_iter()
+            .map(|(m, d)| (m % 10_000_000_000_000_000_000, d))
+            .collect();
+        let mut sum = ExactSum::default();
+        // The sum in units of 10^-19, as 64-bit limbs, least first.
+        let mut limbs = [0u64; 4];
+        for &(m, d) in &terms {
+            for _ in 0..repeat {
+                sum.add(m, d);
+                let units = u128::from(m) * 10u128.pow(19 - d);
+                let mut carry = 0u128;
+                for (i, limb) in limbs.iter_mut().enumerate() {
+                    let add = if i < 2 { (units >> (64 * i)) as u64 } else { 0 };
+                    let t = u128::from(*limb) + u128::from(add) + carry;
+                    *limb = t as u64;
+                    carry = t >> 64;
+                }
+            }
+        }
+        // Written out in decimal (19 digits at a time), then parsed.
+        let mut chunks = Vec::new();
+        while limbs.iter().any(|&l| l != 0) {
+            let mut rem = 0u128;
+            for limb in limbs.iter_mut().rev() {
+                let cur = rem << 64 | u128::from(*limb);
+                *limb = (cur / 10u128.pow(19)) as u64;
+                rem = cur % 10u128.pow(19);
+            }
+            chunks.push(rem as u64);
+        }
+        let fraction = chunks.first().copied().unwrap_or(0);
+        let mut text: String = chunks.iter().skip(1).rev().map(|c| format!("{c:019}")).collect();
+        if text.is_empty() {
+            text.push('0');
+        }
+        let text = format!("{text}.{fraction:019}");
+        prop_assert_eq!(sum.to_f64(), text.parse::<f64>().unwrap(), "{}", text);
+    }
+}
+
+#[test]
+fn values_of_sixteen_digits_are_summed_exactly() {
+    // 10,000 × 999999999999999.9 is 9999999999999999000 exactly; it was
+    // one ulp off (the value, 16 digits, was summed as f64 in file order).
+    let exact: f64 = "9999999999999999000".parse().unwrap();
+    let mut journeys = String::from(JOURNEYS_HEADER);
+    let mut paths = String::from(PATHS_HEADER);
+    for i in 0..10_000 {
+        journeys.push_str(&format!("{i},a,1,1,999999999999999.9\n"));
+        paths.push_str(&format!("p{};1;0;999999999999999.9\n", i % 7));
+    }
+    for data in [&journeys, &paths] {
+        for threads in [1, 3] {
+            let options = ReadOptions::default()
+                .with_threads(threads)
+                .with_block_bytes(4096);
+            let set = read(data.as_bytes(), &options).unwrap();
+            assert_eq!(set.total_value(), exact, "{threads} threads");
+        }
+    }
+    // A single wide value reads as `str::parse` reads it.
+    let set = read_str(&format!("{PATHS_HEADER}a;1;0;9999999999999999.99\n")).unwrap();
+    assert_eq!(
+        set.total_value(),
+        "9999999999999999.99".parse::<f64>().unwrap()
+    );
+    // Plain decimals whose exact sum needs more than 2^53 units: rounded
+    // once (it was twice: the sum's integer to f64, then divided).
+    let mut many = String::from(PATHS_HEADER);
+    for i in 0..10_000 {
+        many.push_str(&format!("p{};1;0;900719925474.0993\n", i % 5));
+    }
+    let set = read_str(&many).unwrap();
+    assert_eq!(
+        set.total_value(),
+        "9007199254740993".parse::<f64>().unwrap()
+    );
 }
 
 /// Paths of every length the sort handles differently (up to 12 touches
@@ -2035,4 +2373,54 @@ fn channel_names_with_control_characters_are_refused() {
     // Spaces and tabs around a name are trimmed, not refused.
     let ok = format!("{PATHS_HEADER}\ta\t > b;1;0;1\n");
     assert_eq!(read_str(&ok).unwrap().len(), 1);
+}
+
+#[test]
+fn channel_names_with_bidi_formatting_characters_are_refused() {
+    // An override (U+202E) shows `lanigiro` as `original` in a table; ids
+    // refuse these characters, and so do channel names, naming the line.
+    for (data, line, code_point) in [
+        (
+            format!("{PATHS_HEADER}a;1;0;1\nx\u{202E}y > b;1;0;1\n"),
+            3,
+            0x202E,
+        ),
+        (
+            format!("{PATHS_HEADER}\"a > b\u{2066}\";1;0;1\n"),
+            2,
+            0x2066,
+        ),
+        (
+            format!("{JOURNEYS_HEADER}1,a,1,1,1\n2,a > \u{200F}email,2 > 1,0,0\n"),
+            3,
+            0x200F,
+        ),
+        (format!("{JOURNEYS_HEADER}1,\u{202B}sms,1,1,1\n"), 2, 0x202B),
+    ] {
+        match read_str(&data) {
+            Err(ReadError::Line {
+                line: l,
+                kind: LineErrorKind::Journey(JourneyError::BidiInChannel { code_point: c, .. }),
+            }) => assert_eq!((l, c), (line, code_point), "{data:?}"),
+            other => panic!("{data:?}: {other:?}"),
+        }
+    }
+    let err = JourneySetBuilder::new()
+        .add(&Journey::converted(&["sms", "e\u{202D}mail"], 1.0))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        JourneyError::BidiInChannel {
+            touch: 2,
+            code_point: 0x202D
+        }
+    );
+    assert!(err.to_string().contains("U+202D"), "{err}");
+    // Arabic names (strong right-to-left letters, no formatting) are fine.
+    assert_eq!(
+        read_str(&format!("{PATHS_HEADER}واتساب > بريد;1;0;1\n"))
+            .unwrap()
+            .len(),
+        1
+    );
 }
