@@ -89,7 +89,7 @@ pub use records::{
     AssignmentRecord, Balance, CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord,
     CounterKey, CounterScope, CustomerRecord, DeliveryState, EntryKind, EventKind, HoldReason,
     IdempotencyKey, IdempotencyRecord, LedgerEntry, OutboxItem, Payout, Referral, Request,
-    ReviewDecision, Reward, Role, TouchRecord, Versioned, Withheld, Write,
+    ReviewDecision, Reward, Role, SCHEMA_VERSION, TouchRecord, Versioned, Withheld, Write,
 };
 
 /// Where a page of a customer's ledger starts: after this entry.

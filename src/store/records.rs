@@ -24,6 +24,20 @@ use crate::money::Money;
 pub use crate::reward::Role;
 use crate::reward::{Label, RewardKind};
 
+/// The version of the persisted schema: the shapes of the records in this
+/// module, of the ledger's (`Reward`, `LedgerEntry`, `OutboxItem`,
+/// `Balance`) and of the outcomes kept under idempotency keys. It goes up
+/// with every change a durable store must migrate (a field added, renamed
+/// or given a new meaning); such a store records it, migrates forward from
+/// every earlier version, and refuses a database newer than the crate.
+///
+/// - 1: codes, customers, touches, conversions, money ledger entries.
+/// - 2: rewards with states, entries per reward and unit, balances,
+///   counters (budgets, caps, code uses), outbox items, experiment
+///   assignments; code use counts moved to counters; conversions keep a
+///   refund count.
+pub const SCHEMA_VERSION: u32 = 2;
+
 /// A record with the version a store keeps for optimistic concurrency.
 ///
 /// Versions start at 1 when a record is created and go up by one with each
