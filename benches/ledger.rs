@@ -13,10 +13,12 @@
 //!   group, one timed pass releases all of a fresh fork's rewards in
 //!   batches of 1,000 and prints the rate. Set
 //!   `REFERRALS_BENCH_PENDING` to build fewer (say 100000) for a quick run.
-//! - `hostile_touches_newest_first/N`: N touches of one visitor arriving
+//! - `hostile_touches/newest_first/N`: N touches of one visitor arriving
 //!   newest first (each older than every touch stored), into a fresh
 //!   store: the per-visitor list must take each in O(log N), so time per
-//!   touch (1 / throughput) stays flat from 1,000 to 100,000.
+//!   touch (1 / throughput) must not grow with N (1,000 to 100,000).
+//!   `hostile_touches/oldest_first/100000`, the same touches in time
+//!   order, shows what the store's growth alone costs.
 //! - `hostile_partial_refunds/N`: N partial refunds of one order (1.00 SAR
 //!   each, every one clawing back part of both rewards): the order's
 //!   record keeps a count, not a list, so time per refund stays flat.
@@ -190,10 +192,18 @@ fn touches(c: &mut Criterion) {
     let program = program(1500, 1000, None);
     let (_, code) = engine_with_code(&program);
     let visitor = VisitorId::new("cookie-7f3a").unwrap();
-    let mut g = c.benchmark_group("hostile_touches_newest_first");
+    let mut g = c.benchmark_group("hostile_touches");
     g.sample_size(10);
-    for n in [1_000usize, 10_000, 100_000] {
-        // Newest first: touch i is i seconds older than the first.
+    // Newest first (touch i is i seconds older than the first) at each
+    // size, and oldest first at the largest for reference: what the store's
+    // growth costs whatever the order.
+    let shapes = [
+        ("newest_first", 1_000usize, -1i64),
+        ("newest_first", 10_000, -1),
+        ("newest_first", 100_000, -1),
+        ("oldest_first", 100_000, 1),
+    ];
+    for (shape, n, step) in shapes {
         let list: Vec<Touch> = (0..n)
             .map(|i| Touch {
                 id: EventId::new(format!("touch-{i}")).unwrap(),
@@ -201,11 +211,11 @@ fn touches(c: &mut Criterion) {
                 code,
                 channel: Channel::WhatsApp,
                 kind: TouchKind::Click,
-                at: t0() - TimeDelta::seconds(i as i64),
+                at: t0() + TimeDelta::seconds(step * i as i64),
             })
             .collect();
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &list, |b, list| {
+        g.bench_with_input(BenchmarkId::new(shape, n), &list, |b, list| {
             b.iter_batched(
                 || {
                     let (engine, again) = engine_with_code(&program);
