@@ -35,7 +35,7 @@ pub use crate::store::{
 
 use crate::code::{Code, CodeSecret};
 use crate::error::{Error, ErrorKind};
-use crate::incentive::TriggerKind;
+use crate::incentive::{Trigger, TriggerKind};
 use crate::ledger::{Balance, CounterKey, Reward};
 use crate::model::TouchKind;
 use crate::model::{Actor, Conversion, CustomerId, OrderId, Refund, RewardId, Signup, Touch};
@@ -598,29 +598,47 @@ impl<S: Store> Engine<S> {
         let Incentive::Rules(rules) = program.incentive() else {
             return Ok(RuleInputs::default());
         };
-        let referred: Vec<ConversionRecord> = self
-            .store
-            .referred_conversions(program.id(), referrer)
-            .await?
-            .into_iter()
-            .filter(|c| Some(&c.conversion.order) != before.order && c.conversion.at <= before.at)
-            .collect();
-        let shares = self
-            .store
-            .touches(
-                program.id(),
-                &Actor::Customer(referrer.clone()),
-                DateTime::<Utc>::MIN_UTC,
-            )
-            .await?
-            .into_iter()
-            .filter(|t| {
-                t.touch.kind == TouchKind::Share
-                    && t.touch.at <= before.at
-                    && Some(&t.touch.id) != before.touch
-            })
-            .map(|t| t.touch.at)
-            .collect();
+        // Read only what some rule can use: the referrer's referrals for
+        // tiers and milestones, their shares for share rate limits.
+        let needs_referrals = rules
+            .rules()
+            .iter()
+            .any(|r| r.tiers.is_some() || matches!(r.trigger, Trigger::Milestone { .. }));
+        let needs_shares = rules
+            .rules()
+            .iter()
+            .any(|r| matches!(r.trigger, Trigger::Share { limit: Some(_) }));
+        let referred: Vec<ConversionRecord> = if needs_referrals {
+            self.store
+                .referred_conversions(program.id(), referrer)
+                .await?
+                .into_iter()
+                .filter(|c| {
+                    Some(&c.conversion.order) != before.order && c.conversion.at <= before.at
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let shares = if needs_shares {
+            self.store
+                .touches(
+                    program.id(),
+                    &Actor::Customer(referrer.clone()),
+                    DateTime::<Utc>::MIN_UTC,
+                )
+                .await?
+                .into_iter()
+                .filter(|t| {
+                    t.touch.kind == TouchKind::Share
+                        && t.touch.at <= before.at
+                        && Some(&t.touch.id) != before.touch
+                })
+                .map(|t| t.touch.at)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut inputs = RuleInputs {
             loaded: true,
             host: facts.clone(),
