@@ -378,3 +378,34 @@ fn an_unused_coupon_expires() {
         );
     });
 }
+
+/// The hold ended but no release job ran before a full refund: the refund
+/// releases the reward at the end of its hold and reverses it. Nothing is
+/// left to deliver, so no worker may claim cash for it.
+#[test]
+fn a_refund_after_the_hold_but_before_the_release_job_queues_nothing_to_deliver() {
+    let e = engine(LedgerPolicy {
+        hold_seconds: Some(86_400),
+        ..LedgerPolicy::default()
+    });
+    block_on(async {
+        refer(&e, "badr", t0()).await;
+        e.record_refund(&Refund {
+            id: RefundId::new("r").unwrap(),
+            order: OrderId::new("o-badr").unwrap(),
+            amount: RefundAmount::Full,
+            at: t0() + TimeDelta::days(2),
+        })
+        .await
+        .unwrap();
+        let reward = e.reward(&first_reward(&e).await).await.unwrap().unwrap();
+        assert_eq!(reward.progress.available, 0);
+        assert!(
+            e.claim_deliveries("w", t0() + TimeDelta::days(3), minutes(5), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "cash for a refunded order must not be delivered"
+        );
+    });
+}

@@ -648,6 +648,16 @@ pub fn claw_back(
         }
     }
     give_back(reward, standing_before, &mut writes);
+    // A release above queued the reward with what was available before
+    // the refund took its part: queue only what is left, or nothing.
+    let available = reward.progress.available;
+    writes.retain_mut(|w| match w {
+        Write::PutOutboxItem { record, .. } if record.reward == reward.id => {
+            record.quantity = available;
+            available > 0
+        }
+        _ => true,
+    });
     Ok(Step::Done((entries, writes)))
 }
 
