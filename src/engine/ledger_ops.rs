@@ -273,7 +273,9 @@ impl<S: Store> Engine<S> {
     /// # Errors
     /// [`ErrorKind::NotFound`] for an unknown reward;
     /// [`ErrorKind::InvalidInput`] for a quantity that is not positive or
-    /// exceeds what is available (a pending reward cannot be spent);
+    /// exceeds what is available (a pending reward cannot be spent), or a
+    /// redemption at or after the reward's expiry (even before
+    /// [`expire_due`](Self::expire_due) ran);
     /// [`ErrorKind::IdempotencyMismatch`] if the id was used for another
     /// redemption; [`ErrorKind::Store`].
     pub async fn redeem(&self, redemption: &Redemption) -> Result<RedemptionOutcome, Error> {
@@ -285,6 +287,14 @@ impl<S: Store> Engine<S> {
             }
             let decided = async {
                 let read = self.read_reward(&redemption.reward).await?;
+                // Expired at its validity's end whether or not
+                // `expire_due` ran yet: what is left cannot be spent.
+                if let Some(e) = read.record.expires_at.filter(|e| redemption.at >= *e) {
+                    return Err(Error::invalid(
+                        "redemption.at",
+                        format!("reward {} expired at {e}", redemption.reward),
+                    ));
+                }
                 let mut r = read.record.clone();
                 let entry =
                     book::redeem(&mut r, redemption.quantity, &redemption.id, redemption.at)?;
