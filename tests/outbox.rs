@@ -409,3 +409,31 @@ fn a_refund_after_the_hold_but_before_the_release_job_queues_nothing_to_deliver(
         );
     });
 }
+
+/// A cash reward valid for a day whose delivery was not claimed in time
+/// (workers down) expires: nothing is left to deliver, so no worker may
+/// claim it afterwards.
+#[test]
+fn an_expired_reward_is_no_longer_delivered() {
+    let e = engine(LedgerPolicy {
+        valid_for_seconds: Some(86_400),
+        ..LedgerPolicy::default()
+    });
+    block_on(async {
+        refer(&e, "badr", t0()).await;
+        let report = e.expire_due(t0() + TimeDelta::days(1), 10).await.unwrap();
+        assert_eq!(report.moved, 1);
+        let id = referrals::engine::book::delivery_id(&first_reward(&e).await);
+        assert_eq!(
+            e.outbox_item(&id).await.unwrap().unwrap().state,
+            DeliveryState::Cancelled
+        );
+        assert!(
+            e.claim_deliveries("w", t0() + TimeDelta::days(2), minutes(5), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "cash for an expired reward must not be delivered"
+        );
+    });
+}

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::book::{self, Moves, Step};
 use super::{Decision, Engine};
 use crate::error::{Error, ErrorKind};
-use crate::ledger::{HoldReason, ReviewDecision, Reward};
+use crate::ledger::{DeliveryState, HoldReason, ReviewDecision, Reward};
 use crate::model::{OperatorId, OrderId, Redemption, RedemptionId, RewardId};
 use crate::store::{
     CodeOrigin, CommitPlan, Due, IdempotencyKey, IdempotencyRecord, Outcome, RedemptionOutcome,
@@ -145,7 +145,8 @@ impl<S: Store> Engine<S> {
 
     /// Expires what is still available of rewards whose validity ended at
     /// or before `now` (at most `limit`, earliest first, each booked at its
-    /// expiry), giving back the budget and cap usage they held.
+    /// expiry), giving back the budget and cap usage they held and
+    /// cancelling their delivery if no worker claimed it yet.
     /// Idempotent and resumable like [`release_due`](Self::release_due).
     ///
     /// # Errors
@@ -167,8 +168,23 @@ impl<S: Store> Engine<S> {
                     continue 'rewards;
                 };
                 let mut r = read.record.clone();
-                let moves = book::expire(&mut r, at)?;
-                if self.commit_moves(r, &read, moves).await? {
+                let (entries, mut writes) = book::expire(&mut r, at)?;
+                // A delivery not claimed yet has nothing left to deliver.
+                if r.kind.needs_delivery() {
+                    let id = book::delivery_id(&r.id);
+                    if let Some(item) = self.store.outbox_item(self.program.id(), &id).await? {
+                        if item.record.state == DeliveryState::Ready {
+                            let mut next = item.record.clone();
+                            next.quantity = 0;
+                            next.state = DeliveryState::Cancelled;
+                            writes.push(Write::PutOutboxItem {
+                                record: Box::new(next),
+                                expected: item.version,
+                            });
+                        }
+                    }
+                }
+                if self.commit_moves(r, &read, (entries, writes)).await? {
                     report.moved += 1;
                     continue 'rewards;
                 }
