@@ -527,3 +527,74 @@ fn sharing_earns_within_the_rules_rate_limit() {
         assert_eq!(b.iter().find(|b| b.unit == stars).unwrap().available, 30);
     });
 }
+
+/// `Trigger::Milestone` says: if the count later drops below the
+/// threshold (a referral is reversed) the reward stands. The referral that
+/// reached the threshold is reversed by refunding its order in full: the
+/// milestone reward must stand (and its once-key keeps it from being
+/// granted twice).
+#[test]
+#[ignore = "design: a milestone reward is booked as a payout of the order that completed it, so refunding that order claws it back (contradicting Trigger::Milestone's 'the reward stands'), and its once-counter stays at 1 so it is never earned again when the count climbs back; refunds cannot tell a once-keyed reward from the order's own (neither Payout nor Reward records the once-key): needs a schema field or a decision that milestones follow their order"]
+fn a_milestone_stands_when_the_referral_that_reached_it_is_refunded() {
+    let e = engine(rules(
+        r#"[{"id": "base", "trigger": {"on": "first_purchase"},
+             "effects": [{"to": "referrer", "fixed": {"kind": "credit", "amount": $1000}}]},
+            {"id": "second", "trigger": {"on": "milestone", "referrals": 2},
+             "effects": [{"to": "referrer", "fixed": {"kind": "points", "unit": "stars", "amount": 500}}]}]"#,
+        "",
+    ));
+    block_on(async {
+        for (i, friend) in ["badr", "dana"].iter().enumerate() {
+            let at = t0() + TimeDelta::days(i as i64);
+            sign_up(&e, "amira", friend, at).await;
+            let c = order(
+                &format!("o-{friend}"),
+                friend,
+                10_000,
+                at + TimeDelta::hours(1),
+            );
+            e.record_conversion(&c).await.unwrap();
+        }
+        e.record_refund(&Refund {
+            id: RefundId::new("r").unwrap(),
+            order: OrderId::new("o-dana").unwrap(),
+            amount: RefundAmount::Full,
+            at: t0() + TimeDelta::days(3),
+        })
+        .await
+        .unwrap();
+        let stars = Unit::Points(Label::new("stars").unwrap());
+        let balances = e.balances(&cid("amira")).await.unwrap();
+        let stars = balances.iter().find(|b| b.unit == stars).unwrap();
+        assert_eq!(stars.available, 500, "the milestone reward stands");
+        assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(1000));
+    });
+}
+
+/// One rule granting the referrer two things (credit and points) books
+/// both: each is a reward of its own.
+#[test]
+fn a_rule_with_two_effects_for_one_side_books_both() {
+    let e = engine(rules(
+        r#"[{"id": "welcome", "trigger": {"on": "first_purchase"},
+             "effects": [{"to": "referrer", "fixed": {"kind": "credit", "amount": $1000}},
+                         {"to": "referrer", "fixed": {"kind": "points", "unit": "stars", "amount": 50}},
+                         {"to": "both", "fixed": {"kind": "trial_days", "days": 7}}]}]"#,
+        "",
+    ));
+    block_on(async {
+        sign_up(&e, "amira", "badr", t0()).await;
+        let o = e
+            .record_conversion(&order("o-badr", "badr", 10_000, t0() + TimeDelta::hours(1)))
+            .await
+            .unwrap();
+        assert_eq!(paid(&o).len(), 4, "{o:?}");
+        assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(1000));
+        let stars = Unit::Points(Label::new("stars").unwrap());
+        let balances = e.balances(&cid("amira")).await.unwrap();
+        assert_eq!(
+            balances.iter().find(|b| b.unit == stars).unwrap().available,
+            50
+        );
+    });
+}

@@ -626,3 +626,43 @@ fn a_refund_dated_before_its_order_is_refused() {
         assert!(err.to_string().starts_with("refund.at: "), "{err}");
     });
 }
+
+/// The expiry job is late: a reward past its validity is expired, whether
+/// or not `expire_due` ran yet, so it cannot be spent (as a refund treats
+/// a hold that ended as released whether or not `release_due` ran).
+#[test]
+fn a_reward_past_its_validity_cannot_be_spent_before_the_expiry_job_runs() {
+    let e = engine(LedgerPolicy {
+        valid_for_seconds: Some(30 * 86_400),
+        ..LedgerPolicy::default()
+    });
+    block_on(async {
+        let o = referral(&e, "amira", "badr", 12_000, t0()).await;
+        let reward = payouts(&o)[0].reward.clone();
+        let expiry = e
+            .reward(&reward)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at
+            .unwrap();
+        e.redeem(&redemption(
+            "before",
+            &reward,
+            100,
+            expiry - TimeDelta::seconds(1),
+        ))
+        .await
+        .unwrap();
+        let err = e
+            .redeem(&redemption("late", &reward, 100, expiry))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("expired"), "{err}");
+        assert_eq!(e.expire_due(expiry, 10).await.unwrap().moved, 2);
+        let r = e.reward(&reward).await.unwrap().unwrap();
+        assert_eq!((r.progress.redeemed, r.progress.expired), (100, 1400));
+        audit(&e);
+    });
+}

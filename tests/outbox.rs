@@ -378,3 +378,62 @@ fn an_unused_coupon_expires() {
         );
     });
 }
+
+/// The hold ended but no release job ran before a full refund: the refund
+/// releases the reward at the end of its hold and reverses it. Nothing is
+/// left to deliver, so no worker may claim cash for it.
+#[test]
+fn a_refund_after_the_hold_but_before_the_release_job_queues_nothing_to_deliver() {
+    let e = engine(LedgerPolicy {
+        hold_seconds: Some(86_400),
+        ..LedgerPolicy::default()
+    });
+    block_on(async {
+        refer(&e, "badr", t0()).await;
+        e.record_refund(&Refund {
+            id: RefundId::new("r").unwrap(),
+            order: OrderId::new("o-badr").unwrap(),
+            amount: RefundAmount::Full,
+            at: t0() + TimeDelta::days(2),
+        })
+        .await
+        .unwrap();
+        let reward = e.reward(&first_reward(&e).await).await.unwrap().unwrap();
+        assert_eq!(reward.progress.available, 0);
+        assert!(
+            e.claim_deliveries("w", t0() + TimeDelta::days(3), minutes(5), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "cash for a refunded order must not be delivered"
+        );
+    });
+}
+
+/// A cash reward valid for a day whose delivery was not claimed in time
+/// (workers down) expires: nothing is left to deliver, so no worker may
+/// claim it afterwards.
+#[test]
+fn an_expired_reward_is_no_longer_delivered() {
+    let e = engine(LedgerPolicy {
+        valid_for_seconds: Some(86_400),
+        ..LedgerPolicy::default()
+    });
+    block_on(async {
+        refer(&e, "badr", t0()).await;
+        let report = e.expire_due(t0() + TimeDelta::days(1), 10).await.unwrap();
+        assert_eq!(report.moved, 1);
+        let id = referrals::engine::book::delivery_id(&first_reward(&e).await);
+        assert_eq!(
+            e.outbox_item(&id).await.unwrap().unwrap().state,
+            DeliveryState::Cancelled
+        );
+        assert!(
+            e.claim_deliveries("w", t0() + TimeDelta::days(2), minutes(5), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "cash for an expired reward must not be delivered"
+        );
+    });
+}

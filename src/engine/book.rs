@@ -355,6 +355,7 @@ pub fn book_rewards(
 ) -> Result<Step<Booked>, Error> {
     let policy = program.ledger_policy();
     let mut booked = Booked::default();
+    let mut seen: Vec<RewardId> = Vec::new();
     for p in planned {
         let quantity = p.kind.quantity();
         if quantity <= 0 {
@@ -415,13 +416,25 @@ pub fn book_rewards(
             Some(key) => reward_id(&["once", key, p.beneficiary.as_str()]),
             None => {
                 let (kind, id) = source.parts();
-                reward_id(&[
+                let mut parts = vec![
                     kind,
                     id,
                     p.rule.as_ref().map_or("", Label::as_str),
                     p.role.as_str(),
                     p.beneficiary.as_str(),
-                ])
+                ];
+                // A rule may grant one side several rewards (credit and
+                // points): the second and later get the occurrence number.
+                let base = reward_id(&parts);
+                let n = seen.iter().filter(|b| **b == base).count();
+                seen.push(base.clone());
+                let n = n.to_string();
+                if n == "0" {
+                    base
+                } else {
+                    parts.push(&n);
+                    reward_id(&parts)
+                }
             }
         };
         let hold = policy.hold();
@@ -648,6 +661,16 @@ pub fn claw_back(
         }
     }
     give_back(reward, standing_before, &mut writes);
+    // A release above queued the reward with what was available before
+    // the refund took its part: queue only what is left, or nothing.
+    let available = reward.progress.available;
+    writes.retain_mut(|w| match w {
+        Write::PutOutboxItem { record, .. } if record.reward == reward.id => {
+            record.quantity = available;
+            available > 0
+        }
+        _ => true,
+    });
     Ok(Step::Done((entries, writes)))
 }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::book::{self, Moves, Step};
 use super::{Decision, Engine};
 use crate::error::{Error, ErrorKind};
-use crate::ledger::{HoldReason, ReviewDecision, Reward};
+use crate::ledger::{DeliveryState, HoldReason, ReviewDecision, Reward};
 use crate::model::{OperatorId, OrderId, Redemption, RedemptionId, RewardId};
 use crate::store::{
     CodeOrigin, CommitPlan, Due, IdempotencyKey, IdempotencyRecord, Outcome, RedemptionOutcome,
@@ -145,7 +145,8 @@ impl<S: Store> Engine<S> {
 
     /// Expires what is still available of rewards whose validity ended at
     /// or before `now` (at most `limit`, earliest first, each booked at its
-    /// expiry), giving back the budget and cap usage they held.
+    /// expiry), giving back the budget and cap usage they held and
+    /// cancelling their delivery if no worker claimed it yet.
     /// Idempotent and resumable like [`release_due`](Self::release_due).
     ///
     /// # Errors
@@ -167,8 +168,23 @@ impl<S: Store> Engine<S> {
                     continue 'rewards;
                 };
                 let mut r = read.record.clone();
-                let moves = book::expire(&mut r, at)?;
-                if self.commit_moves(r, &read, moves).await? {
+                let (entries, mut writes) = book::expire(&mut r, at)?;
+                // A delivery not claimed yet has nothing left to deliver.
+                if r.kind.needs_delivery() {
+                    let id = book::delivery_id(&r.id);
+                    if let Some(item) = self.store.outbox_item(self.program.id(), &id).await? {
+                        if item.record.state == DeliveryState::Ready {
+                            let mut next = item.record.clone();
+                            next.quantity = 0;
+                            next.state = DeliveryState::Cancelled;
+                            writes.push(Write::PutOutboxItem {
+                                record: Box::new(next),
+                                expected: item.version,
+                            });
+                        }
+                    }
+                }
+                if self.commit_moves(r, &read, (entries, writes)).await? {
                     report.moved += 1;
                     continue 'rewards;
                 }
@@ -273,7 +289,9 @@ impl<S: Store> Engine<S> {
     /// # Errors
     /// [`ErrorKind::NotFound`] for an unknown reward;
     /// [`ErrorKind::InvalidInput`] for a quantity that is not positive or
-    /// exceeds what is available (a pending reward cannot be spent);
+    /// exceeds what is available (a pending reward cannot be spent), or a
+    /// redemption at or after the reward's expiry (even before
+    /// [`expire_due`](Self::expire_due) ran);
     /// [`ErrorKind::IdempotencyMismatch`] if the id was used for another
     /// redemption; [`ErrorKind::Store`].
     pub async fn redeem(&self, redemption: &Redemption) -> Result<RedemptionOutcome, Error> {
@@ -285,6 +303,14 @@ impl<S: Store> Engine<S> {
             }
             let decided = async {
                 let read = self.read_reward(&redemption.reward).await?;
+                // Expired at its validity's end whether or not
+                // `expire_due` ran yet: what is left cannot be spent.
+                if let Some(e) = read.record.expires_at.filter(|e| redemption.at >= *e) {
+                    return Err(Error::invalid(
+                        "redemption.at",
+                        format!("reward {} expired at {e}", redemption.reward),
+                    ));
+                }
                 let mut r = read.record.clone();
                 let entry =
                     book::redeem(&mut r, redemption.quantity, &redemption.id, redemption.at)?;

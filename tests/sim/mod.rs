@@ -1031,7 +1031,13 @@ pub fn check_step(
         Op::Redeem(r) => {
             let read = before.reward(pid, &r.reward);
             let available = read.as_ref().map_or(0, |v| v.record.progress.available);
-            let fits = read.is_some() && r.quantity > 0 && r.quantity <= available;
+            // A reward past its expiry cannot be spent, whether or not the
+            // expiry job ran.
+            let expired = read
+                .as_ref()
+                .and_then(|v| v.record.expires_at)
+                .is_some_and(|e| r.at >= e);
+            let fits = read.is_some() && r.quantity > 0 && r.quantity <= available && !expired;
             match answer {
                 Answer::Event(Outcome::Redemption(o)) => {
                     ensure!(fits, "redeemed {} of {available} available", r.quantity);
