@@ -534,7 +534,6 @@ fn sharing_earns_within_the_rules_rate_limit() {
 /// milestone reward must stand (and its once-key keeps it from being
 /// granted twice).
 #[test]
-#[ignore = "design: a milestone reward is booked as a payout of the order that completed it, so refunding that order claws it back (contradicting Trigger::Milestone's 'the reward stands'), and its once-counter stays at 1 so it is never earned again when the count climbs back; refunds cannot tell a once-keyed reward from the order's own (neither Payout nor Reward records the once-key): needs a schema field or a decision that milestones follow their order"]
 fn a_milestone_stands_when_the_referral_that_reached_it_is_refunded() {
     let e = engine(rules(
         r#"[{"id": "base", "trigger": {"on": "first_purchase"},

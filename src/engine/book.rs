@@ -478,6 +478,7 @@ pub fn book_rewards(
             rule_set_version: p.rule_set_version,
             terms_version: program.terms().version,
             variant: p.variant.clone(),
+            once_key: p.once_key.clone(),
             earned_at: at,
             hold: hold.map(|_| HoldReason::HoldPeriod),
             release_at,

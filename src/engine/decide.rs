@@ -1049,7 +1049,6 @@ pub fn refund(
         if delta <= 0 {
             continue;
         }
-        payout.clawed_back = target;
         let Some(read) = rewards.get(&payout.reward) else {
             return Err(Error::new(
                 ErrorKind::Store,
@@ -1059,6 +1058,13 @@ pub fn refund(
                 ),
             ));
         };
+        // A milestone reward was earned by reaching the count, not by this
+        // order: it stands (`Trigger::Milestone`), and its once-key keeps
+        // it from being granted again.
+        if read.record.once_key.is_some() {
+            continue;
+        }
+        payout.clawed_back = target;
         let mut reward = read.record.clone();
         match claw_back(program, &mut reward, delta, &refund.id, refund.at, counters)? {
             Step::Read(keys) => return Ok(Step::Read(keys)),

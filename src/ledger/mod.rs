@@ -232,6 +232,11 @@ pub struct Reward {
     pub terms_version: u32,
     /// The experiment and variant that affected it.
     pub variant: Option<(Label, Label)>,
+    /// The once-key of a milestone or contest prize: such a reward is
+    /// granted once per key and stands when the order that completed the
+    /// milestone is refunded (the incentive rules' documented policy).
+    #[serde(default)]
+    pub once_key: Option<String>,
     /// When it was earned.
     pub earned_at: DateTime<Utc>,
     /// Why it is (or was) held, if it was.

@@ -352,6 +352,7 @@ pub(crate) fn reward_record(
         rule_set_version: None,
         terms_version: 1,
         variant: None,
+        once_key: None,
         earned_at: at(0),
         hold: release_at.map(|_| HoldReason::HoldPeriod),
         release_at,

@@ -821,6 +821,7 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
             rule_set_version: Some(u32::MAX),
             terms_version: 7,
             variant: Some((label("exp-1"), label("ب"))),
+            once_key: Some("milestone:second:2:2026-03".to_owned()),
             earned_at: at_ns(120, 500),
             hold: Some(HoldReason::Review {
                 note: "مراجعة: عنوان مشترك \u{2066}x\u{2069}".to_owned(),
