@@ -597,3 +597,64 @@ fn a_rule_with_two_effects_for_one_side_books_both() {
         );
     });
 }
+
+#[test]
+fn a_contest_period_is_closed_into_prizes_granted_exactly_once() {
+    use referrals::incentive::{CalendarPeriod, ContestInput, ContestReferral, Period, close};
+    let rules: RuleSet = serde_json::from_str(
+        r#"{"version": 1, "terms_version": 1, "time_zone": "Asia/Riyadh", "currency": "SAR",
+            "contests": [{"id": "top", "period": "month", "format": {"leaderboard": {"by": "referrals"}},
+               "prizes": [{"kind": "cash", "amount": {"minor": 50000, "currency": "SAR"}},
+                          {"kind": "perk", "perk": "baking-class"}]}],
+            "rules": []}"#,
+    )
+    .unwrap();
+    let e = engine(rules.clone());
+    let referral = |who: &str, day: u32| ContestReferral {
+        referrer: cid(who),
+        at: Utc.with_ymd_and_hms(2026, 3, day, 10, 0, 0).unwrap(),
+        value: sar(10_000),
+        reversed_at: None,
+    };
+    let referrals = [
+        referral("amira", 2),
+        referral("amira", 3),
+        referral("badr", 4),
+    ];
+    let march = Period::containing(
+        CalendarPeriod::Month,
+        chrono_tz::Asia::Riyadh,
+        Utc.with_ymd_and_hms(2026, 3, 15, 0, 0, 0).unwrap(),
+    );
+    let closed_at = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
+    let prizes = close(
+        &rules,
+        &Label::new("top").unwrap(),
+        march,
+        ContestInput::Leaderboard {
+            referrals: &referrals,
+            as_of: closed_at,
+        },
+    )
+    .unwrap();
+    block_on(async {
+        let first = e.award_prizes(&prizes, closed_at).await.unwrap();
+        let winners: Vec<(&str, String)> = first
+            .iter()
+            .map(|r| (r.customer.as_str(), r.kind.to_string()))
+            .collect();
+        assert_eq!(
+            winners,
+            [
+                ("amira", "cash 500.00 SAR".to_owned()),
+                ("badr", "perk baking-class".to_owned())
+            ]
+        );
+        let again = e
+            .award_prizes(&prizes, closed_at + TimeDelta::days(1))
+            .await
+            .unwrap();
+        assert_eq!(again, first, "closing the period again grants nothing more");
+        assert_eq!(e.balance(&cid("amira")).await.unwrap(), sar(50_000));
+    });
+}

@@ -88,6 +88,12 @@ fn reward_id(parts: &[&str]) -> RewardId {
     RewardId::new(hashed_id("rw_", parts)).unwrap_or_else(|_| unreachable!("hex ids are valid"))
 }
 
+/// The id of the reward a once-key grants `customer` (a milestone, a
+/// contest prize): the same key always names the same reward.
+pub fn once_reward_id(key: &str, customer: &CustomerId) -> RewardId {
+    reward_id(&["once", key, customer.as_str()])
+}
+
 /// The outbox item id of a reward: derived from it, so a reward is queued
 /// at most once, and usable as the delivery key a provider deduplicates on.
 pub fn delivery_id(reward: &RewardId) -> DeliveryId {
@@ -210,6 +216,8 @@ pub enum Source<'a> {
     Signup(&'a EventId),
     /// A referrer's share (the touch's event id).
     Share(&'a EventId),
+    /// A contest's prizes (every prize has a once-key of its own).
+    Prizes,
 }
 
 impl Source<'_> {
@@ -218,6 +226,7 @@ impl Source<'_> {
             Source::Order(o) => ("order", o.as_str()),
             Source::Signup(e) => ("signup", e.as_str()),
             Source::Share(e) => ("share", e.as_str()),
+            Source::Prizes => ("prizes", ""),
         }
     }
 
@@ -413,7 +422,7 @@ pub fn book_rewards(
             continue;
         }
         let id = match &p.once_key {
-            Some(key) => reward_id(&["once", key, p.beneficiary.as_str()]),
+            Some(key) => once_reward_id(key, &p.beneficiary),
             None => {
                 let (kind, id) = source.parts();
                 let mut parts = vec![

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::book::{self, Moves, Step};
 use super::{Decision, Engine};
 use crate::error::{Error, ErrorKind};
+use crate::incentive::PrizeGrant;
 use crate::ledger::{DeliveryState, HoldReason, ReviewDecision, Reward};
 use crate::model::{OperatorId, OrderId, Redemption, RedemptionId, RewardId};
 use crate::store::{
@@ -349,6 +350,75 @@ impl<S: Store> Engine<S> {
 }
 
 impl<S: Store> Engine<S> {
+    /// Books the prizes of a closed contest period
+    /// ([`incentive::close`](crate::incentive::close)) at `at`: each
+    /// exactly once, whatever the retries or concurrent calls (its
+    /// once-key holds a counter limited to 1), within the program's budget
+    /// and caps like any reward. Returns every prize's reward as it stands,
+    /// so a repeated call answers the same.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] for a prize without a once-key (not from
+    /// `close`); [`ErrorKind::Store`].
+    pub async fn award_prizes(
+        &self,
+        prizes: &[PrizeGrant],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Reward>, Error> {
+        let mut planned = Vec::with_capacity(prizes.len());
+        for p in prizes {
+            let Some(key) = &p.grant.once_key else {
+                return Err(Error::invalid(
+                    "prizes",
+                    format!(
+                        "the prize of {} has no once-key: close the contest with incentive::close",
+                        p.customer
+                    ),
+                ));
+            };
+            planned.push(book::PlannedReward {
+                beneficiary: p.customer.clone(),
+                role: p.grant.role,
+                other: None,
+                kind: p.grant.reward.clone(),
+                rule: Some(p.grant.rule.clone()),
+                rule_set_version: Some(p.grant.rule_set_version),
+                variant: p.grant.variant.clone(),
+                once_key: Some(key.clone()),
+            });
+        }
+        for _ in 0..self.max_attempts {
+            let booked = self
+                .decide_with_counters(|counters| {
+                    book::book_rewards(&self.program, book::Source::Prizes, at, &planned, counters)
+                })
+                .await?;
+            let mut writes = booked.writes;
+            if !writes.is_empty() {
+                let decision = Decision {
+                    outcome: (),
+                    plan: CommitPlan {
+                        idempotency: None,
+                        writes: std::mem::take(&mut writes),
+                    },
+                };
+                if self.commit(decision).await?.is_none() {
+                    continue;
+                }
+            }
+            let mut out = Vec::with_capacity(planned.len());
+            for p in &planned {
+                let key = p.once_key.as_deref().unwrap_or_default();
+                let id = book::once_reward_id(key, &p.beneficiary);
+                if let Some(v) = self.store.reward(self.program.id(), &id).await? {
+                    out.push(v.record);
+                }
+            }
+            return Ok(out);
+        }
+        Err(self.exhausted("award_prizes"))
+    }
+
     /// Redeems a coupon reward's code on an order: the code as the customer
     /// typed it (read with the program's coupon format, typos caught), used
     /// once. Idempotent by code and order: the same order reported again
