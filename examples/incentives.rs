@@ -32,7 +32,7 @@ use referrals::incentive::{
     CustomerFacts, EventFacts, Facts, PastReferral, ReferralFacts, ReferrerHistory, RuleSet,
     assign, explain,
 };
-use referrals::ledger::{Budget, CounterKey, LedgerPolicy};
+use referrals::ledger::{Budget, LedgerPolicy};
 use referrals::model::{
     Conversion, CustomerId, EventId, OrderId, Refund, RefundAmount, RefundId, RewardId, Signup,
 };
@@ -40,7 +40,7 @@ use referrals::program::Incentive;
 use referrals::rand::SeedableRng;
 use referrals::rand::rngs::StdRng;
 use referrals::reward::{Label, RewardKind, Role, Unit};
-use referrals::{Channel, Code, Currency, Engine, MemoryStore, Money, Program, Store};
+use referrals::{Channel, Code, Currency, Engine, MemoryStore, Money, Program};
 
 /// The rule set, as a marketing team would keep it in a file.
 const RULES: &str = r#"{
@@ -687,11 +687,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // --- Budget. ---
-    let used = block_on(
-        engine
-            .store()
-            .counter(&CounterKey::program(engine.program().id(), "budget")),
-    )?;
+    let used = block_on(engine.budget_used())?.map_or(0, |m| m.minor());
     println!(
         "\nBudget: {} of {} SAR used ({}%); {} rewards worth {} SAR withheld once it ran out",
         amount(used),

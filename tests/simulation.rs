@@ -304,7 +304,7 @@ fn a_reward_refunded_twice_still_reserves_its_standing_value() {
             .iter()
             .map(|v| v.record.progress.standing())
             .sum();
-        let used = state.counter(&CounterKey::program(program.id(), "budget"));
+        let used = state.counter(&CounterKey::program(program.id(), "budget/SAR"));
         assert_eq!(standing, 625, "a quarter of 1,500 + 1,000 stands");
 
         engine
@@ -459,7 +459,7 @@ async fn race<S: Store + Inspect + 'static>(store: S, budget: i64, one_referrer:
         }
     }
     let state = engine.store().state();
-    race.used = state.counter(&CounterKey::program(program.id(), "budget"));
+    race.used = state.counter(&CounterKey::program(program.id(), "budget/SAR"));
     race.audit = sim::audit(&program, &orders, &state, Strictness::Strict);
     race
 }

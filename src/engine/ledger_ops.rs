@@ -350,6 +350,23 @@ impl<S: Store> Engine<S> {
 }
 
 impl<S: Store> Engine<S> {
+    /// What the program's budget has used (standing rewards: pending,
+    /// available and spent; what was cancelled, reversed or expired is
+    /// given back), or `None` for a program without a budget. For a shared
+    /// allowance, what every program naming it used.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`].
+    pub async fn budget_used(&self) -> Result<Option<crate::money::Money>, Error> {
+        let policy = self.program.ledger_policy();
+        let (Some(key), Some(b)) = (policy.budget_counter(self.program.id()), &policy.budget)
+        else {
+            return Ok(None);
+        };
+        let used = self.store.counter(&key).await?;
+        Ok(Some(crate::money::Money::new(used, b.limit.currency())))
+    }
+
     /// Books the prizes of a closed contest period
     /// ([`incentive::close`](crate::incentive::close)) at `at`: each
     /// exactly once, whatever the retries or concurrent calls (its

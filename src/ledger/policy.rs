@@ -110,7 +110,9 @@ impl DeliveryPolicy {
 }
 
 /// A money budget: what the program may pay in total (money rewards and
-/// fixed-value coupons, at their value), with an optional overdraft.
+/// fixed-value coupons, at their value), with an optional overdraft. A
+/// shared budget is counted per currency: programs in different currencies
+/// naming one allowance never add their minor units together.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
@@ -337,6 +339,11 @@ impl LedgerPolicy {
         Ok(())
     }
 
+    /// The counter the program's budget counts in, if it has a budget.
+    pub fn budget_counter(&self, program: &ProgramId) -> Option<CounterKey> {
+        self.budget.as_ref().map(|b| budget_key(program, b))
+    }
+
     /// The time zone calendar caps count in (UTC unless set; an invalid
     /// name is refused by [`validate`](Self::validate)).
     pub fn tz(&self) -> Tz {
@@ -375,7 +382,7 @@ impl LedgerPolicy {
                     .minor()
                     .saturating_add(b.overdraft.map_or(0, |o| o.minor()));
                 out.push(Reservation {
-                    key: scoped(program, b.shared.as_ref(), "budget".to_owned()),
+                    key: budget_key(program, b),
                     delta: value,
                     limit,
                     what: Limit::Budget,
@@ -407,9 +414,13 @@ impl LedgerPolicy {
                 },
                 _ => continue,
             };
-            let (measure, delta) = match cap.measure {
-                CapMeasure::Count => ("count", 1),
-                CapMeasure::Value => ("value", value),
+            // A value counts minor units of one currency: programs in SAR
+            // and KWD sharing an allowance keep one counter per currency
+            // rather than adding halalas to fils.
+            let (measure, delta) = match (cap.measure, reward.kind.money_value()) {
+                (CapMeasure::Count, _) => ("count".to_owned(), 1),
+                (CapMeasure::Value, Some(m)) => (format!("value/{}", m.currency()), value),
+                (CapMeasure::Value, None) => continue,
             };
             if delta == 0 {
                 continue;
@@ -430,6 +441,16 @@ impl LedgerPolicy {
         }
         out
     }
+}
+
+/// The counter a budget counts in: the program's own, or the shared
+/// allowance's, per currency.
+fn budget_key(program: &ProgramId, b: &Budget) -> CounterKey {
+    scoped(
+        program,
+        b.shared.as_ref(),
+        format!("budget/{}", b.limit.currency()),
+    )
 }
 
 fn scoped(program: &ProgramId, shared: Option<&Label>, name: String) -> CounterKey {

@@ -1470,7 +1470,7 @@ pub fn audit(
     }
     for (key, v) in state.all_counters() {
         ensure!(v >= 0, "counter {:?} is {v}", key.name);
-        if key.name == "budget" || key.name.starts_with("cap/") {
+        if key.name.starts_with("budget") || key.name.starts_with("cap/") {
             ensure!(
                 v == 0 || reserved.contains_key(&key),
                 "counter {:?} is {v}, reserved by no reward",
