@@ -666,3 +666,64 @@ fn a_reward_past_its_validity_cannot_be_spent_before_the_expiry_job_runs() {
         audit(&e);
     });
 }
+
+#[test]
+fn a_rolling_cap_counts_the_last_days_in_local_time() {
+    let e = engine(LedgerPolicy {
+        caps: vec![Cap {
+            on: CapSubject::Referrer,
+            measure: CapMeasure::Count,
+            limit: 2,
+            period: CapPeriod::Rolling { days: 7 },
+            shared: None,
+        }],
+        time_zone: Some("Asia/Riyadh".into()),
+        ..LedgerPolicy::default()
+    });
+    block_on(async {
+        // `referral` orders a day after the signup: order days 1, 2, 4, 8, 8.
+        let referrer_paid = |o: &ConversionOutcome| {
+            payouts(o)
+                .iter()
+                .any(|p| p.role == referrals::reward::Role::Referrer)
+        };
+        let mut paid = Vec::new();
+        for (friend, day) in [("f1", 0), ("f2", 1), ("f3", 3), ("f4", 7), ("f5", 7)] {
+            let o = referral(&e, "amira", friend, 12_000, t0() + days(day)).await;
+            paid.push(referrer_paid(&o));
+        }
+        // Day 4 sees days 1 and 2 in its window: full. Day 8's window is
+        // days 2 to 8: day 2 used one, so one more fits, and then no more.
+        assert_eq!(paid, [true, true, false, true, false]);
+        // A refund of the day-2 referral gives its day back.
+        e.record_refund(&refund("order-f2", "r", RefundAmount::Full, t0() + days(7)))
+            .await
+            .unwrap();
+        let o = referral(&e, "amira", "f6", 12_000, t0() + days(7)).await;
+        assert!(referrer_paid(&o));
+        audit(&e);
+    });
+}
+
+#[test]
+fn a_rolling_cap_of_a_bad_length_is_refused() {
+    let program = Program::builder("bakery", "Bakery friends")
+        .currency(Currency::SAR)
+        .two_sided_reward(sar(1500), sar(1000))
+        .ledger_policy(LedgerPolicy {
+            caps: vec![Cap {
+                on: CapSubject::Referrer,
+                measure: CapMeasure::Count,
+                limit: 2,
+                period: CapPeriod::Rolling { days: 0 },
+                shared: None,
+            }],
+            ..LedgerPolicy::default()
+        })
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        program.to_string(),
+        "program.ledger: caps[0].period.days: must be 1 to 366, is 0"
+    );
+}

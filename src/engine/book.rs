@@ -382,9 +382,18 @@ pub fn book_rewards(
             },
         );
         let mut refused = None;
+        // What each reservation may bring its counter to: its limit, less
+        // what the other days of a rolling window used.
+        let mut limits = Vec::with_capacity(reservations.len());
         for r in &reservations {
+            let mut others = 0i64;
+            for k in &r.window {
+                others = others.saturating_add(counters.get(k).unwrap_or(0));
+            }
+            let limit = r.limit.saturating_sub(others);
+            limits.push(limit);
             match counters.get(&r.key) {
-                Some(used) if used.saturating_add(r.delta) > r.limit => {
+                Some(used) if used.saturating_add(r.delta) > limit => {
                     refused.get_or_insert(match r.what {
                         Limit::Budget => Reason::BudgetExhausted,
                         _ => Reason::CapReached,
@@ -521,13 +530,13 @@ pub fn book_rewards(
                 limit: Some(1),
             });
         }
-        for r in reservations {
+        for (r, limit) in reservations.into_iter().zip(limits) {
             counters.add(&r.key, r.delta);
             reward.reserved.push((r.key.clone(), r.delta));
             booked.writes.push(Write::AddToCounter {
                 key: r.key,
                 delta: r.delta,
-                limit: Some(r.limit),
+                limit: Some(limit),
             });
         }
         let kind = if hold.is_some() {

@@ -187,6 +187,18 @@ pub enum CapPeriod {
         /// The month the year starts in.
         start_month: u32,
     },
+    /// A rolling window of `days` local days: the reward's day and the
+    /// `days - 1` days before it. Counted in one counter per day, so a
+    /// day's counter is still one conditional write: its limit is the cap
+    /// less what the other days of the window used, as read. Concurrent
+    /// rewards of one day can never pass the cap; two concurrent events
+    /// dated on different days of one window (a late delivery racing a
+    /// current one) each see the other's day as read, the one case where a
+    /// rolling cap can be passed, by at most one reward.
+    Rolling {
+        /// The window's length in days (1 to 366).
+        days: u32,
+    },
 }
 
 impl CapPeriod {
@@ -205,7 +217,21 @@ impl CapPeriod {
                 };
                 format!("{year:04}/{start_month:02}")
             }
+            CapPeriod::Rolling { .. } => day_label(at.date_naive()),
         }
+    }
+
+    /// For a rolling window: the labels of the window's other days (the
+    /// `days - 1` days before `at`'s local day); empty otherwise.
+    pub fn window_before(self, at: DateTime<Utc>, tz: Tz) -> Vec<String> {
+        let CapPeriod::Rolling { days } = self else {
+            return Vec::new();
+        };
+        let today = at.with_timezone(&tz).date_naive();
+        (1..i64::from(days))
+            .filter_map(|back| today.checked_sub_signed(TimeDelta::days(back)))
+            .map(day_label)
+            .collect()
     }
 }
 
@@ -327,6 +353,14 @@ impl LedgerPolicy {
                     format!("must be at least 1, is {}", cap.limit),
                 ));
             }
+            if let CapPeriod::Rolling { days } = cap.period {
+                if !(1..=366).contains(&days) {
+                    return Err(bad(
+                        format!("caps[{i}].period.days"),
+                        format!("must be 1 to 366, is {days}"),
+                    ));
+                }
+            }
             if let CapPeriod::Year { start_month } = cap.period {
                 if !(1..=12).contains(&start_month) {
                     return Err(bad(
@@ -386,6 +420,7 @@ impl LedgerPolicy {
                     delta: value,
                     limit,
                     what: Limit::Budget,
+                    window: Vec::new(),
                 });
             }
         }
@@ -400,6 +435,7 @@ impl LedgerPolicy {
                         .minor()
                         .saturating_add(b.overdraft.map_or(0, |o| o.minor())),
                     what: Limit::Budget,
+                    window: Vec::new(),
                 });
             }
         }
@@ -425,18 +461,24 @@ impl LedgerPolicy {
             if delta == 0 {
                 continue;
             }
-            out.push(Reservation {
-                key: scoped(
+            let key = |label: String| {
+                scoped(
                     program,
                     cap.shared.as_ref(),
-                    format!(
-                        "cap/{subject}/{}/{measure}",
-                        cap.period.label(reward.at, tz)
-                    ),
-                ),
+                    format!("cap/{subject}/{label}/{measure}"),
+                )
+            };
+            out.push(Reservation {
+                key: key(cap.period.label(reward.at, tz)),
                 delta,
                 limit: cap.limit,
                 what: Limit::Cap(i),
+                window: cap
+                    .period
+                    .window_before(reward.at, tz)
+                    .into_iter()
+                    .map(key)
+                    .collect(),
             });
         }
         out
@@ -451,6 +493,11 @@ fn budget_key(program: &ProgramId, b: &Budget) -> CounterKey {
         b.shared.as_ref(),
         format!("budget/{}", b.limit.currency()),
     )
+}
+
+/// `2026-03-14`: a local day, in a rolling cap's counter name.
+fn day_label(day: chrono::NaiveDate) -> String {
+    format!("day/{:04}-{:02}-{:02}", day.year(), day.month(), day.day())
 }
 
 fn scoped(program: &ProgramId, shared: Option<&Label>, name: String) -> CounterKey {
@@ -499,10 +546,14 @@ pub struct Reservation {
     pub key: CounterKey,
     /// What the reward adds.
     pub delta: i64,
-    /// The most the counter may reach.
+    /// The most the counter may reach, with `window`'s counters.
     pub limit: i64,
     /// Which limit.
     pub what: Limit,
+    /// For a rolling window: the counters of its other days, whose sum the
+    /// limit is shared with (empty otherwise).
+    #[serde(default)]
+    pub window: Vec<CounterKey>,
 }
 
 /// What of a reservation a reward still holds when `standing` of its
