@@ -83,6 +83,28 @@ enum PlanKey<'a> {
     Outbox(&'a ProgramId, &'a DeliveryId),
 }
 
+/// The ids of a (due time, id) index after `after`, due at or before
+/// `until`, at most `limit`, in order: the due rewards' and due
+/// deliveries' pages.
+fn due_ids<'a, K: Ord + Clone>(
+    index: &'a BTreeSet<(DateTime<Utc>, K)>,
+    after: Option<(DateTime<Utc>, &K)>,
+    until: DateTime<Utc>,
+    limit: usize,
+) -> impl Iterator<Item = &'a K> + 'a {
+    let range = match after {
+        None => index.range(..),
+        Some((at, id)) => index.range((
+            std::ops::Bound::Excluded((at, id.clone())),
+            std::ops::Bound::Unbounded,
+        )),
+    };
+    range
+        .take_while(move |(at, _)| *at <= until)
+        .take(limit)
+        .map(|(_, id)| id)
+}
+
 fn version_of<T>(v: Option<&Versioned<T>>) -> u64 {
     v.map_or(0, |v| v.version)
 }
@@ -270,17 +292,8 @@ impl MemoryState {
         let Some(p) = self.program(program) else {
             return Vec::new();
         };
-        let range = match after {
-            None => p.outbox_due.range(..),
-            Some(c) => p.outbox_due.range((
-                std::ops::Bound::Excluded((c.at, c.id.clone())),
-                std::ops::Bound::Unbounded,
-            )),
-        };
-        range
-            .take_while(|(at, _)| *at <= now)
-            .take(limit)
-            .filter_map(|(_, id)| p.outbox.get(id).map(|r| (**r).clone()))
+        due_ids(&p.outbox_due, after.map(|c| (c.at, &c.id)), now, limit)
+            .filter_map(|id| p.outbox.get(id).map(|r| (**r).clone()))
             .collect()
     }
 
@@ -319,17 +332,8 @@ impl MemoryState {
             Due::Release => &p.holds_due,
             Due::Expiry => &p.expiries_due,
         };
-        let range = match after {
-            None => index.range(..),
-            Some(c) => index.range((
-                std::ops::Bound::Excluded((c.at, c.id.clone())),
-                std::ops::Bound::Unbounded,
-            )),
-        };
-        range
-            .take_while(|(at, _)| *at <= before)
-            .take(limit)
-            .filter_map(|(_, id)| p.rewards.get(id).map(|r| (**r).clone()))
+        due_ids(index, after.map(|c| (c.at, &c.id)), before, limit)
+            .filter_map(|id| p.rewards.get(id).map(|r| (**r).clone()))
             .collect()
     }
 
