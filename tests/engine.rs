@@ -341,7 +341,7 @@ fn touches_and_referrals_outside_the_lookback_window_do_not_count() {
         assert_eq!(
             bought,
             ConversionOutcome::NotRewarded {
-                referrer: None,
+                referrer: Some(cid("amira")),
                 reason: Reason::OutsideLookback
             }
         );

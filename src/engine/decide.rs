@@ -502,7 +502,12 @@ fn credit(
     {
         Some(primary) => Ok(primary.clone()),
         None if c.record.referral.is_some() || !c.record.qualifying_touches.is_empty() => {
-            Err((None, Reason::OutsideLookback))
+            // The referrer of record is known: say who, so the host can tell
+            // the referee whose window ran out.
+            Err((
+                c.record.referral.as_ref().map(|r| r.referrer.clone()),
+                Reason::OutsideLookback,
+            ))
         }
         None => Err((None, Reason::NoQualifyingTouch)),
     };

@@ -6,6 +6,36 @@
 //! first call's outcome and never pays twice. When another writer wins a
 //! race (the commit fails with a conflict), the engine re-reads and decides
 //! again, up to [`Engine::with_max_attempts`] times.
+//!
+//! # Retrying
+//!
+//! An error with [`Error::is_retryable`] (a store that could not be
+//! reached, an outcome unknown, conflicts that outlasted the attempts) may
+//! be retried with the same arguments; `examples/retry.rs` shows a bounded
+//! loop. Whether a retry is harmless, operation by operation:
+//!
+//! - **Safe, returns the first outcome:** `record_touch`, `record_signup`,
+//!   `record_conversion` (by order id), `record_refund` (by order and
+//!   refund id), `redeem` (by redemption id), `redeem_coupon` (by code and
+//!   order), `issue_code` (one primary code per customer),
+//!   `create_vanity_code`, `set_code_active`, `approve`, `reject`,
+//!   `award_prizes`, `mark_delivered`.
+//! - **Safe, does the rest:** `release_due`, `expire_due` (a batch resumes
+//!   where a crash left it).
+//! - **Safe, may do more:** `claim_deliveries` leases further due items;
+//!   the ones the lost call leased come back when their lease ends.
+//!   `mark_failed` after a lost success answers `InvalidInput` (the item is
+//!   no longer leased); nothing is counted twice.
+//!
+//! # Lookback
+//!
+//! A conversion credits the touches inside the program's lookback window,
+//! measured from each touch to the order, both ends included (a touch
+//! exactly `lookback` before the order counts). A code typed at signup is a
+//! touch at the signup's time, and counts under any attribution policy. So
+//! a referee's first order more than `lookback` after their typed-code
+//! signup earns nothing: `NotRewarded { referrer: Some(..), reason:
+//! OutsideLookback }` names the referrer whose window ran out.
 
 use std::collections::HashMap;
 use std::future::Future;
