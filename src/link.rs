@@ -93,7 +93,8 @@ pub enum LinkError {
         /// The landing page.
         url: Url,
     },
-    /// The input to [`LinkParams::parse`] is longer than [`MAX_LINK_LEN`].
+    /// The input to [`LinkParams::parse`], or a link
+    /// [`LinkParams::build`] would make, is longer than [`MAX_LINK_LEN`].
     #[error("link is {len} bytes long, the limit is {MAX_LINK_LEN}")]
     TooLong {
         /// The input's length in bytes.
@@ -639,8 +640,10 @@ impl LinkParams {
     /// # Errors
     /// [`LinkError::LandingNotHttp`] if `landing` is not `http`/`https`
     /// (share links are opened in browsers; `mailto:` or `file:` landing
-    /// pages are configuration mistakes). Every channel reads back as
-    /// itself: a custom channel's name is valid by construction.
+    /// pages are configuration mistakes); [`LinkError::TooLong`] if the
+    /// link would be longer than [`MAX_LINK_LEN`] (its own reader would
+    /// refuse it). Every channel reads back as itself: a custom channel's
+    /// name is valid by construction.
     ///
     /// # Example: a landing page with a query and a fragment
     /// ```
@@ -717,6 +720,12 @@ impl LinkParams {
         let query = query.finish();
         let mut link = landing.clone();
         link.set_query(Some(&query));
+        // A link its own reader would refuse must not be handed out.
+        if link.as_str().len() > MAX_LINK_LEN {
+            return Err(LinkError::TooLong {
+                len: link.as_str().len(),
+            });
+        }
         Ok(link)
     }
 }
@@ -1134,6 +1143,18 @@ mod tests {
 
     #[test]
     fn parse_refuses_huge_and_broken_input() {
+        // Nor is one built: a landing page with a huge query of its own
+        // makes a link the reader would refuse.
+        let landing = Url::parse(&format!(
+            "https://shop.example/?x={}",
+            "a".repeat(MAX_LINK_LEN)
+        ))
+        .unwrap();
+        let code = CodeFormat::default().parse("7K3MQ9XDS").unwrap();
+        assert!(matches!(
+            ShareLink::build(&landing, &code, &Channel::Sms, None),
+            Err(LinkError::TooLong { .. })
+        ));
         let huge = format!("?ref=7K3MQ9XDS&x={}", "a".repeat(MAX_LINK_LEN));
         assert!(matches!(parse(&huge), Err(LinkError::TooLong { .. })));
         let err = parse("https://[::1/?ref=7K3MQ9XDS").unwrap_err();
