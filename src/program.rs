@@ -509,6 +509,20 @@ impl ProgramBuilder {
         if name.is_empty() {
             return Err(bad("name", "must not be empty"));
         }
+        // A name is shown in share texts and admin screens: an override or
+        // isolate in it would reorder the text around it.
+        if let Some((i, c)) = name
+            .char_indices()
+            .find(|&(_, c)| c.is_control() || crate::text::is_explicit_bidi(c))
+        {
+            return Err(bad(
+                "name",
+                format!(
+                    "holds control or bidi formatting character U+{:04X} at byte {i}",
+                    c as u32
+                ),
+            ));
+        }
         let currency = self
             .currency
             .ok_or_else(|| bad("currency", "is required"))?;
@@ -663,6 +677,27 @@ impl From<Program> for ProgramBuilder {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_name_with_a_bidi_override_is_refused() {
+        let err = Program::builder("p", "Shop\u{202E}nimda")
+            .currency(Currency::SAR)
+            .two_sided_reward(Money::new(1, Currency::SAR), Money::new(1, Currency::SAR))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "program.name: holds control or bidi formatting character U+202E at byte 4"
+        );
+        // Arabic names and their marks are fine.
+        assert!(
+            Program::builder("p", "أصدقاء المخبز")
+                .currency(Currency::SAR)
+                .two_sided_reward(Money::new(1, Currency::SAR), Money::new(1, Currency::SAR))
+                .build()
+                .is_ok()
+        );
+    }
     use super::*;
 
     fn sar(minor: i64) -> Money {
