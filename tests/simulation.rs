@@ -780,7 +780,12 @@ fn a_lease_taken_over_after_a_refund_delivers_nothing() {
         let id = refunded_during_a_lease(&e).await;
         // worker-1 dies; its lease runs out and worker-2 looks for work.
         let taken = e
-            .claim_deliveries("worker-2", t0() + TimeDelta::minutes(5), TimeDelta::minutes(5), 10)
+            .claim_deliveries(
+                "worker-2",
+                t0() + TimeDelta::minutes(5),
+                TimeDelta::minutes(5),
+                10,
+            )
             .await
             .unwrap();
         assert!(
@@ -790,6 +795,20 @@ fn a_lease_taken_over_after_a_refund_delivers_nothing() {
         assert_eq!(
             e.outbox_item(&id).await.unwrap().unwrap().state,
             DeliveryState::Cancelled
+        );
+        // worker-1 was only slow: it paid, and its late report is recorded
+        // for a person to settle, not refused.
+        let late = e
+            .mark_delivered(&id, "payout-1", t0() + TimeDelta::minutes(6))
+            .await
+            .unwrap();
+        assert!(
+            matches!(late.state, DeliveryState::Delivered { .. })
+                && late
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("delivered 2000 but only 0")),
+            "{late:?}"
         );
     });
 }
@@ -811,10 +830,69 @@ fn a_delivery_failing_after_a_refund_is_cancelled_not_retried() {
             "nothing is left to retry: {item:?}"
         );
         assert!(
-            e.claim_deliveries("worker-2", t0() + TimeDelta::days(1), TimeDelta::minutes(5), 10)
-                .await
-                .unwrap()
-                .is_empty()
+            e.claim_deliveries(
+                "worker-2",
+                t0() + TimeDelta::days(1),
+                TimeDelta::minutes(5),
+                10
+            )
+            .await
+            .unwrap()
+            .is_empty()
+        );
+    });
+}
+
+/// Seed 128: a cash reward valid for a day, its delivery not claimed in
+/// time and the expiry job not run yet: past its validity nothing is left
+/// to deliver (as `redeem` refuses to spend it), so no worker may claim
+/// it.
+#[test]
+fn a_reward_past_its_validity_is_not_claimed_before_the_expiry_job_runs() {
+    use referrals::engine::block_on;
+    let rules: referrals::incentive::RuleSet = serde_json::from_str(
+        r#"{"version": 1, "terms_version": 1, "time_zone": "Asia/Riyadh", "currency": "SAR",
+            "rules": [{"id": "cash", "trigger": {"on": "first_purchase"},
+              "effects": [{"to": "referrer", "fixed": {"kind": "cash", "amount": {"minor": 2000, "currency": "SAR"}}}]}]}"#,
+    )
+    .unwrap();
+    let program = Program::builder("bakery", "Bakery friends")
+        .currency(Currency::SAR)
+        .incentive(referrals::program::Incentive::Rules(rules))
+        .ledger_policy(LedgerPolicy {
+            valid_for_seconds: Some(86_400),
+            ..LedgerPolicy::default()
+        })
+        .build()
+        .unwrap();
+    let e = Engine::new(MemoryStore::new(), program);
+    block_on(async {
+        let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        e.record_signup(&Signup {
+            id: EventId::new("s-badr").unwrap(),
+            customer: cid("badr"),
+            visitor: None,
+            code: Some(code),
+            channel: None,
+            at: t0(),
+        })
+        .await
+        .unwrap();
+        e.record_conversion(&Conversion {
+            order: OrderId::new("o-badr").unwrap(),
+            customer: cid("badr"),
+            amount: Money::new(10_000, Currency::SAR),
+            at: t0(),
+        })
+        .await
+        .unwrap();
+        let late = e
+            .claim_deliveries("w", t0() + TimeDelta::days(2), TimeDelta::minutes(5), 10)
+            .await
+            .unwrap();
+        assert!(
+            late.is_empty(),
+            "cash past its validity must not be delivered: {late:?}"
         );
     });
 }
