@@ -47,8 +47,7 @@ use referrals::rand::SeedableRng;
 use referrals::rand::rngs::StdRng;
 use referrals::reward::{Role, Unit};
 use referrals::store::{
-    CodeOrigin, ConversionOutcome, CounterKey, MemoryState, Outcome, Reason, Request, Reward,
-    Store,
+    CodeOrigin, ConversionOutcome, CounterKey, MemoryState, Outcome, Reason, Request, Reward, Store,
 };
 use referrals::{Code, Currency, ErrorKind, MemoryStore, Money, Program};
 
@@ -634,10 +633,10 @@ pub const GENERATORS: &[(&str, u64, Generator)] = &[
     ("expire_due", 4, gen_expire_due),
     ("replay", 7, gen_replay),
     ("reuse", 2, gen_reuse),
-    ("claim", 8, gen_claim),
-    ("delivered", 8, gen_delivered),
-    ("failed", 4, gen_failed),
-    ("die", 2, gen_die),
+    ("claim", 20, gen_claim),
+    ("delivered", 24, gen_delivered),
+    ("failed", 10, gen_failed),
+    ("die", 4, gen_die),
     ("redeem_coupon", 6, gen_redeem_coupon),
 ];
 
@@ -1054,8 +1053,7 @@ impl World {
                         .any(|(c, o, _)| *c == code && o == order)
                         && matches!(answer, Answer::Event(_))
                     {
-                        self.coupon_uses
-                            .push((code, order.clone(), answer.clone()));
+                        self.coupon_uses.push((code, order.clone(), answer.clone()));
                     }
                 }
             }
@@ -1096,6 +1094,12 @@ pub struct Report {
     pub refused: u64,
     /// Operations by name.
     pub by_op: BTreeMap<&'static str, u64>,
+    /// Deliveries claimed (a claim's answer may hold several).
+    pub claimed: u64,
+    /// Outbox items at the end of their history, by state.
+    pub outbox: BTreeMap<&'static str, u64>,
+    /// Histories paid through incentive rules and the outbox.
+    pub rules: u64,
 }
 
 impl Report {
@@ -1109,6 +1113,11 @@ impl Report {
         for (k, v) in &other.by_op {
             *self.by_op.entry(k).or_default() += v;
         }
+        self.claimed += other.claimed;
+        self.rules += other.rules;
+        for (k, v) in &other.outbox {
+            *self.outbox.entry(k).or_default() += v;
+        }
     }
 
     fn count(&mut self, op: &Op, answer: &Answer, attempts: u32) {
@@ -1117,6 +1126,9 @@ impl Report {
         *self.by_op.entry(op.name()).or_default() += 1;
         if matches!(answer, Answer::Failed(..)) {
             self.refused += 1;
+        }
+        if let Answer::Claimed(d) = answer {
+            self.claimed += d.len() as u64;
         }
     }
 }
@@ -1234,6 +1246,18 @@ where
         }
     }
     report.faults = engine.store().faults();
+    report.rules = u64::from(world.config.rules.is_some());
+    for v in world.state.all_outbox_items() {
+        let state = match v.record.state {
+            DeliveryState::Ready => "ready",
+            DeliveryState::Leased { .. } => "leased",
+            DeliveryState::Delivered { .. } => "delivered",
+            DeliveryState::Dead { .. } => "dead",
+            DeliveryState::Cancelled => "cancelled",
+            _ => "other",
+        };
+        *report.outbox.entry(state).or_default() += 1;
+    }
     Ok(report)
 }
 
@@ -1264,7 +1288,12 @@ fn balance(state: &MemoryState, program: &Program, customer: &CustomerId) -> Bal
 }
 
 /// The balance of `unit` a state keeps for `customer` (zero if none).
-fn balance_of(state: &MemoryState, program: &Program, customer: &CustomerId, unit: &Unit) -> Balance {
+fn balance_of(
+    state: &MemoryState,
+    program: &Program,
+    customer: &CustomerId,
+    unit: &Unit,
+) -> Balance {
     let unit = unit.clone();
     state
         .balances(program.id(), customer)
@@ -1354,7 +1383,10 @@ pub fn check_step(
             );
         }
     }
-    if matches!(answer, Answer::Failed(..)) {
+    // A failure report is not idempotent: when the answer to the first
+    // attempt is lost after its commit, the retry finds the item no longer
+    // leased and is refused (`check_failed` checks the store instead).
+    if matches!(answer, Answer::Failed(..)) && !matches!(op, Op::Failed { .. }) {
         ensure!(before == after, "a refused call changed the store");
     }
     match op {
@@ -1398,10 +1430,7 @@ pub fn check_step(
         }
         Op::Refund(r) => check_refund(program, before, r, answer, after)?,
         Op::Claim {
-            worker,
-            now,
-            lease,
-            ..
+            worker, now, lease, ..
         } => check_claim(program, before, worker, *now, *lease, answer, after)?,
         Op::Delivered { id, reference, at } => {
             check_delivered(program, before, id, reference, *at, answer, after)?;
@@ -1432,7 +1461,8 @@ pub fn check_step(
                     // A rolling cap's limit is shared with its window's
                     // other days.
                     let used = |r: &referrals::ledger::Reservation| {
-                        after.counter(&r.key) + r.window.iter().map(|k| after.counter(k)).sum::<i64>()
+                        after.counter(&r.key)
+                            + r.window.iter().map(|k| after.counter(k)).sum::<i64>()
                     };
                     let full = |limit: fn(&Limit) -> bool| {
                         wanted
@@ -1622,6 +1652,20 @@ fn items(state: &MemoryState) -> BTreeMap<DeliveryId, OutboxItem> {
         .collect()
 }
 
+/// What of a reward is left to deliver at `at`: what is available, until
+/// its validity ends.
+fn deliverable(
+    state: &MemoryState,
+    program: &Program,
+    reward: &RewardId,
+    at: DateTime<Utc>,
+) -> i64 {
+    state
+        .reward(program.id(), reward)
+        .filter(|v| v.record.expires_at.is_none_or(|e| at < e))
+        .map_or(0, |v| v.record.progress.available)
+}
+
 /// A claim's oracle: it leases only items claimable at its clock whose
 /// claims are not used up, and only for rewards with something left to
 /// deliver; an item whose claims are used up is dead-lettered; nothing
@@ -1640,6 +1684,9 @@ fn check_claim(
     };
     let max = program.ledger_policy().delivery.max_attempts;
     let (was, now_items) = (items(before), items(after));
+    // Nothing is left of a reward past its validity, whether or not the
+    // expiry job ran.
+    let available = |reward: &RewardId| deliverable(before, program, reward, now);
     let mut ids = HashSet::new();
     for d in claimed {
         ensure!(ids.insert(&d.id), "claimed {} twice in one batch", d.id);
@@ -1660,13 +1707,12 @@ fn check_claim(
                 }
                 && new.attempts == old.attempts + 1
                 && d.attempt == new.attempts
-                && d.quantity == old.quantity
+                && d.quantity == old.quantity.min(available(&d.reward))
+                && new.quantity == d.quantity
                 && d.reward == old.reward,
             "claim {d:?} left the item at {new:?} from {old:?}"
         );
-        let available = before
-            .reward(program.id(), &d.reward)
-            .map_or(0, |v| v.record.progress.available);
+        let available = available(&d.reward);
         ensure!(
             available > 0 && (!d.kind.delivery_spends() || d.quantity <= available),
             "leased {} of {} to deliver, its reward has {available} available",
@@ -1680,11 +1726,34 @@ fn check_claim(
             continue;
         }
         let old = old.ok_or("a claim created an item")?;
+        // Dead-lettered with its claims used up, or cancelled with nothing
+        // left to deliver.
+        let dead = matches!(new.state, DeliveryState::Dead { .. }) && old.attempts >= max;
+        // A ready item's quantity goes; a lease that ran out keeps it, for
+        // its worker's late report.
+        let kept = if old.state == DeliveryState::Ready {
+            0
+        } else {
+            old.quantity
+        };
+        let cancelled = new.state == DeliveryState::Cancelled
+            && new.quantity == kept
+            && old.attempts < max
+            && available(&old.reward) <= 0;
+        // Leased, but the answer was lost to a fault after the commit and
+        // the retry found it leased: as if the worker died holding it.
+        let orphan = new.state
+            == DeliveryState::Leased {
+                worker: worker.to_owned(),
+                until: now + lease,
+            }
+            && new.attempts == old.attempts + 1
+            && old.attempts < max
+            && new.quantity == old.quantity.min(available(&old.reward));
         ensure!(
-            matches!(new.state, DeliveryState::Dead { .. })
-                && old.attempts >= max
+            (dead || cancelled || orphan)
                 && old.claimable_at().is_some_and(|t| t <= now)
-                && new.attempts == old.attempts,
+                && (orphan || new.attempts == old.attempts),
             "a claim changed {id} from {old:?} to {new:?} without leasing it"
         );
     }
@@ -1711,10 +1780,18 @@ fn check_delivered(
         );
         return Ok(());
     };
+    // Cancelled after a claim, with what it carried: a late report counts.
+    let late = old.state == DeliveryState::Cancelled && old.attempts > 0 && old.quantity > 0;
     match (&old.state, answer) {
-        (DeliveryState::Cancelled, Answer::Failed(ErrorKind::InvalidInput, _)) => return Ok(()),
+        (DeliveryState::Cancelled, Answer::Item(_)) if late => {}
+        (DeliveryState::Cancelled, Answer::Failed(ErrorKind::InvalidInput, _)) if !late => {
+            return Ok(());
+        }
         (DeliveryState::Delivered { .. }, Answer::Item(item)) => {
-            ensure!(**item == old, "a second report changed the item to {item:?}");
+            ensure!(
+                **item == old,
+                "a second report changed the item to {item:?}"
+            );
             ensure!(before == after, "a second report changed the store");
             return Ok(());
         }
@@ -1724,7 +1801,9 @@ fn check_delivered(
         (_, Answer::Item(_)) => {}
         (_, other) => return Err(format!("a report on {:?} answered {other:?}", old.state)),
     }
-    let new = items(after).remove(id).ok_or("the delivered item vanished")?;
+    let new = items(after)
+        .remove(id)
+        .ok_or("the delivered item vanished")?;
     ensure!(
         new.state
             == DeliveryState::Delivered {
@@ -1800,10 +1879,16 @@ fn check_failed(
         return Ok(());
     }
     let new = items(after).remove(id).ok_or("the failed item vanished")?;
-    ensure!(
-        Some(&new) == answer_item(answer),
-        "answered {answer:?}, stored {new:?}"
-    );
+    match answer {
+        Answer::Item(item) => ensure!(**item == new, "answered {item:?}, stored {new:?}"),
+        // The first attempt's answer was lost after its commit: the store
+        // must hold what it did.
+        Answer::Failed(ErrorKind::InvalidInput, _) => ensure!(
+            new != old && new.last_error.as_deref() == Some("provider timeout"),
+            "refused to record a failure of a leased item: {answer:?}"
+        ),
+        other => return Err(format!("a failure answered {other:?}")),
+    }
     let want = if old.attempts >= policy.max_attempts {
         DeliveryState::Dead {
             error: "provider timeout".to_owned(),
@@ -1815,7 +1900,20 @@ fn check_failed(
             new.next_attempt_at,
             old.attempts
         );
-        DeliveryState::Ready
+        // What is left to retry: what the reward still has available.
+        let available = deliverable(before, program, &old.reward, at);
+        let left = old.quantity.min(available.max(0));
+        ensure!(
+            new.quantity == left,
+            "retrying {} of {}, which has {available} available",
+            new.quantity,
+            old.quantity
+        );
+        if left > 0 {
+            DeliveryState::Ready
+        } else {
+            DeliveryState::Cancelled
+        }
     };
     ensure!(
         new.state == want && new.attempts == old.attempts,
@@ -1866,12 +1964,19 @@ fn check_coupon(
         ensure!(before == after, "the same order again changed the store");
         return Ok(());
     }
-    let r = before.reward(pid, &reward).ok_or("a coupon's reward is missing")?.record;
+    let r = before
+        .reward(pid, &reward)
+        .ok_or("a coupon's reward is missing")?
+        .record;
     let fits = r.progress.available >= 1 && r.expires_at.is_none_or(|e| at < e);
     match answer {
         Answer::Event(Outcome::Redemption(o)) => {
             ensure!(fits, "used a coupon whose reward stood at {:?}", r.progress);
-            let now = after.reward(pid, &reward).ok_or("vanished")?.record.progress;
+            let now = after
+                .reward(pid, &reward)
+                .ok_or("vanished")?
+                .record
+                .progress;
             ensure!(
                 o.available == 0 && now.available == 0 && now.redeemed == r.progress.redeemed + 1,
                 "a used coupon's reward stands at {now:?}"
@@ -1938,8 +2043,13 @@ pub fn audit_outbox(
                 "item {id} is dead after {} of {max} attempts",
                 item.attempts
             ),
+            // A reward spent before its item was claimed (a coupon used
+            // on an order) leaves the item as it was: the next claim
+            // trims or cancels it (see `check_claim`). Anything else
+            // that takes a reward's available (a refund, an expiry)
+            // updates its ready item in the same commit.
             DeliveryState::Ready => ensure!(
-                p.available > 0 && item.quantity <= p.available,
+                item.quantity > 0 && item.quantity <= p.available + p.redeemed,
                 "item {id} is ready to deliver {} of {}, which has {} available ({p:?})",
                 item.quantity,
                 r.id,
@@ -2088,7 +2198,11 @@ pub fn audit(
             "{customer}'s debt counter is {debt}, they owe {}",
             b.owed
         );
-        if let Some(limit) = policy.debt_limit {
+        // The debt limit is money: points owed are never written off.
+        if let Some(limit) = policy
+            .debt_limit
+            .filter(|l| b.unit == Unit::Money(l.currency()))
+        {
             ensure!(
                 b.owed <= limit.minor(),
                 "{customer} owes {} beyond the debt limit {limit}",
@@ -2323,13 +2437,21 @@ pub fn summary(report: &Report) -> String {
         .iter()
         .map(|(name, n)| format!("{name} {n}"))
         .collect();
+    let outbox: Vec<String> = report
+        .outbox
+        .iter()
+        .map(|(state, n)| format!("{state} {n}"))
+        .collect();
     format!(
-        "{} histories, {} operations ({} calls with retries, {} refused), {} faults injected; {}",
+        "{} histories ({} through incentive rules and the outbox), {} operations ({} calls with retries, {} refused), {} faults injected; {}; {} deliveries claimed; outbox items at the end: {}",
         report.histories,
+        report.rules,
         report.ops,
         report.attempts,
         report.refused,
         report.faults,
-        ops.join(", ")
+        ops.join(", "),
+        report.claimed,
+        outbox.join(", ")
     )
 }
