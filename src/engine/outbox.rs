@@ -131,13 +131,13 @@ impl<S: Store> Engine<S> {
             // deliver only what is still available, and nothing
             // (cancelled) when nothing is. A cancelled lease keeps what it
             // carried: its worker may still report having delivered it.
-            let available = self.deliverable(&item.reward, now).await?;
+            let (available, guard) = self.deliverable(&item.reward, now).await?;
             if available <= 0 {
                 if item.state == DeliveryState::Ready {
                     item.quantity = 0;
                 }
                 item.state = DeliveryState::Cancelled;
-                self.put_item(item, &read, Vec::new()).await?;
+                self.put_item(item, &read, guard).await?;
                 continue;
             }
             item.quantity = item.quantity.min(available);
@@ -156,7 +156,7 @@ impl<S: Store> Engine<S> {
                 due_at: item.due_at,
                 lease_until: until,
             };
-            if self.put_item(item, &read, Vec::new()).await? {
+            if self.put_item(item, &read, guard).await? {
                 out.push(delivery);
             }
         }
@@ -164,14 +164,25 @@ impl<S: Store> Engine<S> {
     }
 
     /// What of a reward is left to deliver at `at`: what is available,
-    /// nothing once its validity ended (even before `expire_due` ran).
-    async fn deliverable(&self, reward: &RewardId, at: DateTime<Utc>) -> Result<i64, Error> {
-        Ok(self
-            .store
-            .reward(self.program.id(), reward)
-            .await?
-            .filter(|r| r.record.expires_at.is_none_or(|e| at < e))
-            .map_or(0, |r| r.record.progress.available))
+    /// nothing once its validity ended (even before `expire_due` ran);
+    /// with the write that holds the reward at the version read, so that
+    /// a refund committed in between (which leaves a leased item alone)
+    /// makes the item's commit conflict and be decided again.
+    async fn deliverable(
+        &self,
+        reward: &RewardId,
+        at: DateTime<Utc>,
+    ) -> Result<(i64, Vec<Write>), Error> {
+        let Some(read) = self.store.reward(self.program.id(), reward).await? else {
+            return Ok((0, Vec::new()));
+        };
+        let r = &read.record;
+        let available = if r.expires_at.is_none_or(|e| at < e) {
+            r.progress.available
+        } else {
+            0
+        };
+        Ok((available, vec![book::put(r.clone(), &read)]))
     }
 
     /// Records that an item was delivered, with the provider's reference.
@@ -274,6 +285,7 @@ impl<S: Store> Engine<S> {
             }
             let mut item = read.record.clone();
             item.last_error = Some(error.to_owned());
+            let mut guard = Vec::new();
             if item.attempts >= policy.max_attempts {
                 item.state = DeliveryState::Dead {
                     error: error.to_owned(),
@@ -281,7 +293,8 @@ impl<S: Store> Engine<S> {
             } else {
                 // A refund or an expiry during the lease: retry only what
                 // is still available, or nothing (cancelled).
-                let available = self.deliverable(&item.reward, at).await?;
+                let available;
+                (available, guard) = self.deliverable(&item.reward, at).await?;
                 item.quantity = item.quantity.min(available.max(0));
                 item.state = if item.quantity > 0 {
                     DeliveryState::Ready
@@ -292,7 +305,7 @@ impl<S: Store> Engine<S> {
                     .checked_add_signed(policy.retry_after(item.attempts))
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
             }
-            if self.put_item(item.clone(), &read, Vec::new()).await? {
+            if self.put_item(item.clone(), &read, guard).await? {
                 return Ok(item);
             }
         }
