@@ -18,6 +18,19 @@
 //! first outcome again) and ids reused for other events (refused). The
 //! clock only moves forward, but for replays and the backdated refunds.
 //!
+//! About a third of the histories ([`RULES_PERCENT`]) pay through
+//! incentive rules instead: cash (and sometimes points) to the referrer, a
+//! coupon (and sometimes credit) to the referee, on the first purchase or
+//! each of the first few, under the same drawn policy (a hold sometimes),
+//! and drive the fulfilment outbox: workers claim deliveries with leases,
+//! report them delivered (sometimes twice), failed (retried with backoff,
+//! then dead-lettered), or die holding them (the lease runs out and
+//! another worker claims the item); coupons are redeemed by code and order
+//! (the same order again: its first outcome; a second order: refused), and
+//! refunds and expiries land while deliveries are leased. Caps may count
+//! over rolling windows of local days (`CapPeriod::Rolling`), in UTC or
+//! Riyadh time. [`audit_outbox`] holds the outbox's laws after every step.
+//!
 //! Adding an operation: a variant of [`Op`], its call in [`call`], a
 //! generator in [`GENERATORS`] and, if the outcome can be predicted from
 //! the state before it, an oracle in [`check_step`]. The auditor
