@@ -2,7 +2,10 @@
 //! random histories generated from seeds go through an engine over a store
 //! that fails commits (before and after applying them) and reads, and the
 //! whole state is audited after every step (`tests/sim/mod.rs` holds the
-//! generator and the auditor, shared with the test).
+//! generator and the auditor, shared with the test). About a third of the
+//! histories pay through incentive rules (cash, coupons, points) and drive
+//! the fulfilment outbox: leases, reports, failures, dead workers, coupons
+//! by code and order.
 //!
 //! Runs with the default features, so it cannot use the crate's
 //! `FaultyStore` (feature `testing`): faults come from [`Flaky`] below, a

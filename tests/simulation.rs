@@ -710,3 +710,189 @@ fn the_budget_race_catches_a_store_that_checks_counters_by_reading_them_first() 
     }
     panic!("the naive store never overspent in 20 rounds: (paid in full, used) {rounds:?}");
 }
+
+// The outbox bug the simulation found (seed 40): a delivery whose worker
+// died, taken over by another worker after the reward was refunded.
+
+/// 20 SAR cash to the referrer on the referee's first purchase, through
+/// incentive rules and the fulfilment outbox.
+fn cash_engine() -> Engine<MemoryStore> {
+    let rules: referrals::incentive::RuleSet = serde_json::from_str(
+        r#"{"version": 1, "terms_version": 1, "time_zone": "Asia/Riyadh", "currency": "SAR",
+            "rules": [{"id": "cash", "trigger": {"on": "first_purchase"},
+              "effects": [{"to": "referrer", "fixed": {"kind": "cash", "amount": {"minor": 2000, "currency": "SAR"}}}]}]}"#,
+    )
+    .unwrap();
+    let program = Program::builder("bakery", "Bakery friends")
+        .currency(Currency::SAR)
+        .incentive(referrals::program::Incentive::Rules(rules))
+        .build()
+        .unwrap();
+    Engine::new(MemoryStore::new(), program)
+}
+
+/// Refers badr (order `o-badr`, 100 SAR) and lets worker-1 claim the
+/// referrer's cash for five minutes; then the order is refunded in full
+/// while the lease runs. Returns the delivery's id.
+async fn refunded_during_a_lease(e: &Engine<MemoryStore>) -> DeliveryId {
+    use referrals::model::{Refund, RefundAmount, RefundId};
+    let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+    e.record_signup(&Signup {
+        id: EventId::new("s-badr").unwrap(),
+        customer: cid("badr"),
+        visitor: None,
+        code: Some(code),
+        channel: None,
+        at: t0(),
+    })
+    .await
+    .unwrap();
+    e.record_conversion(&Conversion {
+        order: OrderId::new("o-badr").unwrap(),
+        customer: cid("badr"),
+        amount: Money::new(10_000, Currency::SAR),
+        at: t0(),
+    })
+    .await
+    .unwrap();
+    let claimed = e
+        .claim_deliveries("worker-1", t0(), TimeDelta::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    e.record_refund(&Refund {
+        id: RefundId::new("r").unwrap(),
+        order: OrderId::new("o-badr").unwrap(),
+        amount: RefundAmount::Full,
+        at: t0() + TimeDelta::minutes(1),
+    })
+    .await
+    .unwrap();
+    claimed[0].id.clone()
+}
+
+#[test]
+fn a_lease_taken_over_after_a_refund_delivers_nothing() {
+    use referrals::engine::block_on;
+    use referrals::ledger::DeliveryState;
+    let e = cash_engine();
+    block_on(async {
+        let id = refunded_during_a_lease(&e).await;
+        // worker-1 dies; its lease runs out and worker-2 looks for work.
+        let taken = e
+            .claim_deliveries(
+                "worker-2",
+                t0() + TimeDelta::minutes(5),
+                TimeDelta::minutes(5),
+                10,
+            )
+            .await
+            .unwrap();
+        assert!(
+            taken.is_empty(),
+            "cash for a refunded order must not be claimed again: {taken:?}"
+        );
+        assert_eq!(
+            e.outbox_item(&id).await.unwrap().unwrap().state,
+            DeliveryState::Cancelled
+        );
+        // worker-1 was only slow: it paid, and its late report is recorded
+        // for a person to settle, not refused.
+        let late = e
+            .mark_delivered(&id, "payout-1", t0() + TimeDelta::minutes(6))
+            .await
+            .unwrap();
+        assert!(
+            matches!(late.state, DeliveryState::Delivered { .. })
+                && late
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("delivered 2000 but only 0")),
+            "{late:?}"
+        );
+    });
+}
+
+#[test]
+fn a_delivery_failing_after_a_refund_is_cancelled_not_retried() {
+    use referrals::engine::block_on;
+    use referrals::ledger::DeliveryState;
+    let e = cash_engine();
+    block_on(async {
+        let id = refunded_during_a_lease(&e).await;
+        let item = e
+            .mark_failed(&id, "provider timeout", t0() + TimeDelta::minutes(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            item.state,
+            DeliveryState::Cancelled,
+            "nothing is left to retry: {item:?}"
+        );
+        assert!(
+            e.claim_deliveries(
+                "worker-2",
+                t0() + TimeDelta::days(1),
+                TimeDelta::minutes(5),
+                10
+            )
+            .await
+            .unwrap()
+            .is_empty()
+        );
+    });
+}
+
+/// Seed 128: a cash reward valid for a day, its delivery not claimed in
+/// time and the expiry job not run yet: past its validity nothing is left
+/// to deliver (as `redeem` refuses to spend it), so no worker may claim
+/// it.
+#[test]
+fn a_reward_past_its_validity_is_not_claimed_before_the_expiry_job_runs() {
+    use referrals::engine::block_on;
+    let rules: referrals::incentive::RuleSet = serde_json::from_str(
+        r#"{"version": 1, "terms_version": 1, "time_zone": "Asia/Riyadh", "currency": "SAR",
+            "rules": [{"id": "cash", "trigger": {"on": "first_purchase"},
+              "effects": [{"to": "referrer", "fixed": {"kind": "cash", "amount": {"minor": 2000, "currency": "SAR"}}}]}]}"#,
+    )
+    .unwrap();
+    let program = Program::builder("bakery", "Bakery friends")
+        .currency(Currency::SAR)
+        .incentive(referrals::program::Incentive::Rules(rules))
+        .ledger_policy(LedgerPolicy {
+            valid_for_seconds: Some(86_400),
+            ..LedgerPolicy::default()
+        })
+        .build()
+        .unwrap();
+    let e = Engine::new(MemoryStore::new(), program);
+    block_on(async {
+        let code = e.issue_code(&cid("amira"), t0()).await.unwrap().record.code;
+        e.record_signup(&Signup {
+            id: EventId::new("s-badr").unwrap(),
+            customer: cid("badr"),
+            visitor: None,
+            code: Some(code),
+            channel: None,
+            at: t0(),
+        })
+        .await
+        .unwrap();
+        e.record_conversion(&Conversion {
+            order: OrderId::new("o-badr").unwrap(),
+            customer: cid("badr"),
+            amount: Money::new(10_000, Currency::SAR),
+            at: t0(),
+        })
+        .await
+        .unwrap();
+        let late = e
+            .claim_deliveries("w", t0() + TimeDelta::days(2), TimeDelta::minutes(5), 10)
+            .await
+            .unwrap();
+        assert!(
+            late.is_empty(),
+            "cash past its validity must not be delivered: {late:?}"
+        );
+    });
+}

@@ -78,8 +78,11 @@ impl<S: Store> Engine<S> {
     /// Claims up to `limit` items due at `now` for `worker`, each leased
     /// for `lease`: ready items whose next attempt has come, and leased
     /// items whose worker let the lease run out. An item whose claims are
-    /// used up is dead-lettered instead. Items another worker claims first
-    /// are skipped.
+    /// used up is dead-lettered instead; one whose reward has nothing
+    /// available any more (a refund or an expiry while an earlier lease
+    /// ran, or its validity ended) is cancelled, and one whose reward has
+    /// less available than it carries is claimed for what is left. Items
+    /// another worker claims first are skipped.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidInput`] for a lease that is not positive;
@@ -121,6 +124,23 @@ impl<S: Store> Engine<S> {
                 self.put_item(item, &read, Vec::new()).await?;
                 continue;
             }
+            // A lease that ran out (its worker died) may have been
+            // overtaken by a refund or an expiry, which leave a leased
+            // item to its worker, and a reward past its validity has
+            // nothing left to spend whether or not `expire_due` ran:
+            // deliver only what is still available, and nothing
+            // (cancelled) when nothing is. A cancelled lease keeps what it
+            // carried: its worker may still report having delivered it.
+            let (available, guard) = self.deliverable(&item.reward, now).await?;
+            if available <= 0 {
+                if item.state == DeliveryState::Ready {
+                    item.quantity = 0;
+                }
+                item.state = DeliveryState::Cancelled;
+                self.put_item(item, &read, guard).await?;
+                continue;
+            }
+            item.quantity = item.quantity.min(available);
             item.attempts += 1;
             item.state = DeliveryState::Leased {
                 worker: worker.to_owned(),
@@ -136,11 +156,33 @@ impl<S: Store> Engine<S> {
                 due_at: item.due_at,
                 lease_until: until,
             };
-            if self.put_item(item, &read, Vec::new()).await? {
+            if self.put_item(item, &read, guard).await? {
                 out.push(delivery);
             }
         }
         Ok(out)
+    }
+
+    /// What of a reward is left to deliver at `at`: what is available,
+    /// nothing once its validity ended (even before `expire_due` ran);
+    /// with the write that holds the reward at the version read, so that
+    /// a refund committed in between (which leaves a leased item alone)
+    /// makes the item's commit conflict and be decided again.
+    async fn deliverable(
+        &self,
+        reward: &RewardId,
+        at: DateTime<Utc>,
+    ) -> Result<(i64, Vec<Write>), Error> {
+        let Some(read) = self.store.reward(self.program.id(), reward).await? else {
+            return Ok((0, Vec::new()));
+        };
+        let r = &read.record;
+        let available = if r.expires_at.is_none_or(|e| at < e) {
+            r.progress.available
+        } else {
+            0
+        };
+        Ok((available, vec![book::put(r.clone(), &read)]))
     }
 
     /// Records that an item was delivered, with the provider's reference.
@@ -156,7 +198,8 @@ impl<S: Store> Engine<S> {
     ///
     /// # Errors
     /// [`ErrorKind::NotFound`]; [`ErrorKind::InvalidInput`] for an item
-    /// cancelled before it was claimed.
+    /// cancelled before it was claimed (one cancelled after its lease ran
+    /// out takes the late report, noted as above).
     pub async fn mark_delivered(
         &self,
         id: &DeliveryId,
@@ -167,6 +210,10 @@ impl<S: Store> Engine<S> {
             let read = self.read_item(id).await?;
             match &read.record.state {
                 DeliveryState::Delivered { .. } => return Ok(read.record),
+                // Cancelled while a worker's lease ran: its late report is
+                // recorded (noted below), never dropped.
+                DeliveryState::Cancelled
+                    if read.record.attempts > 0 && read.record.quantity > 0 => {}
                 DeliveryState::Cancelled => {
                     return Err(Error::invalid(
                         "delivery",
@@ -213,7 +260,9 @@ impl<S: Store> Engine<S> {
     }
 
     /// Records that a delivery attempt failed: the item is claimable again
-    /// after the program's backoff (doubling per attempt), or dead-lettered
+    /// after the program's backoff (doubling per attempt) for what its
+    /// reward still has available (cancelled if nothing: a refund or an
+    /// expiry during the lease, or its validity ended), or dead-lettered
     /// once its attempts are used up.
     ///
     /// # Errors
@@ -236,17 +285,27 @@ impl<S: Store> Engine<S> {
             }
             let mut item = read.record.clone();
             item.last_error = Some(error.to_owned());
+            let mut guard = Vec::new();
             if item.attempts >= policy.max_attempts {
                 item.state = DeliveryState::Dead {
                     error: error.to_owned(),
                 };
             } else {
-                item.state = DeliveryState::Ready;
+                // A refund or an expiry during the lease: retry only what
+                // is still available, or nothing (cancelled).
+                let available;
+                (available, guard) = self.deliverable(&item.reward, at).await?;
+                item.quantity = item.quantity.min(available.max(0));
+                item.state = if item.quantity > 0 {
+                    DeliveryState::Ready
+                } else {
+                    DeliveryState::Cancelled
+                };
                 item.next_attempt_at = at
                     .checked_add_signed(policy.retry_after(item.attempts))
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
             }
-            if self.put_item(item.clone(), &read, Vec::new()).await? {
+            if self.put_item(item.clone(), &read, guard).await? {
                 return Ok(item);
             }
         }

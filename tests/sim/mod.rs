@@ -18,6 +18,19 @@
 //! first outcome again) and ids reused for other events (refused). The
 //! clock only moves forward, but for replays and the backdated refunds.
 //!
+//! About a third of the histories ([`RULES_PERCENT`]) pay through
+//! incentive rules instead: cash (and sometimes points) to the referrer, a
+//! coupon (and sometimes credit) to the referee, on the first purchase or
+//! each of the first few, under the same drawn policy (a hold sometimes),
+//! and drive the fulfilment outbox: workers claim deliveries with leases,
+//! report them delivered (sometimes twice), failed (retried with backoff,
+//! then dead-lettered), or die holding them (the lease runs out and
+//! another worker claims the item); coupons are redeemed by code and order
+//! (the same order again: its first outcome; a second order: refused), and
+//! refunds and expiries land while deliveries are leased. Caps may count
+//! over rolling windows of local days (`CapPeriod::Rolling`), in UTC or
+//! Riyadh time. [`audit_outbox`] holds the outbox's laws after every step.
+//!
 //! Adding an operation: a variant of [`Op`], its call in [`call`], a
 //! generator in [`GENERATORS`] and, if the outcome can be predicted from
 //! the state before it, an oracle in [`check_step`]. The auditor
@@ -30,22 +43,24 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use referrals::engine::book::debt_counter;
-use referrals::engine::{BatchReport, Engine, block_on};
+use referrals::engine::book::{debt_counter, delivery_id};
+use referrals::engine::{BatchReport, Delivery, Engine, block_on};
+use referrals::incentive::RuleSet;
 use referrals::ledger::{
-    Balance, Budget, Cap, CapMeasure, CapPeriod, CapSubject, EntryKind, LedgerEntry, LedgerPolicy,
-    Limit, Progress, ReservationInput, still_reserved,
+    Balance, Budget, Cap, CapMeasure, CapPeriod, CapSubject, DeliveryPolicy, DeliveryState,
+    EntryKind, LedgerEntry, LedgerPolicy, Limit, OutboxItem, Progress, ReservationInput,
+    still_reserved,
 };
 use referrals::model::{
-    Actor, Channel, Conversion, CustomerId, EventId, OperatorId, OrderId, Redemption, RedemptionId,
-    Refund, RefundAmount, RefundId, RewardId, Signup, Touch, TouchKind, VisitorId,
+    Actor, Channel, Conversion, CustomerId, DeliveryId, EventId, OperatorId, OrderId, Redemption,
+    RedemptionId, Refund, RefundAmount, RefundId, RewardId, Signup, Touch, TouchKind, VisitorId,
 };
 use referrals::program::{Incentive, TwoSidedReward};
 use referrals::rand::SeedableRng;
 use referrals::rand::rngs::StdRng;
 use referrals::reward::{Role, Unit};
 use referrals::store::{
-    ConversionOutcome, CounterKey, MemoryState, Outcome, Reason, Request, Reward, Store,
+    CodeOrigin, ConversionOutcome, CounterKey, MemoryState, Outcome, Reason, Request, Reward, Store,
 };
 use referrals::{Code, Currency, ErrorKind, MemoryStore, Money, Program};
 
@@ -132,6 +147,66 @@ pub struct Config {
     pub fail_reads_bps: u32,
     /// Operations in the history.
     pub steps: u64,
+    /// Paid through incentive rules (cash, coupons, points) delivered
+    /// through the outbox, instead of the two-sided credit.
+    pub rules: Option<Rules>,
+    /// How long a worker's claim on a delivery lasts, in seconds.
+    pub lease_seconds: i64,
+}
+
+/// A rules program's rewards: cash to the referrer, a coupon to the
+/// referee, sometimes points to the referrer and credit to the referee.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// `None`: on the first purchase; `Some(n)`: on each of the first n.
+    pub up_to: Option<u32>,
+    /// The referrer's cash, in halalas.
+    pub cash: i64,
+    /// The referee's coupon: a fixed discount in halalas, or `None` for
+    /// 15 % off (no money value: it counts against no budget).
+    pub coupon_fixed: Option<i64>,
+    /// The referrer's points, if any.
+    pub points: Option<i64>,
+    /// The referee's credit, if any (spent with `redeem`, not delivered).
+    pub credit: Option<i64>,
+}
+
+impl Rules {
+    /// The rule set, as JSON.
+    pub fn json(&self) -> String {
+        let money = |m: i64| format!(r#"{{"minor": {m}, "currency": "SAR"}}"#);
+        let trigger = match self.up_to {
+            None => r#"{"on": "first_purchase"}"#.to_owned(),
+            Some(n) => format!(r#"{{"on": "purchase", "up_to": {n}}}"#),
+        };
+        let coupon = match self.coupon_fixed {
+            Some(m) => format!(r#"{{"fixed": {{"amount": {}}}}}"#, money(m)),
+            None => r#"{"percent": {"basis_points": 1500}}"#.to_owned(),
+        };
+        let mut effects = vec![
+            format!(
+                r#"{{"to": "referrer", "fixed": {{"kind": "cash", "amount": {}}}}}"#,
+                money(self.cash)
+            ),
+            format!(r#"{{"to": "referee", "fixed": {{"kind": "coupon", "discount": {coupon}}}}}"#),
+        ];
+        if let Some(p) = self.points {
+            effects.push(format!(
+                r#"{{"to": "referrer", "fixed": {{"kind": "points", "unit": "stars", "amount": {p}}}}}"#
+            ));
+        }
+        if let Some(c) = self.credit {
+            effects.push(format!(
+                r#"{{"to": "referee", "fixed": {{"kind": "credit", "amount": {}}}}}"#,
+                money(c)
+            ));
+        }
+        format!(
+            r#"{{"version": 1, "terms_version": 1, "time_zone": "Asia/Riyadh", "currency": "SAR",
+                "rules": [{{"id": "sim", "trigger": {trigger}, "effects": [{}]}}]}}"#,
+            effects.join(", ")
+        )
+    }
 }
 
 fn sar(minor: i64) -> Money {
@@ -139,6 +214,10 @@ fn sar(minor: i64) -> Money {
 }
 
 const DAY: i64 = 86_400;
+
+/// The share of histories (in percent) whose program pays through
+/// incentive rules and the fulfilment outbox.
+pub const RULES_PERCENT: u64 = 35;
 
 impl Config {
     /// The configuration of history `seed` (drawn from its own stream, so
@@ -178,7 +257,7 @@ impl Config {
         });
         let debt_limit = rng.chance(50).then(|| sar(rng.range(0, 3000)));
         let faults = !rng.chance(15);
-        Config {
+        let mut config = Config {
             policy: LedgerPolicy {
                 hold_seconds: hold,
                 valid_for_seconds: valid,
@@ -201,18 +280,57 @@ impl Config {
                 0
             },
             steps: rng.range(15, 40) as u64,
+            rules: None,
+            lease_seconds: 600,
+        };
+        // Drawn after the rest, so that the older part of a seed's
+        // configuration stays what it was.
+        if let Some(cap) = config.policy.caps.first_mut() {
+            if rng.chance(35) {
+                cap.period = CapPeriod::Rolling {
+                    days: rng.range(1, 10) as u32,
+                };
+            }
         }
+        if rng.chance(30) {
+            config.policy.time_zone = Some("Asia/Riyadh".to_owned());
+        }
+        if rng.chance(RULES_PERCENT) {
+            config.rules = Some(Rules {
+                up_to: rng.chance(50).then(|| rng.range(1, 3) as u32),
+                cash: rng.range(100, 3000),
+                coupon_fixed: rng.chance(60).then(|| rng.range(100, 2000)),
+                points: rng.chance(40).then(|| rng.range(10, 500)),
+                credit: rng.chance(30).then(|| rng.range(100, 1000)),
+            });
+            config.policy.delivery = DeliveryPolicy {
+                max_attempts: rng.range(1, 4) as u32,
+                backoff_seconds: rng.range(1, 3600),
+            };
+            config.policy.coupons.valid_for_seconds =
+                rng.chance(40).then(|| rng.range(1, 20) * DAY);
+            config.lease_seconds = rng.range(60, 4 * 3600);
+            config.steps = rng.range(20, 50) as u64;
+        }
+        config
     }
 
     /// The program this configuration describes.
     pub fn program(&self) -> Program {
+        let incentive = match &self.rules {
+            Some(rules) => Incentive::Rules(
+                serde_json::from_str::<RuleSet>(&rules.json())
+                    .expect("the simulation's rule sets parse"),
+            ),
+            None => Incentive::TwoSided(
+                TwoSidedReward::new(sar(self.referrer), sar(self.referee))
+                    .with_max_rewarded_conversions(self.max_rewarded),
+            ),
+        };
         Program::builder("sim", "Simulation")
             .currency(Currency::SAR)
             .lookback_days(30)
-            .incentive(Incentive::TwoSided(
-                TwoSidedReward::new(sar(self.referrer), sar(self.referee))
-                    .with_max_rewarded_conversions(self.max_rewarded),
-            ))
+            .incentive(incentive)
             .ledger_policy(self.policy.clone())
             .build()
             .expect("the simulation's programs are valid")
@@ -284,6 +402,50 @@ pub enum Op {
         /// Its batch size.
         limit: usize,
     },
+    /// A fulfilment worker claims due deliveries with a lease.
+    Claim {
+        /// Which worker.
+        worker: String,
+        /// Its clock.
+        now: DateTime<Utc>,
+        /// How long its claims last.
+        lease: TimeDelta,
+        /// Its batch size.
+        limit: usize,
+    },
+    /// A worker reports a delivery done (sometimes a second time).
+    Delivered {
+        /// The item.
+        id: DeliveryId,
+        /// The provider's reference.
+        reference: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A worker reports a delivery attempt failed.
+    Failed {
+        /// The item.
+        id: DeliveryId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A worker dies holding a lease: no call, no report; the lease runs
+    /// out and another worker claims the item.
+    Die {
+        /// The item it held.
+        id: DeliveryId,
+    },
+    /// A coupon's code typed at checkout on an order.
+    RedeemCoupon {
+        /// As typed.
+        typed: String,
+        /// The order.
+        order: OrderId,
+        /// When.
+        at: DateTime<Utc>,
+        /// The first answer, when this code was used on this order before.
+        first: Option<Box<Answer>>,
+    },
     /// An earlier event sent again: must answer as the first time.
     Replay {
         /// The event, as first sent.
@@ -317,6 +479,11 @@ impl Op {
             Op::Reject { .. } => "reject",
             Op::ReleaseDue { .. } => "release_due",
             Op::ExpireDue { .. } => "expire_due",
+            Op::Claim { .. } => "claim",
+            Op::Delivered { .. } => "delivered",
+            Op::Failed { .. } => "failed",
+            Op::Die { .. } => "die",
+            Op::RedeemCoupon { .. } => "redeem_coupon",
             Op::Replay { .. } => "replay",
             Op::Reuse(_) => "reuse",
         }
@@ -346,6 +513,12 @@ pub enum Answer {
     Reward(Box<Reward>),
     /// A job's batch.
     Batch(BatchReport),
+    /// The deliveries a worker claimed.
+    Claimed(Vec<Delivery>),
+    /// An outbox item as a report left it.
+    Item(Box<OutboxItem>),
+    /// No call was made (a worker died).
+    Nothing,
     /// A refusal (not retryable), by kind, with its message.
     Failed(ErrorKind, String),
 }
@@ -377,6 +550,28 @@ pub async fn call<S: Store>(engine: &Engine<S>, op: &Op) -> Result<Answer, refer
         )),
         Op::ReleaseDue { now, limit } => Answer::Batch(engine.release_due(*now, *limit).await?),
         Op::ExpireDue { now, limit } => Answer::Batch(engine.expire_due(*now, *limit).await?),
+        Op::Claim {
+            worker,
+            now,
+            lease,
+            limit,
+        } => Answer::Claimed(
+            engine
+                .claim_deliveries(worker, *now, *lease, *limit)
+                .await?,
+        ),
+        Op::Delivered { id, reference, at } => {
+            Answer::Item(Box::new(engine.mark_delivered(id, reference, *at).await?))
+        }
+        Op::Failed { id, at } => Answer::Item(Box::new(
+            engine.mark_failed(id, "provider timeout", *at).await?,
+        )),
+        Op::Die { .. } => Answer::Nothing,
+        Op::RedeemCoupon {
+            typed, order, at, ..
+        } => Answer::Event(Outcome::Redemption(
+            engine.redeem_coupon(typed, order, *at).await?,
+        )),
         Op::Replay { .. } | Op::Reuse(_) => unreachable!("base() unwraps them"),
     })
 }
@@ -422,6 +617,13 @@ pub struct World {
     rewards: Vec<RewardId>,
     /// Events whose outcome the store remembers, with their first answer.
     remembered: Vec<(Op, Answer)>,
+    /// Leases live workers hold.
+    leases: Vec<Delivery>,
+    /// Coupon codes used on orders, with the first answer.
+    coupon_uses: Vec<(referrals::Code, OrderId, Answer)>,
+    /// Rewards needing delivery seen with something available after a
+    /// step: each must have its outbox item.
+    had_available: HashSet<RewardId>,
     /// The state after the last step.
     state: MemoryState,
 }
@@ -444,7 +646,99 @@ pub const GENERATORS: &[(&str, u64, Generator)] = &[
     ("expire_due", 4, gen_expire_due),
     ("replay", 7, gen_replay),
     ("reuse", 2, gen_reuse),
+    ("claim", 20, gen_claim),
+    ("delivered", 24, gen_delivered),
+    ("failed", 10, gen_failed),
+    ("die", 4, gen_die),
+    ("redeem_coupon", 6, gen_redeem_coupon),
 ];
+
+fn gen_claim(w: &mut World, rng: &mut Rng) -> Option<Op> {
+    w.config.rules.as_ref()?;
+    Some(Op::Claim {
+        worker: format!("worker-{}", rng.below(3)),
+        now: w.now,
+        lease: TimeDelta::seconds(w.config.lease_seconds),
+        limit: rng.range(1, 4) as usize,
+    })
+}
+
+fn gen_delivered(w: &mut World, rng: &mut Rng) -> Option<Op> {
+    let id = if rng.chance(15) {
+        // A duplicate report of a delivered item.
+        let done: Vec<DeliveryId> = w
+            .state
+            .all_outbox_items()
+            .into_iter()
+            .filter(|v| matches!(v.record.state, DeliveryState::Delivered { .. }))
+            .map(|v| v.record.id)
+            .collect();
+        rng.pick(&done)?.clone()
+    } else {
+        rng.pick(&w.leases)?.id.clone()
+    };
+    Some(Op::Delivered {
+        reference: format!("ref-{}", &id.as_str()[..8]),
+        id,
+        at: w.now,
+    })
+}
+
+fn gen_failed(w: &mut World, rng: &mut Rng) -> Option<Op> {
+    Some(Op::Failed {
+        id: rng.pick(&w.leases)?.id.clone(),
+        at: w.now,
+    })
+}
+
+fn gen_die(w: &mut World, rng: &mut Rng) -> Option<Op> {
+    Some(Op::Die {
+        id: rng.pick(&w.leases)?.id.clone(),
+    })
+}
+
+fn gen_redeem_coupon(w: &mut World, rng: &mut Rng) -> Option<Op> {
+    w.config.rules.as_ref()?;
+    let n = w.id();
+    if rng.chance(10) {
+        // A referral code typed as a coupon: not a coupon.
+        let code = *rng.pick(&w.codes)?;
+        return Some(Op::RedeemCoupon {
+            typed: code.as_str().to_owned(),
+            order: OrderId::new(format!("co{n}")).ok()?,
+            at: w.now,
+            first: None,
+        });
+    }
+    let coupons: Vec<referrals::Code> = w
+        .rewards
+        .iter()
+        .filter_map(|id| w.state.reward(w.program.id(), id)?.record.coupon)
+        .collect();
+    let code = *rng.pick(&coupons)?;
+    let used: Vec<(OrderId, Answer)> = w
+        .coupon_uses
+        .iter()
+        .filter(|(c, _, _)| *c == code)
+        .map(|(_, o, a)| (o.clone(), a.clone()))
+        .collect();
+    let (order, first) = match rng.pick(&used) {
+        // The same order reported again: its first outcome.
+        Some((o, a)) if rng.chance(40) => (o.clone(), Some(Box::new(a.clone()))),
+        _ => (OrderId::new(format!("co{n}")).ok()?, None),
+    };
+    let typed = if rng.chance(30) {
+        code.as_str().to_lowercase()
+    } else {
+        code.as_str().to_owned()
+    };
+    Some(Op::RedeemCoupon {
+        typed,
+        order,
+        at: w.now,
+        first,
+    })
+}
 
 fn gen_issue_code(w: &mut World, rng: &mut Rng) -> Option<Op> {
     let customer = rng.pick(&w.owners)?.clone();
@@ -553,7 +847,13 @@ fn gen_refund(w: &mut World, rng: &mut Rng) -> Option<Op> {
 
 fn gen_redeem(w: &mut World, rng: &mut Rng) -> Option<Op> {
     let reward = rng.pick(&w.rewards)?.clone();
-    let p = w.state.reward(w.program.id(), &reward)?.record.progress;
+    let record = w.state.reward(w.program.id(), &reward)?.record;
+    // What leaves through the outbox is spent by its delivery (cash,
+    // points) or by its code on an order (coupons), not by `redeem`.
+    if record.kind.needs_delivery() {
+        return None;
+    }
+    let p = record.progress;
     let available = p.available;
     let roll = rng.below(100);
     let quantity = if roll < 40 && available > 0 {
@@ -679,6 +979,9 @@ impl World {
             orders: Vec::new(),
             rewards: Vec::new(),
             remembered: Vec::new(),
+            leases: Vec::new(),
+            coupon_uses: Vec::new(),
+            had_available: HashSet::new(),
             state: MemoryState::new(),
         }
     }
@@ -749,7 +1052,31 @@ impl World {
                     }
                 }
             }
+            (Op::Claim { .. }, Answer::Claimed(claimed)) => {
+                self.leases.extend(claimed.iter().cloned());
+            }
+            (Op::Delivered { id, .. } | Op::Failed { id, .. } | Op::Die { id }, _) => {
+                self.leases.retain(|d| d.id != *id);
+            }
+            (Op::RedeemCoupon { typed, order, .. }, _) => {
+                if let Ok(code) = self.program.ledger_policy().coupons.format.parse(typed) {
+                    if !self
+                        .coupon_uses
+                        .iter()
+                        .any(|(c, o, _)| *c == code && o == order)
+                        && matches!(answer, Answer::Event(_))
+                    {
+                        self.coupon_uses.push((code, order.clone(), answer.clone()));
+                    }
+                }
+            }
             _ => {}
+        }
+        for v in after.all_rewards() {
+            let r = v.record;
+            if r.kind.needs_delivery() && r.progress.available > 0 {
+                self.had_available.insert(r.id);
+            }
         }
         if let (Some(request), Answer::Event(_)) = (op.request(), answer) {
             let key = request.key();
@@ -780,6 +1107,12 @@ pub struct Report {
     pub refused: u64,
     /// Operations by name.
     pub by_op: BTreeMap<&'static str, u64>,
+    /// Deliveries claimed (a claim's answer may hold several).
+    pub claimed: u64,
+    /// Outbox items at the end of their history, by state.
+    pub outbox: BTreeMap<&'static str, u64>,
+    /// Histories paid through incentive rules and the outbox.
+    pub rules: u64,
 }
 
 impl Report {
@@ -793,6 +1126,11 @@ impl Report {
         for (k, v) in &other.by_op {
             *self.by_op.entry(k).or_default() += v;
         }
+        self.claimed += other.claimed;
+        self.rules += other.rules;
+        for (k, v) in &other.outbox {
+            *self.outbox.entry(k).or_default() += v;
+        }
     }
 
     fn count(&mut self, op: &Op, answer: &Answer, attempts: u32) {
@@ -801,6 +1139,9 @@ impl Report {
         *self.by_op.entry(op.name()).or_default() += 1;
         if matches!(answer, Answer::Failed(..)) {
             self.refused += 1;
+        }
+        if let Answer::Claimed(d) = answer {
+            self.claimed += d.len() as u64;
         }
     }
 }
@@ -903,13 +1244,33 @@ where
         while trace.len() > TRACE {
             trace.pop_front();
         }
-        if let Err(msg) =
-            result.and_then(|()| audit(&world.program, &world.orders, &world.state, strictness))
+        if let Err(msg) = result
+            .and_then(|()| audit(&world.program, &world.orders, &world.state, strictness))
+            .and_then(|()| {
+                audit_outbox(
+                    &world.program,
+                    &world.state,
+                    &world.had_available,
+                    TimeDelta::seconds(world.config.lease_seconds),
+                )
+            })
         {
             return Err(fail(step, msg, &world, &trace));
         }
     }
     report.faults = engine.store().faults();
+    report.rules = u64::from(world.config.rules.is_some());
+    for v in world.state.all_outbox_items() {
+        let state = match v.record.state {
+            DeliveryState::Ready => "ready",
+            DeliveryState::Leased { .. } => "leased",
+            DeliveryState::Delivered { .. } => "delivered",
+            DeliveryState::Dead { .. } => "dead",
+            DeliveryState::Cancelled => "cancelled",
+            _ => "other",
+        };
+        *report.outbox.entry(state).or_default() += 1;
+    }
     Ok(report)
 }
 
@@ -933,9 +1294,20 @@ async fn run_concurrently<S: Store + 'static>(
     Ok(out)
 }
 
-/// The balance of `unit` a state keeps for `customer` (zero if none).
+/// The balance of the program's currency a state keeps for `customer`
+/// (zero if none).
 fn balance(state: &MemoryState, program: &Program, customer: &CustomerId) -> Balance {
-    let unit = Unit::Money(program.currency());
+    balance_of(state, program, customer, &Unit::Money(program.currency()))
+}
+
+/// The balance of `unit` a state keeps for `customer` (zero if none).
+fn balance_of(
+    state: &MemoryState,
+    program: &Program,
+    customer: &CustomerId,
+    unit: &Unit,
+) -> Balance {
+    let unit = unit.clone();
     state
         .balances(program.id(), customer)
         .into_iter()
@@ -1024,7 +1396,10 @@ pub fn check_step(
             );
         }
     }
-    if matches!(answer, Answer::Failed(..)) {
+    // A failure report is not idempotent: when the answer to the first
+    // attempt is lost after its commit, the retry finds the item no longer
+    // leased and is refused (`check_failed` checks the store instead).
+    if matches!(answer, Answer::Failed(..)) && !matches!(op, Op::Failed { .. }) {
         ensure!(before == after, "a refused call changed the store");
     }
     match op {
@@ -1067,6 +1442,20 @@ pub fn check_step(
             }
         }
         Op::Refund(r) => check_refund(program, before, r, answer, after)?,
+        Op::Claim {
+            worker, now, lease, ..
+        } => check_claim(program, before, worker, *now, *lease, answer, after)?,
+        Op::Delivered { id, reference, at } => {
+            check_delivered(program, before, id, reference, *at, answer, after)?;
+        }
+        Op::Failed { id, at } => check_failed(program, before, id, *at, answer, after)?,
+        Op::Die { .. } => ensure!(before == after, "a dead worker changed the store"),
+        Op::RedeemCoupon {
+            typed,
+            order: _,
+            at,
+            first,
+        } => check_coupon(program, before, typed, *at, first.as_deref(), answer, after)?,
         Op::Conversion(c) => {
             if let Some(v) = after.conversion(pid, &c.order) {
                 for w in &v.record.withheld {
@@ -1082,10 +1471,16 @@ pub fn check_step(
                             rule: None,
                         },
                     );
+                    // A rolling cap's limit is shared with its window's
+                    // other days.
+                    let used = |r: &referrals::ledger::Reservation| {
+                        after.counter(&r.key)
+                            + r.window.iter().map(|k| after.counter(k)).sum::<i64>()
+                    };
                     let full = |limit: fn(&Limit) -> bool| {
                         wanted
                             .iter()
-                            .any(|r| limit(&r.what) && after.counter(&r.key) + r.delta > r.limit)
+                            .any(|r| limit(&r.what) && used(r) + r.delta > r.limit)
                     };
                     let ok = match w.reason {
                         Reason::BudgetExhausted => full(|l| *l == Limit::Budget),
@@ -1214,11 +1609,23 @@ fn check_refund(
     if now.fully_refunded_at.is_none() || rec.fully_refunded_at.is_some() {
         return Ok(());
     }
-    let customers: BTreeSet<&CustomerId> = rec.payouts.iter().map(|p| &p.beneficiary).collect();
-    for c in customers {
-        let (b0, b1) = (balance(before, program, c), balance(after, program, c));
+    // Per customer and unit: a rules program pays money, coupons and points.
+    let customers: BTreeSet<(&CustomerId, Unit)> = rec
+        .payouts
+        .iter()
+        .map(|p| (&p.beneficiary, p.kind.unit()))
+        .collect();
+    for (c, unit) in customers {
+        let (b0, b1) = (
+            balance_of(before, program, c, &unit),
+            balance_of(after, program, c, &unit),
+        );
         let (mut pending, mut available) = (0, 0);
-        for p in rec.payouts.iter().filter(|p| p.beneficiary == *c) {
+        for p in rec
+            .payouts
+            .iter()
+            .filter(|p| p.beneficiary == *c && p.kind.unit() == unit)
+        {
             let was = before
                 .reward(pid, &p.reward)
                 .ok_or("a payout's reward is missing")?
@@ -1230,7 +1637,7 @@ fn check_refund(
         let debt: i64 = o
             .clawbacks
             .iter()
-            .filter(|e| e.customer == *c)
+            .filter(|e| e.customer == *c && e.unit == unit)
             .map(|e| match e.kind {
                 EntryKind::Owed => e.quantity,
                 EntryKind::WrittenOff | EntryKind::Repaid => -e.quantity,
@@ -1245,6 +1652,491 @@ fn check_refund(
             "a full refund of {} left {c} at {b1:?} from {b0:?}: the order's rewards held {pending} pending and {available} available, and it recorded a debt of {debt}",
             r.order
         );
+    }
+    Ok(())
+}
+
+/// The outbox items of a state, by id.
+fn items(state: &MemoryState) -> BTreeMap<DeliveryId, OutboxItem> {
+    state
+        .all_outbox_items()
+        .into_iter()
+        .map(|v| (v.record.id.clone(), v.record))
+        .collect()
+}
+
+/// What of a reward is left to deliver at `at`: what is available, until
+/// its validity ends.
+fn deliverable(
+    state: &MemoryState,
+    program: &Program,
+    reward: &RewardId,
+    at: DateTime<Utc>,
+) -> i64 {
+    state
+        .reward(program.id(), reward)
+        .filter(|v| v.record.expires_at.is_none_or(|e| at < e))
+        .map_or(0, |v| v.record.progress.available)
+}
+
+/// A claim's oracle: it leases only items claimable at its clock whose
+/// claims are not used up, and only for rewards with something left to
+/// deliver; an item whose claims are used up is dead-lettered; nothing
+/// else changes.
+fn check_claim(
+    program: &Program,
+    before: &MemoryState,
+    worker: &str,
+    now: DateTime<Utc>,
+    lease: TimeDelta,
+    answer: &Answer,
+    after: &MemoryState,
+) -> Result<(), String> {
+    let Answer::Claimed(claimed) = answer else {
+        return Err(format!("a claim answered {answer:?}"));
+    };
+    let max = program.ledger_policy().delivery.max_attempts;
+    let (was, now_items) = (items(before), items(after));
+    // Nothing is left of a reward past its validity, whether or not the
+    // expiry job ran.
+    let available = |reward: &RewardId| deliverable(before, program, reward, now);
+    let mut ids = HashSet::new();
+    for d in claimed {
+        ensure!(ids.insert(&d.id), "claimed {} twice in one batch", d.id);
+        let old = was.get(&d.id).ok_or("claimed an item that did not exist")?;
+        let new = now_items.get(&d.id).ok_or("a claimed item vanished")?;
+        ensure!(
+            old.claimable_at().is_some_and(|t| t <= now) && old.attempts < max,
+            "claimed {} at {now} though it was {:?} after {} of {max} attempts",
+            d.id,
+            old.state,
+            old.attempts
+        );
+        ensure!(
+            new.state
+                == DeliveryState::Leased {
+                    worker: worker.to_owned(),
+                    until: now + lease,
+                }
+                && new.attempts == old.attempts + 1
+                && d.attempt == new.attempts
+                && d.quantity == old.quantity.min(available(&d.reward))
+                && new.quantity == d.quantity
+                && d.reward == old.reward,
+            "claim {d:?} left the item at {new:?} from {old:?}"
+        );
+        let available = available(&d.reward);
+        ensure!(
+            available > 0 && (!d.kind.delivery_spends() || d.quantity <= available),
+            "leased {} of {} to deliver, its reward has {available} available",
+            d.quantity,
+            d.reward
+        );
+    }
+    for (id, new) in &now_items {
+        let old = was.get(id);
+        if ids.contains(id) || old == Some(new) {
+            continue;
+        }
+        let old = old.ok_or("a claim created an item")?;
+        // Dead-lettered with its claims used up, or cancelled with nothing
+        // left to deliver.
+        let dead = matches!(new.state, DeliveryState::Dead { .. }) && old.attempts >= max;
+        // A ready item's quantity goes; a lease that ran out keeps it, for
+        // its worker's late report.
+        let kept = if old.state == DeliveryState::Ready {
+            0
+        } else {
+            old.quantity
+        };
+        let cancelled = new.state == DeliveryState::Cancelled
+            && new.quantity == kept
+            && old.attempts < max
+            && available(&old.reward) <= 0;
+        // Leased, but the answer was lost to a fault after the commit and
+        // the retry found it leased: as if the worker died holding it.
+        let orphan = new.state
+            == DeliveryState::Leased {
+                worker: worker.to_owned(),
+                until: now + lease,
+            }
+            && new.attempts == old.attempts + 1
+            && old.attempts < max
+            && new.quantity == old.quantity.min(available(&old.reward));
+        ensure!(
+            (dead || cancelled || orphan)
+                && old.claimable_at().is_some_and(|t| t <= now)
+                && (orphan || new.attempts == old.attempts),
+            "a claim changed {id} from {old:?} to {new:?} without leasing it"
+        );
+    }
+    Ok(())
+}
+
+/// A delivery report's oracle: refused for a cancelled item, the item
+/// unchanged for a delivered one; otherwise delivered, and where delivery
+/// spends, what was still available of what it carried booked as redeemed
+/// under the delivery's id (the rest noted on the item).
+fn check_delivered(
+    program: &Program,
+    before: &MemoryState,
+    id: &DeliveryId,
+    reference: &str,
+    at: DateTime<Utc>,
+    answer: &Answer,
+    after: &MemoryState,
+) -> Result<(), String> {
+    let Some(old) = items(before).remove(id) else {
+        ensure!(
+            matches!(answer, Answer::Failed(ErrorKind::NotFound, _)),
+            "a report on an unknown item answered {answer:?}"
+        );
+        return Ok(());
+    };
+    // Cancelled after a claim, with what it carried: a late report counts.
+    let late = old.state == DeliveryState::Cancelled && old.attempts > 0 && old.quantity > 0;
+    match (&old.state, answer) {
+        (DeliveryState::Cancelled, Answer::Item(_)) if late => {}
+        (DeliveryState::Cancelled, Answer::Failed(ErrorKind::InvalidInput, _)) if !late => {
+            return Ok(());
+        }
+        (DeliveryState::Delivered { .. }, Answer::Item(item)) => {
+            ensure!(
+                **item == old,
+                "a second report changed the item to {item:?}"
+            );
+            ensure!(before == after, "a second report changed the store");
+            return Ok(());
+        }
+        (DeliveryState::Cancelled | DeliveryState::Delivered { .. }, other) => {
+            return Err(format!("a report on {:?} answered {other:?}", old.state));
+        }
+        (_, Answer::Item(_)) => {}
+        (_, other) => return Err(format!("a report on {:?} answered {other:?}", old.state)),
+    }
+    let new = items(after)
+        .remove(id)
+        .ok_or("the delivered item vanished")?;
+    ensure!(
+        new.state
+            == DeliveryState::Delivered {
+                reference: reference.to_owned(),
+                at,
+            }
+            && Some(&new) == answer_item(answer),
+        "delivered, the item is {new:?}, answered {answer:?}"
+    );
+    let pid = program.id();
+    let (r0, r1) = (
+        before.reward(pid, &old.reward).ok_or("no reward")?.record,
+        after.reward(pid, &old.reward).ok_or("no reward")?.record,
+    );
+    if old.kind.delivery_spends() {
+        let q = old.quantity.min(r0.progress.available);
+        ensure!(
+            r1.progress.available == r0.progress.available - q.max(0)
+                && r1.progress.redeemed == r0.progress.redeemed + q.max(0),
+            "delivering {} of {} left {:?} from {:?}",
+            old.quantity,
+            old.reward,
+            r1.progress,
+            r0.progress
+        );
+        ensure!(
+            (q < old.quantity) == (new.last_error != old.last_error),
+            "delivered {q} of {}, noted {:?}",
+            old.quantity,
+            new.last_error
+        );
+    } else {
+        ensure!(
+            r1.progress == r0.progress,
+            "delivering a {} moved its reward",
+            old.kind.name()
+        );
+    }
+    Ok(())
+}
+
+fn answer_item(answer: &Answer) -> Option<&OutboxItem> {
+    match answer {
+        Answer::Item(i) => Some(i),
+        _ => None,
+    }
+}
+
+/// A failure report's oracle: refused unless leased; retried after the
+/// backoff, or dead-lettered once the claims are used up.
+fn check_failed(
+    program: &Program,
+    before: &MemoryState,
+    id: &DeliveryId,
+    at: DateTime<Utc>,
+    answer: &Answer,
+    after: &MemoryState,
+) -> Result<(), String> {
+    let policy = &program.ledger_policy().delivery;
+    let Some(old) = items(before).remove(id) else {
+        ensure!(
+            matches!(answer, Answer::Failed(ErrorKind::NotFound, _)),
+            "a failure of an unknown item answered {answer:?}"
+        );
+        return Ok(());
+    };
+    if !matches!(old.state, DeliveryState::Leased { .. }) {
+        ensure!(
+            matches!(answer, Answer::Failed(ErrorKind::InvalidInput, _)),
+            "a failure reported on {:?} answered {answer:?}",
+            old.state
+        );
+        return Ok(());
+    }
+    let new = items(after).remove(id).ok_or("the failed item vanished")?;
+    match answer {
+        Answer::Item(item) => ensure!(**item == new, "answered {item:?}, stored {new:?}"),
+        // The first attempt's answer was lost after its commit: the store
+        // must hold what it did.
+        Answer::Failed(ErrorKind::InvalidInput, _) => ensure!(
+            new != old && new.last_error.as_deref() == Some("provider timeout"),
+            "refused to record a failure of a leased item: {answer:?}"
+        ),
+        other => return Err(format!("a failure answered {other:?}")),
+    }
+    let want = if old.attempts >= policy.max_attempts {
+        DeliveryState::Dead {
+            error: "provider timeout".to_owned(),
+        }
+    } else {
+        ensure!(
+            new.next_attempt_at == at + policy.retry_after(old.attempts),
+            "retry at {} after attempt {} failed at {at}",
+            new.next_attempt_at,
+            old.attempts
+        );
+        // What is left to retry: what the reward still has available.
+        let available = deliverable(before, program, &old.reward, at);
+        let left = old.quantity.min(available.max(0));
+        ensure!(
+            new.quantity == left,
+            "retrying {} of {}, which has {available} available",
+            new.quantity,
+            old.quantity
+        );
+        if left > 0 {
+            DeliveryState::Ready
+        } else {
+            DeliveryState::Cancelled
+        }
+    };
+    ensure!(
+        new.state == want && new.attempts == old.attempts,
+        "after failed attempt {} of {}: {new:?}",
+        old.attempts,
+        policy.max_attempts
+    );
+    Ok(())
+}
+
+/// A coupon redemption's oracle: text that is no coupon of the program is
+/// refused; the same order again answers as the first time; otherwise it
+/// is used exactly when its reward has it available and it has not
+/// expired.
+fn check_coupon(
+    program: &Program,
+    before: &MemoryState,
+    typed: &str,
+    at: DateTime<Utc>,
+    first: Option<&Answer>,
+    answer: &Answer,
+    after: &MemoryState,
+) -> Result<(), String> {
+    let pid = program.id();
+    let Ok(code) = program.ledger_policy().coupons.format.parse(typed) else {
+        ensure!(
+            matches!(answer, Answer::Failed(ErrorKind::InvalidInput, _)),
+            "{typed:?} is no code, answered {answer:?}"
+        );
+        return Ok(());
+    };
+    let record = before
+        .code(pid, &code)
+        .map(|v| v.record)
+        .filter(|r| r.origin == CodeOrigin::Coupon);
+    let Some(reward) = record.as_ref().and_then(|r| r.reward.clone()) else {
+        ensure!(
+            matches!(answer, Answer::Failed(ErrorKind::NotFound, _)),
+            "{code} is no coupon, answered {answer:?}"
+        );
+        return Ok(());
+    };
+    if let Some(first) = first {
+        ensure!(
+            answer == first,
+            "the same order again answered {answer:?}, first {first:?}"
+        );
+        ensure!(before == after, "the same order again changed the store");
+        return Ok(());
+    }
+    let r = before
+        .reward(pid, &reward)
+        .ok_or("a coupon's reward is missing")?
+        .record;
+    let fits = r.progress.available >= 1 && r.expires_at.is_none_or(|e| at < e);
+    match answer {
+        Answer::Event(Outcome::Redemption(o)) => {
+            ensure!(fits, "used a coupon whose reward stood at {:?}", r.progress);
+            let now = after
+                .reward(pid, &reward)
+                .ok_or("vanished")?
+                .record
+                .progress;
+            ensure!(
+                o.available == 0 && now.available == 0 && now.redeemed == r.progress.redeemed + 1,
+                "a used coupon's reward stands at {now:?}"
+            );
+        }
+        Answer::Failed(ErrorKind::InvalidInput, msg) => {
+            ensure!(!fits, "refused a usable coupon: {msg}");
+        }
+        other => return Err(format!("a coupon answered {other:?}")),
+    }
+    Ok(())
+}
+
+/// The outbox's laws, after every step:
+///
+/// - every item belongs to a reward that needs delivery, is its
+///   `delivery_id`, and carries its customer, kind and coupon; every
+///   reward needing delivery seen with something available has its item;
+/// - a delivered item of a kind whose delivery spends has its reward's
+///   `Redeemed` entry under the delivery's id for what it carried, or the
+///   item notes that a refund took the rest during the lease;
+/// - no item is ready for a reward with nothing available (cancelled
+///   instead), nor to deliver more than is available; one is leased for a
+///   reward with nothing available only if what took it came during the
+///   lease (a worker's claim is left to it);
+/// - attempts never exceed the policy's; a dead item used them all;
+/// - each coupon reward's code is a coupon code naming it, used at most
+///   once.
+pub fn audit_outbox(
+    program: &Program,
+    state: &MemoryState,
+    had_available: &HashSet<RewardId>,
+    lease: TimeDelta,
+) -> Result<(), String> {
+    let pid = program.id();
+    let max = program.ledger_policy().delivery.max_attempts;
+    let entries = state.all_ledger_entries();
+    let all = items(state);
+    for (id, item) in &all {
+        let r = state
+            .reward(pid, &item.reward)
+            .ok_or_else(|| format!("item {id} is for a missing reward {}", item.reward))?
+            .record;
+        ensure!(
+            r.kind.needs_delivery() && *id == delivery_id(&r.id),
+            "item {id} of a {} reward {} (its delivery id is {})",
+            r.kind.name(),
+            r.id,
+            delivery_id(&r.id)
+        );
+        ensure!(
+            item.customer == r.customer && item.kind == r.kind && item.coupon == r.coupon,
+            "item {id} does not carry its reward: {item:?}"
+        );
+        ensure!(
+            item.attempts <= max,
+            "item {id}: {} attempts of {max}",
+            item.attempts
+        );
+        let p = r.progress;
+        match &item.state {
+            DeliveryState::Dead { .. } => ensure!(
+                item.attempts == max,
+                "item {id} is dead after {} of {max} attempts",
+                item.attempts
+            ),
+            // A reward spent before its item was claimed (a coupon used
+            // on an order) leaves the item as it was: the next claim
+            // trims or cancels it (see `check_claim`). Anything else
+            // that takes a reward's available (a refund, an expiry)
+            // updates its ready item in the same commit.
+            DeliveryState::Ready => ensure!(
+                item.quantity > 0 && item.quantity <= p.available + p.redeemed,
+                "item {id} is ready to deliver {} of {}, which has {} available ({p:?})",
+                item.quantity,
+                r.id,
+                p.available
+            ),
+            DeliveryState::Leased { until, .. } if p.available <= 0 => {
+                let start = *until - lease;
+                let taken = entries.iter().any(|e| {
+                    e.reward == r.id
+                        && matches!(
+                            e.kind,
+                            EntryKind::Reversed | EntryKind::Expired | EntryKind::Redeemed
+                        )
+                        && e.at >= start
+                });
+                ensure!(
+                    taken,
+                    "item {id} is leased from {start} for {}, which had nothing available then ({p:?})",
+                    r.id
+                );
+            }
+            DeliveryState::Delivered { .. } if item.kind.delivery_spends() => {
+                let redemption = RedemptionId::new(id.as_str()).ok();
+                let spent: i64 = entries
+                    .iter()
+                    .filter(|e| e.kind == EntryKind::Redeemed && e.redemption == redemption)
+                    .map(|e| e.quantity)
+                    .sum();
+                let noted = format!(
+                    "delivered {} but only {spent} was still available",
+                    item.quantity
+                );
+                ensure!(
+                    spent == item.quantity
+                        || item
+                            .last_error
+                            .as_deref()
+                            .is_some_and(|e| e.starts_with(&noted)),
+                    "item {id} delivered {} and booked {spent} redeemed, noting {:?}",
+                    item.quantity,
+                    item.last_error
+                );
+            }
+            _ => {}
+        }
+    }
+    for v in state.all_rewards() {
+        let r = v.record;
+        if r.kind.needs_delivery() && had_available.contains(&r.id) {
+            ensure!(
+                all.contains_key(&delivery_id(&r.id)),
+                "reward {} had something available and has no outbox item",
+                r.id
+            );
+        }
+        if let Some(code) = r.coupon {
+            let rec = state
+                .code(pid, &code)
+                .ok_or_else(|| format!("coupon {code} of {} is not stored", r.id))?
+                .record;
+            ensure!(
+                rec.origin == CodeOrigin::Coupon
+                    && rec.reward.as_ref() == Some(&r.id)
+                    && rec.owner == r.customer
+                    && rec.max_uses == Some(1),
+                "coupon {code} of {} is stored as {rec:?}",
+                r.id
+            );
+            let used = entries
+                .iter()
+                .filter(|e| e.reward == r.id && e.kind == EntryKind::Redeemed)
+                .count();
+            ensure!(used <= 1, "coupon {code} was used {used} times");
+        }
     }
     Ok(())
 }
@@ -1319,7 +2211,11 @@ pub fn audit(
             "{customer}'s debt counter is {debt}, they owe {}",
             b.owed
         );
-        if let Some(limit) = policy.debt_limit {
+        // The debt limit is money: points owed are never written off.
+        if let Some(limit) = policy
+            .debt_limit
+            .filter(|l| b.unit == Unit::Money(l.currency()))
+        {
             ensure!(
                 b.owed <= limit.minor(),
                 "{customer} owes {} beyond the debt limit {limit}",
@@ -1330,6 +2226,8 @@ pub fn audit(
 
     // Counter -> (what the standing rewards reserve, its limit).
     let mut reserved: BTreeMap<CounterKey, (i64, i64)> = BTreeMap::new();
+    // A rolling cap's day counter and its window's other days -> limit.
+    let mut windows: BTreeMap<(CounterKey, Vec<CounterKey>), i64> = BTreeMap::new();
     for v in state.all_rewards() {
         let r = v.record;
         let id = &r.id;
@@ -1457,7 +2355,21 @@ pub fn audit(
                 w.delta
             );
             reserved.entry(key.clone()).or_insert((0, w.limit)).0 += held;
+            if !w.window.is_empty() {
+                windows.insert((key.clone(), w.window.clone()), w.limit);
+            }
         }
+    }
+    // A rolling cap: the window's days together within the limit (every
+    // step's calls are dated at one clock, so no two bookings of one
+    // window race from different days).
+    for ((key, window), limit) in &windows {
+        let sum = state.counter(key) + window.iter().map(|k| state.counter(k)).sum::<i64>();
+        ensure!(
+            sum <= *limit,
+            "the rolling window ending at {:?} counts {sum}, past {limit}",
+            key.name
+        );
     }
     for (key, (sum, limit)) in &reserved {
         let v = state.counter(key);
@@ -1538,13 +2450,21 @@ pub fn summary(report: &Report) -> String {
         .iter()
         .map(|(name, n)| format!("{name} {n}"))
         .collect();
+    let outbox: Vec<String> = report
+        .outbox
+        .iter()
+        .map(|(state, n)| format!("{state} {n}"))
+        .collect();
     format!(
-        "{} histories, {} operations ({} calls with retries, {} refused), {} faults injected; {}",
+        "{} histories ({} through incentive rules and the outbox), {} operations ({} calls with retries, {} refused), {} faults injected; {}; {} deliveries claimed; outbox items at the end: {}",
         report.histories,
+        report.rules,
         report.ops,
         report.attempts,
         report.refused,
         report.faults,
-        ops.join(", ")
+        ops.join(", "),
+        report.claimed,
+        outbox.join(", ")
     )
 }
