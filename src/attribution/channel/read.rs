@@ -30,7 +30,7 @@ use std::thread;
 use serde::{Deserialize, Serialize};
 
 use super::error::snippet;
-use super::prefetch_read;
+use super::unsafe_ops::prefetch_read;
 use super::{
     Credit, DEFAULT_HALF_LIFE_HOURS, ExactSum, Interner, JourneyError, JourneySet,
     JourneySetBuilder, LineErrorKind, PathStats, ReadError, check_half_life, time_decay_shares,
@@ -2033,15 +2033,20 @@ struct PackedPaths {
     seed: u64,
 }
 
-/// 32 bytes: two to a cache line.
-#[derive(Debug, Clone, Copy, Default)]
-struct PackedSlot {
-    key: u128,
-    path: u32,
+/// 32 bytes: two to a cache line. All zero is the empty slot (a large
+/// table comes zeroed from [`super::unsafe_ops::zeroed_vec`], which checks
+/// every field can be zero).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct PackedSlot {
+    /// The packed path; 0 in an empty slot.
+    pub(super) key: u128,
+    /// The worker's index of the path.
+    pub(super) path: u32,
     /// The path's counts while they fit (see `Parser::add_counts_at`).
-    conversions: u32,
-    nulls: u32,
-    spilled: bool,
+    pub(super) conversions: u32,
+    pub(super) nulls: u32,
+    /// Whether the counts moved to the path's accumulator.
+    pub(super) spilled: bool,
 }
 
 impl PackedPaths {
@@ -2151,37 +2156,15 @@ fn is_stop(b: u8, sep: u8) -> bool {
     b == b'>' || b == sep || b == b'"' || b == b'\n'
 }
 
-/// A chunk's bits of at most 64 bytes (see [`Stops`]).
+/// A chunk's bits of at most 64 bytes (see [`Stops`]): SSE2 on a whole
+/// chunk.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn stops64(chunk: &[u8], sep: u8) -> (u64, u64) {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
-    if chunk.len() < 64 {
-        return stops_bytewise(chunk, sep);
+    match <&[u8; 64]>::try_from(chunk) {
+        Ok(chunk) => super::unsafe_ops::stops64(chunk, sep),
+        Err(_) => stops_bytewise(chunk, sep),
     }
-    let (mut all, mut fields) = (0u64, 0u64);
-    // SAFETY: SSE2 is part of the x86_64 baseline, so the intrinsics are
-    // available; each unaligned load reads 16 bytes at offset 0, 16, 32 or
-    // 48 of `chunk`, which holds 64 (checked above).
-    unsafe {
-        let gt = _mm_set1_epi8(b'>' as i8);
-        let sep = _mm_set1_epi8(sep as i8);
-        let quote = _mm_set1_epi8(b'"' as i8);
-        let newline = _mm_set1_epi8(b'\n' as i8);
-        for k in 0..4 {
-            let v = _mm_loadu_si128(chunk.as_ptr().add(16 * k).cast::<__m128i>());
-            let field = _mm_or_si128(
-                _mm_cmpeq_epi8(v, sep),
-                _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, newline)),
-            );
-            let any = _mm_or_si128(field, _mm_cmpeq_epi8(v, gt));
-            fields |= u64::from(_mm_movemask_epi8(field) as u16) << (16 * k);
-            all |= u64::from(_mm_movemask_epi8(any) as u16) << (16 * k);
-        }
-    }
-    (all, fields)
 }
 
 /// A chunk's bits of at most 64 bytes (see [`Stops`]).
@@ -2332,7 +2315,8 @@ fn swar_decimal_shape(word: u64, len: usize) -> Option<(u64, usize, usize)> {
 
 /// `n` empty slots (at least one), backed by huge pages where the OS
 /// offers them (see [`super::huge_with_capacity`]). A large table (from 32
-/// MiB) is zeroed by the allocator: it comes as fresh pages that the OS
+/// MiB) is zeroed by the allocator ([`super::unsafe_ops::zeroed_vec`]; an
+/// all-zero slot is the empty slot): it comes as fresh pages that the OS
 /// zeroes when first touched, so memory follows the slots in use (the
 /// distinct paths), not the table's size. A smaller one is written out
 /// after the huge-page advice (an allocator may zero it before any advice
@@ -2340,27 +2324,13 @@ fn swar_decimal_shape(word: u64, len: usize) -> Option<(u64, usize, usize)> {
 fn empty_slots(n: usize) -> Vec<PackedSlot> {
     const LAZY_BYTES: usize = 32 << 20;
     let n = n.max(1);
-    let layout = match std::alloc::Layout::array::<PackedSlot>(n) {
-        Ok(layout) if layout.size() >= LAZY_BYTES => layout,
-        _ => {
-            let mut slots = super::huge_with_capacity(n);
-            slots.resize(n, PackedSlot::default());
-            return slots;
-        }
-    };
-    // SAFETY: `layout` has a non-zero size (at least 32 MiB). The pointer
-    // is checked for null, comes from the global allocator with the layout
-    // `Vec<PackedSlot>` uses for capacity `n`, and all `n` elements are
-    // initialised: an all-zero `PackedSlot` (integers and a `false`) is
-    // `PackedSlot::default()`, the empty slot.
-    unsafe {
-        let ptr = std::alloc::alloc_zeroed(layout).cast::<PackedSlot>();
-        if ptr.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        super::advise_huge_pages(ptr.cast::<u8>(), layout.size());
-        Vec::from_raw_parts(ptr, n, n)
+    let lazy = n.saturating_mul(size_of::<PackedSlot>()) >= LAZY_BYTES;
+    if let Some(slots) = lazy.then(|| super::unsafe_ops::zeroed_vec(n)).flatten() {
+        return slots;
     }
+    let mut slots = super::huge_with_capacity(n);
+    slots.resize(n, PackedSlot::default());
+    slots
 }
 
 #[inline]
