@@ -150,36 +150,47 @@ pub(super) fn add_worker_paths(
         // once.
         let mut total = ExactSum::default();
         let stats = base
-            .acc
+            .path_totals
             .iter()
-            .map(|acc| PathStats {
-                conversions: acc.conversions,
-                nulls: acc.nulls,
-                value: if acc.conversions > 0 {
-                    total.merge(&acc.value);
-                    acc.value.to_f64()
+            .map(|totals| PathStats {
+                conversions: totals.conversions,
+                nulls: totals.nulls,
+                value: if totals.conversions > 0 {
+                    total.merge(&totals.value);
+                    totals.value.to_f64()
                 } else {
                     0.0
                 },
             })
             .collect();
-        return builder.adopt_paths(base.names, base.ids, base.path_start, stats, &total);
+        return builder.adopt_paths(
+            base.channel_names,
+            base.path_channels,
+            base.path_start,
+            stats,
+            &total,
+        );
     }
     // Here the builder holds paths already, or some worker path was not
     // packable in its worker's ids (so the same path can come twice, and
     // be packable in the builder's ids): every path goes through the
     // builder's index.
-    let channels: Vec<u32> = base.names.names.iter().map(|n| builder.intern(n)).collect();
+    let channels: Vec<u32> = base
+        .channel_names
+        .names
+        .iter()
+        .map(|n| builder.intern(n))
+        .collect();
     // Only the paths and their totals are needed from here: free the
     // worker's lookups (its names, tokens and path tables) before the
     // builder's index grows, so the two are not held at once.
     base.release_lookups();
-    builder.reserve_paths(base.acc.len());
+    builder.reserve_paths(base.path_totals.len());
     let mut ids = Vec::new();
-    for (i, acc) in base.acc.iter().enumerate() {
+    for (i, totals) in base.path_totals.iter().enumerate() {
         base.mapped_path(i, &channels, &mut ids);
         let slot = builder.slot(&ids);
-        builder.add_exact_to_slot(slot, acc.conversions, acc.nulls, &acc.value)?;
+        builder.add_exact_to_slot(slot, totals.conversions, totals.nulls, &totals.value)?;
     }
     Ok(())
 }
@@ -361,8 +372,9 @@ pub(super) struct Merger {
     /// The line number of the next block's first line.
     next_line: u64,
     /// Per worker: worker channel id → builder channel id.
-    channels: Vec<Vec<u32>>,
-    ids: Vec<u32>,
+    worker_channels: Vec<Vec<u32>>,
+    /// The path of an inexact value, in builder channel ids (reused).
+    inexact_path: Vec<u32>,
 }
 
 impl Merger {
@@ -370,15 +382,15 @@ impl Merger {
         Merger {
             builder,
             next_line: 2,
-            channels: vec![Vec::new(); workers],
-            ids: Vec::new(),
+            worker_channels: vec![Vec::new(); workers],
+            inexact_path: Vec::new(),
         }
     }
 
     /// Merges the next block, parsed by `worker`.
     fn merge(&mut self, worker: usize, partial: &Partial) -> Result<(), ReadError> {
         let b = &mut self.builder;
-        let channels = &mut self.channels[worker];
+        let channels = &mut self.worker_channels[worker];
         for name in &partial.new_names {
             channels.push(b.intern(name));
         }
@@ -386,14 +398,14 @@ impl Merger {
         let mut at = 0;
         for &(len, line, value) in &partial.inexact {
             let len = len as usize;
-            self.ids.clear();
-            self.ids.extend(
+            self.inexact_path.clear();
+            self.inexact_path.extend(
                 partial.inexact_ids[at..at + len]
                     .iter()
                     .map(|&c| channels[c as usize]),
             );
             at += len;
-            let slot = b.slot(&self.ids);
+            let slot = b.slot(&self.inexact_path);
             b.add_value_to_slot(slot, value)
                 .map_err(|kind| ReadError::Line {
                     line: self.next_line + line - 1,

@@ -29,14 +29,14 @@ pub(super) struct ParseConfig {
 
 /// A worker path's totals over all its blocks.
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct PathAcc {
+pub(super) struct PathTotals {
     pub(super) conversions: u64,
     pub(super) nulls: u64,
     /// Plain decimal values of converting lines, exactly.
     pub(super) value: ExactSum,
 }
 
-impl PathAcc {
+impl PathTotals {
     fn add_counts(&mut self, conversions: u64, nulls: u64) -> Result<(), JourneyError> {
         let (Some(c), Some(n)) = (
             self.conversions.checked_add(conversions),
@@ -91,20 +91,20 @@ pub(super) struct Parser {
     config: ParseConfig,
     /// Raw path bytes (quotes removed) → worker path index, for the
     /// general parser.
-    raw: ByteTable,
+    raw_paths: ByteTable,
     /// Channel-id paths packed in a `u128` → worker path index, for the
     /// fast path.
-    packed: PackedPaths,
+    packed_paths: PackedPaths,
     /// Raw channel tokens (ASCII spaces trimmed) → worker channel id, for
     /// the fast path.
-    tokens: ByteTable,
-    pub(super) names: Interner,
-    /// Worker path `i` is `ids[path_start[i]..path_start[i + 1]]`.
+    token_channels: ByteTable,
+    pub(super) channel_names: Interner,
+    /// Worker path `i` is `path_channels[path_start[i]..path_start[i + 1]]`.
     pub(super) path_start: Vec<usize>,
-    pub(super) ids: Vec<u32>,
+    pub(super) path_channels: Vec<u32>,
     names_sent: usize,
     /// Totals per worker path, over all blocks.
-    pub(super) acc: Vec<PathAcc>,
+    pub(super) path_totals: Vec<PathTotals>,
     /// Whether the slots' counts are in the totals already.
     settled: bool,
     /// Whether some worker path is not packable: only then can two worker
@@ -116,8 +116,9 @@ pub(super) struct Parser {
     /// The line being parsed, in its block (from 1).
     line: u64,
     time_decay: Vec<Credit>,
-    scratch: [Vec<u8>; 5],
-    scratch4: [Vec<u8>; 4],
+    /// Buffers for the unquoted fields of a journey line and of a path line.
+    journey_field_bufs: [Vec<u8>; 5],
+    path_field_bufs: [Vec<u8>; 4],
     hours: Vec<f64>,
     decimals: Vec<Decimal>,
     shares: Vec<f64>,
@@ -227,10 +228,10 @@ impl Parser {
     pub(super) fn new(config: ParseConfig) -> Self {
         Parser {
             config,
-            raw: ByteTable::new(),
-            packed: PackedPaths::with_capacity(config.expected_paths),
-            tokens: ByteTable::new(),
-            names: Interner::default(),
+            raw_paths: ByteTable::new(),
+            packed_paths: PackedPaths::with_capacity(config.expected_paths),
+            token_channels: ByteTable::new(),
+            channel_names: Interner::default(),
             path_start: {
                 let mut starts = huge_with_capacity(config.expected_paths + 1);
                 starts.push(0);
@@ -238,17 +239,17 @@ impl Parser {
             },
             // Sized for the expected paths (aggregated files) at about
             // eight touches each; journeys start small.
-            ids: huge_with_capacity(config.expected_paths.saturating_mul(8)),
+            path_channels: huge_with_capacity(config.expected_paths.saturating_mul(8)),
             names_sent: 0,
-            acc: huge_with_capacity(config.expected_paths),
+            path_totals: huge_with_capacity(config.expected_paths),
             unpacked: false,
             settled: false,
             inexact: Vec::new(),
             inexact_ids: Vec::new(),
             line: 0,
             time_decay: Vec::new(),
-            scratch: Default::default(),
-            scratch4: Default::default(),
+            journey_field_bufs: Default::default(),
+            path_field_bufs: Default::default(),
             hours: Vec::new(),
             decimals: Vec::new(),
             shares: Vec::new(),
@@ -330,8 +331,8 @@ impl Parser {
         partial.lines = line_no;
 
         self.stops = stops;
-        partial.new_names = self.names.names[self.names_sent..].to_vec();
-        self.names_sent = self.names.names.len();
+        partial.new_names = self.channel_names.names[self.names_sent..].to_vec();
+        self.names_sent = self.channel_names.names.len();
         partial.inexact = std::mem::take(&mut self.inexact);
         partial.inexact_ids = std::mem::take(&mut self.inexact_ids);
         partial.time_decay = std::mem::take(&mut self.time_decay);
@@ -343,16 +344,16 @@ impl Parser {
     /// its key, any other path is appended (the builder merges spellings).
     pub(super) fn absorb(&mut self, other: &Parser) {
         let channels: Vec<u32> = other
-            .names
+            .channel_names
             .names
             .iter()
-            .map(|n| self.names.intern(n))
+            .map(|n| self.channel_names.intern(n))
             .collect();
         // Three passes, so the two random accesses per path (this table's
         // slot, this worker's totals) are prefetched a few paths ahead.
         const AHEAD: usize = 8;
         let mut ids = Vec::new();
-        let keys: Vec<Option<u128>> = (0..other.acc.len())
+        let keys: Vec<Option<u128>> = (0..other.path_totals.len())
             .map(|i| {
                 other.mapped_path(i, &channels, &mut ids);
                 pack_path(&ids)
@@ -361,17 +362,17 @@ impl Parser {
         let mut targets = Vec::with_capacity(keys.len());
         for (i, key) in keys.iter().enumerate() {
             if let Some(Some(ahead)) = keys.get(i + AHEAD) {
-                self.packed.prefetch(*ahead);
+                self.packed_paths.prefetch(*ahead);
             }
             let path = match key {
                 Some(key) => {
-                    let (at, found) = self.packed.position(*key);
+                    let (at, found) = self.packed_paths.position(*key);
                     if found {
-                        self.packed.slots[at].path as usize
+                        self.packed_paths.slots[at].path as usize
                     } else {
                         other.mapped_path(i, &channels, &mut ids);
                         let path = self.new_path(&ids);
-                        self.packed.insert(at, *key, path as u32);
+                        self.packed_paths.insert(at, *key, path as u32);
                         path
                     }
                 }
@@ -383,29 +384,29 @@ impl Parser {
             };
             targets.push(path);
         }
-        for (i, (acc, &path)) in other.acc.iter().zip(&targets).enumerate() {
+        for (i, (totals, &path)) in other.path_totals.iter().zip(&targets).enumerate() {
             if let Some(&ahead) = targets.get(i + AHEAD) {
-                prefetch_read(&self.acc[ahead]);
+                prefetch_read(&self.path_totals[ahead]);
             }
-            let mine = &mut self.acc[path];
+            let mine = &mut self.path_totals[path];
             // Each worker's totals are at most the file's, which its lines
             // cannot make exceed u64 (a journey counts 1; aggregated files
             // are read by one worker).
-            mine.conversions = mine.conversions.saturating_add(acc.conversions);
-            mine.nulls = mine.nulls.saturating_add(acc.nulls);
-            mine.value.merge(&acc.value);
+            mine.conversions = mine.conversions.saturating_add(totals.conversions);
+            mine.nulls = mine.nulls.saturating_add(totals.nulls);
+            mine.value.merge(&totals.value);
         }
     }
 
     /// Worker path `i` with its channel ids mapped through `channels`, into
     /// `out`.
     /// Frees every table but the paths (`ids`, `path_start`) and their
-    /// totals (`acc`): the parser parses nothing more.
+    /// totals (`path_totals`): the parser parses nothing more.
     pub(super) fn release_lookups(&mut self) {
-        self.names = Interner::default();
-        self.raw = ByteTable::new();
-        self.tokens = ByteTable::new();
-        self.packed = PackedPaths::with_capacity(0);
+        self.channel_names = Interner::default();
+        self.raw_paths = ByteTable::new();
+        self.token_channels = ByteTable::new();
+        self.packed_paths = PackedPaths::with_capacity(0);
         self.short_tokens = Vec::new();
         self.path_memo = Box::default();
         self.inexact = Vec::new();
@@ -416,7 +417,7 @@ impl Parser {
     pub(super) fn mapped_path(&self, i: usize, channels: &[u32], out: &mut Vec<u32>) {
         out.clear();
         out.extend(
-            self.ids[self.path_start[i]..self.path_start[i + 1]]
+            self.path_channels[self.path_start[i]..self.path_start[i + 1]]
                 .iter()
                 .map(|&c| channels[c as usize]),
         );
@@ -424,10 +425,10 @@ impl Parser {
 
     /// Registers a new worker path of these ids; returns its index.
     fn new_path(&mut self, ids: &[u32]) -> usize {
-        self.ids.extend_from_slice(ids);
-        self.path_start.push(self.ids.len());
-        self.acc.push(PathAcc::default());
-        self.acc.len() - 1
+        self.path_channels.extend_from_slice(ids);
+        self.path_start.push(self.path_channels.len());
+        self.path_totals.push(PathTotals::default());
+        self.path_totals.len() - 1
     }
 
     /// The fast path for a plain journey line at `data[p..]`: unquoted
@@ -528,7 +529,7 @@ impl Parser {
         // The line is taken. Start loading its path's slot (on a rare path
         // it misses the cache), add the previous line meanwhile, and leave
         // this one pending.
-        self.packed.prefetch(key);
+        self.packed_paths.prefetch(key);
         self.flush_oldest();
         self.pending = self.pending_next.take();
         std::mem::swap(&mut self.pending_decimals, &mut self.pending_next_decimals);
@@ -563,7 +564,7 @@ impl Parser {
         else {
             return;
         };
-        let (at, found) = self.packed.position(key);
+        let (at, found) = self.packed_paths.position(key);
         let at = self.packed_slot(at, found, key, touches);
         // One journey cannot overflow the counts (see `add_counts_at`).
         let _ = self.add_counts_at(at, u64::from(converted), u64::from(!converted));
@@ -571,8 +572,8 @@ impl Parser {
             // The path's totals are another cache miss: start loading them
             // and add the previous converting line's value instead (exact
             // sums, so the order of additions does not matter).
-            let path = self.packed.slots[at].path;
-            prefetch_read(&self.acc[path as usize]);
+            let path = self.packed_paths.slots[at].path;
+            prefetch_read(&self.path_totals[path as usize]);
             self.add_pending_value();
             self.pending_value = Some((path, value));
             let value = value.to_f64();
@@ -594,7 +595,7 @@ impl Parser {
     #[inline]
     fn add_pending_value(&mut self) {
         if let Some((path, value)) = self.pending_value.take() {
-            self.acc[path as usize]
+            self.path_totals[path as usize]
                 .value
                 .add(value.mantissa, value.decimals);
         }
@@ -686,13 +687,14 @@ impl Parser {
         if found {
             return at;
         }
-        let path = self.acc.len() as u32;
+        let path = self.path_totals.len() as u32;
         for t in 0..touches {
-            self.ids.push(((key >> (8 * t)) as u32 & 0xFF) - 1);
+            self.path_channels
+                .push(((key >> (8 * t)) as u32 & 0xFF) - 1);
         }
-        self.path_start.push(self.ids.len());
-        self.acc.push(PathAcc::default());
-        self.packed.insert(at, key, path)
+        self.path_start.push(self.path_channels.len());
+        self.path_totals.push(PathTotals::default());
+        self.packed_paths.insert(at, key, path)
     }
 
     /// Adds counts to the packed path in slot `at`: in the slot's own
@@ -706,7 +708,7 @@ impl Parser {
         conversions: u64,
         nulls: u64,
     ) -> Result<(), JourneyError> {
-        let slot = &mut self.packed.slots[at];
+        let slot = &mut self.packed_paths.slots[at];
         if !slot.spilled {
             if let (Ok(c), Ok(n)) = (u32::try_from(conversions), u32::try_from(nulls)) {
                 if let (Some(c), Some(n)) =
@@ -727,13 +729,13 @@ impl Parser {
         conversions: u64,
         nulls: u64,
     ) -> Result<(), JourneyError> {
-        let slot = &mut self.packed.slots[at];
+        let slot = &mut self.packed_paths.slots[at];
         slot.spilled = true;
         let held = (
             std::mem::take(&mut slot.conversions),
             std::mem::take(&mut slot.nulls),
         );
-        let e = &mut self.acc[slot.path as usize];
+        let e = &mut self.path_totals[slot.path as usize];
         e.add_counts(held.0.into(), held.1.into())?;
         e.add_counts(conversions, nulls)
     }
@@ -747,14 +749,14 @@ impl Parser {
             self.path_start[path as usize + 1],
         );
         if self.config.format == Format::Journeys {
-            if let Some(key) = pack_path(&self.ids[start..end]) {
-                let (at, found) = self.packed.position(key);
+            if let Some(key) = pack_path(&self.path_channels[start..end]) {
+                let (at, found) = self.packed_paths.position(key);
                 if found {
                     return self.add_counts_at(at, conversions, nulls);
                 }
             }
         }
-        self.acc[path as usize].add_counts(conversions, nulls)
+        self.path_totals[path as usize].add_counts(conversions, nulls)
     }
 
     /// Moves every slot's counters into its path's totals (after the last
@@ -765,8 +767,9 @@ impl Parser {
             return Ok(());
         }
         self.settled = true;
-        for slot in self.packed.slots.iter_mut().filter(|s| s.key != 0) {
-            self.acc[slot.path as usize].add_counts(slot.conversions.into(), slot.nulls.into())?;
+        for slot in self.packed_paths.slots.iter_mut().filter(|s| s.key != 0) {
+            self.path_totals[slot.path as usize]
+                .add_counts(slot.conversions.into(), slot.nulls.into())?;
             (slot.conversions, slot.nulls, slot.spilled) = (0, 0, true);
         }
         Ok(())
@@ -794,7 +797,7 @@ impl Parser {
         // The line is taken. Usually a new path: its slot misses the
         // cache, so start loading it, add the previous line meanwhile and
         // leave this one pending.
-        self.packed.prefetch(key);
+        self.packed_paths.prefetch(key);
         if let Err(error) = self.flush_oldest_path() {
             return Some(Err(error));
         }
@@ -833,11 +836,11 @@ impl Parser {
         else {
             return Ok(());
         };
-        let (at, found) = self.packed.position(key);
+        let (at, found) = self.packed_paths.position(key);
         let at = self.packed_slot(at, found, key, touches);
         // Aggregated lines are mostly new paths, met once: their counts
         // go straight to the totals (see `add_counts`).
-        let e = &mut self.acc[self.packed.slots[at].path as usize];
+        let e = &mut self.path_totals[self.packed_paths.slots[at].path as usize];
         e.add_counts(conversions, nulls)
             .map_err(|e| (line, e.into()))?;
         if conversions > 0 {
@@ -850,7 +853,7 @@ impl Parser {
     #[inline]
     fn token_id(&mut self, token: &[u8]) -> Option<u32> {
         if token.len() > 16 {
-            return match self.tokens.get(token) {
+            return match self.token_channels.get(token) {
                 Some(id) => Some(id),
                 None => self.new_token(token),
             };
@@ -869,7 +872,7 @@ impl Parser {
             }
             at = (at + 1) & mask;
         }
-        let id = match self.tokens.get(token) {
+        let id = match self.token_channels.get(token) {
             Some(id) => id,
             None => self.new_token(token)?,
         };
@@ -913,16 +916,16 @@ impl Parser {
         if name.is_empty() || name.chars().any(bad_in_name) {
             return None;
         }
-        let id = self.names.intern(name);
-        self.tokens.insert(token, id);
+        let id = self.channel_names.intern(name);
+        self.token_channels.insert(token, id);
         Some(id)
     }
 
     /// `journey_id,path,hours,converted,value`, any form.
     fn journey_line(&mut self, line: &[u8]) -> Result<(), LineErrorKind> {
-        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut scratch = std::mem::take(&mut self.journey_field_bufs);
         let result = self.journey_fields(line, &mut scratch);
-        self.scratch = scratch;
+        self.journey_field_bufs = scratch;
         result
     }
 
@@ -957,7 +960,7 @@ impl Parser {
             let value = value.to_f64();
             time_decay_shares(&self.hours, self.config.half_life, &mut self.shares);
             let start = self.path_start[path as usize];
-            for (&c, &share) in self.ids[start..].iter().zip(&self.shares) {
+            for (&c, &share) in self.path_channels[start..].iter().zip(&self.shares) {
                 let c = c as usize;
                 if self.time_decay.len() <= c {
                     self.time_decay.resize(c + 1, Credit::default());
@@ -969,9 +972,9 @@ impl Parser {
 
     /// `path;total_conversions;total_null;total_conversion_value`
     fn path_line(&mut self, line: &[u8]) -> Result<(), LineErrorKind> {
-        let mut scratch = std::mem::take(&mut self.scratch4);
+        let mut scratch = std::mem::take(&mut self.path_field_bufs);
         let result = self.path_fields(line, &mut scratch);
-        self.scratch4 = scratch;
+        self.path_field_bufs = scratch;
         result
     }
 
@@ -996,13 +999,16 @@ impl Parser {
     /// exactly, any other number to this block's `f64` list.
     fn add_value(&mut self, path: u32, value: LineValue) {
         match value {
-            LineValue::Decimal(d) => self.acc[path as usize].value.add(d.mantissa, d.decimals),
+            LineValue::Decimal(d) => self.path_totals[path as usize]
+                .value
+                .add(d.mantissa, d.decimals),
             LineValue::Other(v) => {
                 let (start, end) = (
                     self.path_start[path as usize],
                     self.path_start[path as usize + 1],
                 );
-                self.inexact_ids.extend_from_slice(&self.ids[start..end]);
+                self.inexact_ids
+                    .extend_from_slice(&self.path_channels[start..end]);
                 self.inexact.push(((end - start) as u32, self.line, v));
             }
         }
@@ -1016,7 +1022,7 @@ impl Parser {
     /// The worker index of a raw path, registered (split, trimmed,
     /// interned) on first sight.
     fn path_of(&mut self, raw: &[u8]) -> Result<u32, LineErrorKind> {
-        if let Some(i) = self.raw.get(raw) {
+        if let Some(i) = self.raw_paths.get(raw) {
             return Ok(i);
         }
         let text =
@@ -1024,38 +1030,38 @@ impl Parser {
         if text.trim().is_empty() {
             return Err(JourneyError::EmptyPath.into());
         }
-        let start = self.ids.len();
+        let start = self.path_channels.len();
         for (i, name) in text.split('>').enumerate() {
             let name = name.trim();
             if name.is_empty() {
-                self.ids.truncate(start);
+                self.path_channels.truncate(start);
                 return Err(JourneyError::EmptyChannel { touch: i + 1 }.into());
             }
             if let Some(c) = name.chars().find(|&c| bad_in_name(c)) {
-                self.ids.truncate(start);
+                self.path_channels.truncate(start);
                 return Err(name_char_error(i + 1, c).into());
             }
-            let id = self.names.intern(name);
-            self.ids.push(id);
+            let id = self.channel_names.intern(name);
+            self.path_channels.push(id);
         }
         // A packable path is keyed by its ids too, as on the fast path, so
         // a path is one worker path however it is spelled (which the
         // one-worker merge relies on).
-        let key = pack_path(&self.ids[start..]);
-        let packed = key.map(|key| (key, self.packed.position(key)));
+        let key = pack_path(&self.path_channels[start..]);
+        let packed = key.map(|key| (key, self.packed_paths.position(key)));
         if let Some((_, (at, true))) = packed {
-            self.ids.truncate(start);
-            let index = self.packed.slots[at].path;
-            self.raw.insert(raw, index);
+            self.path_channels.truncate(start);
+            let index = self.packed_paths.slots[at].path;
+            self.raw_paths.insert(raw, index);
             return Ok(index);
         }
-        let index = self.acc.len() as u32;
-        self.path_start.push(self.ids.len());
-        self.acc.push(PathAcc::default());
-        self.raw.insert(raw, index);
+        let index = self.path_totals.len() as u32;
+        self.path_start.push(self.path_channels.len());
+        self.path_totals.push(PathTotals::default());
+        self.raw_paths.insert(raw, index);
         self.unpacked |= packed.is_none();
         if let Some((key, (at, false))) = packed {
-            self.packed.insert(at, key, index);
+            self.packed_paths.insert(at, key, index);
         }
         Ok(index)
     }

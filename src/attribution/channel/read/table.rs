@@ -25,14 +25,14 @@ pub(super) struct RawSlot {
     start: usize,
     len: u32,
     /// The value, `UNTOUCHED` for an empty slot.
-    path: u32,
+    value: u32,
 }
 
 pub(super) const EMPTY_SLOT: RawSlot = RawSlot {
     hash: 0,
     start: 0,
     len: 0,
-    path: UNTOUCHED,
+    value: UNTOUCHED,
 };
 
 impl ByteTable {
@@ -55,27 +55,27 @@ impl ByteTable {
         let mut i = hash as usize & mask;
         loop {
             let slot = &self.slots[i];
-            if slot.path == UNTOUCHED {
+            if slot.value == UNTOUCHED {
                 return None;
             }
             if slot.hash == hash
                 && slot.len as usize == key.len()
                 && bytes_eq(&self.keys[slot.start..slot.start + key.len()], key)
             {
-                return Some(slot.path);
+                return Some(slot.value);
             }
             i = (i + 1) & mask;
         }
     }
 
     /// Inserts a key known to be absent.
-    pub(super) fn insert(&mut self, key: &[u8], path: u32) {
+    pub(super) fn insert(&mut self, key: &[u8], value: u32) {
         if (self.len + 1) * 2 > self.slots.len() {
             let mut bigger = vec![EMPTY_SLOT; self.slots.len() * 2];
             let mask = bigger.len() - 1;
-            for slot in self.slots.iter().filter(|s| s.path != UNTOUCHED) {
+            for slot in self.slots.iter().filter(|s| s.value != UNTOUCHED) {
                 let mut i = slot.hash as usize & mask;
-                while bigger[i].path != UNTOUCHED {
+                while bigger[i].value != UNTOUCHED {
                     i = (i + 1) & mask;
                 }
                 bigger[i] = *slot;
@@ -85,7 +85,7 @@ impl ByteTable {
         let hash = hash_bytes(self.seed, key);
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
-        while self.slots[i].path != UNTOUCHED {
+        while self.slots[i].value != UNTOUCHED {
             i = (i + 1) & mask;
         }
         self.slots[i] = RawSlot {
@@ -93,7 +93,7 @@ impl ByteTable {
             start: self.keys.len(),
             // Lines are at most `max_line_bytes` long, far below 4 GiB.
             len: key.len() as u32,
-            path,
+            value,
         };
         self.keys.extend_from_slice(key);
         self.len += 1;
