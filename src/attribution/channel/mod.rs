@@ -28,7 +28,7 @@
 //!    channel path, and channel names interned to small [`ChannelId`]s in a
 //!    dictionary ([`Channels`]). Memory grows with the number of distinct
 //!    paths, not of journeys. Build one with a [`JourneySetBuilder`] from
-//!    [`Journey`]s, or stream a file with [`read`] / [`read_file`], which
+//!    [`Journey`]s, or stream a file with [`read`](fn@read) / [`read_file`], which
 //!    parse blocks of lines on several threads.
 //! 2. **Models credit channels** with conversions and value; each model's
 //!    credits add up to the data's totals (up to float rounding):
@@ -1475,7 +1475,7 @@ pub(crate) fn check_half_life(half_life_hours: f64) -> Result<(), ModelError> {
 /// Journeys aggregated by distinct channel path, with the channel
 /// dictionary: the input of every model.
 ///
-/// Build one with a [`JourneySetBuilder`], [`read`] or [`read_file`].
+/// Build one with a [`JourneySetBuilder`], [`read`](fn@read) or [`read_file`].
 ///
 /// # Example: inspect paths
 ///

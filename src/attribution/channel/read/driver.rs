@@ -15,7 +15,7 @@ use crate::attribution::channel::{
     ReadError,
 };
 
-/// [`read`], told the input's size in bytes if known: aggregated lines
+/// [`read`](fn@super::read), told the input's size in bytes if known: aggregated lines
 /// are distinct paths, so the tables are sized for the whole file up front
 /// (estimated from the first block's line length) and never grow. Sizes
 /// change no result.

@@ -4,7 +4,7 @@
 //! [`ReadOptions::with_block_bytes`] each, at the last newline), parsed on
 //! worker threads into per-block aggregates keyed by the path's raw bytes
 //! (so a path is split into channel names once per block, not once per
-//! line), and merged into one [`JourneySetBuilder`] in block order. The
+//! line), and merged into one [`JourneySetBuilder`](super::JourneySetBuilder) in block order. The
 //! cut points depend only on the bytes, which makes the result independent
 //! of the number of threads; memory is a few blocks plus the distinct
 //! paths.
@@ -334,7 +334,7 @@ pub fn detect_format(header: &[u8]) -> Option<Format> {
 /// - [`ReadError::Empty`], [`ReadError::MissingHeader`] (the first line
 ///   looks like data) or [`ReadError::UnknownFormat`] for the header;
 /// - [`ReadError::Line`] with the 1-based line number and a
-///   [`LineErrorKind`] for the first bad line (wrong field count, bad
+///   [`LineErrorKind`](super::LineErrorKind) for the first bad line (wrong field count, bad
 ///   number, negative count, non-finite value, path/hours mismatch, empty
 ///   path or channel, bad quoting, invalid UTF-8 in a name, line too long);
 /// - [`ReadError::Totals`] if the grand totals overflow `u64` (a path's own
