@@ -120,6 +120,11 @@
 //!
 //! # Crate features
 //!
+//! - `channels` (default): channel analysis for analysts
+//!   (`attribution::channel`, `examples/channel_report.rs`), the one part
+//!   of the crate that reads files, spawns threads and holds `unsafe`
+//!   (SIMD scans, huge-page advice, in one module). Build with
+//!   `default-features = false` for the engine alone.
 //! - `testing`: the store conformance suite (`store::conformance`) and the
 //!   seeded fault-injecting `store::FaultyStore`, for testing your own
 //!   `Store`. Pulls in tokio. Outside semver.

@@ -200,3 +200,43 @@ fn only_the_engine_calls_the_store() {
     }
     assert!(violations.is_empty(), "{}", violations.join("\n"));
 }
+
+/// The one module allowed to write `unsafe` (ARCHITECTURE.md, "Unsafe
+/// code"); the channel module denies it everywhere else.
+const UNSAFE_MODULE: &str = "attribution/channel/unsafe_ops.rs";
+
+#[test]
+fn unsafe_code_lives_in_one_module() {
+    // Every line, tests included, comments left out; `unsafe_code` and
+    // `unsafe_ops` are names, not the keyword.
+    let is_keyword = |line: &str| {
+        line.match_indices("unsafe").any(|(i, _)| {
+            let before = line[..i].chars().next_back();
+            let after = line[i + "unsafe".len()..].chars().next();
+            !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    };
+    assert!(is_keyword("    unsafe { f() }") && is_keyword("unsafe impl Send for X {}"));
+    assert!(!is_keyword("#[allow(unsafe_code)] mod unsafe_ops;"));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    assert!(src.join(UNSAFE_MODULE).exists(), "{UNSAFE_MODULE} moved");
+    let mut violations = Vec::new();
+    for file in files(&["."]) {
+        if file.ends_with(UNSAFE_MODULE) {
+            continue;
+        }
+        let text = fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if is_keyword(code) {
+                violations.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "`unsafe` outside {UNSAFE_MODULE}:\n{}",
+        violations.join("\n")
+    );
+}

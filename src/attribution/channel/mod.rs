@@ -28,7 +28,7 @@
 //!    channel path, and channel names interned to small [`ChannelId`]s in a
 //!    dictionary ([`Channels`]). Memory grows with the number of distinct
 //!    paths, not of journeys. Build one with a [`JourneySetBuilder`] from
-//!    [`Journey`]s, or stream a file with [`read`] / [`read_file`], which
+//!    [`Journey`]s, or stream a file with [`read`](fn@read) / [`read_file`], which
 //!    parse blocks of lines on several threads.
 //! 2. **Models credit channels** with conversions and value; each model's
 //!    credits add up to the data's totals (up to float rounding):
@@ -152,6 +152,10 @@
 //! here are an analyst's data, read from files as decimals, and credits are
 //! shares of them, so they are `f64`. Nothing here feeds the ledger.
 
+// Every `unsafe` block is in `unsafe_ops`, beside its safety argument;
+// the rest of the crate is checked free of it by `tests/layering.rs`.
+#![deny(unsafe_code)]
+
 mod error;
 mod heuristic;
 mod markov;
@@ -159,6 +163,8 @@ mod read;
 mod shapley;
 #[doc(hidden)]
 pub mod synth;
+#[allow(unsafe_code)]
+mod unsafe_ops;
 
 use std::collections::HashMap;
 
@@ -1011,7 +1017,7 @@ impl JourneySetBuilder {
                 // The stats are gathered in key order: load a few ahead.
                 if let Some(&ahead) = keys.get(i + 16) {
                     if let Some(s) = slots.get(ahead as u32 as usize) {
-                        prefetch_read(s);
+                        unsafe_ops::prefetch_read(s);
                     }
                 }
                 let mut rest = key >> 32;
@@ -1296,22 +1302,6 @@ fn sorted_slots<'a>(whole: bool, n: usize, path: impl Fn(u32) -> &'a [ChannelId]
     keys.into_iter().map(|(_, slot)| slot).collect()
 }
 
-/// Starts loading the cache line holding `*value`. Only a hint: results
-/// never depend on it.
-#[inline(always)]
-pub(crate) fn prefetch_read<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `_mm_prefetch` reads nothing and cannot fault (a hint, valid
-    // for any address); the pointer comes from a live reference, and SSE
-    // is part of the x86_64 baseline.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
-
 /// An empty vector with room for `n` elements whose memory the OS is
 /// asked to back with huge pages (Linux, from 4 MiB): a table or arena
 /// read at random then misses the TLB far less (the 10M-path aggregated
@@ -1319,36 +1309,9 @@ pub(crate) fn prefetch_read<T>(value: &T) {
 /// depend on it.
 pub(crate) fn huge_with_capacity<T>(n: usize) -> Vec<T> {
     let mut v: Vec<T> = Vec::with_capacity(n);
-    advise_huge_pages(
-        v.as_mut_ptr().cast::<u8>(),
-        n.saturating_mul(size_of::<T>()),
-    );
+    unsafe_ops::advise_huge_pages(v.spare_capacity_mut());
     v
 }
-
-/// Asks for huge pages over the whole 2 MiB pages inside
-/// `[ptr, ptr + bytes)`, memory not yet touched (so it faults in huge).
-#[cfg(target_os = "linux")]
-pub(crate) fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
-    const HUGE: usize = 2 << 20;
-    if bytes < 2 * HUGE {
-        return;
-    }
-    let start = (ptr as usize).next_multiple_of(HUGE);
-    let end = (ptr as usize).saturating_add(bytes) / HUGE * HUGE;
-    if end > start {
-        // SAFETY: `madvise(MADV_HUGEPAGE)` changes no contents and no
-        // mapping, only how the kernel backs the pages; `[start, end)` lies
-        // inside our own allocation of `bytes` bytes at `ptr` and is page
-        // aligned. The result is ignored: a refusal means ordinary pages.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn advise_huge_pages(_ptr: *mut u8, _bytes: usize) {}
 
 /// An exact sum of plain decimals (`mantissa / 10^decimals`, at most 19
 /// digits in all), in units of 10^-19 over 160 bits: no order of additions
@@ -1512,7 +1475,7 @@ pub(crate) fn check_half_life(half_life_hours: f64) -> Result<(), ModelError> {
 /// Journeys aggregated by distinct channel path, with the channel
 /// dictionary: the input of every model.
 ///
-/// Build one with a [`JourneySetBuilder`], [`read`] or [`read_file`].
+/// Build one with a [`JourneySetBuilder`], [`read`](fn@read) or [`read_file`].
 ///
 /// # Example: inspect paths
 ///

@@ -1101,13 +1101,7 @@ fn shapley_by_hand_three_channels() {
 fn shapley_reports_memory_it_cannot_get() {
     const CHILD: &str = "REFERRALS_SHAPLEY_OOM_CHILD";
     if std::env::var_os(CHILD).is_some() {
-        let limit = libc::rlimit {
-            rlim_cur: 4 << 30,
-            rlim_max: 4 << 30,
-        };
-        // SAFETY: setrlimit reads the struct we pass; it only lowers this
-        // child process's own address-space limit.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+        assert!(super::unsafe_ops::limit_address_space(4 << 30));
         let mut builder = JourneySetBuilder::new();
         let names: Vec<String> = (0..30).map(|c| format!("c{c:02}")).collect();
         for name in &names {
