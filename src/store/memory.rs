@@ -502,14 +502,14 @@ impl MemoryState {
                 Write::AddToCounter { key, delta, limit } => {
                     // Several writes to one counter apply in order: check
                     // each against the running value.
-                    let running = match counters.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, v)) => v,
+                    let i = match counters.iter().position(|(k, _)| *k == key) {
+                        Some(i) => i,
                         None => {
                             counters.push((key, self.counter(key)));
-                            // OK because it was pushed just above.
-                            &mut counters.last_mut().expect("pushed").1
+                            counters.len() - 1
                         }
                     };
+                    let running = &mut counters[i].1;
                     let next = running.checked_add(*delta);
                     match next {
                         Some(n) if n >= 0 && limit.is_none_or(|l| n <= l) => *running = n,
