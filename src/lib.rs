@@ -200,6 +200,12 @@ pub use store::{MemoryStore, Store};
 /// [`CodeFormat::random`] and [`Engine::with_rng`], re-exported so that the
 /// version you use cannot drift from this crate's.
 pub use rand;
+/// `sqlx`, re-exported so the pool a host builds and the one the durable
+/// stores take are one version: build pools with `referrals::sqlx`, or
+/// depend on the same `sqlx` minor version (0.8).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use sqlx;
 /// The `url` crate whose [`Url`](url::Url) [`ShareLink::build`] and
 /// [`LinkParams::build`] take and return, re-exported so that the version
 /// you use cannot drift from this crate's.

@@ -1,6 +1,7 @@
 //! The integration tests, in one binary (`required-features = ["testing"]`)
 //! so that the crate is linked once.
 
+mod durable;
 mod engine;
 mod faults;
 mod incentives;

@@ -557,6 +557,17 @@ impl MemoryState {
     /// condition fails; `Backend` for a plan that writes a key twice.
     pub fn apply(&mut self, plan: CommitPlan) -> StoreResult<()> {
         self.validate(&plan)?;
+        self.load(plan);
+        Ok(())
+    }
+
+    /// Applies `plan` without checking its conditions: each versioned
+    /// record lands at `expected + 1` whatever is stored, counters add
+    /// without limits. For rebuilding a state read from another store
+    /// ([`SqliteStore::snapshot`](super::SqliteStore::snapshot) and the
+    /// like), never for deciding.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn load(&mut self, plan: CommitPlan) {
         if let Some(idem) = plan.idempotency {
             self.program_mut(&idem.program)
                 .idempotency
@@ -703,7 +714,22 @@ impl MemoryState {
                 }
             }
         }
-        Ok(())
+    }
+
+    /// Replaces the kept balance of `customer` in `balance.unit`: what a
+    /// snapshot of another store kept, rather than this state's fold.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn set_balance(
+        &mut self,
+        program: &ProgramId,
+        customer: &CustomerId,
+        balance: Balance,
+    ) {
+        self.program_mut(program)
+            .balances
+            .entry(customer.clone())
+            .or_default()
+            .insert(balance.unit.clone(), balance);
     }
 }
 

@@ -70,6 +70,8 @@ use crate::reward::Label;
 mod memory;
 mod outcome;
 mod records;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 
 #[cfg(any(test, feature = "testing"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -91,6 +93,12 @@ pub use records::{
     IdempotencyKey, IdempotencyRecord, LedgerEntry, OutboxItem, Payout, Referral, Request,
     ReviewDecision, Reward, Role, SCHEMA_VERSION, TouchRecord, Versioned, Withheld, Write,
 };
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use sql::postgres::{Isolation, PostgresStore};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sql::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 /// Where a page of a customer's ledger starts: after this entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

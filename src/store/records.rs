@@ -453,3 +453,46 @@ impl Actor {
         }
     }
 }
+
+impl CommitPlan {
+    /// Whether two writes of the plan name one key (a counter excepted:
+    /// its writes add up in order). Such a plan is an engine bug, which
+    /// every store refuses as final rather than letting the last write win.
+    pub(crate) fn writes_a_key_twice(&self) -> bool {
+        let mut keys: Vec<(u8, &str, &str, &str)> = self
+            .writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::PutCode { record, .. } => {
+                    Some((0, record.program.as_str(), record.code.as_str(), ""))
+                }
+                Write::PutCustomer { record, .. } => {
+                    Some((1, record.program.as_str(), record.customer.as_str(), ""))
+                }
+                Write::PutConversion { record, .. } => Some((
+                    2,
+                    record.program.as_str(),
+                    record.conversion.order.as_str(),
+                    "",
+                )),
+                Write::InsertTouch(t) => Some((3, t.program.as_str(), t.touch.id.as_str(), "")),
+                Write::InsertLedgerEntry(e) => Some((4, e.program.as_str(), e.id.as_str(), "")),
+                Write::PutReward { record, .. } => {
+                    Some((5, record.program.as_str(), record.id.as_str(), ""))
+                }
+                Write::PutOutboxItem { record, .. } => {
+                    Some((6, record.program.as_str(), record.id.as_str(), ""))
+                }
+                Write::InsertAssignment(a) => Some((
+                    7,
+                    a.program.as_str(),
+                    a.experiment.as_str(),
+                    a.customer.as_str(),
+                )),
+                Write::AddToCounter { .. } => None,
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.windows(2).any(|w| w[0] == w[1])
+    }
+}
