@@ -30,7 +30,7 @@ use referrals::store::{
 use referrals::{Code, Currency, Engine, MemoryStore, Money, Program, Store};
 
 #[path = "sim/mod.rs"]
-mod sim;
+pub mod sim;
 
 use sim::{Inspect, Mode, Report, Strictness};
 
@@ -72,7 +72,7 @@ fn faulty(seed: u64) -> impl FnOnce(&sim::Config) -> FaultyStore<MemoryStore> {
 
 /// Every law, exactly; `SIM_LENIENT=1` checks known bugs weakly (none
 /// are known now; see `sim::Strictness`).
-fn strictness() -> Strictness {
+pub fn strictness() -> Strictness {
     if std::env::var_os("SIM_LENIENT").is_some() {
         Strictness::KnownBugs
     } else {
@@ -328,9 +328,9 @@ fn a_reward_refunded_twice_still_reserves_its_standing_value() {
 // The budget race.
 
 /// Rewards per referral: 1,500 to the referrer, 1,000 to the referee.
-const REFERRAL: i64 = 2_500;
+pub const REFERRAL: i64 = 2_500;
 /// Conversions at once.
-const TASKS: usize = 64;
+pub const TASKS: usize = 64;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
@@ -361,19 +361,19 @@ fn race_program(budget: i64) -> Program {
 
 /// What one race did.
 #[derive(Debug)]
-struct Race {
+pub struct Race {
     /// Conversions paid on both sides.
-    full: usize,
+    pub full: usize,
     /// Conversions paid on one side, the other withheld for the budget.
-    partial: usize,
+    pub partial: usize,
     /// Conversions paid nothing for the budget.
-    exhausted: usize,
+    pub exhausted: usize,
     /// What the payouts add up to.
-    paid: i64,
+    pub paid: i64,
     /// The budget counter after the race.
-    used: i64,
+    pub used: i64,
     /// The auditor's verdict on the final state.
-    audit: Result<(), String>,
+    pub audit: Result<(), String>,
 }
 
 /// A call retried while its error is retryable, as a host would.
@@ -393,7 +393,7 @@ async fn retrying<T, F: Future<Output = Result<T, referrals::Error>>>(
 /// 64 referees (of one referrer, or of 64) sign up with a typed code one
 /// by one; then their 64 first orders are recorded at once, each in its
 /// own task.
-async fn race<S: Store + Inspect + 'static>(store: S, budget: i64, one_referrer: bool) -> Race {
+pub async fn race<S: Store + Inspect + 'static>(store: S, budget: i64, one_referrer: bool) -> Race {
     let program = race_program(budget);
     let engine = Arc::new(Engine::new(store, program.clone()));
     let mut orders = Vec::new();

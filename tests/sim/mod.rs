@@ -1206,7 +1206,14 @@ where
             None => {
                 let op = world.generate(&mut rng);
                 let before = std::mem::take(&mut world.state);
-                let done = block_on(call_retrying(&engine, &op));
+                // On the history's runtime when it has one: a store over a
+                // database needs its reactor.
+                let done = match mode {
+                    Mode::Concurrent { runtime, .. } => {
+                        runtime.block_on(call_retrying(&engine, &op))
+                    }
+                    Mode::Sequential => block_on(call_retrying(&engine, &op)),
+                };
                 let after = engine.store().state();
                 let checked = done.and_then(|(answer, attempts)| {
                     report.count(&op, &answer, attempts);
