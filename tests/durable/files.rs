@@ -1,0 +1,248 @@
+//! SQLite files: data outlives the process, a database written by an
+//! earlier schema version opens (and migrates), a newer one is refused
+//! untouched, and files that are not databases, are cut short or cannot
+//! be created fail with typed errors instead of panics.
+
+use std::path::Path;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use referrals::engine::ConversionOutcome;
+use referrals::model::{Conversion, CustomerId, EventId, OrderId, Signup};
+use referrals::sqlx;
+use referrals::store::{SqliteStore, StoreErrorKind};
+use referrals::{Currency, Engine, Money, Program};
+
+use super::lite;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+}
+
+fn sar(minor: i64) -> Money {
+    Money::new(minor, Currency::SAR)
+}
+
+/// The program the fixture was written with.
+fn program() -> Program {
+    Program::builder("fixture", "Fixture bakery")
+        .currency(Currency::SAR)
+        .two_sided_reward(sar(1_500), sar(1_000))
+        .build()
+        .unwrap()
+}
+
+fn cid(s: &str) -> CustomerId {
+    CustomerId::new(s).unwrap()
+}
+
+fn order(referee: &str, n: u32) -> Conversion {
+    Conversion {
+        order: OrderId::new(format!("order-{referee}-{n}")).unwrap(),
+        customer: cid(referee),
+        amount: sar(12_000),
+        at: t0() + TimeDelta::hours(1),
+    }
+}
+
+/// Amira refers `referee`, who signs up with her code and buys.
+async fn refer(engine: &Engine<SqliteStore>, referee: &str) -> ConversionOutcome {
+    let code = engine
+        .issue_code(&cid("amira"), t0())
+        .await
+        .unwrap()
+        .record
+        .code;
+    engine
+        .record_signup(&Signup {
+            id: EventId::new(format!("signup-{referee}")).unwrap(),
+            customer: cid(referee),
+            visitor: None,
+            code: Some(code),
+            channel: None,
+            at: t0(),
+        })
+        .await
+        .unwrap();
+    engine.record_conversion(&order(referee, 1)).await.unwrap()
+}
+
+/// The fixture: a database written by the first durable schema (version
+/// 2), as SQL text (`tests/fixtures/sqlite-schema-2.sql`). Amira referred
+/// Badr, who bought once. Regenerate with
+/// `REFERRALS_WRITE_FIXTURE=/tmp/f.db cargo test --all-features --test lib write_the_schema_fixture -- --ignored`
+/// and `python3 -c "import sqlite3; print('\n'.join(sqlite3.connect('/tmp/f.db').iterdump()))"`.
+const FIXTURE_V2: &str = include_str!("../fixtures/sqlite-schema-2.sql");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes the schema fixture; run by hand when a new schema version is released"]
+async fn write_the_schema_fixture() {
+    let path = std::env::var("REFERRALS_WRITE_FIXTURE").expect("REFERRALS_WRITE_FIXTURE=<path>");
+    let engine = Engine::new(SqliteStore::open(&path).await.unwrap(), program());
+    assert!(matches!(
+        refer(&engine, "badr").await,
+        ConversionOutcome::Rewarded { .. }
+    ));
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(engine.store().pool())
+        .await
+        .unwrap();
+}
+
+/// A new file holding the fixture's database.
+async fn database_from_fixture(path: &Path) {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+    sqlx::raw_sql(FIXTURE_V2).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_first_schema_version_opens_and_goes_on() {
+    let path = lite::dir("fixture").join("v2.db");
+    database_from_fixture(&path).await;
+    let engine = Engine::new(SqliteStore::open(&path).await.unwrap(), program());
+    // What the earlier crate wrote is read back.
+    assert_eq!(engine.balance(&cid("amira")).await.unwrap(), sar(1_500));
+    assert_eq!(engine.balance(&cid("badr")).await.unwrap(), sar(1_000));
+    // A retried event answers as before and pays nothing more.
+    let replay = engine.record_conversion(&order("badr", 1)).await.unwrap();
+    assert!(
+        matches!(replay, ConversionOutcome::Rewarded { .. }),
+        "{replay:?}"
+    );
+    assert_eq!(engine.balance(&cid("amira")).await.unwrap(), sar(1_500));
+    // And the program goes on.
+    assert!(matches!(
+        refer(&engine, "chadi").await,
+        ConversionOutcome::Rewarded { .. }
+    ));
+    assert_eq!(engine.balance(&cid("amira")).await.unwrap(), sar(3_000));
+    let versions: Vec<(i64,)> =
+        sqlx::query_as("SELECT version FROM referrals_schema ORDER BY version")
+            .fetch_all(engine.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        versions,
+        vec![(i64::from(referrals::store::SCHEMA_VERSION),)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_story_survives_closing_and_reopening_the_file() {
+    let path = lite::dir("reopen").join("referrals.db");
+    {
+        let engine = Engine::new(SqliteStore::open(&path).await.unwrap(), program());
+        refer(&engine, "badr").await;
+        engine.store().pool().close().await;
+    }
+    let engine = Engine::new(SqliteStore::open(&path).await.unwrap(), program());
+    assert_eq!(engine.balance(&cid("amira")).await.unwrap(), sar(1_500));
+    assert_eq!(engine.balance(&cid("badr")).await.unwrap(), sar(1_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_a_newer_schema_is_refused_and_left_untouched() {
+    let path = lite::dir("newer").join("referrals.db");
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        sqlx::query("INSERT INTO referrals_schema (version, migrated_at_s) VALUES (99, 0)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.pool().close().await;
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = SqliteStore::open(&path).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Backend, "{err}");
+    assert!(err.to_string().contains("version 99"), "{err}");
+    assert!(err.to_string().contains("newer"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the refused file changed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_is_not_a_database_is_a_typed_error() {
+    let path = lite::dir("garbage").join("notes.txt");
+    std::fs::write(
+        &path,
+        "These are not the records you are looking for.\n".repeat(200),
+    )
+    .unwrap();
+    let err = SqliteStore::open(&path).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Backend, "{err}");
+    assert!(err.to_string().contains("not a database"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_database_fails_with_typed_errors_and_no_partial_state() {
+    let path = lite::dir("truncated").join("referrals.db");
+    {
+        let engine = Engine::new(SqliteStore::open(&path).await.unwrap(), program());
+        for i in 0..40 {
+            refer(&engine, &format!("referee-{i}")).await;
+        }
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(engine.store().pool())
+            .await
+            .unwrap();
+        engine.store().pool().close().await;
+    }
+    let len = std::fs::metadata(&path).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(len / 2).unwrap();
+    drop(file);
+    // Opening may notice at once, or a later read does: either way an
+    // error with a kind, never a panic or a made-up answer.
+    match SqliteStore::open(&path).await {
+        Err(err) => assert_eq!(err.kind(), StoreErrorKind::Backend, "{err}"),
+        Ok(store) => {
+            let engine = Engine::new(store, program());
+            let mut failed = false;
+            for i in 0..40 {
+                match engine.balance(&cid(&format!("referee-{i}"))).await {
+                    Ok(m) => assert!(m == sar(1_000) || m == sar(0), "{m:?}"),
+                    Err(_) => failed = true,
+                }
+            }
+            let err = engine.balance(&cid("amira")).await;
+            assert!(failed || err.is_err(), "half a database read back as whole");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_cannot_be_created_is_a_typed_error() {
+    // A directory the process may not write in. Root may write anywhere
+    // chmod forbids, but not in /proc.
+    let dir = lite::dir("readonly");
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    let path = if root {
+        Path::new("/proc/referrals-cannot-be-here.db").to_path_buf()
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        dir.join("referrals.db")
+    };
+    let err = SqliteStore::open(&path).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Backend, "{err}");
+    assert!(err.to_string().contains("opening SQLite database"), "{err}");
+}
