@@ -171,7 +171,10 @@ async fn postgres_store_keeps_the_contract_at_serializable() {
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod histories;
+pub mod histories;
 
 #[cfg(feature = "sqlite")]
 mod files;
+
+#[cfg(feature = "sqlite")]
+mod crash;
