@@ -178,3 +178,6 @@ mod files;
 
 #[cfg(feature = "sqlite")]
 mod crash;
+
+#[cfg(feature = "postgres")]
+mod outage;
