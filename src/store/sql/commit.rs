@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use super::reads::{actor_cols, counter_cols, tag};
 use super::{
-    Arg, Col, Core, Dialect, Driver, Session, int, opt_time_args, store_error, time_cols, to_json,
-    version_arg,
+    Arg, Core, Driver, Session, opt_time_args, store_error, time_cols, to_json, version_arg,
 };
-use crate::store::{Balance, CommitPlan, StoreError, StoreErrorKind, StoreResult, Write};
+use crate::ledger::Deltas;
+use crate::store::{CommitPlan, StoreError, StoreErrorKind, StoreResult, Write};
 
 /// How many times a plan is run when transactions keep meeting
 /// (serialization failures, deadlocks) before the store answers with a
@@ -31,46 +31,6 @@ impl From<StoreError> for Refused {
 
 fn conflict(message: String) -> Refused {
     Refused::Conflict(StoreError::conflict(message))
-}
-
-/// Runs a statement that must change exactly one row; a conflict naming
-/// `what` otherwise.
-async fn one_row<S: Session>(
-    tx: &mut S,
-    doing: &'static str,
-    sql: &str,
-    args: Vec<Arg>,
-    what: impl FnOnce() -> String,
-) -> Result<(), Refused> {
-    match tx.run(sql, args).await {
-        Ok(1) => Ok(()),
-        Ok(_) => Err(conflict(what())),
-        Err(e) => Err(Refused::Database(doing, e)),
-    }
-}
-
-/// A versioned write: insert when `expected` is 0 (the key must be new),
-/// otherwise update the row at exactly that version.
-async fn put_versioned<S: Session>(
-    tx: &mut S,
-    doing: &'static str,
-    (insert, update): (&str, &str),
-    mut args: Vec<Arg>,
-    expected: u64,
-    what: impl FnOnce() -> String,
-) -> Result<(), Refused> {
-    if expected == 0 {
-        one_row(tx, doing, insert, args, || {
-            format!("{} already exists; the plan expected it absent", what())
-        })
-        .await
-    } else {
-        args.push(version_arg(expected, doing)?);
-        one_row(tx, doing, update, args, || {
-            format!("{} is not at version {expected} (or is absent)", what())
-        })
-        .await
-    }
 }
 
 const PUT_CODE: (&str, &str) = (
@@ -119,286 +79,406 @@ const INSERT_LEDGER: &str = "INSERT INTO referrals_ledger
 const INSERT_ASSIGNMENT: &str = "INSERT INTO referrals_assignments
        (program, experiment, customer, variant, record)
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (program, experiment, customer) DO NOTHING";
-const CREATE_COUNTER: &str = "INSERT INTO referrals_counters (scope_kind, scope, name, used)
-     VALUES ($1, $2, $3, 0) ON CONFLICT (scope_kind, scope, name) DO NOTHING";
-// Two forms so that no comparison can overflow: counters stay in
-// 0..=limit, so `used + $4` is only computed for rows where it fits.
-const ADD_TO_COUNTER_UP: &str = "UPDATE referrals_counters SET used = used + $4
-     WHERE scope_kind = $1 AND scope = $2 AND name = $3
-       AND used <= 9223372036854775807 - $4 AND ($5 IS NULL OR used <= $5 - $4)";
+// Counters: one statement each. An add that fits a new counter (0 <= d <=
+// limit) inserts it or adds to it; one that could not fit a new counter
+// (giving back) only updates an existing one. Conditions are written so
+// that no sum is computed unless it fits in 64 bits: counters stay in
+// 0..=limit, and `used + $d` is only computed for rows where it fits.
+const ADD_TO_COUNTER_UP: &str = "INSERT INTO referrals_counters (scope_kind, scope, name, used)
+     VALUES ($1, $2, $3, $4)
+     ON CONFLICT (scope_kind, scope, name) DO UPDATE
+     SET used = referrals_counters.used + excluded.used
+     WHERE referrals_counters.used <= 9223372036854775807 - excluded.used
+       AND ($5 IS NULL OR referrals_counters.used <= $5 - excluded.used)";
 const ADD_TO_COUNTER_DOWN: &str = "UPDATE referrals_counters SET used = used + $4
      WHERE scope_kind = $1 AND scope = $2 AND name = $3
        AND used >= -$4 AND ($5 IS NULL OR used + $4 <= $5)";
-const CREATE_BALANCE: &str = "INSERT INTO referrals_balances
-       (program, customer, unit, pending, available, redeemed, owed)
-     VALUES ($1, $2, $3, 0, 0, 0, 0) ON CONFLICT (program, customer, unit) DO NOTHING";
-const UPDATE_BALANCE: &str = "UPDATE referrals_balances
-     SET pending = $4, available = $5, redeemed = $6, owed = $7
-     WHERE program = $1 AND customer = $2 AND unit = $3";
 
-/// Applies every write of `plan` in `tx`; the caller commits on `Ok`.
-async fn apply<S: Session>(tx: &mut S, dialect: Dialect, plan: &CommitPlan) -> Result<(), Refused> {
+/// `column = column + excluded.column`, saturating at the `i64` bounds as
+/// [`Balance::add`](crate::ledger::Balance::add) does. Nested `CASE`s, because SQL promises the order of
+/// `WHEN`s but not of `AND`'s operands: no difference is computed that
+/// could overflow.
+fn saturating_add(column: &str) -> String {
+    let (b, d) = (
+        format!("referrals_balances.{column}"),
+        format!("excluded.{column}"),
+    );
+    format!(
+        "{column} = CASE \
+           WHEN {d} > 0 THEN (CASE WHEN {b} > 9223372036854775807 - {d} \
+             THEN 9223372036854775807 ELSE {b} + {d} END) \
+           WHEN {d} < 0 THEN (CASE WHEN {b} < (-9223372036854775807 - 1) - {d} \
+             THEN (-9223372036854775807 - 1) ELSE {b} + {d} END) \
+           ELSE {b} END"
+    )
+}
+
+/// Adds one entry's deltas to its balance, creating it at the deltas.
+fn add_to_balance_sql() -> String {
+    format!(
+        "INSERT INTO referrals_balances (program, customer, unit, pending, available, redeemed, owed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (program, customer, unit) DO UPDATE SET {}, {}, {}, {}",
+        saturating_add("pending"),
+        saturating_add("available"),
+        saturating_add("redeemed"),
+        saturating_add("owed"),
+    )
+}
+
+static ADD_TO_BALANCE: std::sync::LazyLock<String> = std::sync::LazyLock::new(add_to_balance_sql);
+
+/// Which part of the plan a statement writes, to say which condition
+/// failed.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    Idempotency,
+    Write(usize),
+    Balance,
+}
+
+/// One statement of a plan. Every statement of a plan must change exactly
+/// one row: an insert that must be new, an update at the expected version,
+/// a counter within its limit, a balance upsert.
+struct Statement {
+    sql: &'static str,
+    args: Vec<Arg>,
+    origin: Origin,
+}
+
+/// The statements that apply `plan`, in order; a conflict when a counter
+/// write cannot fit whatever the database holds.
+fn statements(plan: &CommitPlan) -> Result<Vec<Statement>, Refused> {
+    let mut out = Vec::with_capacity(plan.writes.len() + 3);
     if let Some(idem) = &plan.idempotency {
-        one_row(
-            tx,
-            "storing an idempotency record",
-            INSERT_IDEMPOTENCY,
-            vec![
+        out.push(Statement {
+            sql: INSERT_IDEMPOTENCY,
+            args: vec![
                 idem.program.as_str().into(),
                 tag(&idem.key.kind).into(),
                 idem.key.id.as_str().into(),
                 to_json("an idempotency record", idem)?.into(),
             ],
-            || {
-                format!(
-                    "idempotency key {:?} {:?} is already stored in program {}",
-                    idem.key.kind, idem.key.id, idem.program
-                )
-            },
-        )
-        .await?;
+            origin: Origin::Idempotency,
+        });
     }
-    // Balances change once per (program, customer, unit), after every
-    // other write, in key order: fewer statements, and two plans lock the
-    // rows they share in the same order (no deadlock between them).
-    let mut balances: BTreeMap<(&str, &str, String), Vec<crate::ledger::Deltas>> = BTreeMap::new();
-    for write in &plan.writes {
-        match write {
-            Write::PutCode { record, expected } => {
-                let args = vec![
+    // Balances change after every other write, in key order: two plans
+    // lock the rows they share in the same order (no deadlock between
+    // them).
+    let mut balances: BTreeMap<(&str, &str, String), Vec<Deltas>> = BTreeMap::new();
+    for (i, write) in plan.writes.iter().enumerate() {
+        let (sql, args) = match write {
+            Write::PutCode { record, expected } => versioned(
+                PUT_CODE,
+                *expected,
+                vec![
                     record.program.as_str().into(),
                     record.code.as_str().into(),
                     record.owner.as_str().into(),
                     i64::from(record.origin.is_primary()).into(),
                     to_json("a code", record)?.into(),
-                ];
-                put_versioned(tx, "writing a code", PUT_CODE, args, *expected, || {
-                    format!("code {} in program {}", record.code, record.program)
-                })
-                .await?;
-            }
-            Write::PutCustomer { record, expected } => {
-                let args = vec![
+                ],
+            )?,
+            Write::PutCustomer { record, expected } => versioned(
+                PUT_CUSTOMER,
+                *expected,
+                vec![
                     record.program.as_str().into(),
                     record.customer.as_str().into(),
                     to_json("a customer", record)?.into(),
-                ];
-                put_versioned(
-                    tx,
-                    "writing a customer",
-                    PUT_CUSTOMER,
-                    args,
-                    *expected,
-                    || format!("customer {} in program {}", record.customer, record.program),
-                )
-                .await?;
-            }
+                ],
+            )?,
             Write::PutConversion { record, expected } => {
                 let (s, ns) = time_cols(record.conversion.at);
-                let args = vec![
-                    record.program.as_str().into(),
-                    record.conversion.order.as_str().into(),
-                    record
-                        .referrer
-                        .as_ref()
-                        .map(|r| r.as_str().to_owned())
-                        .into(),
-                    s.into(),
-                    ns.into(),
-                    to_json("a conversion", record)?.into(),
-                ];
-                put_versioned(
-                    tx,
-                    "writing a conversion",
+                versioned(
                     PUT_CONVERSION,
-                    args,
                     *expected,
-                    || {
-                        format!(
-                            "order {} in program {}",
-                            record.conversion.order, record.program
-                        )
-                    },
-                )
-                .await?;
+                    vec![
+                        record.program.as_str().into(),
+                        record.conversion.order.as_str().into(),
+                        record
+                            .referrer
+                            .as_ref()
+                            .map(|r| r.as_str().to_owned())
+                            .into(),
+                        s.into(),
+                        ns.into(),
+                        to_json("a conversion", record)?.into(),
+                    ],
+                )?
             }
             Write::InsertTouch(t) => {
                 let (kind, actor) = actor_cols(&t.touch.actor);
                 let (s, ns) = time_cols(t.touch.at);
-                let args = vec![
-                    t.program.as_str().into(),
-                    t.touch.id.as_str().into(),
-                    kind.into(),
-                    actor.into(),
-                    t.referrer.as_str().into(),
-                    s.into(),
-                    ns.into(),
-                    to_json("a touch", t)?.into(),
-                ];
-                one_row(tx, "storing a touch", INSERT_TOUCH, args, || {
-                    format!(
-                        "touch {} is already stored in program {}",
-                        t.touch.id, t.program
-                    )
-                })
-                .await?;
+                (
+                    INSERT_TOUCH,
+                    vec![
+                        t.program.as_str().into(),
+                        t.touch.id.as_str().into(),
+                        kind.into(),
+                        actor.into(),
+                        t.referrer.as_str().into(),
+                        s.into(),
+                        ns.into(),
+                        to_json("a touch", t)?.into(),
+                    ],
+                )
             }
             Write::InsertLedgerEntry(e) => {
                 let (s, ns) = time_cols(e.at);
                 let unit = to_json("a unit", &e.unit)?;
-                let args = vec![
-                    e.program.as_str().into(),
-                    e.id.as_str().into(),
-                    e.customer.as_str().into(),
-                    e.reward.as_str().into(),
-                    tag(&e.kind).into(),
-                    unit.clone().into(),
-                    e.quantity.into(),
-                    s.into(),
-                    ns.into(),
-                    to_json("a ledger entry", e)?.into(),
-                ];
-                one_row(tx, "storing a ledger entry", INSERT_LEDGER, args, || {
-                    format!(
-                        "ledger entry {} is already stored in program {}",
-                        e.id, e.program
-                    )
-                })
-                .await?;
                 balances
-                    .entry((e.program.as_str(), e.customer.as_str(), unit))
+                    .entry((e.program.as_str(), e.customer.as_str(), unit.clone()))
                     .or_default()
                     .push(e.deltas());
+                (
+                    INSERT_LEDGER,
+                    vec![
+                        e.program.as_str().into(),
+                        e.id.as_str().into(),
+                        e.customer.as_str().into(),
+                        e.reward.as_str().into(),
+                        tag(&e.kind).into(),
+                        unit.into(),
+                        e.quantity.into(),
+                        s.into(),
+                        ns.into(),
+                        to_json("a ledger entry", e)?.into(),
+                    ],
+                )
             }
             Write::PutReward { record, expected } => {
                 let [hs, hns] = opt_time_args(record.hold_due());
                 let [es, ens] = opt_time_args(record.expiry_due());
-                let args = vec![
-                    record.program.as_str().into(),
-                    record.id.as_str().into(),
-                    record.customer.as_str().into(),
-                    hs,
-                    hns,
-                    es,
-                    ens,
-                    to_json("a reward", record)?.into(),
-                ];
-                put_versioned(tx, "writing a reward", PUT_REWARD, args, *expected, || {
-                    format!("reward {} in program {}", record.id, record.program)
-                })
-                .await?;
+                versioned(
+                    PUT_REWARD,
+                    *expected,
+                    vec![
+                        record.program.as_str().into(),
+                        record.id.as_str().into(),
+                        record.customer.as_str().into(),
+                        hs,
+                        hns,
+                        es,
+                        ens,
+                        to_json("a reward", record)?.into(),
+                    ],
+                )?
             }
             Write::PutOutboxItem { record, expected } => {
                 let [cs, cns] = opt_time_args(record.claimable_at());
-                let args = vec![
-                    record.program.as_str().into(),
-                    record.id.as_str().into(),
-                    cs,
-                    cns,
-                    to_json("an outbox item", record)?.into(),
-                ];
-                put_versioned(
-                    tx,
-                    "writing an outbox item",
+                versioned(
                     PUT_OUTBOX,
-                    args,
                     *expected,
-                    || format!("outbox item {} in program {}", record.id, record.program),
-                )
-                .await?;
+                    vec![
+                        record.program.as_str().into(),
+                        record.id.as_str().into(),
+                        cs,
+                        cns,
+                        to_json("an outbox item", record)?.into(),
+                    ],
+                )?
             }
-            Write::InsertAssignment(a) => {
-                let args = vec![
+            Write::InsertAssignment(a) => (
+                INSERT_ASSIGNMENT,
+                vec![
                     a.program.as_str().into(),
                     a.experiment.as_str().into(),
                     a.customer.as_str().into(),
                     a.variant.as_str().into(),
                     to_json("an assignment", a)?.into(),
-                ];
-                one_row(tx, "storing an assignment", INSERT_ASSIGNMENT, args, || {
-                    format!(
-                        "customer {} already has a variant of experiment {} in program {}",
-                        a.customer, a.experiment, a.program
-                    )
-                })
-                .await?;
-            }
+                ],
+            ),
             Write::AddToCounter { key, delta, limit } => {
-                let refused = || {
-                    conflict(format!(
-                        "counter {:?} {:?}: adding {delta} leaves 0..={}",
-                        key.scope,
-                        key.name,
-                        limit.map_or("∞".to_owned(), |l| l.to_string())
-                    ))
-                };
-                // Nothing fits below zero, and -i64::MIN does not exist.
-                if limit.is_some_and(|l| l < 0) || *delta == i64::MIN {
-                    return Err(refused());
-                }
-                let cols = counter_cols(key);
-                tx.run(CREATE_COUNTER, cols.to_vec())
-                    .await
-                    .map_err(|e| Refused::Database("creating a counter", e))?;
-                let mut args = cols.to_vec();
+                let mut args = counter_cols(key).to_vec();
                 args.push((*delta).into());
                 args.push(Arg::Int(*limit));
-                let sql = if *delta >= 0 {
-                    ADD_TO_COUNTER_UP
+                let fits_new = *delta >= 0 && limit.is_none_or(|l| *delta <= l);
+                if fits_new {
+                    (ADD_TO_COUNTER_UP, args)
+                } else if *delta < 0 && *delta != i64::MIN && limit.is_none_or(|l| l >= 0) {
+                    (ADD_TO_COUNTER_DOWN, args)
                 } else {
-                    ADD_TO_COUNTER_DOWN
-                };
-                match tx.run(sql, args).await {
-                    Ok(1) => {}
-                    Ok(_) => return Err(refused()),
-                    Err(e) => return Err(Refused::Database("adding to a counter", e)),
+                    // Past the limit even from 0, below any reachable
+                    // value, or a limit nothing fits under.
+                    return Err(conflict(message(plan, Origin::Write(i))));
                 }
             }
+        };
+        out.push(Statement {
+            sql,
+            args,
+            origin: Origin::Write(i),
+        });
+    }
+    for ((program, customer, unit), deltas) in balances {
+        for d in deltas {
+            out.push(Statement {
+                sql: &ADD_TO_BALANCE,
+                args: vec![
+                    program.into(),
+                    customer.into(),
+                    unit.as_str().into(),
+                    d.pending.into(),
+                    d.available.into(),
+                    d.redeemed.into(),
+                    d.owed.into(),
+                ],
+                origin: Origin::Balance,
+            });
         }
     }
-    let select_balance = format!(
-        "SELECT pending, available, redeemed, owed FROM referrals_balances
-         WHERE program = $1 AND customer = $2 AND unit = $3{}",
-        dialect.for_update()
-    );
-    for ((program, customer, unit), deltas) in balances {
-        let key: Vec<Arg> = vec![program.into(), customer.into(), unit.as_str().into()];
-        tx.run(CREATE_BALANCE, key.clone())
-            .await
-            .map_err(|e| Refused::Database("creating a balance", e))?;
-        let rows = tx
-            .rows(
-                &select_balance,
-                key.clone(),
-                &[Col::Int, Col::Int, Col::Int, Col::Int],
-            )
-            .await
-            .map_err(|e| Refused::Database("reading a balance", e))?;
-        let row = rows.first().ok_or_else(|| {
-            Refused::Final(StoreError::new(
-                StoreErrorKind::Backend,
-                "a balance created in this transaction is missing",
-            ))
-        })?;
-        let unit = super::from_json("a balance's unit", &unit)?;
-        let mut b = Balance {
-            unit,
-            pending: int(row, 0, "balance")?,
-            available: int(row, 1, "balance")?,
-            redeemed: int(row, 2, "balance")?,
-            owed: int(row, 3, "balance")?,
-        };
-        // The same saturating sums, entry by entry, as every store.
-        for d in deltas {
-            b.add(d);
+    Ok(out)
+}
+
+/// The insert (when `expected` is 0: the key must be new) or the update at
+/// exactly version `expected`, with its arguments.
+fn versioned(
+    (insert, update): (&'static str, &'static str),
+    expected: u64,
+    mut args: Vec<Arg>,
+) -> Result<(&'static str, Vec<Arg>), Refused> {
+    if expected == 0 {
+        Ok((insert, args))
+    } else {
+        args.push(version_arg(expected, "a versioned write")?);
+        Ok((update, args))
+    }
+}
+
+/// Why the statement from `origin` changed no row.
+fn message(plan: &CommitPlan, origin: Origin) -> String {
+    let put = |what: String, expected: u64| {
+        if expected == 0 {
+            format!("{what} already exists; the plan expected it absent")
+        } else {
+            format!("{what} is not at version {expected} (or is absent)")
         }
-        let mut args = key;
-        args.extend([b.pending, b.available, b.redeemed, b.owed].map(Arg::from));
-        tx.run(UPDATE_BALANCE, args)
-            .await
-            .map_err(|e| Refused::Database("writing a balance", e))?;
+    };
+    match origin {
+        Origin::Idempotency => match &plan.idempotency {
+            Some(idem) => format!(
+                "idempotency key {:?} {:?} is already stored in program {}",
+                idem.key.kind, idem.key.id, idem.program
+            ),
+            None => "an idempotency record was not stored".to_owned(),
+        },
+        Origin::Balance => "a balance was not written".to_owned(),
+        Origin::Write(i) => match plan.writes.get(i) {
+            Some(Write::PutCode { record, expected }) => put(
+                format!("code {} in program {}", record.code, record.program),
+                *expected,
+            ),
+            Some(Write::PutCustomer { record, expected }) => put(
+                format!("customer {} in program {}", record.customer, record.program),
+                *expected,
+            ),
+            Some(Write::PutConversion { record, expected }) => put(
+                format!(
+                    "order {} in program {}",
+                    record.conversion.order, record.program
+                ),
+                *expected,
+            ),
+            Some(Write::PutReward { record, expected }) => put(
+                format!("reward {} in program {}", record.id, record.program),
+                *expected,
+            ),
+            Some(Write::PutOutboxItem { record, expected }) => put(
+                format!("outbox item {} in program {}", record.id, record.program),
+                *expected,
+            ),
+            Some(Write::InsertTouch(t)) => {
+                format!(
+                    "touch {} is already stored in program {}",
+                    t.touch.id, t.program
+                )
+            }
+            Some(Write::InsertLedgerEntry(e)) => {
+                format!(
+                    "ledger entry {} is already stored in program {}",
+                    e.id, e.program
+                )
+            }
+            Some(Write::InsertAssignment(a)) => format!(
+                "customer {} already has a variant of experiment {} in program {}",
+                a.customer, a.experiment, a.program
+            ),
+            Some(Write::AddToCounter { key, delta, limit }) => format!(
+                "counter {:?} {:?}: adding {delta} leaves 0..={}",
+                key.scope,
+                key.name,
+                limit.map_or("∞".to_owned(), |l| l.to_string())
+            ),
+            None => "a write was not applied".to_owned(),
+        },
+    }
+}
+
+/// Runs the statements one by one; the first that changes no row is the
+/// conflict, named.
+async fn apply_each<S: Session>(
+    tx: &mut S,
+    plan: &CommitPlan,
+    statements: Vec<Statement>,
+) -> Result<(), Refused> {
+    for st in statements {
+        match tx.run(st.sql, st.args).await {
+            Ok(1) => {}
+            Ok(_) => return Err(conflict(message(plan, st.origin))),
+            Err(e) => return Err(Refused::Database("applying a commit", e)),
+        }
     }
     Ok(())
+}
+
+/// SQLite takes at most this many parameters in one statement text (its
+/// default limit is 32,766); a larger plan runs statement by statement.
+const MOST_BATCHED_ARGS: usize = 30_000;
+
+/// Runs every statement in one call (SQLite runs a text of several
+/// statements, with `$N` numbered across them): one round trip to the
+/// connection's thread instead of one per statement. `Ok(false)` when some
+/// statement changed no row; the caller rolls back and finds which.
+async fn apply_batch<S: Session>(tx: &mut S, statements: Vec<Statement>) -> Result<bool, Refused> {
+    let expected = statements.len() as u64;
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    for st in statements {
+        renumber(st.sql, args.len(), &mut sql);
+        sql.push_str(";\n");
+        args.extend(st.args);
+    }
+    match tx.run(&sql, args).await {
+        Ok(changed) => Ok(changed == expected),
+        Err(e) => Err(Refused::Database("applying a commit", e)),
+    }
+}
+
+/// Appends `sql` with every parameter `$N` written `$(N + offset)`.
+fn renumber(sql: &str, offset: usize, out: &mut String) {
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut n = 0usize;
+        let mut digits = false;
+        while let Some(&(_, d)) = chars.peek() {
+            match d.to_digit(10) {
+                Some(v) => {
+                    n = n * 10 + v as usize;
+                    digits = true;
+                    chars.next();
+                }
+                None => break,
+            }
+        }
+        if digits {
+            out.push_str(&(n + offset).to_string());
+        }
+    }
 }
 
 impl<D: Driver> Core<D> {
@@ -433,12 +513,32 @@ impl<D: Driver> Core<D> {
 
     /// One transaction applying `plan`.
     async fn try_commit(&self, plan: &CommitPlan) -> Result<(), Refused> {
+        let statements = statements(plan)?;
+        let args: usize = statements.iter().map(|s| s.args.len()).sum();
         let mut tx = self
             .driver
             .begin()
             .await
             .map_err(|e| Refused::Database("beginning a commit", e))?;
-        apply(&mut *tx, D::DIALECT, plan).await?;
+        if D::BATCHES && args <= MOST_BATCHED_ARGS {
+            if !apply_batch(&mut *tx, statements).await? {
+                // Some condition failed: roll back (drop), and run the plan
+                // statement by statement to name it (or, if another writer
+                // changed things meanwhile, to apply it after all).
+                drop(tx);
+                let mut tx = self
+                    .driver
+                    .begin()
+                    .await
+                    .map_err(|e| Refused::Database("beginning a commit", e))?;
+                apply_each(&mut *tx, plan, self::statements(plan)?).await?;
+                return D::commit(tx)
+                    .await
+                    .map_err(|e| Refused::Database("committing", e));
+            }
+        } else {
+            apply_each(&mut *tx, plan, statements).await?;
+        }
         // On any error above, dropping `tx` uncommitted rolls it back.
         D::commit(tx)
             .await

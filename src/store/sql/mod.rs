@@ -19,12 +19,12 @@
 //! a write the database cannot see: an insert that must be new is
 //! `INSERT … ON CONFLICT DO NOTHING` and must touch one row; a versioned
 //! write is `UPDATE … WHERE version = $expected` and must touch one row;
-//! a counter is `UPDATE … SET used = used + $d WHERE used + $d BETWEEN 0
-//! AND $limit`; a second primary code hits a partial unique index.
-//! Balances are read with the row locked (`FOR UPDATE` on PostgreSQL;
-//! SQLite's write transactions are serial) and written back with
-//! saturating sums, as [`Balance::add`] does. Any failed condition rolls
-//! the whole transaction back and answers
+//! a counter is one upsert (or update) whose `WHERE` keeps `used` within
+//! `0..=limit`; a second primary code hits a partial unique index.
+//! Balances are one upsert per ledger entry that adds its deltas in the
+//! database, saturating as [`Balance::add`](crate::ledger::Balance::add)
+//! does; the row lock the upsert takes orders concurrent writers. Any
+//! failed condition rolls the whole transaction back and answers
 //! [`Conflict`](StoreErrorKind::Conflict).
 
 use std::fmt::Debug;
@@ -187,17 +187,6 @@ pub(crate) enum Dialect {
     Postgres,
 }
 
-impl Dialect {
-    /// Locks a row read inside a write transaction. SQLite needs none: its
-    /// write transactions (`BEGIN IMMEDIATE`) run one at a time.
-    pub(crate) fn for_update(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE",
-        }
-    }
-}
-
 /// What a backend provides to the shared core.
 pub(crate) trait Driver: Debug + Send + Sync + 'static {
     /// The connection type statements run on.
@@ -209,6 +198,9 @@ pub(crate) trait Driver: Debug + Send + Sync + 'static {
 
     /// Which SQL to speak.
     const DIALECT: Dialect;
+    /// Whether a commit's statements run as one text (SQLite), rather
+    /// than one by one (PostgreSQL binds parameters to one statement).
+    const BATCHES: bool;
 
     /// A pooled connection for reads.
     fn read(&self) -> impl Future<Output = Result<Self::Read, sqlx::Error>> + Send;

@@ -59,6 +59,7 @@ impl Driver for PgDriver {
     type Connection = PgConnection;
     type Read = PoolConnection<Postgres>;
     type Write = Transaction<'static, Postgres>;
+    const BATCHES: bool = false;
     const DIALECT: Dialect = Dialect::Postgres;
 
     fn read(&self) -> impl Future<Output = Result<Self::Read, sqlx::Error>> + Send {

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -114,6 +115,31 @@ impl SqliteOptions {
 #[derive(Debug)]
 pub(crate) struct SqliteDriver {
     pool: SqlitePool,
+    /// Writers of this store take turns here before `BEGIN IMMEDIATE`:
+    /// SQLite runs one writer at a time anyway, and a queue in the process
+    /// wakes the next writer at once, where SQLite's busy handler sleeps
+    /// and polls (milliseconds). Other processes still meet the busy
+    /// timeout.
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction and this store's writer turn, released together.
+pub(crate) struct SqliteWrite {
+    tx: Transaction<'static, Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::ops::Deref for SqliteWrite {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for SqliteWrite {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
 }
 
 /// SQLite's primary result codes that mean "another connection holds the
@@ -124,22 +150,25 @@ const SQLITE_LOCKED: i64 = 6;
 impl Driver for SqliteDriver {
     type Connection = SqliteConnection;
     type Read = PoolConnection<Sqlite>;
-    type Write = Transaction<'static, Sqlite>;
+    type Write = SqliteWrite;
+    const BATCHES: bool = true;
     const DIALECT: Dialect = Dialect::Sqlite;
 
     fn read(&self) -> impl Future<Output = Result<Self::Read, sqlx::Error>> + Send {
         self.pool.acquire()
     }
 
-    fn begin(&self) -> impl Future<Output = Result<Self::Write, sqlx::Error>> + Send {
+    async fn begin(&self) -> Result<Self::Write, sqlx::Error> {
+        let turn = Arc::clone(&self.writer).lock_owned().await;
         // IMMEDIATE takes the write lock first: a deferred transaction that
         // read and then wrote could fail with SQLITE_BUSY whatever the
         // timeout, when another writer committed in between.
-        self.pool.begin_with("BEGIN IMMEDIATE")
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(SqliteWrite { tx, _turn: turn })
     }
 
-    fn commit(tx: Self::Write) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
-        tx.commit()
+    async fn commit(write: Self::Write) -> Result<(), sqlx::Error> {
+        write.tx.commit().await
     }
 
     fn classify(err: &sqlx::Error) -> StoreErrorKind {
@@ -236,6 +265,9 @@ impl SqliteStore {
         let path = path.as_ref();
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
+            // A local file does not drop connections: no ping (a round trip
+            // to the connection's worker thread) before every statement.
+            .test_before_acquire(false)
             .connect_with(options.connect_options(path))
             .await
             .map_err(|e| {
@@ -277,7 +309,10 @@ impl SqliteStore {
     /// # Errors
     /// As [`SqliteStore::open`].
     pub async fn from_pool(pool: SqlitePool) -> StoreResult<SqliteStore> {
-        let driver = SqliteDriver { pool };
+        let driver = SqliteDriver {
+            pool,
+            writer: Arc::default(),
+        };
         super::open_schema(&driver).await?;
         Ok(SqliteStore {
             core: Core { driver },
