@@ -132,6 +132,21 @@ async fn sqlite_bare(pool: &sqlx::SqlitePool, n: usize, tasks: usize) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Point reads by primary key through the pool, one after another: what
+/// one statement's round trip to sqlx's connection thread costs. Reads per
+/// second.
+async fn sqlite_point_reads(pool: &sqlx::SqlitePool, n: usize) -> f64 {
+    let started = Instant::now();
+    for i in 0..n {
+        let _: Option<(String,)> = sqlx::query_as("SELECT body FROM bare WHERE id = $1")
+            .bind((i % 100 + 1) as i64)
+            .fetch_optional(pool)
+            .await
+            .unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -153,6 +168,10 @@ async fn main() {
                     .await
                     .unwrap();
                 let bare = sqlite_bare(&bare_pool, n, tasks).await;
+                if tasks == 1 {
+                    let reads = sqlite_point_reads(&bare_pool, n).await;
+                    println!("sqlite: {reads:.0} point reads/s through the pool (one statement each)");
+                }
                 let ours =
                     conversions(Arc::new(Engine::new(store, program())), "s", n, tasks).await;
                 println!(
@@ -180,6 +199,10 @@ async fn main() {
             let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(8)
+                // As the README recommends: a broken connection is an
+                // `Unavailable` error the caller retries, so no ping (a
+                // round trip) before every read.
+                .test_before_acquire(false)
                 .connect_with(options.options([("search_path", "referrals_speed")]))
                 .await
                 .unwrap();
