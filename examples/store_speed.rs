@@ -102,6 +102,54 @@ async fn conversions<S: Store + 'static>(
     n as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Whole referrals on `tasks` tasks: a new referrer's code, the
+/// referee's signup with it, and the first order. Referrals per second.
+async fn referrals<S: Store + 'static>(
+    engine: Arc<Engine<S>>,
+    run: &str,
+    n: usize,
+    tasks: usize,
+) -> f64 {
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let engine = Arc::clone(&engine);
+            let run = run.to_owned();
+            tokio::spawn(async move {
+                for i in (t..n).step_by(tasks) {
+                    let referrer = CustomerId::new(format!("{run}-referrer-{i}")).unwrap();
+                    let code = engine
+                        .issue_code(&referrer, t0())
+                        .await
+                        .unwrap()
+                        .record
+                        .code;
+                    engine
+                        .record_signup(&Signup {
+                            id: EventId::new(format!("{run}-signup-{i}")).unwrap(),
+                            customer: CustomerId::new(format!("{run}-referee-{i}")).unwrap(),
+                            visitor: None,
+                            code: Some(code),
+                            channel: None,
+                            at: t0(),
+                        })
+                        .await
+                        .unwrap();
+                    let outcome = engine
+                        .record_conversion(&conversion(&run, i))
+                        .await
+                        .unwrap();
+                    assert!(matches!(outcome, ConversionOutcome::Rewarded { .. }));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
 /// The bare loop: one row per `BEGIN IMMEDIATE` transaction, on `tasks`
 /// tasks. Commits per second.
 async fn sqlite_bare(pool: &sqlx::SqlitePool, n: usize, tasks: usize) -> f64 {
@@ -170,7 +218,9 @@ async fn main() {
                 let bare = sqlite_bare(&bare_pool, n, tasks).await;
                 if tasks == 1 {
                     let reads = sqlite_point_reads(&bare_pool, n).await;
-                    println!("sqlite: {reads:.0} point reads/s through the pool (one statement each)");
+                    println!(
+                        "sqlite: {reads:.0} point reads/s through the pool (one statement each)"
+                    );
                 }
                 let ours =
                     conversions(Arc::new(Engine::new(store, program())), "s", n, tasks).await;
@@ -211,8 +261,11 @@ async fn main() {
                 program(),
             ));
             for tasks in [1, 8] {
+                let whole = referrals(Arc::clone(&store), &format!("w{tasks}"), n, tasks).await;
                 let ours = conversions(Arc::clone(&store), &format!("p{tasks}"), n, tasks).await;
-                println!("postgres, {tasks} client(s): {ours:.0} conversions/s");
+                println!(
+                    "postgres, {tasks} client(s): {whole:.0} whole referrals/s, {ours:.0} conversions/s"
+                );
             }
             sqlx::query("DROP SCHEMA referrals_speed CASCADE")
                 .execute(&admin)
