@@ -454,11 +454,6 @@ pub(crate) use store_via_core;
 /// Creates or migrates the schema in one write transaction, retrying a
 /// conflict with another process opening the same database at once.
 pub(crate) async fn open_schema<D: Driver>(driver: &D) -> StoreResult<()> {
-    // Only recorded beside the version, for people reading the table; the
-    // crate's chrono has no clock, and nothing decides by this time.
-    let now_s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -467,7 +462,7 @@ pub(crate) async fn open_schema<D: Driver>(driver: &D) -> StoreResult<()> {
                 .begin()
                 .await
                 .map_err(|e| store_error::<D>("opening the schema", e))?;
-            match schema::bring_up(&mut *tx, D::DIALECT, now_s).await {
+            match schema::bring_up(&mut *tx, D::DIALECT).await {
                 Ok(Ok(_)) => D::commit(tx)
                     .await
                     .map_err(|e| store_error::<D>("committing the schema", e)),

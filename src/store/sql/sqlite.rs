@@ -213,7 +213,8 @@ impl Driver for SqliteDriver {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use referrals::store::SqliteStore;
-/// use referrals::{CustomerId, Currency, Engine, Money, Program};
+/// use referrals::model::CustomerId;
+/// use referrals::{Currency, Engine, Money, Program};
 ///
 /// let dir = std::env::temp_dir().join(format!("referrals-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
@@ -223,7 +224,7 @@ impl Driver for SqliteDriver {
 ///     .two_sided_reward(Money::new(1500, Currency::SAR), Money::new(1000, Currency::SAR))
 ///     .build()?;
 /// let amira = CustomerId::new("amira")?;
-/// let at = chrono::Utc::now();
+/// let at = chrono::DateTime::from_timestamp(1_772_355_600, 0).unwrap();
 ///
 /// let code = {
 ///     let engine = Engine::new(SqliteStore::open(&path).await?, program.clone());
