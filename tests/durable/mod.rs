@@ -181,3 +181,64 @@ mod crash;
 
 #[cfg(feature = "postgres")]
 mod outage;
+
+/// A service's role with data rights only (no CREATE, as PostgreSQL 15
+/// gives ordinary roles on `public`) opens a database whose schema is
+/// current, and runs the program.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_opens_for_a_role_that_may_not_create_tables() {
+    use referrals::sqlx;
+    let Some(url) = pg::url() else {
+        return pg::skipped("postgres_store_opens_for_a_role_that_may_not_create_tables");
+    };
+    let owner = pg::fresh(&url, "role", referrals::store::Isolation::ReadCommitted, 2).await;
+    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(owner.pool())
+        .await
+        .unwrap();
+    let role = format!("referrals_app_{}", std::process::id());
+    for statement in [
+        format!("DROP ROLE IF EXISTS {role}"),
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"),
+    ] {
+        sqlx::query(&statement).execute(owner.pool()).await.unwrap();
+    }
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(
+            options
+                .username(&role)
+                .options([("search_path", schema.as_str())]),
+        )
+        .await
+        .unwrap();
+    let store = referrals::store::PostgresStore::new(pool)
+        .await
+        .expect("a data-only role opens a current schema");
+    let sar = |minor| referrals::Money::new(minor, referrals::Currency::SAR);
+    let program = referrals::Program::builder("role", "Role bakery")
+        .currency(referrals::Currency::SAR)
+        .two_sided_reward(sar(1_500), sar(1_000))
+        .build()
+        .unwrap();
+    let engine = referrals::Engine::new(store, program);
+    let at = chrono::DateTime::from_timestamp(1_772_355_600, 0).unwrap();
+    let amira = referrals::model::CustomerId::new("amira").unwrap();
+    engine.issue_code(&amira, at).await.unwrap();
+    engine.store().pool().close().await;
+    owner.pool().close().await;
+    pg::drop_schemas(&url, "role").await;
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP ROLE IF EXISTS {role}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}

@@ -432,8 +432,9 @@ async fn apply_each<S: Session>(
     Ok(())
 }
 
-/// SQLite takes at most this many parameters in one statement text (its
-/// default limit is 32,766); a larger plan runs statement by statement.
+/// Plans with more parameters than this run statement by statement: a
+/// bound on the one text a batch builds (SQLite's own limit of 32,766
+/// parameters applies per statement, not per text).
 const MOST_BATCHED_ARGS: usize = 30_000;
 
 /// Runs every statement in one call (SQLite runs a text of several
@@ -515,33 +516,86 @@ impl<D: Driver> Core<D> {
     async fn try_commit(&self, plan: &CommitPlan) -> Result<(), Refused> {
         let statements = statements(plan)?;
         let args: usize = statements.iter().map(|s| s.args.len()).sum();
-        let mut tx = self
-            .driver
-            .begin()
-            .await
-            .map_err(|e| Refused::Database("beginning a commit", e))?;
-        if D::BATCHES && args <= MOST_BATCHED_ARGS {
-            if !apply_batch(&mut *tx, statements).await? {
-                // Some condition failed: roll back (drop), and run the plan
-                // statement by statement to name it (or, if another writer
-                // changed things meanwhile, to apply it after all).
-                drop(tx);
-                let mut tx = self
-                    .driver
-                    .begin()
-                    .await
-                    .map_err(|e| Refused::Database("beginning a commit", e))?;
-                apply_each(&mut *tx, plan, self::statements(plan)?).await?;
-                return D::commit(tx)
-                    .await
-                    .map_err(|e| Refused::Database("committing", e));
+        let mut tx = self.begin().await?;
+        let applied = if D::BATCHES && args <= MOST_BATCHED_ARGS {
+            match apply_batch(&mut *tx, statements).await {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    // Some condition failed: roll back, and run the plan
+                    // statement by statement to name it (or, if another
+                    // writer changed things meanwhile, to apply it after
+                    // all).
+                    let _ = D::rollback(tx).await;
+                    tx = self.begin().await?;
+                    apply_each(&mut *tx, plan, self::statements(plan)?).await
+                }
+                Err(e) => Err(e),
             }
         } else {
-            apply_each(&mut *tx, plan, statements).await?;
+            apply_each(&mut *tx, plan, statements).await
+        };
+        match applied {
+            Ok(()) => D::commit(tx)
+                .await
+                .map_err(|e| Refused::Database("committing", e)),
+            Err(refused) => {
+                // Its error, if any, changes nothing: the transaction is
+                // gone either way.
+                let _ = D::rollback(tx).await;
+                Err(refused)
+            }
         }
-        // On any error above, dropping `tx` uncommitted rolls it back.
-        D::commit(tx)
+    }
+
+    async fn begin(&self) -> Result<D::Write, Refused> {
+        self.driver
+            .begin()
             .await
-            .map_err(|e| Refused::Database("committing", e))
+            .map_err(|e| Refused::Database("beginning a commit", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renumber_shifts_every_parameter_and_nothing_else() {
+        let mut out = String::new();
+        renumber(
+            "UPDATE t SET a = $1, b = $12 WHERE c = $2 AND d = 5",
+            10,
+            &mut out,
+        );
+        assert_eq!(out, "UPDATE t SET a = $11, b = $22 WHERE c = $12 AND d = 5");
+    }
+
+    #[test]
+    fn statement_texts_have_nothing_renumber_could_misread() {
+        // `renumber` does not know quotes or comments: keep them out.
+        let texts = [
+            PUT_CODE.0,
+            PUT_CODE.1,
+            PUT_CUSTOMER.0,
+            PUT_CUSTOMER.1,
+            PUT_CONVERSION.0,
+            PUT_CONVERSION.1,
+            PUT_REWARD.0,
+            PUT_REWARD.1,
+            PUT_OUTBOX.0,
+            PUT_OUTBOX.1,
+            INSERT_IDEMPOTENCY,
+            INSERT_TOUCH,
+            INSERT_LEDGER,
+            INSERT_ASSIGNMENT,
+            ADD_TO_COUNTER_UP,
+            ADD_TO_COUNTER_DOWN,
+            &ADD_TO_BALANCE,
+        ];
+        for text in texts {
+            for bad in ["'", "\"", "--", "/*", "?", ";"] {
+                assert!(!text.contains(bad), "{bad} in {text}");
+            }
+        }
     }
 }

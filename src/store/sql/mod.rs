@@ -195,6 +195,8 @@ pub(crate) trait Driver: Debug + Send + Sync + 'static {
     type Read: DerefMut<Target = Self::Connection> + Send;
     /// A write transaction, rolled back when dropped uncommitted.
     type Write: DerefMut<Target = Self::Connection> + Send;
+    /// A read-only transaction, rolled back when dropped.
+    type View: DerefMut<Target = Self::Connection> + Send;
 
     /// Which SQL to speak.
     const DIALECT: Dialect;
@@ -209,6 +211,11 @@ pub(crate) trait Driver: Debug + Send + Sync + 'static {
     fn begin(&self) -> impl Future<Output = Result<Self::Write, sqlx::Error>> + Send;
     /// Commits a write transaction.
     fn commit(tx: Self::Write) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Rolls a write transaction back now (dropping one only queues the
+    /// rollback, and SQLite's write lock would outlive this store's turn).
+    fn rollback(tx: Self::Write) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// A read-only transaction over one consistent view, for snapshots.
+    fn begin_view(&self) -> impl Future<Output = Result<Self::View, sqlx::Error>> + Send;
     /// Which [`StoreErrorKind`] an error of this database is.
     fn classify(err: &sqlx::Error) -> StoreErrorKind;
     /// Whether the error only says that two transactions met
@@ -234,10 +241,10 @@ pub(crate) fn classify_common(err: &sqlx::Error) -> StoreErrorKind {
             StoreErrorKind::Conflict
         }
         // The server or the pool could not be reached, or the connection
-        // broke: the outcome of a commit in flight is unknown.
-        E::Io(_) | E::PoolTimedOut | E::WorkerCrashed | E::Tls(_) | E::Protocol(_) => {
-            StoreErrorKind::Unavailable
-        }
+        // broke: the outcome of a commit in flight is unknown. (Protocol
+        // errors are also sqlx's word for mistakes that never go away, so
+        // they are final.)
+        E::Io(_) | E::PoolTimedOut | E::WorkerCrashed | E::Tls(_) => StoreErrorKind::Unavailable,
         _ => StoreErrorKind::Backend,
     }
 }
@@ -477,6 +484,13 @@ pub(crate) async fn open_schema<D: Driver>(driver: &D) -> StoreResult<()> {
         .await;
         match result {
             Err(e) if e.kind() == StoreErrorKind::Conflict && attempt < 3 => continue,
+            // Still racing other openers: try opening again later.
+            Err(e) if e.kind() == StoreErrorKind::Conflict => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    e.message().to_owned(),
+                ));
+            }
             other => return other,
         }
     }

@@ -35,8 +35,9 @@ pub enum Isolation {
     ReadCommitted,
     /// What PostgreSQL-compatible distributed databases (CockroachDB,
     /// YugabyteDB) run by default: commits that touch the same rows fail
-    /// with a serialization failure, which the store reports as a conflict
-    /// and the engine retries.
+    /// with a serialization failure, which the store retries (the same
+    /// plan, its conditions checked afresh) up to 40 times, and then
+    /// reports as a conflict the engine decides again on.
     Serializable,
 }
 
@@ -59,6 +60,7 @@ impl Driver for PgDriver {
     type Connection = PgConnection;
     type Read = PoolConnection<Postgres>;
     type Write = Transaction<'static, Postgres>;
+    type View = Transaction<'static, Postgres>;
     const BATCHES: bool = false;
     const DIALECT: Dialect = Dialect::Postgres;
 
@@ -74,6 +76,15 @@ impl Driver for PgDriver {
         tx.commit()
     }
 
+    fn rollback(tx: Self::Write) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        tx.rollback()
+    }
+
+    fn begin_view(&self) -> impl Future<Output = Result<Self::View, sqlx::Error>> + Send {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    }
+
     fn classify(err: &sqlx::Error) -> StoreErrorKind {
         if let sqlx::Error::Database(db) = err {
             if let Some(code) = db.code() {
@@ -85,6 +96,11 @@ impl Driver for PgDriver {
                     // starting, too many connections: try again later.
                     c if c.starts_with("08") => return StoreErrorKind::Unavailable,
                     "57P01" | "57P02" | "57P03" | "53300" => return StoreErrorKind::Unavailable,
+                    // Lock or statement timeout, a read-only server (a
+                    // standby after failover), an unknown statement
+                    // outcome: the transaction is gone, nothing of it
+                    // stays; trying again can succeed.
+                    "55P03" | "57014" | "25006" | "40003" => return StoreErrorKind::Unavailable,
                     _ => {}
                 }
             }

@@ -44,6 +44,19 @@ pub(crate) fn counter_cols(key: &CounterKey) -> [Arg; 3] {
     ]
 }
 
+/// A read's error: never a conflict (the contract), even when a host's
+/// database runs reads serializable and one fails to serialize: that read
+/// may simply be tried again.
+pub(crate) fn read_error<D: Driver>(what: &str, err: sqlx::Error) -> crate::store::StoreError {
+    let e = store_error::<D>(&format!("reading {what}"), err);
+    if e.kind() == crate::store::StoreErrorKind::Conflict {
+        let message = e.message().to_owned();
+        crate::store::StoreError::new(crate::store::StoreErrorKind::Unavailable, message)
+    } else {
+        e
+    }
+}
+
 /// A page size as a `LIMIT` argument.
 fn limit_arg(limit: usize) -> Arg {
     Arg::from(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -72,10 +85,10 @@ impl<D: Driver> Core<D> {
             .driver
             .read()
             .await
-            .map_err(|e| store_error::<D>(&format!("reading {what}"), e))?;
+            .map_err(|e| read_error::<D>(what, e))?;
         super::Session::rows(&mut *conn, sql, args, cols)
             .await
-            .map_err(|e| store_error::<D>(&format!("reading {what}"), e))
+            .map_err(|e| read_error::<D>(what, e))
     }
 
     async fn one_versioned<T: serde::de::DeserializeOwned>(

@@ -119,6 +119,8 @@ pub(crate) enum SchemaError {
     Newer { found: u32 },
     /// The database holds a version no durable store wrote.
     Unknown { found: u32 },
+    /// `referrals_schema` exists but holds no version this crate can read.
+    Unreadable { found: String },
 }
 
 impl fmt::Display for SchemaError {
@@ -128,6 +130,11 @@ impl fmt::Display for SchemaError {
                 f,
                 "the database holds referrals schema version {found}, newer than this \
                  crate's {SCHEMA_VERSION}; it was left untouched (upgrade the referrals crate)"
+            ),
+            SchemaError::Unreadable { found } => write!(
+                f,
+                "the database's referrals_schema table holds {found}, not a schema version; \
+                 it was left untouched"
             ),
             SchemaError::Unknown { found } => write!(
                 f,
@@ -154,26 +161,55 @@ pub(crate) async fn bring_up<S: Session>(
     tx: &mut S,
     dialect: Dialect,
 ) -> Result<Result<Opened, SchemaError>, sqlx::Error> {
-    tx.run(
-        &render(
-            dialect,
-            "CREATE TABLE IF NOT EXISTS referrals_schema (
-                version {int} NOT NULL PRIMARY KEY, migrated_at_s {int} NOT NULL)",
-        ),
-        Vec::new(),
-    )
-    .await?;
-    let rows = tx
-        .rows(
-            "SELECT MAX(version) FROM referrals_schema",
+    // Look before creating: a role with only data rights (PostgreSQL 15
+    // gives ordinary roles no CREATE on `public`) can open a database
+    // whose schema is current.
+    let exists = match dialect {
+        Dialect::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'referrals_schema'"
+        }
+        Dialect::Postgres => {
+            "SELECT COUNT(*) FROM (SELECT to_regclass('referrals_schema') AS t) AS r WHERE t IS NOT NULL"
+        }
+    };
+    let rows = tx.rows(exists, Vec::new(), &[Col::Int]).await?;
+    let found = if rows.first().and_then(|r| int(r, 0, "schema table").ok()) == Some(0) {
+        tx.run(
+            &render(
+                dialect,
+                "CREATE TABLE referrals_schema (
+                    version {int} NOT NULL PRIMARY KEY, migrated_at_s {int} NOT NULL)",
+            ),
             Vec::new(),
-            &[Col::Int],
         )
         .await?;
-    let found = rows
-        .first()
-        .and_then(|r| int(r, 0, "schema version").ok())
-        .map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+        None
+    } else {
+        let rows = tx
+            .rows(
+                "SELECT MAX(version) FROM referrals_schema",
+                Vec::new(),
+                &[Col::Int],
+            )
+            .await?;
+        match rows.first().map(|r| r.first()) {
+            Some(Some(super::Cell::Int(Some(v)))) => match u32::try_from(*v) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    return Ok(Err(SchemaError::Unreadable {
+                        found: v.to_string(),
+                    }));
+                }
+            },
+            // The table exists but records no version: a failed creation
+            // by something else; not ours to build on.
+            _ => {
+                return Ok(Err(SchemaError::Unreadable {
+                    found: "no version".to_owned(),
+                }));
+            }
+        }
+    };
     let opened = match found {
         None => {
             for statement in SCHEMA_V2 {

@@ -1,7 +1,8 @@
 //! A whole database read back as a [`MemoryState`]: what the simulation's
 //! auditor and a host's audit or migration read.
 
-use super::{Col, Core, Driver, Row, from_json, int, text, version};
+use super::reads::read_error;
+use super::{Col, Core, Driver, Row, Session, from_json, int, text, version};
 use crate::model::{CustomerId, ProgramId};
 use crate::store::{
     Balance, CommitPlan, CounterKey, CounterScope, IdempotencyRecord, MemoryState, StoreResult,
@@ -14,8 +15,20 @@ impl<D: Driver> Core<D> {
     /// (not recomputed), so an audit compares what the database kept.
     pub(crate) async fn snapshot(&self) -> StoreResult<MemoryState> {
         let mut state = MemoryState::new();
-        let all = |sql: &'static str, cols: &'static [Col]| self.query_all(sql, cols);
-        for row in all("SELECT record FROM referrals_idempotency", &[Col::Text]).await? {
+        // One read-only transaction: every table from the same moment,
+        // whatever commits run meanwhile.
+        let mut view = self
+            .driver
+            .begin_view()
+            .await
+            .map_err(|e| read_error::<D>("the whole store", e))?;
+        for row in all::<D>(
+            &mut view,
+            "SELECT record FROM referrals_idempotency",
+            &[Col::Text],
+        )
+        .await?
+        {
             let record: IdempotencyRecord =
                 from_json("an idempotency record", text(&row, 0, "idempotency")?)?;
             state.load(CommitPlan {
@@ -28,55 +41,98 @@ impl<D: Driver> Core<D> {
         let prior = |row: &Row, what: &str| -> StoreResult<u64> {
             Ok(version(row, 0, what)?.saturating_sub(1))
         };
-        for row in all("SELECT version, record FROM referrals_codes", vr).await? {
+        for row in all::<D>(&mut view, "SELECT version, record FROM referrals_codes", vr).await? {
             writes.push(Write::PutCode {
                 expected: prior(&row, "code")?,
                 record: from_json("a code", text(&row, 1, "code")?)?,
             });
         }
-        for row in all("SELECT version, record FROM referrals_customers", vr).await? {
+        for row in all::<D>(
+            &mut view,
+            "SELECT version, record FROM referrals_customers",
+            vr,
+        )
+        .await?
+        {
             writes.push(Write::PutCustomer {
                 expected: prior(&row, "customer")?,
                 record: from_json("a customer", text(&row, 1, "customer")?)?,
             });
         }
-        for row in all("SELECT version, record FROM referrals_conversions", vr).await? {
+        for row in all::<D>(
+            &mut view,
+            "SELECT version, record FROM referrals_conversions",
+            vr,
+        )
+        .await?
+        {
             writes.push(Write::PutConversion {
                 expected: prior(&row, "conversion")?,
                 record: from_json("a conversion", text(&row, 1, "conversion")?)?,
             });
         }
-        for row in all("SELECT version, record FROM referrals_rewards", vr).await? {
+        for row in all::<D>(
+            &mut view,
+            "SELECT version, record FROM referrals_rewards",
+            vr,
+        )
+        .await?
+        {
             writes.push(Write::PutReward {
                 expected: prior(&row, "reward")?,
                 record: Box::new(from_json("a reward", text(&row, 1, "reward")?)?),
             });
         }
-        for row in all("SELECT version, record FROM referrals_outbox", vr).await? {
+        for row in all::<D>(
+            &mut view,
+            "SELECT version, record FROM referrals_outbox",
+            vr,
+        )
+        .await?
+        {
             writes.push(Write::PutOutboxItem {
                 expected: prior(&row, "outbox item")?,
                 record: Box::new(from_json("an outbox item", text(&row, 1, "outbox item")?)?),
             });
         }
-        for row in all("SELECT record FROM referrals_touches", &[Col::Text]).await? {
+        for row in all::<D>(
+            &mut view,
+            "SELECT record FROM referrals_touches",
+            &[Col::Text],
+        )
+        .await?
+        {
             writes.push(Write::InsertTouch(from_json(
                 "a touch",
                 text(&row, 0, "touch")?,
             )?));
         }
-        for row in all("SELECT record FROM referrals_ledger", &[Col::Text]).await? {
+        for row in all::<D>(
+            &mut view,
+            "SELECT record FROM referrals_ledger",
+            &[Col::Text],
+        )
+        .await?
+        {
             writes.push(Write::InsertLedgerEntry(from_json(
                 "a ledger entry",
                 text(&row, 0, "ledger entry")?,
             )?));
         }
-        for row in all("SELECT record FROM referrals_assignments", &[Col::Text]).await? {
+        for row in all::<D>(
+            &mut view,
+            "SELECT record FROM referrals_assignments",
+            &[Col::Text],
+        )
+        .await?
+        {
             writes.push(Write::InsertAssignment(from_json(
                 "an assignment",
                 text(&row, 0, "assignment")?,
             )?));
         }
-        for row in all(
+        for row in all::<D>(
+            &mut view,
             "SELECT scope_kind, scope, name, used FROM referrals_counters",
             &[Col::Text, Col::Text, Col::Text, Col::Int],
         )
@@ -108,7 +164,7 @@ impl<D: Driver> Core<D> {
         });
         // The balances the database kept, over the ones folded from the
         // entries above: an audit must see what the store maintained.
-        for row in all(
+        for row in all::<D>(&mut view,
             "SELECT program, customer, unit, pending, available, redeemed, owed FROM referrals_balances",
             &[Col::Text, Col::Text, Col::Text, Col::Int, Col::Int, Col::Int, Col::Int],
         )
@@ -131,10 +187,17 @@ impl<D: Driver> Core<D> {
         }
         Ok(state)
     }
+}
 
-    async fn query_all(&self, sql: &'static str, cols: &'static [Col]) -> StoreResult<Vec<Row>> {
-        self.query("the whole store", sql, Vec::new(), cols).await
-    }
+/// Every row of one query, inside the snapshot's view.
+async fn all<D: Driver>(
+    view: &mut D::View,
+    sql: &'static str,
+    cols: &'static [Col],
+) -> StoreResult<Vec<Row>> {
+    Session::rows(&mut **view, sql, Vec::new(), cols)
+        .await
+        .map_err(|e| read_error::<D>("the whole store", e))
 }
 
 fn program_id(s: &str) -> StoreResult<ProgramId> {

@@ -99,10 +99,17 @@ impl SqliteOptions {
     /// busy timeout and synchronous level. For hosts that build their own
     /// pool with them and pass it to [`SqliteStore::from_pool`].
     pub fn connect_options(&self, path: impl AsRef<Path>) -> SqliteConnectOptions {
+        self.connect_options_keeping_journal(path)
+            .journal_mode(SqliteJournalMode::Wal)
+    }
+
+    /// The same without changing the file's journal mode: what the store
+    /// opens with, so that a database it refuses stays byte for byte as
+    /// it was; WAL is set once the schema is known to be ours.
+    fn connect_options_keeping_journal(&self, path: impl AsRef<Path>) -> SqliteConnectOptions {
         SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(self.create_if_missing)
-            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match self.synchronous {
                 Synchronous::Normal => SqliteSynchronous::Normal,
                 Synchronous::Full => SqliteSynchronous::Full,
@@ -151,6 +158,7 @@ impl Driver for SqliteDriver {
     type Connection = SqliteConnection;
     type Read = PoolConnection<Sqlite>;
     type Write = SqliteWrite;
+    type View = Transaction<'static, Sqlite>;
     const BATCHES: bool = true;
     const DIALECT: Dialect = Dialect::Sqlite;
 
@@ -169,6 +177,16 @@ impl Driver for SqliteDriver {
 
     async fn commit(write: Self::Write) -> Result<(), sqlx::Error> {
         write.tx.commit().await
+    }
+
+    async fn rollback(write: Self::Write) -> Result<(), sqlx::Error> {
+        // Rolled back before the turn (dropped after) passes on.
+        write.tx.rollback().await
+    }
+
+    fn begin_view(&self) -> impl Future<Output = Result<Self::View, sqlx::Error>> + Send {
+        // A deferred transaction: its first read fixes the view (WAL).
+        self.pool.begin()
     }
 
     fn classify(err: &sqlx::Error) -> StoreErrorKind {
@@ -265,11 +283,13 @@ impl SqliteStore {
     ) -> StoreResult<SqliteStore> {
         let path = path.as_ref();
         let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections)
+            // The field is public: a 0 set directly must not reach sqlx,
+            // whose pool panics on it.
+            .max_connections(options.max_connections.max(1))
             // A local file does not drop connections: no ping (a round trip
             // to the connection's worker thread) before every statement.
             .test_before_acquire(false)
-            .connect_with(options.connect_options(path))
+            .connect_with(options.connect_options_keeping_journal(path))
             .await
             .map_err(|e| {
                 super::store_error::<SqliteDriver>(
@@ -277,7 +297,18 @@ impl SqliteStore {
                     e,
                 )
             })?;
-        SqliteStore::from_pool(pool).await
+        let store = SqliteStore::from_pool(pool).await?;
+        // Persistent in the file: every connection now and later uses WAL.
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(store.pool())
+            .await
+            .map_err(|e| {
+                super::store_error::<SqliteDriver>(
+                    &format!("switching {} to WAL", path.display()),
+                    e,
+                )
+            })?;
+        Ok(store)
     }
 
     /// A store over a private in-memory database: for tests. One
