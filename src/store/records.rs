@@ -458,6 +458,7 @@ impl CommitPlan {
     /// Whether two writes of the plan name one key (a counter excepted:
     /// its writes add up in order). Such a plan is an engine bug, which
     /// every store refuses as final rather than letting the last write win.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn writes_a_key_twice(&self) -> bool {
         let mut keys: Vec<(u8, &str, &str, &str)> = self
             .writes
