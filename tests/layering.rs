@@ -18,6 +18,7 @@ const CORE: &[&str] = &[
     "reward.rs",
     "incentive",
     "ledger",
+    "fraud",
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
