@@ -175,6 +175,7 @@ pub mod attribution;
 pub mod code;
 pub mod engine;
 mod error;
+pub mod fraud;
 pub mod incentive;
 pub mod ledger;
 pub mod link;
