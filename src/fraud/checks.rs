@@ -15,6 +15,7 @@ use std::fmt;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::identity::IdentityKind;
 use crate::model::CustomerId;
 use crate::money::Money;
 
@@ -107,7 +108,7 @@ pub enum Evidence {
         /// The other customer.
         with: CustomerId,
         /// The kinds of identifier they share.
-        kinds: Vec<String>,
+        kinds: Vec<IdentityKind>,
     },
     /// A count past its limit.
     Count(Counted),
@@ -240,27 +241,32 @@ impl Default for Limits {
 
 /// Identifier kinds shared only through the network: common among honest
 /// people (a family, an office, a mobile carrier's NAT).
-fn network_only(kinds: &[String]) -> bool {
-    kinds.iter().all(|k| k == "ip" || k == "ip_prefix")
+fn network_only(kinds: &[IdentityKind]) -> bool {
+    kinds
+        .iter()
+        .all(|k| matches!(k, IdentityKind::Ip | IdentityKind::IpPrefix))
 }
 
-/// Self-referral by a shared identifier: `shared` lists, per kind, what
-/// the referee shares with the referrer (as the identity module's
-/// comparison of keyed hashes reports it: `email`, `phone`, `device`,
-/// `payment`, `address`, `ip`, `ip_prefix`). Sharing only a network is
+/// Self-referral by a shared identifier: `shared` lists the kinds of
+/// identifier the referee shares with the referrer, as
+/// [`IdentitySignals::shared_with`](super::identity::IdentitySignals::shared_with)
+/// reports them from the keyed hashes. Sharing only a network is
 /// [`Severity::Weak`] (siblings on one home network); a payment
 /// instrument, a phone or an e-mail is [`Severity::Strong`]; a device or
 /// an address alone is [`Severity::Suspicious`] (a household).
-pub fn self_referral(referrer: &CustomerId, shared: &[String]) -> Option<Signal> {
+pub fn self_referral(referrer: &CustomerId, shared: &[IdentityKind]) -> Option<Signal> {
     if shared.is_empty() {
         return None;
     }
     let mut kinds = shared.to_vec();
     kinds.sort();
     kinds.dedup();
-    let strong = kinds
-        .iter()
-        .any(|k| k == "payment" || k == "phone" || k == "email");
+    let strong = kinds.iter().any(|k| {
+        matches!(
+            k,
+            IdentityKind::Payment | IdentityKind::Phone | IdentityKind::Email
+        )
+    });
     let severity = if network_only(&kinds) {
         Severity::Weak
     } else if strong {
@@ -273,7 +279,11 @@ pub fn self_referral(referrer: &CustomerId, shared: &[String]) -> Option<Signal>
         severity,
         reason: format!(
             "the referee shares {} with the referrer {referrer}",
-            kinds.join(", ")
+            kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         evidence: vec![Evidence::SharedIdentifiers {
             with: referrer.clone(),

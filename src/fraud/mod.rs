@@ -2,14 +2,22 @@
 //! over plain data (no store, no engine, no clock), as the rest of the
 //! core.
 //!
+//! - [`identity`]: what a host knows about a customer (e-mail, phone,
+//!   device, IP, payment, address), normalised against the usual tricks
+//!   and keyed-hashed (HMAC-SHA256 with a program secret, rotatable), so
+//!   identifiers are compared without being kept.
 //! - [`checks`]: the battery of explainable checks. Each returns
 //!   [`Signal`](checks::Signal)s: a named check, a severity, a readable
-//!   reason and the evidence (which hashed identifiers matched which
+//!   reason and the evidence (which identifier kinds matched which
 //!   customer, which counts passed which limit).
 //! - [`policy`]: a program's [`FraudPolicy`](policy::FraudPolicy): each
 //!   signal maps to allow, hold for review or reject, per side of the
-//!   referral, by thresholds or a weighted score; honest look-alikes
-//!   (siblings on one home network) are at most held.
+//!   referral, by rules or a weighted score; honest look-alikes (siblings
+//!   on one home network) are at most held.
 
 pub mod checks;
+pub mod identity;
 pub mod policy;
+
+#[cfg(test)]
+mod tests;

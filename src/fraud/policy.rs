@@ -230,8 +230,16 @@ mod tests {
         CustomerId::new(s).unwrap()
     }
 
-    fn kinds(k: &[&str]) -> Vec<String> {
-        k.iter().map(|s| (*s).to_owned()).collect()
+    fn kinds(k: &[&str]) -> Vec<crate::fraud::identity::IdentityKind> {
+        use crate::fraud::identity::IdentityKind;
+        k.iter()
+            .map(|s| {
+                *IdentityKind::ALL
+                    .iter()
+                    .find(|kind| kind.as_str() == *s)
+                    .unwrap_or_else(|| panic!("no kind {s}"))
+            })
+            .collect()
     }
 
     #[test]

@@ -2,14 +2,22 @@ use chrono::TimeZone;
 use proptest::prelude::*;
 
 use super::*;
+use crate::fraud::identity::IdentityKind;
 use crate::money::Currency;
 
 fn cid(s: &str) -> CustomerId {
     CustomerId::new(s).unwrap()
 }
 
-fn kinds(k: &[&str]) -> Vec<String> {
-    k.iter().map(|s| (*s).to_owned()).collect()
+fn kinds(k: &[&str]) -> Vec<IdentityKind> {
+    k.iter()
+        .map(|s| {
+            *IdentityKind::ALL
+                .iter()
+                .find(|kind| kind.as_str() == *s)
+                .unwrap_or_else(|| panic!("no kind {s}"))
+        })
+        .collect()
 }
 
 #[test]
