@@ -72,8 +72,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             checks::ring(
                 &CustomerId::new("e")?,
                 &CustomerId::new("a")?,
-                &[("a", "b"), ("b", "c"), ("c", "d"), ("d", "e")]
-                    .map(|(x, y)| (CustomerId::new(x).unwrap(), CustomerId::new(y).unwrap())),
+                checks::referees_in(
+                    &[("a", "b"), ("b", "c"), ("c", "d"), ("d", "e")]
+                        .map(|(x, y)| (CustomerId::new(x).unwrap(), CustomerId::new(y).unwrap())),
+                ),
                 &limits,
             )
             .into_iter()
@@ -101,8 +103,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "Her referees refund 8 of 10 orders (the program: 4 %)",
             checks::refund_abuse(
                 &amira,
-                RefundCounts { refunds: 8, conversions: 10 },
-                RefundCounts { refunds: 40, conversions: 1_000 },
+                RefundCounts {
+                    refunds: 8,
+                    conversions: 10,
+                },
+                RefundCounts {
+                    refunds: 40,
+                    conversions: 1_000,
+                },
                 &limits,
             )
             .into_iter()

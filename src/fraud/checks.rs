@@ -420,38 +420,35 @@ pub fn velocity(rate: Rate, count: u64, limits: &Limits) -> Option<Signal> {
 }
 
 /// A loop closed by the referral `referrer → referee`: a path of earlier
-/// referrals (`edges`, referrer → referee) from the referee back to the
-/// referrer, at most `limits.longest_ring` referrals long. The shortest
-/// such loop is the evidence. Two people referring each other are refused
-/// by the engine already; this finds the longer loops.
+/// referrals from the referee back to the referrer, at most
+/// `limits.longest_ring` referrals long. `referees_of` answers whom a
+/// customer referred (the store's list, asked only for the customers the
+/// search reaches, so the cost does not grow with the program). The
+/// shortest such loop is the evidence. Two people referring each other
+/// are refused by the engine already; this finds the longer loops.
 pub fn ring(
     referrer: &CustomerId,
     referee: &CustomerId,
-    edges: &[(CustomerId, CustomerId)],
+    mut referees_of: impl FnMut(&CustomerId) -> Vec<CustomerId>,
     limits: &Limits,
 ) -> Option<Signal> {
-    let mut next: HashMap<&CustomerId, Vec<&CustomerId>> = HashMap::new();
-    for (from, to) in edges {
-        next.entry(from).or_default().push(to);
-    }
     // Breadth first from the referee: the first time the referrer is
     // reached is the shortest loop.
-    let mut came_from: HashMap<&CustomerId, &CustomerId> = HashMap::new();
-    let mut seen: HashSet<&CustomerId> = HashSet::from([referee]);
-    let mut queue: VecDeque<(&CustomerId, usize)> = VecDeque::from([(referee, 0)]);
+    let mut came_from: HashMap<CustomerId, CustomerId> = HashMap::new();
+    let mut seen: HashSet<CustomerId> = HashSet::from([referee.clone()]);
+    let mut queue: VecDeque<(CustomerId, usize)> = VecDeque::from([(referee.clone(), 0)]);
     while let Some((at, depth)) = queue.pop_front() {
-        if at == referrer {
+        if &at == referrer {
+            // Back from the referrer to the referee, then reversed.
             let mut path = vec![at.clone()];
-            let mut cur = at;
+            let mut cur = &at;
             while let Some(prev) = came_from.get(cur) {
-                path.push((*prev).clone());
+                path.push(prev.clone());
                 cur = prev;
             }
             path.reverse();
-            // referee … referrer, then the new referral back to the referee.
             let mut customers = vec![referrer.clone()];
-            customers.extend(path.into_iter().take_while(|c| c != referrer));
-            customers.push(referrer.clone());
+            customers.extend(path);
             return Some(Signal {
                 check: Check::Ring,
                 severity: Severity::Strong,
@@ -472,14 +469,26 @@ pub fn ring(
         if depth + 1 >= limits.longest_ring {
             continue;
         }
-        for to in next.get(at).into_iter().flatten() {
-            if seen.insert(to) {
-                came_from.insert(to, at);
+        for to in referees_of(&at) {
+            if seen.insert(to.clone()) {
+                came_from.insert(to.clone(), at.clone());
                 queue.push_back((to, depth + 1));
             }
         }
     }
     None
+}
+
+/// The referees of each referrer in `edges` (referrer → referee), for
+/// [`ring`] over a list held in memory.
+pub fn referees_in(
+    edges: &[(CustomerId, CustomerId)],
+) -> impl FnMut(&CustomerId) -> Vec<CustomerId> + '_ {
+    let mut by_referrer: HashMap<&CustomerId, Vec<CustomerId>> = HashMap::new();
+    for (from, to) in edges {
+        by_referrer.entry(from).or_default().push(to.clone());
+    }
+    move |c| by_referrer.get(c).cloned().unwrap_or_default()
 }
 
 /// A cluster: `sharing` of the referrer's referees share an identifier

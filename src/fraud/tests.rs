@@ -115,7 +115,7 @@ fn a_ring_a_farm_a_coupon_site_a_brute_force_and_refund_abuse_are_caught() {
     let limits = Limits::default();
     let policy = FraudPolicy::default();
     let edges = [("b", "c"), ("c", "d"), ("d", "e"), ("a", "b")].map(|(x, y)| (cid(x), cid(y)));
-    let ring = checks::ring(&cid("e"), &cid("a"), &edges, &limits).unwrap();
+    let ring = checks::ring(&cid("e"), &cid("a"), checks::referees_in(&edges), &limits).unwrap();
     let farm = checks::velocity(Rate::SignupsPerDevicePerDay, 30, &limits).unwrap();
     let site = checks::code_leakage("coupons.example", 40, &limits).unwrap();
     let guess = checks::code_guessing("198.51.100.0/24", 400, &limits).unwrap();
