@@ -133,9 +133,8 @@ fn sorted_slots<'a>(whole: bool, n: usize, path: impl Fn(u32) -> &'a [ChannelId]
 
 /// An empty vector with room for `n` elements whose memory the OS is
 /// asked to back with huge pages (Linux, from 4 MiB): a table or arena
-/// read at random then misses the TLB far less (the 10M-path aggregated
-/// file reads about 10% faster). Only a hint: contents and results never
-/// depend on it.
+/// read at random then misses the TLB far less (the gain measured is in
+/// `DESIGN.md`). Only a hint: contents and results never depend on it.
 pub(crate) fn huge_with_capacity<T>(n: usize) -> Vec<T> {
     let mut v: Vec<T> = Vec::with_capacity(n);
     unsafe_ops::advise_huge_pages(v.spare_capacity_mut());

@@ -77,56 +77,29 @@
 //! ignored, so every model attributes value in the same proportions as
 //! conversions.
 //!
-//! # Speed and memory
+//! # Memory and speed
 //!
 //! Readers stream: they hold a few blocks of lines (1 MiB each by default)
-//! and one entry per distinct path, never the file. Plain per-journey lines
-//! (unquoted, `0`/`1`, decimals without exponent, paths of at most 16
-//! touches over at most 255 channels per parsing thread) take a fused
-//! single-pass path that looks paths up by their packed channel ids; any
-//! other line goes through the general parser, which accepts everything
-//! described above and reports errors, several times slower per line.
-//! Both read every field the same way (a test checks it).
+//! and one entry per distinct path, never the file, so memory follows the
+//! number of distinct paths. Per-journey files are parsed on
+//! [`ReadOptions::with_threads`] threads; aggregated files, where nearly
+//! every line is a new path, on the calling thread, with tables that
+//! [`read_file`] sizes from the file's size.
 //!
-//! Each block is first scanned once, 16 bytes at a time (SSE2 on x86_64,
-//! bytewise elsewhere), for the bytes where a field or token can end (`>`,
-//! the separator, a quote, a line end), so the fast path finds every field
-//! and token by a bit scan rather than a branch per byte. A journey's path
-//! field of at most 32 bytes is looked up whole in a direct-mapped memo of
-//! recent paths (its bytes as four words) before it is tokenized; touch
-//! times and values of up to 8 bytes are read eight bytes at a time with no
-//! branch per digit. A channel token of at most 16 bytes is looked up in a
-//! small open table (its bytes as two words and its length) before the
-//! token table, and each journey line is added two lines late: its path
-//! slot is prefetched first, so a rare path's cache miss overlaps the next
-//! two lines' parsing (6% faster than one line late on 10M journeys); a
-//! converting line's value waits, its path's totals prefetched, until the
-//! next converting line (exact sums do not depend on the order). The
-//! builder keys paths of at most 16 touches over ids below 255 by a packed
-//! `u128` and keeps all paths in one arena, which [`JourneySetBuilder::finish`]
-//! sorts by key: with at most 12 touches per path over fewer than 255
-//! channels, plain `u128`s holding the whole path (id + 1 a byte, first
-//! touch highest) and the slot, each path then read back from its key; up
-//! to 16 touches, `(key, slot)` pairs; else a first-four-ids prefix with
-//! slice compares on ties. Each worker settles its own table, and the
-//! others' tables are folded into the first with their slots prefetched a
-//! few paths ahead. First-order Markov over at most 256 channels counts
-//! transitions in a dense matrix, in one pass, instead of hash maps
-//! (bit-identical; a test compares both).
+//! Plain per-journey lines (unquoted, `0`/`1`, decimals without exponent,
+//! paths of at most 16 touches over at most 255 channels per parsing
+//! thread) take a fast path; any other line goes through the general
+//! parser, which accepts everything described above and reports errors,
+//! several times slower per line. Both read every field the same way (a
+//! test checks it), so the choice never changes a result. On Linux the
+//! large tables are advised onto huge pages, a hint nothing depends on.
+//! How the readers are fast is told in the crate's `DESIGN.md`.
 //!
-//! The readers' hash tables and the arrays [`JourneySetBuilder::finish`]
-//! builds are allocated untouched and, on Linux, advised onto huge pages
-//! (`madvise(MADV_HUGEPAGE)`; a hint, nothing depends on it): random reads
-//! over tens of megabytes then miss the TLB far less.
+//! To run every model over a file from the command line:
 //!
-//! Aggregated files, where nearly every line is a new path, are parsed by
-//! one worker on the calling thread (two workers would each insert half the
-//! paths and then fold them: measured no faster): [`read_file`] sizes the
-//! worker's table and arenas from the file size and the first block's line
-//! length, the worker keys every packable path by its ids however it is
-//! spelled, and a fresh builder adopts its arena as it is. As journey lines, each
-//! aggregated line is added two lines late, its path slot prefetched
-//! (an overflowing sum still names its own line).
+//! ```text
+//! cargo run --release --example channel_report -- FILE [--json]
+//! ```
 //!
 //! # Determinism
 //!
