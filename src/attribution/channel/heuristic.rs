@@ -410,3 +410,22 @@ impl JourneySet {
         self.time_decay.as_ref().ok_or(ModelError::NoTouchTimes)
     }
 }
+
+/// Time-decay shares of the touches of one journey: touch `i` weighs
+/// `2^(-hours_i / half_life)`, and shares are weights over their sum.
+/// Weights are taken relative to the latest touch (`2^((min - hours_i) / h)`),
+/// the same shares after normalising, so that the latest touch weighs 1 and
+/// the sum never underflows to 0 on old journeys.
+pub(crate) fn time_decay_shares(hours: &[f64], half_life: f64, shares: &mut Vec<f64>) {
+    shares.clear();
+    let min = hours.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut sum = 0.0;
+    for &h in hours {
+        let w = ((min - h) / half_life).exp2();
+        sum += w;
+        shares.push(w);
+    }
+    for w in shares.iter_mut() {
+        *w /= sum;
+    }
+}
