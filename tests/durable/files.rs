@@ -255,3 +255,19 @@ async fn a_database_that_cannot_be_created_is_a_typed_error() {
     assert_eq!(err.kind(), StoreErrorKind::Backend, "{err}");
     assert!(err.to_string().contains("opening SQLite database"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_given_as_a_path_says_what_to_do_instead() {
+    for url in ["sqlite://referrals.db", "sqlite::memory:"] {
+        let err = SqliteStore::open(url).await.unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Backend, "{err}");
+        assert!(
+            err.to_string().contains("takes a file path, not a URL"),
+            "{err}"
+        );
+        assert!(
+            !Path::new("sqlite:").exists(),
+            "a directory named after the URL was made"
+        );
+    }
+}

@@ -182,6 +182,9 @@ impl PostgresStore {
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<PostgresStore> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
+            // A broken connection is an `Unavailable` error the caller
+            // retries: no ping (a round trip) before every statement.
+            .test_before_acquire(false)
             .connect(url)
             .await
             .map_err(|e| super::store_error::<PgDriver>("connecting to PostgreSQL", e))?;

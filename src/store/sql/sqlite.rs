@@ -22,8 +22,8 @@ use crate::reward::Label;
 use crate::store::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
     CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, MemoryState,
-    OutboxCursor, OutboxItem, Reward, RewardCursor, StoreErrorKind, StoreResult, TouchRecord,
-    Versioned,
+    OutboxCursor, OutboxItem, Reward, RewardCursor, StoreError, StoreErrorKind, StoreResult,
+    TouchRecord, Versioned,
 };
 
 impl_session!(SqliteConnection, Sqlite);
@@ -282,6 +282,19 @@ impl SqliteStore {
         options: SqliteOptions,
     ) -> StoreResult<SqliteStore> {
         let path = path.as_ref();
+        // A URL here would become a file named after it (`sqlite:` a
+        // directory): say what to do instead.
+        if path.to_str().is_some_and(|p| p.starts_with("sqlite:")) {
+            return Err(StoreError::new(
+                StoreErrorKind::Backend,
+                format!(
+                    "SqliteStore::open takes a file path, not a URL ({}): pass the path \
+                     (e.g. `referrals.db`), use SqliteStore::in_memory() for a database in \
+                     memory, or build a pool from the URL and pass it to SqliteStore::from_pool",
+                    path.display()
+                ),
+            ));
+        }
         let pool = SqlitePoolOptions::new()
             // The field is public: a 0 set directly must not reach sqlx,
             // whose pool panics on it.
@@ -336,7 +349,9 @@ impl SqliteStore {
     /// A store over the host's own pool, creating or migrating the schema
     /// (tables prefixed `referrals_`) in its database. The pool's settings
     /// stay the host's: [`SqliteOptions::connect_options`] gives the ones
-    /// this crate recommends.
+    /// this crate recommends. A pool over `sqlite::memory:` must have one
+    /// connection (each connection of such a pool is a database of its
+    /// own); [`SqliteStore::in_memory`] does that.
     ///
     /// # Errors
     /// As [`SqliteStore::open`].
