@@ -69,12 +69,14 @@
 //! Three layers (see [`_documentation::architecture`]):
 //!
 //! - **A pure core**: [`money`], [`model`], [`code`], [`link`], [`share`],
-//!   [`attribution`], [`program`], [`reward`] and [`incentive`] are plain types and functions with no
-//!   I/O. Time comes in as
-//!   an argument; randomness through an injected RNG.
+//!   [`attribution`], [`program`], [`reward`], [`incentive`], [`ledger`]
+//!   and [`fraud`] are plain types and functions with no I/O. Time comes in
+//!   as an argument; randomness through an injected RNG.
 //! - **One storage seam**: the [`Store`] trait. [`MemoryStore`] is the
-//!   embedded default; your application can implement `Store` over its own
-//!   database and check it with the conformance suite (feature `testing`).
+//!   embedded default; durable stores over SQLite and PostgreSQL come with
+//!   features `sqlite` and `postgres`; your application can implement
+//!   `Store` over its own database and check it with the conformance suite
+//!   (feature `testing`).
 //! - **The [`Engine`]**: reads from the store, decides with pure code
 //!   ([`engine::decide`]), and applies each decision in one atomic,
 //!   conditional [`Store::commit`]. Every event is idempotent by its id.
@@ -96,16 +98,19 @@
 //!   self-referral refused.
 //! - Channel analysis over millions of journeys: heuristic models, exact
 //!   Markov removal effects and Shapley values ([`attribution::channel`]).
-//! - A fixed two-sided reward per referee conversion, booked to an
-//!   append-only ledger in exact minor units, clawed back pro rata on partial
-//!   refunds and in full on full refunds.
-//! - Incentive rules ([`incentive`]): triggers, conditions, tiers,
-//!   milestones, campaigns, stacking, experiments and contests, evaluated
-//!   purely with a trace per rule (not yet wired into the engine).
+//! - A fixed two-sided reward, or incentive rules ([`incentive`]:
+//!   triggers, conditions, tiers, milestones, campaigns, stacking,
+//!   experiments, contests, with a trace per rule), paid through the reward
+//!   ledger ([`ledger`]): holds, review, expiry, redemption, coupons,
+//!   budgets and caps, clawbacks and debts on refunds, a fulfilment outbox.
+//! - Durable stores over SQLite and PostgreSQL on your own `sqlx` pool.
+//! - Fraud checks ([`fraud`]): identity signals keyed-hashed on entry,
+//!   explainable checks and a per-program policy (pure; not yet run by the
+//!   engine).
 //!
-//! What it does not do yet: budgets and
-//! hold periods, fraud scoring, analytics, durable stores. Those come on top
-//! of the same seams.
+//! What it does not do yet: fraud checks run by the engine with a review
+//! queue, erasure and export of a customer's data, program analytics. Those
+//! come on top of the same seams.
 //!
 //! # Usage
 //!
@@ -128,6 +133,9 @@
 //! - `testing`: the store conformance suite (`store::conformance`) and the
 //!   seeded fault-injecting `store::FaultyStore`, for testing your own
 //!   `Store`. Pulls in tokio. Outside semver.
+//! - `sqlite`, `postgres`: `store::SqliteStore` and `store::PostgresStore`,
+//!   built on `sqlx` 0.8 (re-exported as `referrals::sqlx`) and tokio; no
+//!   TLS feature of sqlx is enabled (yours decide).
 //!
 //! The default build has no async runtime, database driver or HTTP
 //! dependency.
