@@ -378,7 +378,9 @@ impl Rate {
 /// (inclusive), counted from their times (any order; the current event
 /// included by the caller).
 pub fn count_in_window(rate: Rate, times: &[DateTime<Utc>], now: DateTime<Utc>) -> u64 {
-    let since = now - rate.window();
+    let since = now
+        .checked_sub_signed(rate.window())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     times.iter().filter(|t| **t > since && **t <= now).count() as u64
 }
 
@@ -470,6 +472,11 @@ pub fn ring(
             continue;
         }
         for to in referees_of(&at) {
+            if seen.len() >= MOST_RING_VISITS {
+                // A referrer with thousands of referees would make this
+                // search cost what the program is: stop, say nothing.
+                return None;
+            }
             if seen.insert(to.clone()) {
                 came_from.insert(to.clone(), at.clone());
                 queue.push_back((to, depth + 1));
@@ -478,6 +485,10 @@ pub fn ring(
     }
     None
 }
+
+/// The most customers one ring search visits: past it the search stops
+/// without a signal, so its cost stays bounded whatever the graph.
+pub const MOST_RING_VISITS: usize = 10_000;
 
 /// The referees of each referrer in `edges` (referrer → referee), for
 /// [`ring`] over a list held in memory.
@@ -518,27 +529,33 @@ pub fn timing(
     converted_at: DateTime<Utc>,
     limits: &Limits,
 ) -> Option<Signal> {
-    let seconds = (converted_at - touched_at).num_seconds();
-    (seconds >= 0 && seconds < limits.least_seconds_to_convert).then(|| Signal {
-        check: Check::Timing,
-        severity: Severity::Suspicious,
-        reason: format!(
-            "the referee bought {seconds} s after the click, the least expected is {} s",
-            limits.least_seconds_to_convert
-        ),
-        evidence: vec![Evidence::Seconds {
-            what: "from the click to the order".to_owned(),
-            seconds,
-            at_least: limits.least_seconds_to_convert,
-        }],
-    })
+    let elapsed = converted_at - touched_at;
+    let seconds = elapsed.num_seconds();
+    (converted_at >= touched_at && elapsed < TimeDelta::seconds(limits.least_seconds_to_convert))
+        .then(|| Signal {
+            check: Check::Timing,
+            severity: Severity::Suspicious,
+            reason: format!(
+                "the referee bought {seconds} s after the click, the least expected is {} s",
+                limits.least_seconds_to_convert
+            ),
+            evidence: vec![Evidence::Seconds {
+                what: "from the click to the order".to_owned(),
+                seconds,
+                at_least: limits.least_seconds_to_convert,
+            }],
+        })
 }
 
 /// An order at or past `order_value_multiple_bps` of `norm` (the
 /// referrer's referees' usual order, e.g. their median). Amounts in
 /// different currencies, or a norm of zero, say nothing.
 pub fn order_value(amount: Money, norm: Money, limits: &Limits) -> Option<Signal> {
-    if amount.currency() != norm.currency() || norm.minor() <= 0 {
+    // A multiple of 0 would flag every order: read it as the check off.
+    if amount.currency() != norm.currency()
+        || norm.minor() <= 0
+        || limits.order_value_multiple_bps == 0
+    {
         return None;
     }
     let scaled = i128::from(amount.minor()) * 10_000;
@@ -620,9 +637,14 @@ pub fn refund_abuse(
     program: RefundCounts,
     limits: &Limits,
 ) -> Option<Signal> {
+    // More refunds than conversions is bad data (a refund counted twice):
+    // read it as every order refunded rather than let it hide the rate.
+    let theirs = RefundCounts {
+        refunds: theirs.refunds.min(theirs.conversions),
+        ..theirs
+    };
     if theirs.conversions < limits.least_conversions_for_refund_rate
         || theirs.refunds < limits.least_refunds
-        || theirs.refunds > theirs.conversions
     {
         return None;
     }

@@ -93,6 +93,7 @@ impl FraudPolicy {
     /// | self-referral | suspicious (device, address) | hold | hold |
     /// | self-referral | strong (e-mail, phone, payment) | reject | reject |
     /// | duplicate referee | strong | reject | hold |
+    /// | velocity | weak (a network's signups) | hold | allow |
     /// | velocity | suspicious | hold | allow |
     /// | velocity | strong | hold | hold |
     /// | ring | strong | reject | reject |
@@ -117,6 +118,7 @@ impl FraudPolicy {
             r(Check::SelfReferral, Suspicious, Hold, Hold),
             r(Check::SelfReferral, Strong, Reject, Reject),
             r(Check::DuplicateReferee, Strong, Reject, Hold),
+            r(Check::Velocity, Weak, Hold, Allow),
             r(Check::Velocity, Suspicious, Hold, Allow),
             r(Check::Velocity, Strong, Hold, Hold),
             r(Check::Ring, Strong, Reject, Reject),
@@ -134,8 +136,15 @@ impl FraudPolicy {
     /// rule that applies and of the score; a weak signal alone never
     /// rejects. Deterministic whatever the order of `signals`.
     pub fn decide(&self, mut signals: Vec<Signal>) -> Verdict {
-        signals.sort_by(|a, b| {
-            (a.check, a.severity, &a.reason).cmp(&(b.check, b.severity, &b.reason))
+        // Evidence breaks the last ties, so the verdict's list of signals
+        // is the same whatever order they came in.
+        signals.sort_by_cached_key(|s| {
+            (
+                s.check,
+                s.severity,
+                s.reason.clone(),
+                format!("{:?}", s.evidence),
+            )
         });
         let mut referrer = Action::Allow;
         let mut referee = Action::Allow;
@@ -152,16 +161,19 @@ impl FraudPolicy {
         let mut score = 0u32;
         if let Some(scoring) = &self.scoring {
             for s in &signals {
-                let factor = match s.severity {
-                    Severity::Weak => 1,
-                    Severity::Suspicious => 2,
-                    Severity::Strong => 4,
-                };
-                let weight = scoring.weights.get(&s.check).copied().unwrap_or(0);
-                score = score.saturating_add(weight.saturating_mul(factor));
+                score = score.saturating_add(points(scoring, s));
             }
-            let only_weak = signals.iter().all(|s| s.severity == Severity::Weak);
-            let by_score = if scoring.reject_at.is_some_and(|r| score >= r) && !only_weak {
+            // Only points from signals stronger than weak count toward a
+            // rejection: a weak signal never rejects, whatever it weighs.
+            let strong_points = signals
+                .iter()
+                .filter(|s| s.severity != Severity::Weak)
+                .map(|s| points(scoring, s))
+                .fold(0u32, u32::saturating_add);
+            let by_score = if scoring
+                .reject_at
+                .is_some_and(|r| r > 0 && strong_points >= r)
+            {
                 Action::Reject
             } else if score >= scoring.hold_at && score > 0 {
                 Action::Hold
@@ -187,6 +199,17 @@ impl FraudPolicy {
             signals,
         }
     }
+}
+
+/// A signal's points: its check's weight times its severity's factor.
+fn points(scoring: &Scoring, s: &Signal) -> u32 {
+    let factor = match s.severity {
+        Severity::Weak => 1,
+        Severity::Suspicious => 2,
+        Severity::Strong => 4,
+    };
+    let weight = scoring.weights.get(&s.check).copied().unwrap_or(0);
+    weight.saturating_mul(factor)
 }
 
 /// A weak signal holds at most.
@@ -310,6 +333,46 @@ mod tests {
         let v = policy.decide(vec![home, card]);
         assert_eq!(v.referrer, Action::Reject);
         assert_eq!(v.score, 100 + 400);
+    }
+
+    #[test]
+    fn weak_points_never_reach_a_rejection_and_a_zero_threshold_rejects_nothing() {
+        let limits = Limits::default();
+        let home = checks::self_referral(&cid("amira"), &kinds(&["ip"])).unwrap();
+        let quick = checks::timing(
+            chrono::DateTime::from_timestamp(0, 0).unwrap(),
+            chrono::DateTime::from_timestamp(5, 0).unwrap(),
+            &limits,
+        )
+        .unwrap();
+        let policy = FraudPolicy {
+            rules: Vec::new(),
+            scoring: Some(Scoring {
+                weights: BTreeMap::from([(Check::SelfReferral, 100)]),
+                hold_at: 50,
+                reject_at: Some(100),
+                referee_too: false,
+            }),
+            ..FraudPolicy::default()
+        };
+        // The weak signal's 100 points and a suspicious signal weighing 0.
+        let v = policy.decide(vec![home.clone(), quick.clone()]);
+        assert_eq!(v.referrer, Action::Hold, "{v:?}");
+        let zero = FraudPolicy {
+            scoring: Some(Scoring {
+                weights: BTreeMap::new(),
+                hold_at: 0,
+                reject_at: Some(0),
+                referee_too: true,
+            }),
+            ..policy
+        };
+        let v = zero.decide(vec![quick]);
+        assert_eq!(
+            (v.referrer, v.referee),
+            (Action::Allow, Action::Allow),
+            "{v:?}"
+        );
     }
 
     #[test]

@@ -272,3 +272,55 @@ proptest! {
         prop_assert_eq!(velocity(Rate::ReferralsPerDay, count, &limits).is_some(), count > limit);
     }
 }
+
+#[test]
+fn edges_found_in_review_hold() {
+    let limits = Limits::default();
+    // A window before the earliest time does not panic.
+    let min = DateTime::<Utc>::MIN_UTC;
+    assert!(count_in_window(Rate::ReferralsPerDay, &[min], min) <= 1);
+    // An order up to a second before the click is not "0 s after".
+    assert!(timing(t(0), t(0) - TimeDelta::milliseconds(500), &limits).is_none());
+    // More refunds than orders is read as all refunded, not as nothing.
+    let program = RefundCounts {
+        refunds: 50,
+        conversions: 1_000,
+    };
+    assert!(
+        refund_abuse(
+            &cid("a"),
+            RefundCounts {
+                refunds: 30,
+                conversions: 10
+            },
+            program,
+            &limits
+        )
+        .is_some()
+    );
+    // A multiple of 0 is the check turned off, not every order flagged.
+    let off = Limits {
+        order_value_multiple_bps: 0,
+        ..Limits::default()
+    };
+    let sar = |m| Money::new(m, Currency::SAR);
+    assert!(order_value(sar(0), sar(100), &off).is_none());
+    // A referrer with a huge fan-out: the search stops, bounded.
+    let hub = cid("hub");
+    let mut calls = 0;
+    let found = ring(
+        &cid("nobody"),
+        &hub,
+        |c| {
+            calls += 1;
+            if c == &hub {
+                (0..50_000).map(|i| cid(&format!("r{i}"))).collect()
+            } else {
+                Vec::new()
+            }
+        },
+        &limits,
+    );
+    assert_eq!(found, None);
+    assert!(calls <= 2, "{calls}");
+}

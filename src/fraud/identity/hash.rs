@@ -402,6 +402,9 @@ pub struct SignalError {
 #[serde(default)]
 pub struct IdentitySignals {
     hashes: BTreeSet<SignalHash>,
+    // Errors can quote a character of the refused input: they are for the
+    // caller at entry, never stored.
+    #[serde(skip)]
     errors: Vec<SignalError>,
     disposable_email: bool,
 }

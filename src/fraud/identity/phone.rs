@@ -193,6 +193,7 @@ fn is_separator(c: char) -> bool {
 /// assert_eq!(normalise_phone("00966-50-123-4567", None)?, "+966501234567");
 /// assert_eq!(normalise_phone("٠٥٠١٢٣٤٥٦٧", saudi)?, "+966501234567");
 /// assert_eq!(normalise_phone("(050) 123.4567", saudi)?, "+966501234567");
+/// assert_eq!(normalise_phone("+44 (0)20 7946 0958", None)?, "+442079460958");
 /// # Ok::<(), referrals::fraud::identity::PhoneError>(())
 /// ```
 pub fn normalise_phone(
@@ -202,6 +203,21 @@ pub fn normalise_phone(
     if raw.len() > MAX_INPUT {
         return Err(PhoneError::InputTooLong { len: raw.len() });
     }
+    // `+44 (0)20 …`: the bracketed trunk prefix written beside the
+    // country code is not dialled from abroad; drop it, or one number
+    // would have two forms.
+    let trimmed = raw.trim_start();
+    let owned;
+    let raw = if (trimmed.starts_with('+')
+        || trimmed.starts_with("00")
+        || trimmed.starts_with('\u{FF0B}'))
+        && raw.contains("(0)")
+    {
+        owned = raw.replacen("(0)", "", 1);
+        owned.as_str()
+    } else {
+        raw
+    };
     let mut digits = String::with_capacity(MAX_DIGITS);
     let mut plus = false;
     for (position, c) in raw.chars().enumerate() {
