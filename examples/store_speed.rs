@@ -52,6 +52,52 @@ fn conversion(run: &str, i: usize) -> Conversion {
     }
 }
 
+/// `referee` of `run` signs up with `referrer`'s code (issued if new).
+async fn sign_up<S: Store>(engine: &Engine<S>, run: &str, i: usize, referrer: &CustomerId) {
+    let code = engine.issue_code(referrer, t0()).await.unwrap().record.code;
+    engine
+        .record_signup(&Signup {
+            id: EventId::new(format!("{run}-signup-{i}")).unwrap(),
+            customer: CustomerId::new(format!("{run}-referee-{i}")).unwrap(),
+            visitor: None,
+            code: Some(code),
+            channel: None,
+            at: t0(),
+        })
+        .await
+        .unwrap();
+}
+
+/// The referee's first order, which must pay.
+async fn convert<S: Store>(engine: &Engine<S>, run: &str, i: usize) {
+    let outcome = engine.record_conversion(&conversion(run, i)).await.unwrap();
+    assert!(matches!(outcome, ConversionOutcome::Rewarded { .. }));
+}
+
+/// Runs `step(i)` for `i` in `0..n`, spread over `tasks` tasks; steps per
+/// second.
+async fn per_second<F, Fut>(n: usize, tasks: usize, step: F) -> f64
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let step = step.clone();
+            tokio::spawn(async move {
+                for i in (t..n).step_by(tasks) {
+                    step(i).await;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
 /// Signs `n` referees up (100 referrers), untimed; then times their first
 /// orders on `tasks` tasks. Conversions per second.
 async fn conversions<S: Store + 'static>(
@@ -62,44 +108,14 @@ async fn conversions<S: Store + 'static>(
 ) -> f64 {
     for i in 0..n {
         let referrer = CustomerId::new(format!("{run}-referrer-{}", i % 100)).unwrap();
-        let code = engine
-            .issue_code(&referrer, t0())
-            .await
-            .unwrap()
-            .record
-            .code;
-        engine
-            .record_signup(&Signup {
-                id: EventId::new(format!("{run}-signup-{i}")).unwrap(),
-                customer: CustomerId::new(format!("{run}-referee-{i}")).unwrap(),
-                visitor: None,
-                code: Some(code),
-                channel: None,
-                at: t0(),
-            })
-            .await
-            .unwrap();
+        sign_up(&engine, run, i, &referrer).await;
     }
-    let started = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let engine = Arc::clone(&engine);
-            let run = run.to_owned();
-            tokio::spawn(async move {
-                for i in (t..n).step_by(tasks) {
-                    let outcome = engine
-                        .record_conversion(&conversion(&run, i))
-                        .await
-                        .unwrap();
-                    assert!(matches!(outcome, ConversionOutcome::Rewarded { .. }));
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-    n as f64 / started.elapsed().as_secs_f64()
+    let run = run.to_owned();
+    per_second(n, tasks, move |i| {
+        let (engine, run) = (Arc::clone(&engine), run.clone());
+        async move { convert(&engine, &run, i).await }
+    })
+    .await
 }
 
 /// Whole referrals on `tasks` tasks: a new referrer's code, the
@@ -110,44 +126,16 @@ async fn referrals<S: Store + 'static>(
     n: usize,
     tasks: usize,
 ) -> f64 {
-    let started = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let engine = Arc::clone(&engine);
-            let run = run.to_owned();
-            tokio::spawn(async move {
-                for i in (t..n).step_by(tasks) {
-                    let referrer = CustomerId::new(format!("{run}-referrer-{i}")).unwrap();
-                    let code = engine
-                        .issue_code(&referrer, t0())
-                        .await
-                        .unwrap()
-                        .record
-                        .code;
-                    engine
-                        .record_signup(&Signup {
-                            id: EventId::new(format!("{run}-signup-{i}")).unwrap(),
-                            customer: CustomerId::new(format!("{run}-referee-{i}")).unwrap(),
-                            visitor: None,
-                            code: Some(code),
-                            channel: None,
-                            at: t0(),
-                        })
-                        .await
-                        .unwrap();
-                    let outcome = engine
-                        .record_conversion(&conversion(&run, i))
-                        .await
-                        .unwrap();
-                    assert!(matches!(outcome, ConversionOutcome::Rewarded { .. }));
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-    n as f64 / started.elapsed().as_secs_f64()
+    let run = run.to_owned();
+    per_second(n, tasks, move |i| {
+        let (engine, run) = (Arc::clone(&engine), run.clone());
+        async move {
+            let referrer = CustomerId::new(format!("{run}-referrer-{i}")).unwrap();
+            sign_up(&engine, &run, i, &referrer).await;
+            convert(&engine, &run, i).await;
+        }
+    })
+    .await
 }
 
 /// The bare loop: one row per `BEGIN IMMEDIATE` transaction, on `tasks`
@@ -157,27 +145,20 @@ async fn sqlite_bare(pool: &sqlx::SqlitePool, n: usize, tasks: usize) -> f64 {
         .execute(pool)
         .await
         .unwrap();
-    let started = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                for i in (t..n).step_by(tasks) {
-                    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
-                    sqlx::query("INSERT INTO bare (body) VALUES ($1)")
-                        .bind(format!("row {i}"))
-                        .execute(&mut *tx)
-                        .await
-                        .unwrap();
-                    tx.commit().await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-    n as f64 / started.elapsed().as_secs_f64()
+    let pool = pool.clone();
+    per_second(n, tasks, move |i| {
+        let pool = pool.clone();
+        async move {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            sqlx::query("INSERT INTO bare (body) VALUES ($1)")
+                .bind(format!("row {i}"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    })
+    .await
 }
 
 /// Point reads by primary key through the pool, one after another: what
