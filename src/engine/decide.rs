@@ -362,6 +362,7 @@ pub fn signup(
             qualifying_touches: points,
             rewarded_conversions: 0,
             purchases: 0,
+            screening: None,
         },
         expected: 0,
     });
@@ -720,6 +721,7 @@ pub fn conversion(
             refund_count: 0,
             refunded: Money::zero(amount.currency()),
             fully_refunded_at: None,
+            screening: None,
         },
         expected: 0,
     });
@@ -1227,6 +1229,7 @@ mod tests {
                     refund_count: 0,
                     refunded: Money::zero(c),
                     fully_refunded_at: None,
+                    screening: None,
                 },
             },
             rewards: stored,

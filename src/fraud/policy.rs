@@ -221,6 +221,17 @@ fn capped(action: Action, severity: Severity) -> Action {
     }
 }
 
+/// What a fraud screening found and decided, kept with the customer (at
+/// signup), with the conversion, and with the rewards it held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Screening {
+    /// When it ran.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The policy's verdict: the action per side, the score, the reasons
+    /// and every signal with its evidence.
+    pub verdict: Verdict,
+}
+
 /// What the policy decided, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {

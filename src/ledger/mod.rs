@@ -147,6 +147,10 @@ pub enum HoldReason {
     Review {
         /// Why it needs review.
         note: String,
+        /// The fraud screening that held it, with its signals and
+        /// evidence; `None` for a review asked for another reason.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        screening: Option<Box<crate::fraud::policy::Screening>>,
     },
 }
 
@@ -270,6 +274,13 @@ impl Reward {
         (self.progress.pending > 0)
             .then_some(self.release_at)
             .flatten()
+    }
+
+    /// When it entered the review queue (its earning time), while it is
+    /// held for review with some quantity pending.
+    pub fn review_due(&self) -> Option<DateTime<Utc>> {
+        (self.progress.pending > 0 && matches!(self.hold, Some(HoldReason::Review { .. })))
+            .then_some(self.earned_at)
     }
 
     /// When its available rest expires, while some is available.

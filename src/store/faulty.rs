@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
-    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry,
-    OutboxCursor, OutboxItem, Reward, RewardCursor, Store, StoreError, StoreErrorKind, StoreResult,
-    TouchRecord, Versioned,
+    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, IdentityMatch, IdentityRecord,
+    LedgerCursor, LedgerEntry, OutboxCursor, OutboxItem, Reward, RewardCursor, Store, StoreError,
+    StoreErrorKind, StoreResult, TouchRecord, Versioned,
 };
 use crate::code::Code;
+use crate::fraud::identity::SignalHash;
 use crate::model::{Actor, CustomerId, DeliveryId, OrderId, ProgramId, RewardId};
 use crate::reward::Label;
 
@@ -420,6 +421,45 @@ impl<S: Store> Store for FaultyStore<S> {
     async fn counter(&self, key: &CounterKey) -> StoreResult<i64> {
         self.read_gate("counter")?;
         self.inner.counter(key).await
+    }
+
+    async fn identity(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> StoreResult<Option<Versioned<IdentityRecord>>> {
+        self.read_gate("identity")?;
+        self.inner.identity(program, customer).await
+    }
+
+    async fn identity_matches(
+        &self,
+        program: &ProgramId,
+        hash: &SignalHash,
+        limit: usize,
+    ) -> StoreResult<Vec<IdentityMatch>> {
+        self.read_gate("identity_matches")?;
+        self.inner.identity_matches(program, hash, limit).await
+    }
+
+    async fn stale_identities(
+        &self,
+        program: &ProgramId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Versioned<IdentityRecord>>> {
+        self.read_gate("stale_identities")?;
+        self.inner.stale_identities(program, before, limit).await
+    }
+
+    async fn recent_referees(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+        limit: usize,
+    ) -> StoreResult<Vec<CustomerRecord>> {
+        self.read_gate("recent_referees")?;
+        self.inner.recent_referees(program, referrer, limit).await
     }
 
     async fn due_rewards(

@@ -1,5 +1,6 @@
 //! [`MemoryStore`]: the embedded, in-process store.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap as StdHashMap, HashSet as StdHashSet};
 use std::future::{Future, ready};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,11 +9,12 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
-    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry,
-    OutboxCursor, OutboxItem, Reward, RewardCursor, Store, StoreError, StoreResult, TouchRecord,
-    Versioned, Write,
+    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, IdentityMatch, IdentityRecord,
+    LedgerCursor, LedgerEntry, OutboxCursor, OutboxItem, Reward, RewardCursor, Store, StoreError,
+    StoreResult, TouchRecord, Versioned, Write,
 };
 use crate::code::Code;
+use crate::fraud::identity::SignalHash;
 use crate::reward::{Label, Unit};
 /// Maps with foldhash: several times faster than SipHash on short keys,
 /// and seeded per map, so keys chosen by strangers (visitor ids come from
@@ -55,6 +57,35 @@ struct ProgramState {
     holds_due: BTreeSet<(DateTime<Utc>, RewardId)>,
     /// Rewards by when their available rest expires.
     expiries_due: BTreeSet<(DateTime<Utc>, RewardId)>,
+    /// Rewards held for review, by when they were earned.
+    reviews_due: BTreeSet<(DateTime<Utc>, RewardId)>,
+    /// Per referrer, their referees, the latest first.
+    referees: HashMap<CustomerId, BTreeSet<(Reverse<DateTime<Utc>>, CustomerId)>>,
+    identities: HashMap<CustomerId, Box<Versioned<IdentityRecord>>>,
+    /// Per hash, the customers holding it, the latest first seen first.
+    identity_index: HashMap<SignalHash, BTreeSet<(Reverse<DateTime<Utc>>, CustomerId)>>,
+    /// Identity records by their oldest signal.
+    identity_ages: BTreeSet<(DateTime<Utc>, CustomerId)>,
+}
+
+impl ProgramState {
+    /// Removes a customer's identity record and its index entries.
+    fn drop_identity(&mut self, customer: &CustomerId) {
+        let Some(old) = self.identities.remove(customer) else {
+            return;
+        };
+        for signal in &old.record.signals {
+            if let Some(set) = self.identity_index.get_mut(&signal.hash) {
+                set.remove(&(Reverse(signal.first_seen), customer.clone()));
+                if set.is_empty() {
+                    self.identity_index.remove(&signal.hash);
+                }
+            }
+        }
+        if let Some(at) = old.record.oldest_seen() {
+            self.identity_ages.remove(&(at, customer.clone()));
+        }
+    }
 }
 
 /// The whole state of a [`MemoryStore`]: a plain struct with `&mut self`
@@ -81,6 +112,7 @@ enum PlanKey<'a> {
     Reward(&'a ProgramId, &'a RewardId),
     Assignment(&'a ProgramId, &'a Label, &'a CustomerId),
     Outbox(&'a ProgramId, &'a DeliveryId),
+    Identity(&'a ProgramId, &'a CustomerId),
 }
 
 /// The ids of a (due time, id) index after `after`, due at or before
@@ -175,6 +207,79 @@ impl MemoryState {
             .customers
             .get(customer)
             .map(|r| (**r).clone())
+    }
+
+    /// See [`Store::identity`].
+    pub fn identity(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> Option<Versioned<IdentityRecord>> {
+        self.program(program)?
+            .identities
+            .get(customer)
+            .map(|r| (**r).clone())
+    }
+
+    /// See [`Store::identity_matches`].
+    pub fn identity_matches(
+        &self,
+        program: &ProgramId,
+        hash: &SignalHash,
+        limit: usize,
+    ) -> Vec<IdentityMatch> {
+        let Some(index) = self
+            .program(program)
+            .and_then(|p| p.identity_index.get(hash))
+        else {
+            return Vec::new();
+        };
+        index
+            .iter()
+            .take(limit)
+            .map(|(Reverse(at), customer)| IdentityMatch {
+                customer: customer.clone(),
+                first_seen: *at,
+            })
+            .collect()
+    }
+
+    /// See [`Store::stale_identities`].
+    pub fn stale_identities(
+        &self,
+        program: &ProgramId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<Versioned<IdentityRecord>> {
+        let Some(p) = self.program(program) else {
+            return Vec::new();
+        };
+        p.identity_ages
+            .iter()
+            .take_while(|(at, _)| *at < before)
+            .take(limit)
+            .filter_map(|(_, c)| p.identities.get(c).map(|r| (**r).clone()))
+            .collect()
+    }
+
+    /// See [`Store::recent_referees`].
+    pub fn recent_referees(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+        limit: usize,
+    ) -> Vec<CustomerRecord> {
+        let Some(p) = self.program(program) else {
+            return Vec::new();
+        };
+        let Some(index) = p.referees.get(referrer) else {
+            return Vec::new();
+        };
+        index
+            .iter()
+            .take(limit)
+            .filter_map(|(_, c)| p.customers.get(c).map(|r| r.record.clone()))
+            .collect()
     }
 
     /// See [`Store::touches`].
@@ -331,10 +436,25 @@ impl MemoryState {
         let index = match due {
             Due::Release => &p.holds_due,
             Due::Expiry => &p.expiries_due,
+            Due::Review => &p.reviews_due,
         };
         due_ids(index, after.map(|c| (c.at, &c.id)), before, limit)
             .filter_map(|id| p.rewards.get(id).map(|r| (**r).clone()))
             .collect()
+    }
+
+    /// Every identity record of every program: ascending by program, then
+    /// customer.
+    pub fn all_identities(&self) -> Vec<Versioned<IdentityRecord>> {
+        let mut all: Vec<Versioned<IdentityRecord>> = self
+            .programs
+            .values()
+            .flat_map(|p| p.identities.values().map(|r| (**r).clone()))
+            .collect();
+        all.sort_by(|a, b| {
+            (&a.record.program, &a.record.customer).cmp(&(&b.record.program, &b.record.customer))
+        });
+        all
     }
 
     /// Every reward of every program, for whole-state checks in tests:
@@ -499,6 +619,36 @@ impl MemoryState {
                     }
                     PlanKey::Assignment(&a.program, &a.experiment, &a.customer)
                 }
+                Write::PutIdentity { record, expected } => {
+                    check_version(
+                        || {
+                            format!(
+                                "identity of {} in program {}",
+                                record.customer, record.program
+                            )
+                        },
+                        version_of(
+                            state(&record.program)
+                                .identities
+                                .get(&record.customer)
+                                .map(|b| &**b),
+                        ),
+                        *expected,
+                    )?;
+                    PlanKey::Identity(&record.program, &record.customer)
+                }
+                Write::DeleteIdentity {
+                    program,
+                    customer,
+                    expected,
+                } => {
+                    check_version(
+                        || format!("identity of {customer} in program {program}"),
+                        version_of(state(program).identities.get(customer).map(|b| &**b)),
+                        (*expected).max(1),
+                    )?;
+                    PlanKey::Identity(program, customer)
+                }
                 Write::AddToCounter { key, delta, limit } => {
                     // Several writes to one counter apply in order: check
                     // each against the running value.
@@ -590,6 +740,20 @@ impl MemoryState {
                 }
                 Write::PutCustomer { record, expected } => {
                     let p = self.program_mut(&record.program);
+                    if let Some(old) = p.customers.get(&record.customer) {
+                        if let Some(r) = &old.record.referral {
+                            let key = (Reverse(old.record.signed_up_at), record.customer.clone());
+                            if let Some(set) = p.referees.get_mut(&r.referrer) {
+                                set.remove(&key);
+                            }
+                        }
+                    }
+                    if let Some(r) = &record.referral {
+                        p.referees
+                            .entry(r.referrer.clone())
+                            .or_default()
+                            .insert((Reverse(record.signed_up_at), record.customer.clone()));
+                    }
                     p.customers.insert(
                         record.customer.clone(),
                         Box::new(Versioned {
@@ -670,6 +834,14 @@ impl MemoryState {
                             p.expiries_due.remove(&(at, record.id.clone()));
                         }
                     }
+                    if let Some(old) = p.rewards.get(&record.id) {
+                        if let Some(at) = old.record.review_due() {
+                            p.reviews_due.remove(&(at, record.id.clone()));
+                        }
+                    }
+                    if let Some(at) = record.review_due() {
+                        p.reviews_due.insert((at, record.id.clone()));
+                    }
                     if let Some(at) = record.hold_due() {
                         p.holds_due.insert((at, record.id.clone()));
                     }
@@ -706,6 +878,31 @@ impl MemoryState {
                     let p = self.program_mut(&a.program);
                     p.assignments
                         .insert((a.experiment.clone(), a.customer.clone()), a);
+                }
+                Write::PutIdentity { record, expected } => {
+                    let p = self.program_mut(&record.program);
+                    p.drop_identity(&record.customer);
+                    for signal in &record.signals {
+                        p.identity_index
+                            .entry(signal.hash)
+                            .or_default()
+                            .insert((Reverse(signal.first_seen), record.customer.clone()));
+                    }
+                    if let Some(at) = record.oldest_seen() {
+                        p.identity_ages.insert((at, record.customer.clone()));
+                    }
+                    p.identities.insert(
+                        record.customer.clone(),
+                        Box::new(Versioned {
+                            version: expected + 1,
+                            record,
+                        }),
+                    );
+                }
+                Write::DeleteIdentity {
+                    program, customer, ..
+                } => {
+                    self.program_mut(&program).drop_identity(&customer);
                 }
                 Write::AddToCounter { key, delta, .. } => {
                     // Checked by `validate`: within the limit, no overflow.
@@ -891,6 +1088,41 @@ impl Store for MemoryStore {
 
     fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {
         ready(Ok(self.lock().counter(key)))
+    }
+
+    fn identity(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<IdentityRecord>>>> + Send {
+        ready(Ok(self.lock().identity(program, customer)))
+    }
+
+    fn identity_matches(
+        &self,
+        program: &ProgramId,
+        hash: &SignalHash,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<IdentityMatch>>> + Send {
+        ready(Ok(self.lock().identity_matches(program, hash, limit)))
+    }
+
+    fn stale_identities(
+        &self,
+        program: &ProgramId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Versioned<IdentityRecord>>>> + Send {
+        ready(Ok(self.lock().stale_identities(program, before, limit)))
+    }
+
+    fn recent_referees(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send {
+        ready(Ok(self.lock().recent_referees(program, referrer, limit)))
     }
 
     fn due_rewards(

@@ -79,6 +79,7 @@ pub mod conformance;
 #[cfg(any(test, feature = "testing"))]
 mod faulty;
 
+use crate::fraud::identity::SignalHash;
 #[cfg(any(test, feature = "testing"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use faulty::{Fault, FaultPlan, FaultyStore};
@@ -90,8 +91,9 @@ pub use outcome::{
 pub use records::{
     AssignmentRecord, Balance, CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord,
     CounterKey, CounterScope, CustomerRecord, DeliveryState, EntryKind, EventKind, HoldReason,
-    IdempotencyKey, IdempotencyRecord, LedgerEntry, OutboxItem, Payout, Referral, Request,
-    ReviewDecision, Reward, Role, SCHEMA_VERSION, TouchRecord, Versioned, Withheld, Write,
+    IdempotencyKey, IdempotencyRecord, IdentityMatch, IdentityRecord, LedgerEntry, OutboxItem,
+    Payout, Referral, Request, ReviewDecision, Reward, Role, SCHEMA_VERSION, Screening, SeenSignal,
+    TouchRecord, Versioned, Withheld, Write,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -146,6 +148,9 @@ pub enum Due {
     Release,
     /// Rewards whose available rest expires ([`Reward::expiry_due`]).
     Expiry,
+    /// Rewards held for review with some quantity pending, by when they
+    /// were earned ([`Reward::review_due`]): the review queue.
+    Review,
 }
 
 /// What kind of failure a store reports; decides whether to retry.
@@ -376,11 +381,57 @@ pub trait Store: Send + Sync + Debug {
     /// A counter's value; 0 if it was never written.
     fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send;
 
+    /// A customer's identity record (keyed hashes only).
+    fn identity(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<IdentityRecord>>>> + Send;
+
+    /// The customers whose identity record holds `hash`: at most `limit`,
+    /// the most recently first seen first.
+    ///
+    /// # Ordering
+    /// Descending by [`IdentityMatch::first_seen`], ties by customer
+    /// ascending.
+    fn identity_matches(
+        &self,
+        program: &ProgramId,
+        hash: &SignalHash,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<IdentityMatch>>> + Send;
+
+    /// Identity records holding a signal first seen before `before`
+    /// ([`IdentityRecord::oldest_seen`]), for retention: at most `limit`.
+    ///
+    /// # Ordering
+    /// Ascending by oldest signal, ties by customer.
+    fn stale_identities(
+        &self,
+        program: &ProgramId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Versioned<IdentityRecord>>>> + Send;
+
+    /// The customers `referrer` referred (their
+    /// [`CustomerRecord::referral`] names them): the `limit` most recent.
+    ///
+    /// # Ordering
+    /// Descending by signup time, ties by customer ascending.
+    fn recent_referees(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send;
+
     /// A page of the program's rewards due at or before `before`: at most
     /// `limit`, after `after` (from the first when `None`). For
     /// [`Due::Release`], rewards with some quantity pending and a
     /// [`Reward::hold_due`]; for [`Due::Expiry`], rewards with some
-    /// quantity available and a [`Reward::expiry_due`].
+    /// quantity available and a [`Reward::expiry_due`]; for
+    /// [`Due::Review`], rewards held for review with some quantity pending
+    /// ([`Reward::review_due`]).
     ///
     /// # Ordering
     /// Ascending by due time, ties by reward id.
@@ -476,6 +527,22 @@ macro_rules! forward_store {
             }
             fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {
                 (**self).counter(key)
+            }
+            fn identity(&self, program: &ProgramId, customer: &CustomerId)
+                -> impl Future<Output = StoreResult<Option<Versioned<IdentityRecord>>>> + Send {
+                (**self).identity(program, customer)
+            }
+            fn identity_matches(&self, program: &ProgramId, hash: &SignalHash, limit: usize)
+                -> impl Future<Output = StoreResult<Vec<IdentityMatch>>> + Send {
+                (**self).identity_matches(program, hash, limit)
+            }
+            fn stale_identities(&self, program: &ProgramId, before: DateTime<Utc>, limit: usize)
+                -> impl Future<Output = StoreResult<Vec<Versioned<IdentityRecord>>>> + Send {
+                (**self).stale_identities(program, before, limit)
+            }
+            fn recent_referees(&self, program: &ProgramId, referrer: &CustomerId, limit: usize)
+                -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send {
+                (**self).recent_referees(program, referrer, limit)
             }
             fn due_rewards(&self, program: &ProgramId, due: Due, before: DateTime<Utc>,
                 after: Option<&RewardCursor>, limit: usize)

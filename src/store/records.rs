@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::outcome::Reason;
 use crate::attribution::{Credit, TouchPoint};
 use crate::code::Code;
+use crate::fraud::identity::{IdentitySignals, SignalHash};
+pub use crate::fraud::policy::Screening;
 pub use crate::ledger::{
     Balance, CounterKey, CounterScope, DeliveryState, EntryKind, HoldReason, LedgerEntry,
     OutboxItem, ReviewDecision, Reward,
@@ -36,7 +38,11 @@ use crate::reward::{Label, RewardKind};
 ///   counters (budgets, caps, code uses), outbox items, experiment
 ///   assignments; code use counts moved to counters; conversions keep a
 ///   refund count.
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: identity records (keyed hashes, never raw identifiers) with an
+///   index from each hash to its customers; customers carry a fraud
+///   screening and are listed by referrer; rewards held for review are
+///   listed for the review queue.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A record with the version a store keeps for optimistic concurrency.
 ///
@@ -166,6 +172,85 @@ pub struct CustomerRecord {
     /// conversions), for rules on the first or the Nth purchase.
     #[serde(default)]
     pub purchases: u32,
+    /// The fraud screening of their referral at signup, if the program
+    /// screens: its signals, with their evidence, and what the policy
+    /// decided for each side. Applies to every reward of the referral.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<Screening>,
+}
+
+/// One keyed identity hash of a customer, and when it was first seen with
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SeenSignal {
+    /// The keyed hash (kind, key id, digest); never the raw value.
+    pub hash: SignalHash,
+    /// When the host first passed it for this customer.
+    pub first_seen: DateTime<Utc>,
+}
+
+/// What a program knows of a customer's identity: keyed hashes of the
+/// e-mail, phone, device, IP, payment and address the host passed with
+/// their events. Kept apart from the customer record so that erasure and
+/// retention can drop it alone; a store indexes it by hash
+/// ([`Store::identity_matches`](super::Store::identity_matches)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityRecord {
+    /// The program.
+    pub program: ProgramId,
+    /// The customer.
+    pub customer: CustomerId,
+    /// Their hashes, ascending by hash, each at most once.
+    pub signals: Vec<SeenSignal>,
+    /// Whether an e-mail they gave is on the program's disposable list.
+    #[serde(default)]
+    pub disposable_email: bool,
+}
+
+impl IdentityRecord {
+    /// When the oldest of its signals was first seen; `None` when it has
+    /// none. Retention drops signals by this time.
+    pub fn oldest_seen(&self) -> Option<DateTime<Utc>> {
+        self.signals.iter().map(|s| s.first_seen).min()
+    }
+
+    /// The hashes, for comparing with another customer's.
+    pub fn identity(&self) -> IdentitySignals {
+        IdentitySignals::from_hashes(self.signals.iter().map(|s| s.hash.clone()))
+    }
+
+    /// Adds the hashes of `signals` first seen at `at` (those it holds
+    /// keep their first time); keeps the order and uniqueness. Returns
+    /// whether anything was added.
+    pub fn merge(&mut self, signals: &IdentitySignals, at: DateTime<Utc>) -> bool {
+        let mut added = false;
+        for hash in signals.hashes() {
+            if let Err(i) = self.signals.binary_search_by(|s| s.hash.cmp(hash)) {
+                self.signals.insert(
+                    i,
+                    SeenSignal {
+                        hash: hash.clone(),
+                        first_seen: at,
+                    },
+                );
+                added = true;
+            }
+        }
+        if signals.disposable_email() && !self.disposable_email {
+            self.disposable_email = true;
+            added = true;
+        }
+        added
+    }
+}
+
+/// A customer whose identity record holds a hash, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityMatch {
+    /// The customer.
+    pub customer: CustomerId,
+    /// When the hash was first seen with them.
+    pub first_seen: DateTime<Utc>,
 }
 
 /// One reward a conversion earned, and how much of it refunds took back.
@@ -227,6 +312,10 @@ pub struct ConversionRecord {
     /// successful no longer counts toward tiers and milestones from then.
     #[serde(default)]
     pub fully_refunded_at: Option<DateTime<Utc>>,
+    /// The fraud screening of the order, if the program screens and it
+    /// found anything: its signals and what the policy decided per side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<Screening>,
 }
 
 /// The variant of an experiment a customer was given at first exposure,
@@ -408,6 +497,26 @@ pub enum Write {
     /// Insert an experiment assignment. Keyed by `(program, experiment,
     /// customer)`; must be new.
     InsertAssignment(AssignmentRecord),
+    /// Create or replace a customer's identity record, and its hashes in
+    /// the index [`Store::identity_matches`](super::Store::identity_matches)
+    /// reads (hashes the record no longer holds leave the index). Keyed by
+    /// `(program, customer)`.
+    PutIdentity {
+        /// The new state.
+        record: IdentityRecord,
+        /// The version read; 0 if it must not exist yet.
+        expected: u64,
+    },
+    /// Delete a customer's identity record and every hash of it from the
+    /// index (erasure, retention). Keyed by `(program, customer)`.
+    DeleteIdentity {
+        /// The program.
+        program: ProgramId,
+        /// The customer.
+        customer: CustomerId,
+        /// The version read (at least 1: the record must exist).
+        expected: u64,
+    },
     /// Create or replace a reward. Keyed by `(program, reward id)`.
     PutReward {
         /// The new state (boxed: a reward is several times larger than
@@ -490,6 +599,12 @@ impl CommitPlan {
                     a.experiment.as_str(),
                     a.customer.as_str(),
                 )),
+                Write::PutIdentity { record, .. } => {
+                    Some((8, record.program.as_str(), record.customer.as_str(), ""))
+                }
+                Write::DeleteIdentity {
+                    program, customer, ..
+                } => Some((8, program.as_str(), customer.as_str(), "")),
                 Write::AddToCounter { .. } => None,
             })
             .collect();

@@ -144,6 +144,7 @@ pub(crate) fn customer_record(program: &ProgramId, customer: &str) -> CustomerRe
         qualifying_touches: Vec::new(),
         rewarded_conversions: 0,
         purchases: 0,
+        screening: None,
     }
 }
 
@@ -167,6 +168,7 @@ pub(crate) fn conversion_record(
         refund_count: 0,
         refunded: sar(0),
         fully_refunded_at: None,
+        screening: None,
     }
 }
 

@@ -658,6 +658,7 @@ fn due_cursor(clause: &str, due: Due, reward: &Versioned<Reward>) -> RewardCurso
     let at = match due {
         Due::Release => r.hold_due(),
         Due::Expiry => r.expiry_due(),
+        Due::Review => r.review_due(),
     };
     let at = at.unwrap_or_else(|| {
         panic!(

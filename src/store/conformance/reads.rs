@@ -712,6 +712,7 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
             refund_count: 2,
             refunded: kwd(3_086),
             fully_refunded_at: Some(at_ns(200, 7)),
+            screening: None,
         },
         ConversionRecord {
             conversion: Conversion {
@@ -825,6 +826,7 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
             earned_at: at_ns(120, 500),
             hold: Some(HoldReason::Review {
                 note: "مراجعة: عنوان مشترك \u{2066}x\u{2069}".to_owned(),
+                screening: None,
             }),
             release_at: None,
             expires_at: Some(at_ns(86_400, 999_999_999)),
