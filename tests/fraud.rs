@@ -741,3 +741,121 @@ fn a_retried_signup_returns_its_first_outcome_and_screens_once() {
     assert_eq!(first, again);
     assert_eq!(e.store().snapshot(), snap);
 }
+
+#[test]
+fn a_code_spread_on_a_coupon_site_is_held_past_the_limit() {
+    let e = engine();
+    let code = referrer(&e, "amira", IdentityInput::default());
+    for i in 0..17i64 {
+        let name = format!("visitor{i}");
+        let facts = HostFacts {
+            referring_site: Some(if i % 2 == 0 {
+                "https://www.Coupons.example/deals?x=1".into()
+            } else {
+                "coupons.example".into()
+            }),
+            ..HostFacts::default()
+        };
+        let at = t0() + TimeDelta::hours(3 * i);
+        block_on(e.record_signup_screened(
+            &signup(&name, &name, Some(code), at),
+            &facts,
+            &IdentityInput::default(),
+        ))
+        .unwrap();
+        let checks = checks_of(&e, &name);
+        // The 16th referee from one site passes the limit of 15.
+        assert_eq!(
+            checks.contains(&Check::CodeLeakage),
+            i >= 15,
+            "{name}: {checks:?}"
+        );
+    }
+    let verdict = block_on(e.customer(&cid("visitor16")))
+        .unwrap()
+        .unwrap()
+        .screening
+        .unwrap()
+        .verdict;
+    assert!(
+        verdict.reasons[0].contains("coupons.example"),
+        "{:?}",
+        verdict.reasons
+    );
+    assert_eq!(
+        (verdict.referrer, verdict.referee),
+        (Action::Hold, Action::Allow)
+    );
+    let err = block_on(e.record_signup_screened(
+        &signup("bad-site", "bad-site", Some(code), t0()),
+        &HostFacts {
+            referring_site: Some("http://".into()),
+            ..HostFacts::default()
+        },
+        &IdentityInput::default(),
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("facts.referring_site"), "{err}");
+}
+
+#[test]
+fn a_brute_forced_code_is_throttled_and_the_guessers_signup_refused() {
+    let e = engine();
+    let code = referrer(&e, "amira", IdentityInput::default());
+    let bot = IdentityInput {
+        ip: Some("198.51.100.66".into()),
+        ..IdentityInput::default()
+    };
+    let at = t0() + TimeDelta::minutes(10);
+    let mut refused = 0;
+    for i in 0..130 {
+        match block_on(e.check_code_screened(&format!("ZZZ{i:04}"), at, &bot)) {
+            Ok(c) => assert!(c.unusable.is_some()),
+            Err(err) if err.kind() == ErrorKind::LimitReached => refused += 1,
+            Err(err) => assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}"),
+        }
+    }
+    // 21 checked (past 20 the address is refused), the rest refused.
+    assert_eq!(refused, 130 - 21);
+    // A real code from the same address is refused too, for now...
+    let err = block_on(e.check_code_screened(code.as_str(), at, &bot)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LimitReached);
+    // ...and from another address it works.
+    let other = IdentityInput {
+        ip: Some("192.0.2.1".into()),
+        ..IdentityInput::default()
+    };
+    assert_eq!(
+        block_on(e.check_code_screened(code.as_str(), at, &other))
+            .unwrap()
+            .unusable,
+        None
+    );
+    // Two hours on, the address may try again.
+    let later = at + TimeDelta::hours(2);
+    assert_eq!(
+        block_on(e.check_code_screened(code.as_str(), later, &bot))
+            .unwrap()
+            .unusable,
+        None
+    );
+    // The guesser's signup in the same hour: the referee side is refused.
+    let out = refer(&e, "guesser", code, bot.clone(), at + TimeDelta::minutes(5));
+    let verdict = block_on(e.customer(&cid("guesser")))
+        .unwrap()
+        .unwrap()
+        .screening
+        .unwrap()
+        .verdict;
+    assert!(matches!(out, SignupOutcome::Referred { .. }), "{out:?}");
+    assert_eq!(verdict.signals[0].check, Check::CodeGuessing);
+    assert_eq!(
+        (verdict.referrer, verdict.referee),
+        (Action::Allow, Action::Reject)
+    );
+    assert!(
+        !verdict.reasons[0].contains("198.51"),
+        "no raw address: {:?}",
+        verdict.reasons
+    );
+}

@@ -555,6 +555,11 @@ pub struct HostFacts {
     pub referee: CustomerFacts,
     /// Whether the referee is new to the host's business.
     pub referee_is_new: Option<bool>,
+    /// The site the referee came from at signup (the `Referer` of the
+    /// click that brought them: a URL or a host name), for the fraud
+    /// screening's code-leakage check (one code spread on a coupon site).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referring_site: Option<String>,
 }
 
 /// What incentive rules decide on beyond the event, as the engine read it.

@@ -527,6 +527,68 @@ impl<S: Store> Engine<S> {
         })
     }
 
+    /// Reads a typed code like [`check_code`](Self::check_code), and
+    /// defends against guessing: in a program that screens for fraud, an
+    /// invalid or unknown code typed from `identity.ip` counts against that
+    /// address (by its keyed hash, per clock hour), and past
+    /// [`Limits::invalid_codes_per_hour`](crate::fraud::checks::Limits) in
+    /// this hour and the one before, the address is refused until its
+    /// attempts age out (every refused attempt still counts).
+    /// A later signup from the address carries a code-guessing signal.
+    ///
+    /// # Errors
+    /// As [`check_code`](Self::check_code); [`ErrorKind::LimitReached`]
+    /// while the address is refused (nothing is checked then);
+    /// identity errors as in
+    /// [`record_signup_screened`](Self::record_signup_screened).
+    pub async fn check_code_screened(
+        &self,
+        input: &str,
+        at: DateTime<Utc>,
+        identity: &IdentityInput,
+    ) -> Result<CodeCheck, Error> {
+        let hashed = self.hash_identity(identity)?;
+        let (Some(settings), Some(h)) = (self.fraud_settings(), &hashed) else {
+            return self.check_code(input, at).await;
+        };
+        let guesses = self.guesses(h, at).await?;
+        let limit = settings.policy.limits.invalid_codes_per_hour;
+        // Past the limit every attempt is refused unread, and still
+        // counted: an address that keeps trying goes on to a strong
+        // signal.
+        let checked = if guesses.count > limit {
+            Err(Error::new(
+                ErrorKind::LimitReached,
+                format!(
+                    "{} invalid codes from this address within the hour (limit {limit}): try again later",
+                    guesses.count
+                ),
+            ))
+        } else {
+            self.check_code(input, at).await
+        };
+        let invalid = match &checked {
+            Err(e) => matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::LimitReached),
+            Ok(c) => c.unusable == Some(CodeUnusable::Unknown),
+        };
+        if let (true, Some(key)) = (invalid, guesses.key) {
+            let decision = Decision {
+                outcome: (),
+                plan: CommitPlan {
+                    idempotency: None,
+                    writes: vec![Write::AddToCounter {
+                        key,
+                        delta: 1,
+                        limit: None,
+                    }],
+                },
+            };
+            // A counter add conflicts only on overflow: nothing to retry.
+            self.commit(decision).await?;
+        }
+        checked
+    }
+
     /// How many referrals each of `codes` made, for those with a use limit
     /// (read from their use counters).
     async fn code_uses(
@@ -847,6 +909,10 @@ impl<S: Store> Engine<S> {
     ) -> Result<SignupOutcome, Error> {
         let program = &self.program;
         let hashed = self.hash_identity(identity)?;
+        let site = match (&facts.referring_site, self.fraud_settings()) {
+            (Some(site), Some(_)) => Some(screen::site_host(site)?),
+            _ => None,
+        };
         let key = IdempotencyKey::signup(&signup.id);
         let same = |r: &Request| matches!(r, Request::Signup(x) if x == signup);
         for _ in 0..self.max_attempts {
@@ -936,6 +1002,17 @@ impl<S: Store> Engine<S> {
                 if let Some(w) = self.identity_write(&signup.customer, h, signup.at).await? {
                     decision.plan.writes.push(w);
                 }
+            }
+            if let (Some(site), SignupOutcome::Referred { referral, .. }) =
+                (&site, &decision.outcome)
+            {
+                // Counted as it is screened: the next referee from the site
+                // sees this one.
+                decision.plan.writes.push(Write::AddToCounter {
+                    key: screen::site_counter(program.id(), &referral.code, site),
+                    delta: 1,
+                    limit: None,
+                });
             }
             if let Some(o) = self.commit(decision).await? {
                 return Ok(o);

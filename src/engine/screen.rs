@@ -9,16 +9,18 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::Engine;
 use super::book::Screen;
+use crate::code::Code;
 use crate::error::{Error, ErrorKind};
 use crate::fraud::FraudSettings;
 use crate::fraud::checks::{self, Limits, Rate, RefereeHistory, RefundCounts, Signal};
 use crate::fraud::identity::{IdentityInput, IdentityKind, IdentitySignals, SignalHash};
 use crate::fraud::policy::Screening;
-use crate::model::{Conversion, CustomerId, Signup};
+use crate::ledger::CounterKey;
+use crate::model::{Conversion, CustomerId, ProgramId, Signup};
 use crate::money::Money;
 use crate::store::{
     ConversionRecord, CustomerRecord, IdentityRecord, Referral, Store, TouchRecord, Write,
@@ -221,7 +223,43 @@ impl<S: Store> Engine<S> {
         }
 
         signals.extend(self.ring(referrer, referee, limits).await?);
+
+        if let Some(site) = &facts.referring_site {
+            let site = site_host(site)?;
+            let key = site_counter(self.program.id(), &referral.code, &site);
+            let before = self.store.counter(&key).await?;
+            let count = u64::try_from(before).unwrap_or(0).saturating_add(1);
+            signals.extend(checks::code_leakage(&site, count, limits));
+        }
+        if let Some(h) = hashed {
+            let attempts = self.guesses(h, signup.at).await?;
+            if let Some(source) = attempts.source {
+                signals.extend(checks::code_guessing(&source, attempts.count, limits));
+            }
+        }
         Ok(self.verdict(settings, signals, signup.at))
+    }
+
+    /// Invalid codes typed from the referee's IP in this clock hour and the
+    /// one before it (a sliding hour, over-counted rather than missed).
+    pub(super) async fn guesses(
+        &self,
+        hashed: &Hashed,
+        at: DateTime<Utc>,
+    ) -> Result<Guesses, Error> {
+        let Some(ip) = hashed.current.iter().find(|h| h.kind == IdentityKind::Ip) else {
+            return Ok(Guesses::default());
+        };
+        let mut count = 0u64;
+        for key in guess_counters(self.program.id(), ip, at) {
+            let n = self.store.counter(&key).await?;
+            count = count.saturating_add(u64::try_from(n).unwrap_or(0));
+        }
+        Ok(Guesses {
+            source: Some(format!("the address hashed {}", &ip.digest_hex()[..12])),
+            count,
+            key: Some(guess_counters(self.program.id(), ip, at)[0].clone()),
+        })
     }
 
     /// A loop closed by `referrer → referee`: walks up from the referrer
@@ -399,6 +437,70 @@ impl<S: Store> Engine<S> {
             },
         }
     }
+}
+
+/// How many invalid codes one source typed lately, and the counter this
+/// hour's attempts go to.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Guesses {
+    pub source: Option<String>,
+    pub count: u64,
+    pub key: Option<CounterKey>,
+}
+
+/// The counters of invalid codes from `ip` for the clock hour of `at` and
+/// the hour before, named by the keyed hash (never the address).
+fn guess_counters(program: &ProgramId, ip: &SignalHash, at: DateTime<Utc>) -> [CounterKey; 2] {
+    let hour = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H").to_string();
+    let before = at.checked_sub_signed(TimeDelta::hours(1)).unwrap_or(at);
+    let digest = ip.digest_hex();
+    [
+        CounterKey::program(
+            program,
+            format!("fraud/guesses/{}/{digest}/{}", ip.key, hour(at)),
+        ),
+        CounterKey::program(
+            program,
+            format!("fraud/guesses/{}/{digest}/{}", ip.key, hour(before)),
+        ),
+    ]
+}
+
+/// The counter of referrals through `code` arriving from `site`.
+pub(super) fn site_counter(program: &ProgramId, code: &Code, site: &str) -> CounterKey {
+    CounterKey::program(program, format!("fraud/site/{code}/{site}"))
+}
+
+/// The host of a referring site given as a URL or a host name, lower case
+/// and without `www.`.
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] naming `facts.referring_site` for text that
+/// is neither.
+pub(super) fn site_host(site: &str) -> Result<String, Error> {
+    let bad = |why: &str| {
+        let shown: String = site.chars().take(40).collect();
+        Error::invalid("facts.referring_site", format!("{shown:?} {why}"))
+    };
+    let trimmed = site.trim();
+    let host = if trimmed.contains("://") {
+        url::Url::parse(trimmed)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .ok_or_else(|| bad("is not a URL with a host"))?
+    } else {
+        let candidate = format!("https://{trimmed}");
+        url::Url::parse(&candidate)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .ok_or_else(|| bad("is not a host name"))?
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host).to_owned();
+    if host.is_empty() || host.len() > 253 {
+        return Err(bad("is not a host name"));
+    }
+    Ok(host)
 }
 
 /// The median order value of `orders` (the lower middle for an even
