@@ -859,3 +859,10 @@ fn a_brute_forced_code_is_throttled_and_the_guessers_signup_refused() {
         verdict.reasons
     );
 }
+
+#[test]
+fn the_engine_fraud_clause_holds_on_the_memory_store() {
+    block_on(referrals::engine::conformance::fraud_screening_over_store(
+        &MemoryStore::new(),
+    ));
+}
