@@ -642,11 +642,17 @@ impl MemoryState {
                     customer,
                     expected,
                 } => {
-                    check_version(
-                        || format!("identity of {customer} in program {program}"),
-                        version_of(state(program).identities.get(customer).map(|b| &**b)),
-                        (*expected).max(1),
-                    )?;
+                    // The record must exist at `expected`: 0 names no
+                    // record, so it never matches (not even an absent one).
+                    let current = version_of(state(program).identities.get(customer).map(|b| &**b));
+                    let what = || format!("identity of {customer} in program {program}");
+                    if current == 0 {
+                        return Err(StoreError::conflict(format!(
+                            "{} does not exist, the plan deletes it at version {expected}",
+                            what()
+                        )));
+                    }
+                    check_version(what, current, *expected)?;
                     PlanKey::Identity(program, customer)
                 }
                 Write::AddToCounter { key, delta, limit } => {
