@@ -428,8 +428,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             tags,
                             ..CustomerFacts::default()
                         },
-                        referee: CustomerFacts::default(),
                         referee_is_new: Some(f.is_new),
+                        ..HostFacts::default()
                     };
                     let conversion = Conversion {
                         order: OrderId::new(format!("order-{order:04}"))?,
