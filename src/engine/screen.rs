@@ -521,3 +521,78 @@ fn field_name(kind: IdentityKind) -> &'static str {
         other => other.as_str(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_referring_site_is_its_host_in_lower_case_without_www() {
+        for (given, host) in [
+            ("https://www.Coupons.example/deals?x=1", "coupons.example"),
+            ("coupons.example", "coupons.example"),
+            ("  COUPONS.example.  ", "coupons.example"),
+            ("http://user:pw@deals.example:8080/a", "deals.example"),
+            ("https://موقع.example/", "xn--4gbrim.example"),
+        ] {
+            assert_eq!(site_host(given).unwrap(), host, "{given}");
+        }
+        // (`https:///path` is host `path` to a WHATWG parser, as to browsers.)
+        for bad in ["", "http://", "a b", "http://[::1"] {
+            let err = site_host(bad).unwrap_err();
+            assert!(
+                err.to_string().starts_with("facts.referring_site"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_error_quotes_at_most_forty_characters_of_the_site() {
+        let long = format!("http://{}", "x".repeat(10_000));
+        let err = site_host(&format!("{long} y")).unwrap_err();
+        assert!(err.to_string().len() < 200, "{err}");
+    }
+
+    proptest! {
+        // Outside input: never a panic, and a host read back is itself.
+        #[test]
+        fn site_host_never_panics_and_is_idempotent(text in "\\PC{0,80}") {
+            if let Ok(host) = site_host(&text) {
+                prop_assert_eq!(site_host(&host).unwrap(), host);
+            }
+        }
+    }
+
+    #[test]
+    fn the_median_needs_three_orders_and_takes_the_lower_middle() {
+        use crate::model::{Conversion, OrderId, ProgramId};
+        use crate::money::Currency;
+        let order = |i: usize, minor: i64| ConversionRecord {
+            program: ProgramId::new("p").unwrap(),
+            conversion: Conversion {
+                order: OrderId::new(format!("o{i}")).unwrap(),
+                customer: CustomerId::new("c").unwrap(),
+                amount: Money::new(minor, Currency::SAR),
+                at: DateTime::<Utc>::UNIX_EPOCH,
+            },
+            referrer: None,
+            credits: Vec::new(),
+            payouts: Vec::new(),
+            withheld: Vec::new(),
+            refund_count: 0,
+            refunded: Money::zero(Currency::SAR),
+            fully_refunded_at: None,
+            screening: None,
+        };
+        let orders: Vec<ConversionRecord> = [500, 100, 300, 200]
+            .iter()
+            .enumerate()
+            .map(|(i, m)| order(i, *m))
+            .collect();
+        assert_eq!(median_order(&orders[..2]), None);
+        assert_eq!(median_order(&orders[..3]).unwrap().minor(), 300);
+        assert_eq!(median_order(&orders).unwrap().minor(), 200);
+    }
+}
