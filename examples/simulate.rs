@@ -38,8 +38,8 @@ use referrals::reward::Label;
 use referrals::store::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
     CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, IdentityMatch, IdentityRecord,
-    LedgerCursor, LedgerEntry, MemoryState, OutboxCursor, OutboxItem, Reward, RewardCursor,
-    StoreError, StoreErrorKind, StoreResult, TouchRecord, Versioned,
+    LedgerCursor, LedgerEntry, MemoryState, OutboxCursor, OutboxItem, ReferredCustomer, Reward,
+    RewardCursor, StoreError, StoreErrorKind, StoreResult, TouchRecord, Versioned,
 };
 use referrals::{Code, MemoryStore, Store};
 
@@ -273,7 +273,7 @@ impl Store for Flaky {
         program: &ProgramId,
         referrer: &CustomerId,
         limit: usize,
-    ) -> StoreResult<Vec<CustomerRecord>> {
+    ) -> StoreResult<Vec<ReferredCustomer>> {
         self.gate()?;
         self.inner.recent_referees(program, referrer, limit).await
     }

@@ -26,7 +26,8 @@ use referrals::store::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
     CustomerRecord, Due, Fault, FaultPlan, FaultyStore, IdempotencyKey, IdempotencyRecord,
     IdentityMatch, IdentityRecord, LedgerCursor, LedgerEntry, MemoryState, OutboxCursor,
-    OutboxItem, Reward, RewardCursor, StoreError, StoreResult, TouchRecord, Versioned, Write,
+    OutboxItem, ReferredCustomer, Reward, RewardCursor, StoreError, StoreResult, TouchRecord,
+    Versioned, Write,
 };
 use referrals::{Code, Currency, Engine, MemoryStore, Money, Program, Store};
 
@@ -690,7 +691,7 @@ impl Store for NaiveCounters {
         program: &ProgramId,
         referrer: &CustomerId,
         limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send {
+    ) -> impl Future<Output = StoreResult<Vec<ReferredCustomer>>> + Send {
         self.inner.recent_referees(program, referrer, limit)
     }
 

@@ -14,8 +14,8 @@ use referrals::reward::{Label, Unit};
 use referrals::store::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
     CustomerRecord, Due, FaultPlan, FaultyStore, IdempotencyKey, IdempotencyRecord, IdentityMatch,
-    IdentityRecord, LedgerCursor, LedgerEntry, OutboxCursor, OutboxItem, Reward, RewardCursor,
-    StoreError, StoreResult, TouchRecord, Versioned, Write,
+    IdentityRecord, LedgerCursor, LedgerEntry, OutboxCursor, OutboxItem, ReferredCustomer, Reward,
+    RewardCursor, StoreError, StoreResult, TouchRecord, Versioned, Write,
 };
 // The engine's suite runs the store's clauses and then the engine over the
 // store: the one call a backend makes.
@@ -481,7 +481,7 @@ impl Store for Mutant {
         program: &ProgramId,
         referrer: &CustomerId,
         limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send {
+    ) -> impl Future<Output = StoreResult<Vec<ReferredCustomer>>> + Send {
         self.inner.recent_referees(program, referrer, limit)
     }
 

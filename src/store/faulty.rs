@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
     CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, IdentityMatch, IdentityRecord,
-    LedgerCursor, LedgerEntry, OutboxCursor, OutboxItem, Reward, RewardCursor, Store, StoreError,
-    StoreErrorKind, StoreResult, TouchRecord, Versioned,
+    LedgerCursor, LedgerEntry, OutboxCursor, OutboxItem, ReferredCustomer, Reward, RewardCursor,
+    Store, StoreError, StoreErrorKind, StoreResult, TouchRecord, Versioned,
 };
 use crate::code::Code;
 use crate::fraud::identity::SignalHash;
@@ -457,7 +457,7 @@ impl<S: Store> Store for FaultyStore<S> {
         program: &ProgramId,
         referrer: &CustomerId,
         limit: usize,
-    ) -> StoreResult<Vec<CustomerRecord>> {
+    ) -> StoreResult<Vec<ReferredCustomer>> {
         self.read_gate("recent_referees")?;
         self.inner.recent_referees(program, referrer, limit).await
     }

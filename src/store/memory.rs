@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use super::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
     CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, IdentityMatch, IdentityRecord,
-    LedgerCursor, LedgerEntry, OutboxCursor, OutboxItem, Reward, RewardCursor, Store, StoreError,
-    StoreResult, TouchRecord, Versioned, Write,
+    LedgerCursor, LedgerEntry, OutboxCursor, OutboxItem, ReferredCustomer, Reward, RewardCursor,
+    Store, StoreError, StoreResult, TouchRecord, Versioned, Write,
 };
 use crate::code::Code;
 use crate::fraud::identity::SignalHash;
@@ -271,17 +271,17 @@ impl MemoryState {
         program: &ProgramId,
         referrer: &CustomerId,
         limit: usize,
-    ) -> Vec<CustomerRecord> {
-        let Some(p) = self.program(program) else {
-            return Vec::new();
-        };
-        let Some(index) = p.referees.get(referrer) else {
+    ) -> Vec<ReferredCustomer> {
+        let Some(index) = self.program(program).and_then(|p| p.referees.get(referrer)) else {
             return Vec::new();
         };
         index
             .iter()
             .take(limit)
-            .filter_map(|(_, c)| p.customers.get(c).map(|r| r.record.clone()))
+            .map(|(Reverse(at), c)| ReferredCustomer {
+                customer: c.clone(),
+                signed_up_at: *at,
+            })
             .collect()
     }
 
@@ -1130,7 +1130,7 @@ impl Store for MemoryStore {
         program: &ProgramId,
         referrer: &CustomerId,
         limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send {
+    ) -> impl Future<Output = StoreResult<Vec<ReferredCustomer>>> + Send {
         ready(Ok(self.lock().recent_referees(program, referrer, limit)))
     }
 

@@ -92,8 +92,8 @@ pub use records::{
     AssignmentRecord, Balance, CodeOrigin, CodeRecord, CodeUnusable, CommitPlan, ConversionRecord,
     CounterKey, CounterScope, CustomerRecord, DeliveryState, EntryKind, EventKind, HoldReason,
     IdempotencyKey, IdempotencyRecord, IdentityMatch, IdentityRecord, LedgerEntry, OutboxItem,
-    Payout, Referral, Request, ReviewDecision, Reward, Role, SCHEMA_VERSION, Screening, SeenSignal,
-    TouchRecord, Versioned, Withheld, Write,
+    Payout, Referral, ReferredCustomer, Request, ReviewDecision, Reward, Role, SCHEMA_VERSION,
+    Screening, SeenSignal, TouchRecord, Versioned, Withheld, Write,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -414,7 +414,8 @@ pub trait Store: Send + Sync + Debug {
     ) -> impl Future<Output = StoreResult<Vec<Versioned<IdentityRecord>>>> + Send;
 
     /// The customers `referrer` referred (their
-    /// [`CustomerRecord::referral`] names them): the `limit` most recent.
+    /// [`CustomerRecord::referral`] names them), with when they signed up:
+    /// the `limit` most recent.
     ///
     /// # Ordering
     /// Descending by signup time, ties by customer ascending.
@@ -423,7 +424,7 @@ pub trait Store: Send + Sync + Debug {
         program: &ProgramId,
         referrer: &CustomerId,
         limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<ReferredCustomer>>> + Send;
 
     /// A page of the program's rewards due at or before `before`: at most
     /// `limit`, after `after` (from the first when `None`). For
@@ -541,7 +542,7 @@ macro_rules! forward_store {
                 (**self).stale_identities(program, before, limit)
             }
             fn recent_referees(&self, program: &ProgramId, referrer: &CustomerId, limit: usize)
-                -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send {
+                -> impl Future<Output = StoreResult<Vec<ReferredCustomer>>> + Send {
                 (**self).recent_referees(program, referrer, limit)
             }
             fn due_rewards(&self, program: &ProgramId, due: Due, before: DateTime<Utc>,

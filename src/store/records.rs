@@ -244,6 +244,26 @@ impl IdentityRecord {
     }
 }
 
+/// A customer a referrer referred, as [`Store::recent_referees`](super::Store::recent_referees)
+/// lists them: who, and when they signed up (what velocity counts; the
+/// record is one [`Store::customer`](super::Store::customer) away).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferredCustomer {
+    /// The referee.
+    pub customer: CustomerId,
+    /// When they signed up.
+    pub signed_up_at: DateTime<Utc>,
+}
+
+impl From<&CustomerRecord> for ReferredCustomer {
+    fn from(c: &CustomerRecord) -> ReferredCustomer {
+        ReferredCustomer {
+            customer: c.customer.clone(),
+            signed_up_at: c.signed_up_at,
+        }
+    }
+}
+
 /// A customer whose identity record holds a hash, and since when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityMatch {

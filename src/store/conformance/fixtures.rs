@@ -29,6 +29,7 @@ pub(crate) use crate::model::{
 };
 pub(crate) use crate::money::{Currency, Money};
 pub(crate) use crate::reward::{Discount, Label, RewardKind, Unit};
+pub(crate) use crate::store::ReferredCustomer;
 
 // ---------------------------------------------------------------------------
 // Fixtures. Every helper panics with a message naming what was wrong: this
@@ -787,7 +788,7 @@ impl<'s, S: Store> Probe<'s, S> {
         p: &ProgramId,
         referrer: &str,
         limit: usize,
-    ) -> Vec<CustomerRecord> {
+    ) -> Vec<ReferredCustomer> {
         let what = format!("the recent referees of {referrer} in {p}, limit {limit}");
         self.read(&what, self.store.recent_referees(p, &cid(referrer), limit))
             .await
@@ -819,6 +820,10 @@ pub(crate) fn customers_of_identities(list: &[Versioned<IdentityRecord>]) -> Vec
 }
 
 pub(crate) fn customers_of(list: &[CustomerRecord]) -> Vec<&str> {
+    list.iter().map(|c| c.customer.as_str()).collect()
+}
+
+pub(crate) fn customers_of_referees(list: &[ReferredCustomer]) -> Vec<&str> {
     list.iter().map(|c| c.customer.as_str()).collect()
 }
 

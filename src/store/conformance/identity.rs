@@ -797,10 +797,13 @@ pub async fn recent_referees_are_listed_per_referrer<S: Store>(store: &S) {
         let want = current(program, ids).await;
         for limit in LIMITS {
             let found = p.recent_referees(program, referrer, limit).await;
-            let want = first(&want, limit);
+            let want: Vec<ReferredCustomer> = first(&want, limit)
+                .iter()
+                .map(ReferredCustomer::from)
+                .collect();
             assert_eq!(
-                customers_of(&found),
-                customers_of(&want),
+                customers_of_referees(&found),
+                customers_of_referees(&want),
                 "{clause}: {after}: the referees of {referrer:?} in {program}, limit {limit}: \
                  exactly the customers whose referral names them (exactly), descending by signup \
                  time, ties by customer ascending (bytewise: \"r-B\" < \"r-a\" < \"عميل-٣\"), at \
@@ -809,7 +812,7 @@ pub async fn recent_referees_are_listed_per_referrer<S: Store>(store: &S) {
             assert_eq!(
                 found, want,
                 "{clause}: {after}: the referees of {referrer:?} in {program}, limit {limit}, \
-                 are not the customer records as stored"
+                 do not carry their signup times as stored"
             );
         }
     };

@@ -996,7 +996,7 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
     let found = p.recent_referees(&prog, "مسوّقة-سارة", usize::MAX).await;
     assert_eq!(
         found,
-        [referee],
+        [ReferredCustomer::from(&referee)],
         "{clause}: a customer listed as a referee came back changed {nanos}"
     );
 }
