@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use referrals::engine::{ConversionOutcome, Reason};
+use referrals::fraud::identity::SignalHash;
 use referrals::ledger::{Budget, LedgerPolicy};
 use referrals::model::{
     Actor, Conversion, CustomerId, DeliveryId, EventId, OrderId, ProgramId, RewardId, Signup,
@@ -24,8 +25,8 @@ use referrals::reward::Label;
 use referrals::store::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
     CustomerRecord, Due, Fault, FaultPlan, FaultyStore, IdempotencyKey, IdempotencyRecord,
-    LedgerCursor, LedgerEntry, MemoryState, OutboxCursor, OutboxItem, Reward, RewardCursor,
-    StoreError, StoreResult, TouchRecord, Versioned, Write,
+    IdentityMatch, IdentityRecord, LedgerCursor, LedgerEntry, MemoryState, OutboxCursor,
+    OutboxItem, Reward, RewardCursor, StoreError, StoreResult, TouchRecord, Versioned, Write,
 };
 use referrals::{Code, Currency, Engine, MemoryStore, Money, Program, Store};
 
@@ -638,6 +639,41 @@ impl Store for NaiveCounters {
 
     fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {
         self.inner.counter(key)
+    }
+
+    fn identity(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<IdentityRecord>>>> + Send {
+        self.inner.identity(program, customer)
+    }
+
+    fn identity_matches(
+        &self,
+        program: &ProgramId,
+        hash: &SignalHash,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<IdentityMatch>>> + Send {
+        self.inner.identity_matches(program, hash, limit)
+    }
+
+    fn stale_identities(
+        &self,
+        program: &ProgramId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Versioned<IdentityRecord>>>> + Send {
+        self.inner.stale_identities(program, before, limit)
+    }
+
+    fn recent_referees(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send {
+        self.inner.recent_referees(program, referrer, limit)
     }
 
     fn outbox_item(

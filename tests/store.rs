@@ -8,13 +8,14 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Timelike, Utc};
+use referrals::fraud::identity::SignalHash;
 use referrals::model::{Actor, CustomerId, DeliveryId, OrderId, ProgramId, RewardId};
 use referrals::reward::{Label, Unit};
 use referrals::store::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
-    CustomerRecord, Due, FaultPlan, FaultyStore, IdempotencyKey, IdempotencyRecord, LedgerCursor,
-    LedgerEntry, OutboxCursor, OutboxItem, Reward, RewardCursor, StoreError, StoreResult,
-    TouchRecord, Versioned, Write,
+    CustomerRecord, Due, FaultPlan, FaultyStore, IdempotencyKey, IdempotencyRecord, IdentityMatch,
+    IdentityRecord, LedgerCursor, LedgerEntry, OutboxCursor, OutboxItem, Reward, RewardCursor,
+    StoreError, StoreResult, TouchRecord, Versioned, Write,
 };
 // The engine's suite runs the store's clauses and then the engine over the
 // store: the one call a backend makes.
@@ -349,6 +350,41 @@ impl Store for Mutant {
 
     fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {
         self.inner.counter(key)
+    }
+
+    fn identity(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<IdentityRecord>>>> + Send {
+        self.inner.identity(program, customer)
+    }
+
+    fn identity_matches(
+        &self,
+        program: &ProgramId,
+        hash: &SignalHash,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<IdentityMatch>>> + Send {
+        self.inner.identity_matches(program, hash, limit)
+    }
+
+    fn stale_identities(
+        &self,
+        program: &ProgramId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Versioned<IdentityRecord>>>> + Send {
+        self.inner.stale_identities(program, before, limit)
+    }
+
+    fn recent_referees(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send {
+        self.inner.recent_referees(program, referrer, limit)
     }
 
     fn outbox_item(
