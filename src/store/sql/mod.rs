@@ -23,9 +23,12 @@
 //! `0..=limit`; a second primary code hits a partial unique index.
 //! Balances are one upsert per ledger entry that adds its deltas in the
 //! database, saturating as [`Balance::add`](crate::ledger::Balance::add)
-//! does; the row lock the upsert takes orders concurrent writers. Any
-//! failed condition rolls the whole transaction back and answers
-//! [`Conflict`](StoreErrorKind::Conflict).
+//! does; the row lock the upsert takes orders concurrent writers. An
+//! identity record's hash rows are deleted (however many its earlier
+//! version held: the one statement whose count is not checked) and
+//! inserted one by one beside the versioned write of the record, which is
+//! their condition. Any failed condition rolls the whole transaction back
+//! and answers [`Conflict`](StoreErrorKind::Conflict).
 
 use std::fmt::Debug;
 use std::future::Future;
