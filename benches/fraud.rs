@@ -4,18 +4,31 @@
 //! duplicate, velocity and timing checks, a ring search over a referral
 //! graph of 1,000,000 customers, and the default policy's verdict.
 //!
-//! Run: `cargo bench --bench fraud`. The goal is under 20 µs per
-//! signup; this measures the pure battery (the engine does not call it
-//! yet, so a store's reads are not included).
+//! Run: `cargo bench --bench fraud --features testing`. The goal
+//! is under 20 µs per signup on `MemoryStore` holding 1,000,000 customers:
+//!
+//! - `fraud_battery_per_signup_1m_customers`: the pure battery alone;
+//! - `engine_signup_screened_1m_customers`: a whole referred signup
+//!   through the engine with the identity above, the store's reads (the
+//!   referrer's identity, the device's and network's holders, the
+//!   referrer's recent referees, the referral chain) and the commit;
+//! - `engine_signup_unscreened_1m_customers`: the same signup in a program
+//!   without fraud settings, for the screening's share.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
+use referrals::engine::{HostFacts, block_on};
+use referrals::fraud::FraudSettings;
 use referrals::fraud::checks::{self, Limits, Rate, RefereeHistory};
 use referrals::fraud::identity::{IdentityInput, IdentityKey, KeyId, Keyring, NormaliseOptions};
 use referrals::fraud::policy::FraudPolicy;
-use referrals::model::CustomerId;
+use referrals::model::{Channel, CustomerId, EventId, Signup};
+use referrals::store::{
+    CodeOrigin, CodeRecord, CommitPlan, CustomerRecord, IdentityRecord, Referral, Store, Write,
+};
+use referrals::{Code, Currency, Engine, MemoryStore, Money, Program};
 
 const CUSTOMERS: u64 = 1_000_000;
 
@@ -104,5 +117,135 @@ fn battery(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, battery);
+/// A store holding `CUSTOMERS` signed-up customers, each referred by an
+/// earlier one and holding an identity record (e-mail, device, IP and its
+/// network; devices and networks shared by a few), and the codes of the
+/// first 1,000 customers.
+fn populated(program: &Program, keys: &Keyring) -> (MemoryStore, Vec<Code>) {
+    let store = MemoryStore::new();
+    let pid = program.id().clone();
+    let options = NormaliseOptions::default();
+    let mut codes = Vec::new();
+    for i in 0..CUSTOMERS {
+        let customer = cid(i);
+        let referral = (i > 0).then(|| Referral {
+            referrer: cid(mix(i) % i),
+            code: Code::from_canonical("AAAAAAAA").unwrap(),
+            channel: Channel::Link,
+            touched_at: t(0),
+        });
+        let signals = keys.signals(
+            &IdentityInput {
+                email: Some(format!("customer{i}@example.com")),
+                device: Some(format!("device-{}", i % 900_000)),
+                ip: Some(format!("10.{}.{}.{}", i % 200, (i / 200) % 250, i % 7)),
+                ..IdentityInput::default()
+            },
+            &options,
+        );
+        let mut identity = IdentityRecord {
+            program: pid.clone(),
+            customer: customer.clone(),
+            signals: Vec::new(),
+            disposable_email: false,
+        };
+        identity.merge(&signals, t(0));
+        let mut writes = vec![
+            Write::PutCustomer {
+                record: CustomerRecord {
+                    program: pid.clone(),
+                    customer: customer.clone(),
+                    signed_up_at: t(0),
+                    visitor: None,
+                    referral,
+                    qualifying_touches: Vec::new(),
+                    rewarded_conversions: 0,
+                    purchases: 0,
+                    screening: None,
+                },
+                expected: 0,
+            },
+            Write::PutIdentity {
+                record: identity,
+                expected: 0,
+            },
+        ];
+        if i < 1_000 {
+            let code = Code::from_canonical(&format!("REF{i:05}")).unwrap();
+            codes.push(code);
+            writes.push(Write::PutCode {
+                record: CodeRecord {
+                    program: pid.clone(),
+                    code,
+                    owner: customer,
+                    origin: CodeOrigin::Random,
+                    created_at: t(0),
+                    expires_at: None,
+                    max_uses: None,
+                    reward: None,
+                    active: true,
+                },
+                expected: 0,
+            });
+        }
+        block_on(store.commit(CommitPlan {
+            idempotency: None,
+            writes,
+        }))
+        .unwrap();
+    }
+    (store, codes)
+}
+
+fn engine_signups(c: &mut Criterion) {
+    let keys =
+        Keyring::new(IdentityKey::new(KeyId::new(1), b"a program secret of 32 bytes....").unwrap());
+    let builder = || {
+        Program::builder("bench", "Bench")
+            .currency(Currency::SAR)
+            .two_sided_reward(
+                Money::new(1_500, Currency::SAR),
+                Money::new(1_000, Currency::SAR),
+            )
+    };
+    let screened = builder().fraud(FraudSettings::default()).build().unwrap();
+    let unscreened = builder().build().unwrap();
+    let (store, codes) = populated(&screened, &keys);
+    for (name, program) in [
+        ("engine_signup_screened_1m_customers", screened),
+        ("engine_signup_unscreened_1m_customers", unscreened),
+    ] {
+        let screens = program.fraud().is_some();
+        let engine = Engine::new(store.clone(), program).with_identity_keyring(keys.clone());
+        let mut n = 0u64;
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                let customer = format!("{name}-{n}");
+                let signup = Signup {
+                    id: EventId::new(customer.as_str()).unwrap(),
+                    customer: CustomerId::new(customer.as_str()).unwrap(),
+                    visitor: None,
+                    code: Some(codes[(mix(n) % codes.len() as u64) as usize]),
+                    channel: None,
+                    at: t(3_600 + n as i64),
+                };
+                let identity = if screens {
+                    IdentityInput {
+                        email: Some(format!("friend.{n}+promo@googlemail.com")),
+                        device: Some(format!("device-{}", mix(n) % 1_800_000)),
+                        ip: Some(format!("10.{}.{}.9", n % 200, n % 250)),
+                        ..IdentityInput::default()
+                    }
+                } else {
+                    IdentityInput::default()
+                };
+                block_on(engine.record_signup_screened(&signup, &HostFacts::default(), &identity))
+                    .unwrap()
+            })
+        });
+    }
+}
+
+criterion_group!(benches, battery, engine_signups);
 criterion_main!(benches);

@@ -1,143 +1,192 @@
-//! Fraud checks on a handful of stories, honest and not: identities
-//! keyed-hashed on entry, the checks' signals, and the default policy's
-//! verdict for each side, with its reasons.
+//! Fraud screening through the engine: a program with fraud settings, a
+//! referrer, and a handful of referees, honest and not. Each signup or
+//! order prints the verdict per side with its reasons; the review queue,
+//! a reviewer's decisions, erasure and export follow.
 //!
 //! Run: `cargo run --example fraud`
-//!
-//! The checks are pure functions over what a host counted or found; the
-//! engine does not call them yet (see the CHANGELOG).
 
-use referrals::fraud::checks::{self, Limits, Rate, RefundCounts, Signal};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use referrals::engine::{HostFacts, SignupOutcome, block_on};
+use referrals::fraud::FraudSettings;
 use referrals::fraud::identity::{IdentityInput, IdentityKey, KeyId, Keyring, NormaliseOptions};
-use referrals::fraud::policy::FraudPolicy;
-use referrals::model::CustomerId;
+use referrals::model::{Conversion, CustomerId, EventId, OperatorId, OrderId, Signup};
+use referrals::{Code, Currency, Engine, MemoryStore, Money, Program};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn t(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap() + TimeDelta::minutes(minutes)
+}
+
+fn person(email: &str, phone: Option<&str>, device: &str, ip: &str) -> IdentityInput {
+    IdentityInput {
+        email: Some(email.into()),
+        phone: phone.map(Into::into),
+        device: Some(device.into()),
+        ip: Some(ip.into()),
+        ..IdentityInput::default()
+    }
+}
+
+fn main() -> Result<()> {
     // The program's secret: in production from a secret store, rotated
     // with `Keyring::rotate` (old hashes stay comparable).
     let keys = Keyring::new(IdentityKey::new(
         KeyId::new(1),
         b"riyadh-bakery: 32 bytes or more.",
     )?);
-    let options = NormaliseOptions::default().with_default_region(966)?;
-    let policy = FraudPolicy::default();
-    let limits = Limits::default();
+    let settings = FraudSettings::default()
+        .with_identity(NormaliseOptions::default().with_default_region(966)?)
+        .with_retention_days(365);
+    let program = Program::builder("bakery", "Riyadh Bakery")
+        .currency(Currency::SAR)
+        .two_sided_reward(
+            Money::new(1_500, Currency::SAR),
+            Money::new(1_000, Currency::SAR),
+        )
+        .fraud(settings)
+        .build()?;
+    let engine = Engine::new(MemoryStore::new(), program).with_identity_keyring(keys);
+    let facts = HostFacts::default();
+
     let amira = CustomerId::new("amira")?;
+    block_on(engine.record_signup_screened(
+        &signup("amira", None, t(0))?,
+        &facts,
+        &person(
+            "amira.saleh@gmail.com",
+            Some("+966 50 123 4567"),
+            "ios-7f3a",
+            "203.0.113.7",
+        ),
+    ))?;
+    let code = block_on(engine.issue_code(&amira, t(0)))?.record.code;
+    println!("Amira's code: {code}\n");
 
-    // What Amira gave when she signed up.
-    let referrer = keys.signals(
-        &IdentityInput {
-            email: Some("amira.saleh@gmail.com".into()),
-            phone: Some("+966 50 123 4567".into()),
-            device: Some("ios-7f3a".into()),
-            ip: Some("203.0.113.7".into()),
-            ..IdentityInput::default()
-        },
-        &options,
-    );
-    let shared_with_amira = |input: IdentityInput| {
-        let referee = keys.signals(&input, &options);
-        checks::self_referral(&amira, &referee.shared_with(&referrer))
-            .into_iter()
-            .collect::<Vec<Signal>>()
-    };
-
-    let stories: Vec<(&str, Vec<Signal>)> = vec![
+    let stories: [(&str, &str, IdentityInput); 4] = [
         (
-            "Badr, her brother, signs up at home on his own phone",
-            shared_with_amira(IdentityInput {
-                email: Some("badr@example.com".into()),
-                phone: Some("٠٥٠٧٦٥٤٣٢١".into()),
-                ip: Some("203.0.113.9".into()),
-                ..IdentityInput::default()
-            }),
+            "badr",
+            "Badr, her brother, at home on his own phone",
+            person(
+                "badr@example.com",
+                Some("٠٥٠٧٦٥٤٣٢١"),
+                "android-b",
+                "203.0.113.9",
+            ),
         ),
         (
-            "A second account: her e-mail with dots moved and a +tag",
-            shared_with_amira(IdentityInput {
-                email: Some("AmiraSaleh+promo@googlemail.com".into()),
-                ..IdentityInput::default()
-            }),
+            "amira-2",
+            "A second account: her Gmail with dots moved and a +tag",
+            person(
+                "Amira.Saleh+promo@googlemail.com",
+                None,
+                "android-x",
+                "198.51.100.4",
+            ),
         ),
         (
-            "A new account on her phone (same device)",
-            shared_with_amira(IdentityInput {
-                email: Some("someone.new@example.com".into()),
-                device: Some("ios-7f3a".into()),
-                ..IdentityInput::default()
-            }),
+            "hind",
+            "Hind, who signs up on Amira's tablet",
+            person("hind@example.com", None, "ios-7f3a", "192.0.2.44"),
         ),
         (
-            "Five accounts referring each other in a ring",
-            checks::ring(
-                &CustomerId::new("e")?,
-                &CustomerId::new("a")?,
-                checks::referees_in(
-                    &[("a", "b"), ("b", "c"), ("c", "d"), ("d", "e")]
-                        .map(|(x, y)| (CustomerId::new(x).unwrap(), CustomerId::new(y).unwrap())),
-                ),
-                &limits,
-            )
-            .into_iter()
-            .collect(),
-        ),
-        (
-            "A farm: 30 signups from one device in a day",
-            checks::velocity(Rate::SignupsPerDevicePerDay, 30, &limits)
-                .into_iter()
-                .collect(),
-        ),
-        (
-            "Her code posted on a coupon site: 40 strangers from one site",
-            checks::code_leakage("coupons.example", 40, &limits)
-                .into_iter()
-                .collect(),
-        ),
-        (
-            "400 invalid codes from one network in an hour",
-            checks::code_guessing("198.51.100.0/24", 400, &limits)
-                .into_iter()
-                .collect(),
-        ),
-        (
-            "Her referees refund 8 of 10 orders (the program: 4 %)",
-            checks::refund_abuse(
-                &amira,
-                RefundCounts {
-                    refunds: 8,
-                    conversions: 10,
-                },
-                RefundCounts {
-                    refunds: 40,
-                    conversions: 1_000,
-                },
-                &limits,
-            )
-            .into_iter()
-            .collect(),
-        ),
-        (
-            "A genuinely busy week: 9 referrals a day, 3 an hour",
-            checks::velocity(Rate::ReferralsPerDay, 9, &limits)
-                .into_iter()
-                .chain(checks::velocity(Rate::ReferralsPerHour, 3, &limits))
-                .collect(),
+            "omar",
+            "Omar, a colleague, on his own everything",
+            person(
+                "omar@example.org",
+                Some("+971 50 765 4321"),
+                "pixel-o",
+                "192.0.2.80",
+            ),
         ),
     ];
-
-    for (story, signals) in stories {
-        let verdict = policy.decide(signals);
+    for (i, (who, story, identity)) in stories.iter().enumerate() {
+        let at = t(60 * (i as i64 + 1));
+        let out = block_on(engine.record_signup_screened(
+            &signup(who, Some(code), at)?,
+            &facts,
+            identity,
+        ))?;
         println!("{story}");
-        println!(
-            "  referrer: {:?}, referee: {:?}",
-            verdict.referrer, verdict.referee
-        );
-        for reason in &verdict.reasons {
-            println!("  - {reason}");
+        match &out {
+            SignupOutcome::Referred { .. } => println!("  referred by amira"),
+            SignupOutcome::NotReferred { reason } => println!("  not referred: {reason:?}"),
+            _ => {}
         }
-        if verdict.reasons.is_empty() {
-            println!("  - nothing found");
+        if let Some(s) =
+            block_on(engine.customer(&CustomerId::new(*who)?))?.and_then(|c| c.screening)
+        {
+            println!(
+                "  verdict: referrer {:?}, referee {:?}",
+                s.verdict.referrer, s.verdict.referee
+            );
+            for reason in &s.verdict.reasons {
+                println!("  - {reason}");
+            }
+        } else {
+            println!("  verdict: clean");
+        }
+        // Each referee buys the next day.
+        let order = Conversion {
+            order: OrderId::new(format!("order-{who}"))?,
+            customer: CustomerId::new(*who)?,
+            amount: Money::new(12_000, Currency::SAR),
+            at: at + TimeDelta::days(1),
+        };
+        block_on(engine.record_conversion(&order))?;
+        println!();
+    }
+
+    let queue = block_on(engine.review_queue(None, 10))?;
+    println!("Review queue: {} rewards", queue.len());
+    let reviewer = OperatorId::new("noura")?;
+    for r in &queue {
+        let order = r.order.as_ref().map_or("", |o| o.as_str());
+        println!(
+            "  {} ({:?}, {order}): {} held",
+            r.customer,
+            r.role,
+            r.kind.quantity()
+        );
+        // Badr shares his sister's home network: a person approves it. The
+        // shared tablet is a second account: rejected.
+        if order == "order-badr" {
+            block_on(engine.approve(&r.id, &reviewer, "family on one home network", t(4_000)))?;
+            println!("    approved by {reviewer}");
+        } else {
+            block_on(engine.reject(&r.id, &reviewer, "shared tablet, second account", t(4_000)))?;
+            println!("    rejected by {reviewer}");
         }
     }
+    println!();
+    for who in ["amira", "badr", "hind", "omar"] {
+        let balance = block_on(engine.balance(&CustomerId::new(who)?))?;
+        println!("{who}: {balance}");
+    }
+
+    let export = block_on(engine.export_customer(&CustomerId::new("hind")?))?;
+    println!(
+        "\nHind's export: {} bytes of JSON, {} identity hashes, {} rewards",
+        serde_json::to_string(&export)?.len(),
+        export.identity.as_ref().map_or(0, |i| i.signals.len()),
+        export.rewards.len()
+    );
+    let erased = block_on(engine.erase_customer(&CustomerId::new("hind")?))?;
+    println!(
+        "Hind erased: {} hashes removed; her balance is still {}",
+        erased.identity_hashes,
+        block_on(engine.balance(&CustomerId::new("hind")?))?
+    );
     Ok(())
+}
+
+fn signup(customer: &str, code: Option<Code>, at: DateTime<Utc>) -> Result<Signup> {
+    Ok(Signup {
+        id: EventId::new(format!("signup-{customer}"))?,
+        customer: CustomerId::new(customer)?,
+        visitor: None,
+        code,
+        channel: None,
+        at,
+    })
 }

@@ -32,13 +32,14 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use referrals::fraud::identity::SignalHash;
 use referrals::model::{Actor, CustomerId, DeliveryId, OrderId, ProgramId, RewardId};
 use referrals::reward::Label;
 use referrals::store::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
-    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, MemoryState,
-    OutboxCursor, OutboxItem, Reward, RewardCursor, StoreError, StoreErrorKind, StoreResult,
-    TouchRecord, Versioned,
+    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, IdentityMatch, IdentityRecord,
+    LedgerCursor, LedgerEntry, MemoryState, OutboxCursor, OutboxItem, Reward, RewardCursor,
+    StoreError, StoreErrorKind, StoreResult, TouchRecord, Versioned,
 };
 use referrals::{Code, MemoryStore, Store};
 
@@ -236,6 +237,45 @@ impl Store for Flaky {
     ) -> StoreResult<Vec<Versioned<OutboxItem>>> {
         self.gate()?;
         self.inner.outbox_due(program, now, after, limit).await
+    }
+
+    async fn identity(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> StoreResult<Option<Versioned<IdentityRecord>>> {
+        self.gate()?;
+        self.inner.identity(program, customer).await
+    }
+
+    async fn identity_matches(
+        &self,
+        program: &ProgramId,
+        hash: &SignalHash,
+        limit: usize,
+    ) -> StoreResult<Vec<IdentityMatch>> {
+        self.gate()?;
+        self.inner.identity_matches(program, hash, limit).await
+    }
+
+    async fn stale_identities(
+        &self,
+        program: &ProgramId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Versioned<IdentityRecord>>> {
+        self.gate()?;
+        self.inner.stale_identities(program, before, limit).await
+    }
+
+    async fn recent_referees(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+        limit: usize,
+    ) -> StoreResult<Vec<CustomerRecord>> {
+        self.gate()?;
+        self.inner.recent_referees(program, referrer, limit).await
     }
 
     async fn due_rewards(

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribution::AttributionPolicy;
 use crate::code::{Blocklist, CodeFormat};
+use crate::fraud::FraudSettings;
 use crate::incentive::RuleSet;
 use crate::ledger::LedgerPolicy;
 use crate::model::ProgramId;
@@ -232,6 +233,7 @@ pub struct Program {
     ends_at: Option<DateTime<Utc>>,
     incentive: Incentive,
     ledger: LedgerPolicy,
+    fraud: Option<FraudSettings>,
 }
 
 impl Program {
@@ -303,6 +305,11 @@ impl Program {
     pub fn incentive(&self) -> &Incentive {
         &self.incentive
     }
+    /// How it screens referrals for fraud, if it does.
+    pub fn fraud(&self) -> Option<&FraudSettings> {
+        self.fraud.as_ref()
+    }
+
     /// How it books, holds, limits and releases rewards.
     pub fn ledger_policy(&self) -> &LedgerPolicy {
         &self.ledger
@@ -351,6 +358,9 @@ pub struct ProgramBuilder {
     /// See [`Program::ledger_policy`]. Default: no hold, no expiry, no
     /// budget, no caps, no debt limit.
     pub ledger: LedgerPolicy,
+    /// See [`Program::fraud`]. Default: no screening.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraud: Option<FraudSettings>,
 }
 
 impl Default for ProgramBuilder {
@@ -373,6 +383,7 @@ impl Default for ProgramBuilder {
             ends_at: None,
             incentive: None,
             ledger: LedgerPolicy::default(),
+            fraud: None,
         }
     }
 }
@@ -495,6 +506,14 @@ impl ProgramBuilder {
         self
     }
 
+    /// Screens referrals for fraud with these settings: the checks run at
+    /// every signup and conversion, and their verdict holds a side's
+    /// rewards for review or withholds them with the reason.
+    pub fn fraud(mut self, settings: FraudSettings) -> Self {
+        self.fraud = Some(settings);
+        self
+    }
+
     /// Validates and builds the program.
     ///
     /// # Errors
@@ -572,6 +591,9 @@ impl ProgramBuilder {
         self.ledger
             .validate(currency)
             .map_err(|e| bad("ledger", e.to_string()))?;
+        if let Some(f) = &self.fraud {
+            f.validate().map_err(|e| bad("fraud", e.to_string()))?;
+        }
         match &incentive {
             Incentive::TwoSided(r) => {
                 for (field, amount) in [
@@ -643,6 +665,7 @@ impl ProgramBuilder {
             ends_at: self.ends_at,
             incentive,
             ledger: self.ledger,
+            fraud: self.fraud,
         })
     }
 }
@@ -671,6 +694,7 @@ impl From<Program> for ProgramBuilder {
             ends_at: p.ends_at,
             incentive: Some(p.incentive),
             ledger: p.ledger,
+            fraud: p.fraud,
         }
     }
 }

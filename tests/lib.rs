@@ -4,6 +4,7 @@
 mod durable;
 mod engine;
 mod faults;
+mod fraud;
 mod incentives;
 mod layering;
 mod ledger;

@@ -641,6 +641,24 @@ impl Store for NaiveCounters {
         self.inner.counter(key)
     }
 
+    fn outbox_item(
+        &self,
+        program: &ProgramId,
+        id: &DeliveryId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<OutboxItem>>>> + Send {
+        self.inner.outbox_item(program, id)
+    }
+
+    fn outbox_due(
+        &self,
+        program: &ProgramId,
+        now: DateTime<Utc>,
+        after: Option<&OutboxCursor>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Versioned<OutboxItem>>>> + Send {
+        self.inner.outbox_due(program, now, after, limit)
+    }
+
     fn identity(
         &self,
         program: &ProgramId,
@@ -674,24 +692,6 @@ impl Store for NaiveCounters {
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send {
         self.inner.recent_referees(program, referrer, limit)
-    }
-
-    fn outbox_item(
-        &self,
-        program: &ProgramId,
-        id: &DeliveryId,
-    ) -> impl Future<Output = StoreResult<Option<Versioned<OutboxItem>>>> + Send {
-        self.inner.outbox_item(program, id)
-    }
-
-    fn outbox_due(
-        &self,
-        program: &ProgramId,
-        now: DateTime<Utc>,
-        after: Option<&OutboxCursor>,
-        limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<Versioned<OutboxItem>>>> + Send {
-        self.inner.outbox_due(program, now, after, limit)
     }
 
     fn due_rewards(

@@ -352,41 +352,6 @@ impl Store for Mutant {
         self.inner.counter(key)
     }
 
-    fn identity(
-        &self,
-        program: &ProgramId,
-        customer: &CustomerId,
-    ) -> impl Future<Output = StoreResult<Option<Versioned<IdentityRecord>>>> + Send {
-        self.inner.identity(program, customer)
-    }
-
-    fn identity_matches(
-        &self,
-        program: &ProgramId,
-        hash: &SignalHash,
-        limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<IdentityMatch>>> + Send {
-        self.inner.identity_matches(program, hash, limit)
-    }
-
-    fn stale_identities(
-        &self,
-        program: &ProgramId,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<Versioned<IdentityRecord>>>> + Send {
-        self.inner.stale_identities(program, before, limit)
-    }
-
-    fn recent_referees(
-        &self,
-        program: &ProgramId,
-        referrer: &CustomerId,
-        limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send {
-        self.inner.recent_referees(program, referrer, limit)
-    }
-
     fn outbox_item(
         &self,
         program: &ProgramId,
@@ -483,6 +448,41 @@ impl Store for Mutant {
                 .cloned()),
             _ => self.inner.assignment(program, experiment, customer).await,
         }
+    }
+
+    fn identity(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Option<Versioned<IdentityRecord>>>> + Send {
+        self.inner.identity(program, customer)
+    }
+
+    fn identity_matches(
+        &self,
+        program: &ProgramId,
+        hash: &SignalHash,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<IdentityMatch>>> + Send {
+        self.inner.identity_matches(program, hash, limit)
+    }
+
+    fn stale_identities(
+        &self,
+        program: &ProgramId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Versioned<IdentityRecord>>>> + Send {
+        self.inner.stale_identities(program, before, limit)
+    }
+
+    fn recent_referees(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<CustomerRecord>>> + Send {
+        self.inner.recent_referees(program, referrer, limit)
     }
 
     async fn due_rewards(

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::code::Code;
 use crate::error::{Error, ErrorKind};
+use crate::fraud::policy::{Action, Screening};
 use crate::ledger::{
     CounterKey, DeliveryState, EntryKind, HoldReason, LedgerEntry, Limit, OutboxItem, Progress,
     ReservationInput, ReviewDecision, Reward, still_reserved,
@@ -44,6 +45,47 @@ pub struct PlannedReward {
     /// Books at most one reward per key, whatever the event (milestones,
     /// contest prizes).
     pub once_key: Option<String>,
+}
+
+/// What a fraud screening decided for an event's rewards, applied to each
+/// as it is booked: a side held is booked pending for review (never
+/// released by time), a side rejected is withheld with
+/// [`Reason::SuspectedFraud`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Screen {
+    /// The verdict and its signals, kept with every reward it holds.
+    pub screening: Screening,
+}
+
+impl Screen {
+    /// What the verdict does to `role`'s rewards.
+    pub fn action(&self, role: Role) -> Action {
+        match role {
+            Role::Referrer => self.screening.verdict.referrer,
+            Role::Referee => self.screening.verdict.referee,
+        }
+    }
+
+    /// Whether it changes anything.
+    pub fn acts(&self) -> bool {
+        self.screening.verdict.referrer != Action::Allow
+            || self.screening.verdict.referee != Action::Allow
+    }
+
+    /// The screening to keep with a record: `None` when it found nothing.
+    pub fn kept(&self) -> Option<Screening> {
+        (!self.screening.verdict.signals.is_empty()).then(|| self.screening.clone())
+    }
+
+    /// The review note: the verdict's reasons.
+    fn note(&self) -> String {
+        let reasons = &self.screening.verdict.reasons;
+        if reasons.is_empty() {
+            "held by the fraud policy".to_owned()
+        } else {
+            reasons.join("; ")
+        }
+    }
 }
 
 /// What a booking needs read first, or its result.
@@ -360,6 +402,7 @@ pub fn book_rewards(
     source: Source<'_>,
     at: DateTime<Utc>,
     planned: &[PlannedReward],
+    screen: Option<&Screen>,
     counters: &mut Counters,
 ) -> Result<Step<Booked>, Error> {
     let policy = program.ledger_policy();
@@ -370,6 +413,23 @@ pub fn book_rewards(
         if quantity <= 0 {
             continue;
         }
+        let action = screen.map_or(Action::Allow, |s| s.action(p.role));
+        if action == Action::Reject {
+            booked.withheld.push(Withheld {
+                beneficiary: p.beneficiary.clone(),
+                role: p.role,
+                kind: p.kind.clone(),
+                reason: Reason::SuspectedFraud,
+            });
+            continue;
+        }
+        let review = match screen {
+            Some(s) if action == Action::Hold => Some(HoldReason::Review {
+                note: s.note(),
+                screening: Some(Box::new(s.screening.clone())),
+            }),
+            _ => None,
+        };
         let reservations = policy.reservations(
             program.id(),
             &ReservationInput {
@@ -498,8 +558,9 @@ pub fn book_rewards(
             variant: p.variant.clone(),
             once_key: p.once_key.clone(),
             earned_at: at,
-            hold: hold.map(|_| HoldReason::HoldPeriod),
-            release_at,
+            // A review waits for a person, whatever the hold period.
+            release_at: if review.is_some() { None } else { release_at },
+            hold: review.or(hold.map(|_| HoldReason::HoldPeriod)),
             expires_at,
             coupon,
             decision: None,
@@ -539,7 +600,7 @@ pub fn book_rewards(
                 limit: Some(limit),
             });
         }
-        let kind = if hold.is_some() {
+        let kind = if reward.hold.is_some() {
             EntryKind::Held
         } else {
             EntryKind::Granted

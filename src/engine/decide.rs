@@ -6,7 +6,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::book::{self, Booked, Counters, PlannedReward, Source, Step, book_rewards, claw_back};
+use super::book::{
+    self, Booked, Counters, PlannedReward, Screen, Source, Step, book_rewards, claw_back,
+};
+use crate::fraud::policy::Action;
 use std::collections::BTreeMap;
 
 use crate::attribution::{Attribution, Credit, TouchPoint, attribute};
@@ -333,6 +336,17 @@ pub fn signup(
         Some((_, v)) => Some(&v.record.owner),
         None => credited.primary().map(|p| &p.referrer),
     };
+    // A screening that rejects both sides refuses the referral itself:
+    // the customer signs up unreferred and the code is not used up.
+    let refused = inputs.screen.as_ref().is_some_and(|s| {
+        s.action(Role::Referrer) == Action::Reject && s.action(Role::Referee) == Action::Reject
+    });
+    let chosen = if refused {
+        first_reason = Some(Reason::SuspectedFraud);
+        None
+    } else {
+        chosen
+    };
     let referral = chosen.and_then(|referrer| {
         // The typed code, or the referrer's latest usable candidate (usable
         // is latest first), is the code that is used.
@@ -362,7 +376,7 @@ pub fn signup(
             qualifying_touches: points,
             rewarded_conversions: 0,
             purchases: 0,
-            screening: None,
+            screening: inputs.screen.as_ref().and_then(Screen::kept),
         },
         expected: 0,
     });
@@ -541,6 +555,11 @@ pub struct HostFacts {
     pub referee: CustomerFacts,
     /// Whether the referee is new to the host's business.
     pub referee_is_new: Option<bool>,
+    /// The site the referee came from at signup (the `Referer` of the
+    /// click that brought them: a URL or a host name), for the fraud
+    /// screening's code-leakage check (one code spread on a coupon site).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referring_site: Option<String>,
 }
 
 /// What incentive rules decide on beyond the event, as the engine read it.
@@ -559,6 +578,9 @@ pub struct RuleInputs {
     pub variants: BTreeMap<Label, Label>,
     /// Who each experiment assigns (its unit: the referrer or the referee).
     pub subjects: BTreeMap<Label, CustomerId>,
+    /// The fraud screening of the event, once it ran (programs with
+    /// fraud settings): applied to every reward booked.
+    pub screen: Option<Screen>,
 }
 
 /// The referrer's successful referrals, derived from their referred
@@ -667,6 +689,7 @@ pub fn conversion(
                         Source::Order(&conversion.order),
                         conversion.at,
                         &planned,
+                        inputs.screen.as_ref(),
                         counters,
                     )? {
                         Step::Read(keys) => return Ok(Step::Read(keys)),
@@ -721,7 +744,7 @@ pub fn conversion(
             refund_count: 0,
             refunded: Money::zero(amount.currency()),
             fully_refunded_at: None,
-            screening: None,
+            screening: inputs.screen.as_ref().and_then(Screen::kept),
         },
         expected: 0,
     });
@@ -938,7 +961,14 @@ fn event_rewards(
     }
     let at = event.at();
     let (planned, exposed) = rule_grants(program, rules, event, referral, false, inputs);
-    let mut booked = match book_rewards(program, source, at, &planned, counters)? {
+    let mut booked = match book_rewards(
+        program,
+        source,
+        at,
+        &planned,
+        inputs.screen.as_ref(),
+        counters,
+    )? {
         Step::Read(keys) => return Ok(Step::Read(keys)),
         Step::Done(b) => b,
     };
@@ -1190,7 +1220,15 @@ mod tests {
         let mut read = HashMap::new();
         let mut counters = Counters::default();
         let booked = loop {
-            match book_rewards(program, Source::Order(&order), at, &planned, &mut counters).unwrap()
+            match book_rewards(
+                program,
+                Source::Order(&order),
+                at,
+                &planned,
+                None,
+                &mut counters,
+            )
+            .unwrap()
             {
                 Step::Read(keys) => {
                     read.extend(keys.into_iter().map(|k| (k, 0)));

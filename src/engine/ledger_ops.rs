@@ -407,7 +407,14 @@ impl<S: Store> Engine<S> {
         for _ in 0..self.max_attempts {
             let booked = self
                 .decide_with_counters(|counters| {
-                    book::book_rewards(&self.program, book::Source::Prizes, at, &planned, counters)
+                    book::book_rewards(
+                        &self.program,
+                        book::Source::Prizes,
+                        at,
+                        &planned,
+                        None,
+                        counters,
+                    )
                 })
                 .await?;
             let mut writes = booked.writes;

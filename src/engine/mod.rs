@@ -55,8 +55,12 @@ pub mod conformance;
 pub mod decide;
 mod ledger_ops;
 mod outbox;
+mod privacy;
+mod screen;
 pub use ledger_ops::BatchReport;
 pub use outbox::Delivery;
+pub use privacy::{CustomerExport, Erasure, IdentityExport};
+pub use screen::{CLUSTER_MATCHES, LEAST_ORDERS_FOR_NORM};
 
 pub use crate::store::{
     ConversionOutcome, Outcome, Reason, RedemptionOutcome, RefundOutcome, SignupOutcome,
@@ -65,6 +69,7 @@ pub use crate::store::{
 
 use crate::code::{Code, CodeSecret};
 use crate::error::{Error, ErrorKind};
+use crate::fraud::identity::{IdentityInput, Keyring};
 use crate::incentive::{Trigger, TriggerKind};
 use crate::ledger::{Balance, CounterKey, Reward};
 use crate::model::TouchKind;
@@ -134,6 +139,7 @@ pub struct Engine<S> {
     store: S,
     program: Program,
     secret: Option<CodeSecret>,
+    keyring: Option<Keyring>,
     rng: Mutex<Box<dyn RngCore + Send>>,
     max_attempts: u32,
 }
@@ -144,6 +150,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Engine<S> {
             .field("store", &self.store)
             .field("program", &self.program.id())
             .field("secret", &self.secret.as_ref().map(|_| ".."))
+            .field("keyring", &self.keyring.as_ref().map(|k| k.key_ids()))
             .field("max_attempts", &self.max_attempts)
             .finish_non_exhaustive()
     }
@@ -157,6 +164,7 @@ impl<S: Store> Engine<S> {
             store,
             program,
             secret: None,
+            keyring: None,
             rng: Mutex::new(Box::new(StdRng::from_os_rng())),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
         }
@@ -172,6 +180,15 @@ impl<S: Store> Engine<S> {
     /// The secret for [`CodeGeneration::Derived`] programs.
     pub fn with_code_secret(mut self, secret: CodeSecret) -> Engine<S> {
         self.secret = Some(secret);
+        self
+    }
+
+    /// The keys identity inputs are hashed with (HMAC-SHA256), for
+    /// programs that screen for fraud. Keep the secrets outside the store;
+    /// rotate by adding a new current key and keeping the old ones until
+    /// [`purge_expired`](Self::purge_expired) has dropped what they hashed.
+    pub fn with_identity_keyring(mut self, keyring: Keyring) -> Engine<S> {
+        self.keyring = Some(keyring);
         self
     }
 
@@ -510,6 +527,68 @@ impl<S: Store> Engine<S> {
         })
     }
 
+    /// Reads a typed code like [`check_code`](Self::check_code), and
+    /// defends against guessing: in a program that screens for fraud, an
+    /// invalid or unknown code typed from `identity.ip` counts against that
+    /// address (by its keyed hash, per clock hour), and past
+    /// [`Limits::invalid_codes_per_hour`](crate::fraud::checks::Limits) in
+    /// this hour and the one before, the address is refused until its
+    /// attempts age out (every refused attempt still counts).
+    /// A later signup from the address carries a code-guessing signal.
+    ///
+    /// # Errors
+    /// As [`check_code`](Self::check_code); [`ErrorKind::LimitReached`]
+    /// while the address is refused (nothing is checked then);
+    /// identity errors as in
+    /// [`record_signup_screened`](Self::record_signup_screened).
+    pub async fn check_code_screened(
+        &self,
+        input: &str,
+        at: DateTime<Utc>,
+        identity: &IdentityInput,
+    ) -> Result<CodeCheck, Error> {
+        let hashed = self.hash_identity(identity)?;
+        let (Some(settings), Some(h)) = (self.fraud_settings(), &hashed) else {
+            return self.check_code(input, at).await;
+        };
+        let guesses = self.guesses(h, at).await?;
+        let limit = settings.policy.limits.invalid_codes_per_hour;
+        // Past the limit every attempt is refused unread, and still
+        // counted: an address that keeps trying goes on to a strong
+        // signal.
+        let checked = if guesses.count > limit {
+            Err(Error::new(
+                ErrorKind::LimitReached,
+                format!(
+                    "{} invalid codes from this address within the hour (limit {limit}): try again later",
+                    guesses.count
+                ),
+            ))
+        } else {
+            self.check_code(input, at).await
+        };
+        let invalid = match &checked {
+            Err(e) => matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::LimitReached),
+            Ok(c) => c.unusable == Some(CodeUnusable::Unknown),
+        };
+        if let (true, Some(key)) = (invalid, guesses.key) {
+            let decision = Decision {
+                outcome: (),
+                plan: CommitPlan {
+                    idempotency: None,
+                    writes: vec![Write::AddToCounter {
+                        key,
+                        delta: 1,
+                        limit: None,
+                    }],
+                },
+            };
+            // A counter add conflicts only on overflow: nothing to retry.
+            self.commit(decision).await?;
+        }
+        checked
+    }
+
     /// How many referrals each of `codes` made, for those with a use limit
     /// (read from their use counters).
     async fn code_uses(
@@ -797,7 +876,43 @@ impl<S: Store> Engine<S> {
         signup: &Signup,
         facts: &HostFacts,
     ) -> Result<SignupOutcome, Error> {
+        self.record_signup_screened(signup, facts, &IdentityInput::default())
+            .await
+    }
+
+    /// Registers a new customer like
+    /// [`record_signup_with`](Self::record_signup_with), with the identity
+    /// the host saw (e-mail, phone, device, IP, payment, address) for the
+    /// program's fraud screening. The identity is normalised and hashed
+    /// with the engine's keyring on entry and only the keyed hashes are
+    /// stored, in the customer's identity record; the raw values are never
+    /// kept. Like facts, identity is not part of the event's identity.
+    ///
+    /// In a program with [`FraudSettings`](crate::fraud::FraudSettings),
+    /// every referred signup is screened (with or without identity: the
+    /// referrer's velocity and rings need none); the verdict is kept with
+    /// the customer ([`CustomerRecord::screening`]) and applies to every
+    /// reward of the referral. A verdict rejecting both sides refuses the
+    /// referral: `NotReferred { reason: SuspectedFraud }`.
+    ///
+    /// # Errors
+    /// As [`record_signup`](Self::record_signup); also
+    /// [`ErrorKind::InvalidInput`] naming an identity field a normaliser
+    /// refused (`identity.phone: …`), and [`ErrorKind::Unsupported`] for
+    /// identity passed to a program that does not screen or an engine
+    /// without a keyring.
+    pub async fn record_signup_screened(
+        &self,
+        signup: &Signup,
+        facts: &HostFacts,
+        identity: &IdentityInput,
+    ) -> Result<SignupOutcome, Error> {
         let program = &self.program;
+        let hashed = self.hash_identity(identity)?;
+        let site = match (&facts.referring_site, self.fraud_settings()) {
+            (Some(site), Some(_)) => Some(screen::site_host(site)?),
+            _ => None,
+        };
         let key = IdempotencyKey::signup(&signup.id);
         let same = |r: &Request| matches!(r, Request::Signup(x) if x == signup);
         for _ in 0..self.max_attempts {
@@ -830,8 +945,10 @@ impl<S: Store> Engine<S> {
                 owners: &owners,
             };
             // The referral first; then, under signup rules, what its
-            // referrer's history says (a second, pure decision).
+            // referrer's history says, and under fraud settings, what the
+            // screening says (pure decisions again, with more read).
             let mut inputs = RuleInputs::default();
+            let mut screened = false;
             let decided = loop {
                 let decided = self
                     .decide_with_counters(|counters| {
@@ -843,6 +960,7 @@ impl<S: Store> Engine<S> {
                     ..
                 }) = &decided
                 {
+                    let mut again = false;
                     if !inputs.loaded && self.rules_listen_to(TriggerKind::Signup) {
                         let before = Before {
                             at: signup.at,
@@ -857,23 +975,87 @@ impl<S: Store> Engine<S> {
                                 facts,
                             )
                             .await?;
+                        again = true;
+                    }
+                    if let (false, Some(settings)) = (screened, self.fraud_settings()) {
+                        let screen = self
+                            .screen_signup(settings, signup, referral, hashed.as_ref(), facts)
+                            .await?;
+                        inputs.screen = Some(screen);
+                        screened = true;
+                        again = true;
+                    }
+                    if again {
                         continue;
                     }
                 }
                 break decided;
             };
-            let decision = match decided {
+            let mut decision = match decided {
                 Ok(d) => d,
                 Err(e) => match self.refusal_or_replay(&key, same, e).await? {
                     Outcome::Signup(o) => return Ok(o),
                     _ => return Err(self.wrong_kind("record_signup")),
                 },
             };
+            if let Some(h) = &hashed {
+                if let Some(w) = self.identity_write(&signup.customer, h, signup.at).await? {
+                    decision.plan.writes.push(w);
+                }
+            }
+            if let (Some(site), SignupOutcome::Referred { referral, .. }) =
+                (&site, &decision.outcome)
+            {
+                // Counted as it is screened: the next referee from the site
+                // sees this one.
+                decision.plan.writes.push(Write::AddToCounter {
+                    key: screen::site_counter(program.id(), &referral.code, site),
+                    delta: 1,
+                    limit: None,
+                });
+            }
             if let Some(o) = self.commit(decision).await? {
                 return Ok(o);
             }
         }
         Err(self.exhausted("record_signup"))
+    }
+
+    /// Records what the host knows of a customer's identity outside a
+    /// signup or an order (a referrer who joined before the program, a
+    /// changed phone number), for the fraud screening of later referrals.
+    /// Only keyed hashes are stored. Idempotent: identity already recorded
+    /// writes nothing.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] naming a refused field;
+    /// [`ErrorKind::Unsupported`] for a program that does not screen or an
+    /// engine without a keyring; [`ErrorKind::Store`].
+    pub async fn record_identity(
+        &self,
+        customer: &CustomerId,
+        identity: &IdentityInput,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let Some(hashed) = self.hash_identity(identity)? else {
+            return Ok(());
+        };
+        for _ in 0..self.max_attempts {
+            let Some(write) = self.identity_write(customer, &hashed, at).await? else {
+                return Ok(());
+            };
+            let decision = Decision {
+                outcome: (),
+                plan: CommitPlan {
+                    idempotency: None,
+                    writes: vec![write],
+                },
+            };
+            if self.commit(decision).await?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(self.exhausted("record_identity"))
     }
 
     /// Records an order and books the rewards it earns.
@@ -907,7 +1089,37 @@ impl<S: Store> Engine<S> {
         conversion: &Conversion,
         facts: &HostFacts,
     ) -> Result<ConversionOutcome, Error> {
+        self.record_conversion_screened(conversion, facts, &IdentityInput::default())
+            .await
+    }
+
+    /// Records an order like
+    /// [`record_conversion_with`](Self::record_conversion_with), with the
+    /// identity the host saw with it (a payment instrument's fingerprint, a
+    /// delivery address, the IP) for the program's fraud screening; only
+    /// keyed hashes are stored, added to the buyer's identity record.
+    ///
+    /// In a program with [`FraudSettings`](crate::fraud::FraudSettings),
+    /// every attributed order is screened, with or without identity: its
+    /// signals (timing, order value, the referrer's velocity and refunds,
+    /// identifiers shared with the referrer) and those of the referral's
+    /// signup decide per side whether its rewards are paid, held for
+    /// review ([`Engine::review_queue`]) or withheld with
+    /// [`Reason::SuspectedFraud`]. The screening is kept with the
+    /// conversion ([`ConversionRecord::screening`]) when it found anything.
+    ///
+    /// # Errors
+    /// As [`record_conversion`](Self::record_conversion), and as
+    /// [`record_signup_screened`](Self::record_signup_screened) for the
+    /// identity.
+    pub async fn record_conversion_screened(
+        &self,
+        conversion: &Conversion,
+        facts: &HostFacts,
+        identity: &IdentityInput,
+    ) -> Result<ConversionOutcome, Error> {
         let program = &self.program;
+        let hashed = self.hash_identity(identity)?;
         let key = IdempotencyKey::conversion(&conversion.order);
         let same = |r: &Request| matches!(r, Request::Conversion(x) if x == conversion);
         for _ in 0..self.max_attempts {
@@ -928,10 +1140,27 @@ impl<S: Store> Engine<S> {
                 .await?;
             let wanted: Vec<Code> = touches.iter().map(|t| t.touch.code).collect();
             let codes = self.read_codes(&wanted).await?;
-            let inputs = self
+            let mut inputs = self
                 .rule_inputs(conversion, customer.as_ref(), &touches, &codes, facts)
                 .await?;
-            let decision = self
+            if let (Some(settings), Some(c)) = (self.fraud_settings(), &customer) {
+                let referrer =
+                    decide::conversion_referrer(program, conversion, Some(c), &touches, &codes);
+                if let Some(referrer) = referrer {
+                    let screen = self
+                        .screen_conversion(
+                            settings,
+                            conversion,
+                            &c.record,
+                            &referrer,
+                            &touches,
+                            hashed.as_ref(),
+                        )
+                        .await?;
+                    inputs.screen = Some(screen);
+                }
+            }
+            let mut decision = self
                 .decide_with_counters(|counters| {
                     decide::conversion(
                         program,
@@ -944,6 +1173,14 @@ impl<S: Store> Engine<S> {
                     )
                 })
                 .await?;
+            if let (Some(h), Some(_)) = (&hashed, &customer) {
+                if let Some(w) = self
+                    .identity_write(&conversion.customer, h, conversion.at)
+                    .await?
+                {
+                    decision.plan.writes.push(w);
+                }
+            }
             if let Some(o) = self.commit(decision).await? {
                 return Ok(o);
             }
@@ -1160,7 +1397,7 @@ struct Before<'a> {
 }
 
 /// How many ledger entries [`Engine::ledger`] reads per page.
-const LEDGER_PAGE: usize = 500;
+pub(crate) const LEDGER_PAGE: usize = 500;
 
 /// When a code issued at `at` and valid for `d` expires; the last
 /// representable instant if that is beyond it (never a panic on extreme

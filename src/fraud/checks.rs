@@ -346,7 +346,8 @@ pub enum Rate {
 }
 
 impl Rate {
-    fn limit(self, limits: &Limits) -> u64 {
+    /// The limit this rate is held to.
+    pub fn limit(self, limits: &Limits) -> u64 {
         match self {
             Rate::ReferralsPerHour => limits.referrals_per_hour,
             Rate::ReferralsPerDay => limits.referrals_per_day,

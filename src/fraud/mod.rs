@@ -14,10 +14,20 @@
 //!   signal maps to allow, hold for review or reject, per side of the
 //!   referral, by rules or a weighted score; honest look-alikes (siblings
 //!   on one home network) are at most held.
+//! - [`FraudSettings`]: what a program screens with (`ProgramBuilder::fraud`):
+//!   the policy, the identity options and the retention of hashes.
+//!
+//! The engine runs the checks at every signup and conversion of a program
+//! with settings; `docs/fraud-tuning.md` says how to tune each check.
 
 pub mod checks;
 pub mod identity;
 pub mod policy;
+mod settings;
+
+pub use settings::{
+    DEFAULT_NORMAL_REFUND_RATE_BPS, FraudSettings, MOST_RETENTION_DAYS, SettingsError,
+};
 
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,9 @@ use crate::model::{
     Actor, CustomerId, DeliveryId, EventId, LedgerEntryId, OrderId, ProgramId, RewardId,
 };
 
+/// Customers by a time of theirs, the latest first, ties by customer.
+type LatestFirst = BTreeSet<(Reverse<DateTime<Utc>>, CustomerId)>;
+
 /// One program's records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct ProgramState {
@@ -60,10 +63,10 @@ struct ProgramState {
     /// Rewards held for review, by when they were earned.
     reviews_due: BTreeSet<(DateTime<Utc>, RewardId)>,
     /// Per referrer, their referees, the latest first.
-    referees: HashMap<CustomerId, BTreeSet<(Reverse<DateTime<Utc>>, CustomerId)>>,
+    referees: HashMap<CustomerId, LatestFirst>,
     identities: HashMap<CustomerId, Box<Versioned<IdentityRecord>>>,
     /// Per hash, the customers holding it, the latest first seen first.
-    identity_index: HashMap<SignalHash, BTreeSet<(Reverse<DateTime<Utc>>, CustomerId)>>,
+    identity_index: HashMap<SignalHash, LatestFirst>,
     /// Identity records by their oldest signal.
     identity_ages: BTreeSet<(DateTime<Utc>, CustomerId)>,
 }
@@ -642,11 +645,17 @@ impl MemoryState {
                     customer,
                     expected,
                 } => {
-                    check_version(
-                        || format!("identity of {customer} in program {program}"),
-                        version_of(state(program).identities.get(customer).map(|b| &**b)),
-                        (*expected).max(1),
-                    )?;
+                    // The record must exist at `expected`: 0 names no
+                    // record, so it never matches (not even an absent one).
+                    let current = version_of(state(program).identities.get(customer).map(|b| &**b));
+                    let what = || format!("identity of {customer} in program {program}");
+                    if current == 0 {
+                        return Err(StoreError::conflict(format!(
+                            "{} does not exist, the plan deletes it at version {expected}",
+                            what()
+                        )));
+                    }
+                    check_version(what, current, *expected)?;
                     PlanKey::Identity(program, customer)
                 }
                 Write::AddToCounter { key, delta, limit } => {

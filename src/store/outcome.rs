@@ -52,6 +52,9 @@ pub enum Reason {
     /// No incentive rule granted anything for the event (the trace of
     /// `incentive::explain` says why, rule by rule).
     NoRuleMatched,
+    /// The program's fraud policy rejected it; the screening kept with the
+    /// customer or the conversion lists the signals and their evidence.
+    SuspectedFraud,
 }
 
 impl From<CodeUnusable> for Reason {

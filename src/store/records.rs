@@ -216,7 +216,7 @@ impl IdentityRecord {
 
     /// The hashes, for comparing with another customer's.
     pub fn identity(&self) -> IdentitySignals {
-        IdentitySignals::from_hashes(self.signals.iter().map(|s| s.hash.clone()))
+        IdentitySignals::from_hashes(self.signals.iter().map(|s| s.hash))
     }
 
     /// Adds the hashes of `signals` first seen at `at` (those it holds
@@ -229,7 +229,7 @@ impl IdentityRecord {
                 self.signals.insert(
                     i,
                     SeenSignal {
-                        hash: hash.clone(),
+                        hash: *hash,
                         first_seen: at,
                     },
                 );

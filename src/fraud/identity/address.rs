@@ -1,6 +1,7 @@
 //! Postal addresses: one text per way of writing the same address.
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
 use super::is_invisible;
 
@@ -135,7 +136,10 @@ pub fn normalise_address(raw: &str) -> Result<String, AddressError> {
     }
     let mut words: Vec<String> = Vec::new();
     let mut word = String::new();
-    for c in raw.chars() {
+    // NFKC first: Arabic presentation forms (`ﻻ`), full-width digits and
+    // decomposed accents become the letters they show.
+    let normal: String = raw.nfkc().collect();
+    for c in normal.chars() {
         if is_invisible(c) || is_arabic_decoration(c) {
             continue;
         }

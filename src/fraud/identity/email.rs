@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
 use super::strip_invisible;
 
@@ -110,8 +111,10 @@ pub fn normalise_email(raw: &str) -> Result<String, EmailError> {
     if raw.len() > MAX_INPUT {
         return Err(EmailError::TooLong { len: raw.len() });
     }
-    let visible = strip_invisible(raw);
-    let lower = visible.trim().to_lowercase();
+    // NFKC first: full-width `ａｍｉｒａ` and a decomposed `é` are the
+    // letters people see; again after lower-casing, which can decompose.
+    let visible: String = strip_invisible(raw).nfkc().collect();
+    let lower: String = visible.trim().to_lowercase().nfkc().collect();
     if lower.is_empty() {
         return Err(EmailError::Empty);
     }

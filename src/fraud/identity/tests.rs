@@ -757,3 +757,21 @@ proptest! {
         prop_assert_eq!(signals.shared_with(&signals), signals.kinds());
     }
 }
+
+#[test]
+fn compatibility_forms_are_the_letters_they_show() {
+    // Full-width letters and a decomposed accent in an e-mail.
+    assert_eq!(
+        normalise_email("ＡＭＩＲＡ@ｇｍａｉｌ.ｃｏｍ").unwrap(),
+        normalise_email("amira@gmail.com").unwrap()
+    );
+    assert_eq!(
+        normalise_email("rene\u{301}@example.com").unwrap(),
+        normalise_email("ren\u{e9}@example.com").unwrap()
+    );
+    // Arabic presentation forms in an address: the lam-alef ligature.
+    assert_eq!(
+        normalise_address("شارع الملك فهد \u{FEFB}").unwrap(),
+        normalise_address("شارع الملك فهد لا").unwrap()
+    );
+}

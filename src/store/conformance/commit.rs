@@ -38,6 +38,29 @@ pub async fn reads_on_empty_store_find_nothing<S: Store>(store: &S) {
     assert_eq!(found, None, "{clause}: conversion on an empty store");
     let found = p.ledger(&prog, "sara").await;
     assert_eq!(found, [], "{clause}: ledger on an empty store");
+    let found = p.identity(&prog, "sara").await;
+    assert_eq!(found, None, "{clause}: identity on an empty store");
+    for kind in IdentityKind::ALL {
+        let hash = signal_hash(kind, 1, 0);
+        let found = p.identity_matches(&prog, &hash, usize::MAX).await;
+        assert_eq!(
+            found,
+            [],
+            "{clause}: identity matches of {hash:?} on an empty store"
+        );
+    }
+    let found = p
+        .stale_identities(&prog, at(1_000_000_000), usize::MAX)
+        .await;
+    assert_eq!(found, [], "{clause}: stale identities on an empty store");
+    let found = p.recent_referees(&prog, "sara", usize::MAX).await;
+    assert_eq!(found, [], "{clause}: recent referees on an empty store");
+    for due in [Due::Release, Due::Expiry, Due::Review] {
+        let found = p
+            .due_rewards(&prog, due, at(1_000_000_000), None, usize::MAX)
+            .await;
+        assert_eq!(found, [], "{clause}: {due:?} due rewards on an empty store");
+    }
 }
 
 /// A committed plan creates each record at version 1, exactly as written,

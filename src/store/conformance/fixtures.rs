@@ -11,15 +11,16 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 pub(crate) use super::super::{
     AssignmentRecord, Balance, CodeOrigin, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
     CounterScope, CustomerRecord, DeliveryState, Due, EntryKind, EventKind, HoldReason,
-    IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, OutboxCursor, OutboxItem, Payout,
-    Referral, Request, ReviewDecision, Reward, RewardCursor, Role, Store, StoreErrorKind,
-    StoreResult, TouchRecord, Versioned, Withheld, Write,
+    IdempotencyKey, IdempotencyRecord, IdentityMatch, IdentityRecord, LedgerCursor, LedgerEntry,
+    OutboxCursor, OutboxItem, Payout, Referral, Request, ReviewDecision, Reward, RewardCursor,
+    Role, SeenSignal, Store, StoreErrorKind, StoreResult, TouchRecord, Versioned, Withheld, Write,
 };
 pub(crate) use super::super::{
     ConversionOutcome, Outcome, Reason, RefundOutcome, SignupOutcome, TouchOutcome,
 };
 pub(crate) use crate::attribution::{Credit, Share, TouchPoint};
 pub(crate) use crate::code::Code;
+pub(crate) use crate::fraud::identity::{IdentityKind, KeyId, SignalHash};
 pub(crate) use crate::ledger::{Progress, fold_balances};
 pub(crate) use crate::model::{
     Actor, Channel, Conversion, CustomerId, DeliveryId, EventId, IdError, LedgerEntryId,
@@ -416,6 +417,103 @@ pub(crate) fn assignment_record(
     }
 }
 
+/// A keyed hash of `kind` under key `key`, its digest the 32 bytes
+/// `byte, byte + 1, …` (wrapping): hashes built from one `byte` share
+/// their digest whatever their kind or key, which is what a store must
+/// not confuse.
+pub(crate) fn signal_hash(kind: IdentityKind, key: u32, byte: u8) -> SignalHash {
+    let mut digest = [0u8; 32];
+    for (i, d) in (0u8..).zip(digest.iter_mut()) {
+        *d = byte.wrapping_add(i);
+    }
+    SignalHash {
+        kind,
+        key: KeyId::new(key),
+        digest,
+    }
+}
+
+/// `customer`'s identity record holding `signals` (each hash with when it
+/// was first seen), kept ascending by hash as records keep them.
+pub(crate) fn identity_record(
+    program: &ProgramId,
+    customer: &str,
+    signals: &[(SignalHash, DateTime<Utc>)],
+) -> IdentityRecord {
+    let mut signals: Vec<SeenSignal> = signals
+        .iter()
+        .map(|&(hash, first_seen)| SeenSignal { hash, first_seen })
+        .collect();
+    signals.sort();
+    if signals.windows(2).any(|w| w[0].hash == w[1].hash) {
+        panic!("conformance fixture: identity of {customer:?} holds a hash twice");
+    }
+    IdentityRecord {
+        program: program.clone(),
+        customer: cid(customer),
+        signals,
+        disposable_email: false,
+    }
+}
+
+/// An identity record with every field used: a hash of each of the seven
+/// kinds under key 1, the e-mail and phone hashes again under key
+/// `u32::MAX` (a rotation), first seen at distinct nanoseconds, and a
+/// disposable e-mail.
+pub(crate) fn full_identity(program: &ProgramId, customer: &str) -> IdentityRecord {
+    let mut signals: Vec<(SignalHash, DateTime<Utc>)> = (0u8..)
+        .zip(IdentityKind::ALL)
+        .map(|(i, kind)| {
+            let first_seen = at_ns(i64::from(i), 999_999_999 - u32::from(i));
+            (signal_hash(kind, 1, 0xF0 + i), first_seen)
+        })
+        .collect();
+    signals.push((
+        signal_hash(IdentityKind::Email, u32::MAX, 0xF0),
+        at_ns(90, 1),
+    ));
+    signals.push((
+        signal_hash(IdentityKind::Phone, u32::MAX, 0x00),
+        at_ns(-1, 7),
+    ));
+    IdentityRecord {
+        disposable_email: true,
+        ..identity_record(program, customer, &signals)
+    }
+}
+
+/// `customer`, signed up at `signed_up_at`, referred by `referrer` (with a
+/// code, a channel and a touch time of its own) or by nobody.
+pub(crate) fn referee_record(
+    program: &ProgramId,
+    customer: &str,
+    referrer: Option<&str>,
+    signed_up_at: DateTime<Utc>,
+) -> CustomerRecord {
+    CustomerRecord {
+        signed_up_at,
+        referral: referrer.map(|r| Referral {
+            referrer: cid(r),
+            code: code("SARA2026"),
+            channel: Channel::Link,
+            touched_at: at(1),
+        }),
+        ..customer_record(program, customer)
+    }
+}
+
+pub(crate) fn put_identity(record: IdentityRecord, expected: u64) -> Write {
+    Write::PutIdentity { record, expected }
+}
+
+pub(crate) fn delete_identity(program: &ProgramId, customer: &str, expected: u64) -> Write {
+    Write::DeleteIdentity {
+        program: program.clone(),
+        customer: cid(customer),
+        expected,
+    }
+}
+
 /// One plan creating one record of every kind, with its idempotency record.
 pub(crate) fn one_of_each(
     code: CodeRecord,
@@ -652,6 +750,48 @@ impl<'s, S: Store> Probe<'s, S> {
         self.read(&what, self.store.due_rewards(p, due, before, after, limit))
             .await
     }
+
+    pub(crate) async fn identity(
+        &self,
+        p: &ProgramId,
+        c: &str,
+    ) -> Option<Versioned<IdentityRecord>> {
+        let what = format!("the identity of {c} in {p}");
+        self.read(&what, self.store.identity(p, &cid(c))).await
+    }
+
+    pub(crate) async fn identity_matches(
+        &self,
+        p: &ProgramId,
+        hash: &SignalHash,
+        limit: usize,
+    ) -> Vec<IdentityMatch> {
+        let what = format!("the identity matches of {hash:?} in {p}, limit {limit}");
+        self.read(&what, self.store.identity_matches(p, hash, limit))
+            .await
+    }
+
+    pub(crate) async fn stale_identities(
+        &self,
+        p: &ProgramId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<Versioned<IdentityRecord>> {
+        let what = format!("the identities of {p} seen before {before}, limit {limit}");
+        self.read(&what, self.store.stale_identities(p, before, limit))
+            .await
+    }
+
+    pub(crate) async fn recent_referees(
+        &self,
+        p: &ProgramId,
+        referrer: &str,
+        limit: usize,
+    ) -> Vec<CustomerRecord> {
+        let what = format!("the recent referees of {referrer} in {p}, limit {limit}");
+        self.read(&what, self.store.recent_referees(p, &cid(referrer), limit))
+            .await
+    }
 }
 
 pub(crate) fn ids_of_touches(list: &[TouchRecord]) -> Vec<&str> {
@@ -668,6 +808,18 @@ pub(crate) fn ids_of_outbox(list: &[Versioned<OutboxItem>]) -> Vec<&str> {
 
 pub(crate) fn orders_of(list: &[ConversionRecord]) -> Vec<&str> {
     list.iter().map(|c| c.conversion.order.as_str()).collect()
+}
+
+pub(crate) fn customers_of_matches(list: &[IdentityMatch]) -> Vec<&str> {
+    list.iter().map(|m| m.customer.as_str()).collect()
+}
+
+pub(crate) fn customers_of_identities(list: &[Versioned<IdentityRecord>]) -> Vec<&str> {
+    list.iter().map(|r| r.record.customer.as_str()).collect()
+}
+
+pub(crate) fn customers_of(list: &[CustomerRecord]) -> Vec<&str> {
+    list.iter().map(|c| c.customer.as_str()).collect()
 }
 
 pub(crate) fn ids_of_rewards(list: &[Versioned<Reward>]) -> Vec<&str> {

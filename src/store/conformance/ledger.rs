@@ -676,7 +676,7 @@ fn due_cursor(clause: &str, due: Due, reward: &Versioned<Reward>) -> RewardCurso
 /// Reads a due list page by page with `limit` and checks it against
 /// `want`: every page full but the last (a short page reads as the end),
 /// no duplicate, no gap, ascending by (due time, id).
-async fn check_due_pages<S: Store>(
+pub(super) async fn check_due_pages<S: Store>(
     p: &Probe<'_, S>,
     prog: &ProgramId,
     due: Due,

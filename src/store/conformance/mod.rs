@@ -52,6 +52,7 @@ use super::Store;
 mod commit;
 mod concurrency;
 pub(crate) mod fixtures;
+mod identity;
 mod incentives;
 mod ledger;
 mod outbox;
@@ -60,6 +61,7 @@ mod reads;
 pub use commit::*;
 pub use concurrency::*;
 use fixtures::assert_multi_thread;
+pub use identity::*;
 pub use incentives::*;
 pub use ledger::*;
 pub use outbox::*;
@@ -103,6 +105,11 @@ where
     assignments_are_recorded_once(&fresh().await).await;
     concurrent_assignments_have_one_winner(Arc::new(fresh().await)).await;
     referred_conversions_are_listed_per_referrer(&fresh().await).await;
+    identity_records_are_versioned_and_round_trip(&fresh().await).await;
+    identity_matches_follow_the_records(&fresh().await).await;
+    stale_identities_are_listed_by_oldest_signal(&fresh().await).await;
+    recent_referees_are_listed_per_referrer(&fresh().await).await;
+    review_queue_lists_rewards_held_for_review(&fresh().await).await;
 }
 
 #[cfg(test)]
@@ -118,7 +125,8 @@ mod tests {
             include_str!("concurrency.rs"),
             include_str!("ledger.rs"),
             include_str!("outbox.rs"),
-            include_str!("incentives.rs")
+            include_str!("incentives.rs"),
+            include_str!("identity.rs")
         );
         let body_start = source
             .find("pub async fn run_all")
@@ -137,7 +145,7 @@ mod tests {
             })
             .filter(|name| *name != "run_all")
             .collect();
-        assert!(clauses.len() >= 26, "found only {clauses:?}");
+        assert!(clauses.len() >= 31, "found only {clauses:?}");
         for clause in clauses {
             assert!(
                 body.contains(&format!("    {clause}(")),

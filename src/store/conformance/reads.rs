@@ -609,7 +609,9 @@ pub async fn idempotency_record_round_trips<S: Store>(store: &S) {
 /// Every field of every record kind comes back exactly as written:
 /// non-Latin and maximum-length ids, 1- and 32-symbol codes, 0- and
 /// 3-decimal money, `None` and `Some` options, and timestamps to the
-/// nanosecond.
+/// nanosecond; identity records (hashes of every kind under two key ids)
+/// and referred customers also through the lists that return them
+/// (`identity_matches`, `recent_referees`).
 ///
 /// Nanoseconds matter: the engine tells a retried event from a different one
 /// by comparing it with the stored request, so a store that truncates times
@@ -904,8 +906,11 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
     writes.extend(rewards.iter().cloned().map(|r| put_reward(r, 0)));
     writes.push(add(&cap, 5_000, Some(5_000)));
     writes.push(add(&budget, i64::MAX, None));
+    let identity = full_identity(&prog, "عميل-٧");
+    writes.push(put_identity(identity.clone(), 0));
     p.commit_ok("one plan writing every kind of record", plan(writes))
         .await;
+    let referee = customers[0].clone();
 
     let nanos = "(timestamps must keep nanoseconds: see this clause's docs)";
     for record in codes {
@@ -968,5 +973,30 @@ pub async fn records_round_trip_exactly<S: Store>(store: &S) {
         (p.counter(&cap).await, p.counter(&budget).await),
         (5_000, i64::MAX),
         "{clause}: counters under non-Latin names, up to i64::MAX"
+    );
+    let found = p.identity(&prog, "عميل-٧").await;
+    assert_eq!(
+        found,
+        v1(identity.clone()),
+        "{clause}: an identity record came back changed {nanos}"
+    );
+    for signal in &identity.signals {
+        let found = p.identity_matches(&prog, &signal.hash, usize::MAX).await;
+        let want = IdentityMatch {
+            customer: identity.customer.clone(),
+            first_seen: signal.first_seen,
+        };
+        assert_eq!(
+            found,
+            [want],
+            "{clause}: the identity matches of {:?} came back changed {nanos}",
+            signal.hash
+        );
+    }
+    let found = p.recent_referees(&prog, "مسوّقة-سارة", usize::MAX).await;
+    assert_eq!(
+        found,
+        [referee],
+        "{clause}: a customer listed as a referee came back changed {nanos}"
     );
 }

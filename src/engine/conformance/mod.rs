@@ -28,9 +28,12 @@ use std::fmt::Debug;
 use std::future::Future;
 
 use super::{ConversionOutcome, Engine, Reason, SignupOutcome, TouchOutcome, VanityOptions};
+
+mod fraud;
 use crate::error::{Error, ErrorKind};
 use crate::program::Program;
 use crate::store::conformance::fixtures::*;
+pub use fraud::fraud_screening_over_store;
 
 /// Runs the whole store suite and then every engine clause, each on a
 /// fresh store from `fresh`.
@@ -45,6 +48,7 @@ where
 {
     crate::store::conformance::run_all(&mut fresh).await;
     engine_end_to_end_over_store(&fresh().await).await;
+    fraud_screening_over_store(&fresh().await).await;
 }
 
 /// An entry's change to the spendable money balance (rewards positive,
@@ -55,7 +59,7 @@ fn net(e: &LedgerEntry) -> Money {
 }
 
 /// Unwraps an engine result, naming the clause, the step and the error.
-fn ok<T>(clause: &str, step: &str, result: Result<T, Error>) -> T {
+pub(crate) fn ok<T>(clause: &str, step: &str, result: Result<T, Error>) -> T {
     result.unwrap_or_else(|err| {
         panic!(
             "{clause}: {step}: the engine failed ({:?}): {err}",
