@@ -87,10 +87,7 @@ fn identity(
 ) -> IdentityRecord {
     let mut signals: Vec<SeenSignal> = signals
         .iter()
-        .map(|(hash, at)| SeenSignal {
-            hash: hash.clone(),
-            first_seen: *at,
-        })
+        .map(|&(hash, first_seen)| SeenSignal { hash, first_seen })
         .collect();
     signals.sort();
     IdentityRecord {
@@ -184,24 +181,14 @@ fn plans() -> Vec<(&'static str, CommitPlan)> {
         (
             "identities are created with overlapping hashes",
             plan(vec![
-                put_identity(
-                    identity(p, "a", &[(e1.clone(), t(10, 0)), (phone.clone(), t(20, 5))]),
-                    0,
-                ),
+                put_identity(identity(p, "a", &[(e1, t(10, 0)), (phone, t(20, 5))]), 0),
                 // Same hash, same time as a's: ties go by customer.
                 put_identity(
-                    identity(
-                        p,
-                        "b",
-                        &[(e1.clone(), t(10, 0)), (device.clone(), t(5, 999_999_999))],
-                    ),
+                    identity(p, "b", &[(e1, t(10, 0)), (device, t(5, 999_999_999))]),
                     0,
                 ),
                 // The same digest under another key is another hash.
-                put_identity(
-                    identity(p, "c", &[(e1.clone(), t(30, 1)), (e2.clone(), t(1, 0))]),
-                    0,
-                ),
+                put_identity(identity(p, "c", &[(e1, t(30, 1)), (e2, t(1, 0))]), 0),
             ]),
         ),
         (
@@ -217,25 +204,18 @@ fn plans() -> Vec<(&'static str, CommitPlan)> {
         (
             "another program's hashes are its own",
             plan(vec![put_identity(
-                identity("other", "a", &[(e1.clone(), t(100, 0))]),
+                identity("other", "a", &[(e1, t(100, 0))]),
                 0,
             )]),
         ),
         (
             "creating an identity that exists is a conflict",
-            plan(vec![put_identity(
-                identity(p, "a", &[(e1.clone(), t(0, 0))]),
-                0,
-            )]),
+            plan(vec![put_identity(identity(p, "a", &[(e1, t(0, 0))]), 0)]),
         ),
         (
             "a replaced record's dropped hashes leave the index",
             plan(vec![put_identity(
-                identity(
-                    p,
-                    "b",
-                    &[(device.clone(), t(5, 999_999_999)), (ip.clone(), t(40, 0))],
-                ),
+                identity(p, "b", &[(device, t(5, 999_999_999)), (ip, t(40, 0))]),
                 1,
             )]),
         ),
@@ -252,8 +232,12 @@ fn plans() -> Vec<(&'static str, CommitPlan)> {
             plan(vec![delete_identity(p, "c", 1)]),
         ),
         (
-            "deleting at version 0 means version 1 (the record must exist)",
+            "deleting at version 0 is a conflict, even of a record at version 1",
             plan(vec![delete_identity(p, "d", 0)]),
+        ),
+        (
+            "deleting at the version read",
+            plan(vec![delete_identity(p, "d", 1)]),
         ),
         (
             "deleting at a stale version is a conflict",
@@ -262,24 +246,18 @@ fn plans() -> Vec<(&'static str, CommitPlan)> {
         (
             "a plan that fails elsewhere writes no identity and no hash",
             plan(vec![
-                put_identity(identity(p, "a", &[(ip.clone(), t(1, 0))]), 1),
+                put_identity(identity(p, "a", &[(ip, t(1, 0))]), 1),
                 put_customer(customer(p, "nobody", None, t(0, 0)), 5),
             ]),
         ),
         (
             "a deleted identity can be created again",
-            plan(vec![put_identity(
-                identity(p, "c", &[(phone.clone(), t(2, 0))]),
-                0,
-            )]),
+            plan(vec![put_identity(identity(p, "c", &[(phone, t(2, 0))]), 0)]),
         ),
         (
             "one plan creates one identity and deletes another",
             plan(vec![
-                put_identity(
-                    identity(p, "e", &[(e1.clone(), t(10, 0)), (ip.clone(), t(40, 0))]),
-                    0,
-                ),
+                put_identity(identity(p, "e", &[(e1, t(10, 0)), (ip, t(40, 0))]), 0),
                 delete_identity(p, "b", 2),
             ]),
         ),
@@ -469,11 +447,11 @@ async fn a_repeated_hash_is_refused<S: Durable>(sql: &S) {
         customer: cid("twice"),
         signals: vec![
             SeenSignal {
-                hash: e1.clone(),
+                hash: e1,
                 first_seen: t(1, 0),
             },
             SeenSignal {
-                hash: e1.clone(),
+                hash: e1,
                 first_seen: t(2, 0),
             },
         ],

@@ -369,8 +369,9 @@ fn statements(plan: &CommitPlan) -> Result<Vec<Statement>, Refused> {
                     changes: Changes::Any,
                 });
                 let mut args = key();
-                // The record must exist: version 0 is no version.
-                args.push(version_arg((*expected).max(1), "a versioned delete")?);
+                // Versions start at 1: expecting 0 matches no row, a
+                // conflict whether the record exists or not.
+                args.push(version_arg(*expected, "a versioned delete")?);
                 (DELETE_IDENTITY, args)
             }
             Write::PutOutboxItem { record, expected } => {
@@ -529,9 +530,9 @@ fn message(plan: &CommitPlan, origin: Origin) -> String {
                 program,
                 customer,
                 expected,
-            }) => put(
-                format!("identity of {customer} in program {program}"),
-                (*expected).max(1),
+            }) => format!(
+                "identity of {customer} in program {program} is not at version {expected} \
+                 (or is absent); a delete needs the record at the version read"
             ),
             Some(Write::AddToCounter { key, delta, limit }) => format!(
                 "counter {:?} {:?}: adding {delta} leaves 0..={}",
