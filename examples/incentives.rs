@@ -430,6 +430,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         },
                         referee: CustomerFacts::default(),
                         referee_is_new: Some(f.is_new),
+                        referring_site: None,
                     };
                     let conversion = Conversion {
                         order: OrderId::new(format!("order-{order:04}"))?,
