@@ -623,6 +623,16 @@ impl MemoryState {
                     PlanKey::Assignment(&a.program, &a.experiment, &a.customer)
                 }
                 Write::PutIdentity { record, expected } => {
+                    // The seam's shape, as the SQL stores' keys enforce it.
+                    if record.signals.windows(2).any(|w| w[0].hash >= w[1].hash) {
+                        return Err(StoreError::new(
+                            super::StoreErrorKind::Backend,
+                            format!(
+                                "the identity of {} holds a hash twice or out of order",
+                                record.customer
+                            ),
+                        ));
+                    }
                     check_version(
                         || {
                             format!(

@@ -6,10 +6,14 @@
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use referrals::Store;
 use referrals::engine::ConversionOutcome;
+use referrals::fraud::identity::{IdentityKind, KeyId, SignalHash};
 use referrals::model::{Conversion, CustomerId, EventId, OrderId, Signup};
 use referrals::sqlx;
-use referrals::store::{SqliteStore, StoreErrorKind};
+use referrals::store::{
+    CommitPlan, IdentityRecord, SeenSignal, SqliteStore, StoreErrorKind, Write,
+};
 use referrals::{Currency, Engine, Money, Program};
 
 use super::lite;
@@ -66,12 +70,14 @@ async fn refer(engine: &Engine<SqliteStore>, referee: &str) -> ConversionOutcome
     engine.record_conversion(&order(referee, 1)).await.unwrap()
 }
 
-/// The fixture: a database written by the first durable schema (version
-/// 2), as SQL text (`tests/fixtures/sqlite-schema-2.sql`). Amira referred
-/// Badr, who bought once. Regenerate with
+/// The fixtures: databases written by each durable schema version, as SQL
+/// text (`tests/fixtures/sqlite-schema-N.sql`), each kept as its version
+/// wrote it. Amira referred Badr, who bought once. A new version's is
+/// written by the crate of that version with
 /// `REFERRALS_WRITE_FIXTURE=/tmp/f.db cargo test --all-features --test lib write_the_schema_fixture -- --ignored`
-/// and `python3 -c "import sqlite3; print('\n'.join(sqlite3.connect('/tmp/f.db').iterdump()))"`.
+/// and `python3 -c "import sqlite3; print('\n'.join(sqlite3.connect('/tmp/f.db').iterdump()))" > tests/fixtures/sqlite-schema-N.sql`.
 const FIXTURE_V2: &str = include_str!("../fixtures/sqlite-schema-2.sql");
+const FIXTURE_V3: &str = include_str!("../fixtures/sqlite-schema-3.sql");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "writes the schema fixture; run by hand when a new schema version is released"]
@@ -82,14 +88,50 @@ async fn write_the_schema_fixture() {
         refer(&engine, "badr").await,
         ConversionOutcome::Rewarded { .. }
     ));
+    // Since version 3: an identity record and its hash rows.
+    engine
+        .store()
+        .commit(CommitPlan {
+            idempotency: None,
+            writes: vec![Write::PutIdentity {
+                record: badr_identity(),
+                expected: 0,
+            }],
+        })
+        .await
+        .unwrap();
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(engine.store().pool())
         .await
         .unwrap();
 }
 
-/// A new file holding the fixture's database.
-async fn database_from_fixture(path: &Path) {
+/// Badr's identity in the fixtures of version 3 on: an e-mail and a
+/// network, first seen at signup.
+fn badr_identity() -> IdentityRecord {
+    let mut signals: Vec<SeenSignal> =
+        [(IdentityKind::Email, 0xB0), (IdentityKind::IpPrefix, 0xB1)]
+            .into_iter()
+            .map(|(kind, byte)| SeenSignal {
+                hash: SignalHash {
+                    kind,
+                    key: KeyId::new(1),
+                    digest: [byte; 32],
+                },
+                first_seen: t0(),
+            })
+            .collect();
+    signals.sort();
+    IdentityRecord {
+        program: program().id().clone(),
+        customer: cid("badr"),
+        signals,
+        disposable_email: false,
+    }
+}
+
+/// A new file holding a fixture's database.
+async fn database_from_fixture(path: &Path, fixture: &str) {
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(
@@ -99,14 +141,16 @@ async fn database_from_fixture(path: &Path) {
         )
         .await
         .unwrap();
-    sqlx::raw_sql(FIXTURE_V2).execute(&pool).await.unwrap();
+    sqlx::raw_sql(fixture).execute(&pool).await.unwrap();
     pool.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_of_the_first_schema_version_opens_and_goes_on() {
-    let path = lite::dir("fixture").join("v2.db");
-    database_from_fixture(&path).await;
+/// Each fixture opens (migrating it when older) with what its crate
+/// wrote, answers a replay as before and goes on; `referrals_schema`
+/// records the versions it went through.
+async fn a_fixture_opens_and_goes_on(fixture: &str, versions_after: &[i64]) {
+    let path = lite::dir("fixture").join("old.db");
+    database_from_fixture(&path, fixture).await;
     let engine = Engine::new(SqliteStore::open(&path).await.unwrap(), program());
     // What the earlier crate wrote is read back.
     assert_eq!(engine.balance(&cid("amira")).await.unwrap(), sar(1_500));
@@ -129,10 +173,45 @@ async fn a_database_of_the_first_schema_version_opens_and_goes_on() {
             .fetch_all(engine.store().pool())
             .await
             .unwrap();
-    assert_eq!(
-        versions,
-        vec![(i64::from(referrals::store::SCHEMA_VERSION),)]
-    );
+    let versions: Vec<i64> = versions.into_iter().map(|(v,)| v).collect();
+    assert_eq!(versions, versions_after);
+    // Amira's referees: Badr from the old database (a backfilled column
+    // when it migrated), Chadi from this crate; same signup time, so by
+    // id.
+    let store = engine.store();
+    let p = program().id().clone();
+    let referees: Vec<String> = store
+        .recent_referees(&p, &cid("amira"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.customer.to_string())
+        .collect();
+    assert_eq!(referees, ["badr", "chadi"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_first_schema_version_migrates_and_goes_on() {
+    assert_eq!(referrals::store::SCHEMA_VERSION, 3);
+    a_fixture_opens_and_goes_on(FIXTURE_V2, &[2, 3]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_schema_version_3_opens_and_goes_on() {
+    a_fixture_opens_and_goes_on(FIXTURE_V3, &[3]).await;
+    // Its identity record and hash rows read back.
+    let path = lite::dir("fixture3").join("v3.db");
+    database_from_fixture(&path, FIXTURE_V3).await;
+    let store = SqliteStore::open(&path).await.unwrap();
+    let p = program().id().clone();
+    let badr = store.identity(&p, &cid("badr")).await.unwrap().unwrap();
+    assert_eq!((badr.version, &badr.record), (1, &badr_identity()));
+    for signal in &badr.record.signals {
+        let matches = store.identity_matches(&p, &signal.hash, 10).await.unwrap();
+        assert_eq!(matches.len(), 1, "{matches:?}");
+        assert_eq!(matches[0].customer, cid("badr"));
+        assert_eq!(matches[0].first_seen, t0());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +232,9 @@ async fn a_database_of_a_newer_schema_is_refused_and_left_untouched() {
     let path = lite::dir("newer").join("referrals.db");
     {
         let store = SqliteStore::open(&path).await.unwrap();
-        sqlx::query("INSERT INTO referrals_schema (version, migrated_at_s) VALUES (99, 0)")
+        // The next version, as the crate that writes it will record it.
+        sqlx::query("INSERT INTO referrals_schema (version, migrated_at_s) VALUES ($1, 0)")
+            .bind(i64::from(referrals::store::SCHEMA_VERSION) + 1)
             .execute(store.pool())
             .await
             .unwrap();
@@ -175,7 +256,8 @@ async fn a_database_of_a_newer_schema_is_refused_and_left_untouched() {
     let before = std::fs::read(&path).unwrap();
     let err = SqliteStore::open(&path).await.unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::Backend, "{err}");
-    assert!(err.to_string().contains("version 99"), "{err}");
+    let newer = format!("version {}", referrals::store::SCHEMA_VERSION + 1);
+    assert!(err.to_string().contains(&newer), "{err}");
     assert!(err.to_string().contains("newer"), "{err}");
     assert_eq!(
         std::fs::read(&path).unwrap(),

@@ -9,7 +9,7 @@ pub mod pg {
 
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    use referrals::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use referrals::sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
     use referrals::store::{Isolation, PostgresStore};
 
     /// The server the PostgreSQL tests use, if the environment names one.
@@ -65,6 +65,15 @@ pub mod pg {
         isolation: Isolation,
         connections: u32,
     ) -> PostgresStore {
+        let pool = empty(url, tag, connections).await;
+        PostgresStore::with_isolation(pool, isolation)
+            .await
+            .expect("the store opens on an empty schema")
+    }
+
+    /// A pool over a new, empty schema (no store opened on it yet), named
+    /// after `tag` as [`fresh`]'s are.
+    pub async fn empty(url: &str, tag: &str, connections: u32) -> PgPool {
         let schema = format!(
             "referrals_test_{}_{tag}_{}",
             std::process::id(),
@@ -85,14 +94,11 @@ pub mod pg {
             .await
             .expect("create schema");
         admin.close().await;
-        let pool = PgPoolOptions::new()
+        PgPoolOptions::new()
             .max_connections(connections)
             .connect_with(base.options([("search_path", schema.as_str())]))
             .await
-            .expect("the test server answers");
-        PostgresStore::with_isolation(pool, isolation)
-            .await
-            .expect("the store opens on an empty schema")
+            .expect("the test server answers")
     }
 }
 
@@ -175,6 +181,12 @@ pub mod histories;
 
 #[cfg(feature = "sqlite")]
 mod files;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod identity;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migration;
 
 #[cfg(feature = "sqlite")]
 mod crash;

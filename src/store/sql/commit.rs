@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::reads::{actor_cols, counter_cols, tag};
+use super::reads::{actor_cols, counter_cols, hash_cols, tag};
 use super::{
-    Arg, Core, Driver, Session, opt_time_args, store_error, time_cols, to_json, version_arg,
+    Arg, Core, Driver, Session, customer_cols, opt_time_args, review_cols, store_error, time_cols,
+    to_json, version_arg,
 };
 use crate::ledger::Deltas;
 use crate::store::{CommitPlan, StoreError, StoreErrorKind, StoreResult, Write};
@@ -40,10 +41,12 @@ const PUT_CODE: (&str, &str) = (
      WHERE program = $1 AND code = $2 AND version = $6",
 );
 const PUT_CUSTOMER: (&str, &str) = (
-    "INSERT INTO referrals_customers (program, customer, record, version)
-     VALUES ($1, $2, $3, 1) ON CONFLICT (program, customer) DO NOTHING",
-    "UPDATE referrals_customers SET record = $3, version = version + 1
-     WHERE program = $1 AND customer = $2 AND version = $4",
+    "INSERT INTO referrals_customers
+       (program, customer, referrer, signed_up_s, signed_up_ns, record, version)
+     VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT (program, customer) DO NOTHING",
+    "UPDATE referrals_customers SET referrer = $3, signed_up_s = $4, signed_up_ns = $5,
+       record = $6, version = version + 1
+     WHERE program = $1 AND customer = $2 AND version = $7",
 );
 const PUT_CONVERSION: (&str, &str) = (
     "INSERT INTO referrals_conversions (program, order_id, referrer, at_s, at_ns, record, version)
@@ -54,12 +57,31 @@ const PUT_CONVERSION: (&str, &str) = (
 );
 const PUT_REWARD: (&str, &str) = (
     "INSERT INTO referrals_rewards (program, reward_id, customer, hold_due_s, hold_due_ns,
-       expiry_due_s, expiry_due_ns, record, version)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) ON CONFLICT (program, reward_id) DO NOTHING",
+       expiry_due_s, expiry_due_ns, review_due_s, review_due_ns, record, version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)
+     ON CONFLICT (program, reward_id) DO NOTHING",
     "UPDATE referrals_rewards SET customer = $3, hold_due_s = $4, hold_due_ns = $5,
-       expiry_due_s = $6, expiry_due_ns = $7, record = $8, version = version + 1
-     WHERE program = $1 AND reward_id = $2 AND version = $9",
+       expiry_due_s = $6, expiry_due_ns = $7, review_due_s = $8, review_due_ns = $9,
+       record = $10, version = version + 1
+     WHERE program = $1 AND reward_id = $2 AND version = $11",
 );
+const PUT_IDENTITY: (&str, &str) = (
+    "INSERT INTO referrals_identities (program, customer, oldest_s, oldest_ns, record, version)
+     VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (program, customer) DO NOTHING",
+    "UPDATE referrals_identities SET oldest_s = $3, oldest_ns = $4, record = $5,
+       version = version + 1
+     WHERE program = $1 AND customer = $2 AND version = $6",
+);
+const DELETE_IDENTITY: &str = "DELETE FROM referrals_identities
+     WHERE program = $1 AND customer = $2 AND version = $3";
+// Changes as many rows as the record held hashes before: the one
+// statement of a plan whose count is not checked (see `Changes`).
+const CLEAR_IDENTITY_HASHES: &str =
+    "DELETE FROM referrals_identity_hashes WHERE program = $1 AND customer = $2";
+const INSERT_IDENTITY_HASH: &str = "INSERT INTO referrals_identity_hashes
+       (program, customer, kind, key_id, digest, first_seen_s, first_seen_ns)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (program, customer, kind, key_id, digest) DO NOTHING";
 const PUT_OUTBOX: (&str, &str) = (
     "INSERT INTO referrals_outbox (program, item_id, claimable_s, claimable_ns, record, version)
      VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (program, item_id) DO NOTHING",
@@ -137,13 +159,25 @@ enum Origin {
     Balance,
 }
 
-/// One statement of a plan. Every statement of a plan must change exactly
-/// one row: an insert that must be new, an update at the expected version,
-/// a counter within its limit, a balance upsert.
+/// How many rows a statement must change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Changes {
+    /// Exactly one: an insert that must be new, an update or delete at the
+    /// expected version, a counter within its limit, a balance upsert, an
+    /// identity hash. Anything else is a failed condition.
+    One,
+    /// Any number, unchecked: clearing an identity's hash rows before its
+    /// new ones go in (the rows its earlier version held). Its own
+    /// condition is the versioned identity write in the same plan.
+    Any,
+}
+
+/// One statement of a plan.
 struct Statement {
     sql: &'static str,
     args: Vec<Arg>,
     origin: Origin,
+    changes: Changes,
 }
 
 /// The statements that apply `plan`, in order; a conflict when a counter
@@ -160,8 +194,16 @@ fn statements(plan: &CommitPlan) -> Result<Vec<Statement>, Refused> {
                 to_json("an idempotency record", idem)?.into(),
             ],
             origin: Origin::Idempotency,
+            changes: Changes::One,
         });
     }
+    // Identity hash rows a plan replaces are cleared first, ahead of every
+    // checked statement: the batch then runs as two texts (the unchecked
+    // clears, then all the checked rest), not three per identity. Running
+    // them before the versioned write they depend on is safe: a failed
+    // condition rolls the whole transaction back.
+    let mut clears = Vec::new();
+    let mut hashes = Vec::new();
     // Balances change after every other write, in key order: two plans
     // lock the rows they share in the same order (no deadlock between
     // them).
@@ -179,15 +221,15 @@ fn statements(plan: &CommitPlan) -> Result<Vec<Statement>, Refused> {
                     to_json("a code", record)?.into(),
                 ],
             )?,
-            Write::PutCustomer { record, expected } => versioned(
-                PUT_CUSTOMER,
-                *expected,
-                vec![
+            Write::PutCustomer { record, expected } => {
+                let mut args = vec![
                     record.program.as_str().into(),
                     record.customer.as_str().into(),
-                    to_json("a customer", record)?.into(),
-                ],
-            )?,
+                ];
+                args.extend(customer_cols(record));
+                args.push(to_json("a customer", record)?.into());
+                versioned(PUT_CUSTOMER, *expected, args)?
+            }
             Write::PutConversion { record, expected } => {
                 let (s, ns) = time_cols(record.conversion.at);
                 versioned(
@@ -250,6 +292,7 @@ fn statements(plan: &CommitPlan) -> Result<Vec<Statement>, Refused> {
             Write::PutReward { record, expected } => {
                 let [hs, hns] = opt_time_args(record.hold_due());
                 let [es, ens] = opt_time_args(record.expiry_due());
+                let [rs, rns] = review_cols(record);
                 versioned(
                     PUT_REWARD,
                     *expected,
@@ -261,9 +304,75 @@ fn statements(plan: &CommitPlan) -> Result<Vec<Statement>, Refused> {
                         hns,
                         es,
                         ens,
+                        rs,
+                        rns,
                         to_json("a reward", record)?.into(),
                     ],
                 )?
+            }
+            Write::PutIdentity { record, expected } => {
+                let key = || -> Vec<Arg> {
+                    vec![
+                        record.program.as_str().into(),
+                        record.customer.as_str().into(),
+                    ]
+                };
+                // The primary key of the hash rows would refuse the second
+                // of a repeated hash as a conflict, which retrying never
+                // clears: the record breaks its own rule (each hash at most
+                // once), an engine bug, so final.
+                let distinct: std::collections::BTreeSet<_> =
+                    record.signals.iter().map(|s| &s.hash).collect();
+                if distinct.len() != record.signals.len() {
+                    return Err(Refused::Final(StoreError::new(
+                        StoreErrorKind::Backend,
+                        format!(
+                            "the identity record of {} in program {} holds a hash twice",
+                            record.customer, record.program
+                        ),
+                    )));
+                }
+                clears.push(Statement {
+                    sql: CLEAR_IDENTITY_HASHES,
+                    args: key(),
+                    origin: Origin::Write(i),
+                    changes: Changes::Any,
+                });
+                for signal in &record.signals {
+                    let (s, ns) = time_cols(signal.first_seen);
+                    let mut args = key();
+                    args.extend(hash_cols(&signal.hash));
+                    args.extend([s.into(), ns.into()]);
+                    hashes.push(Statement {
+                        sql: INSERT_IDENTITY_HASH,
+                        args,
+                        origin: Origin::Write(i),
+                        changes: Changes::One,
+                    });
+                }
+                let mut args = key();
+                args.extend(opt_time_args(record.oldest_seen()));
+                args.push(to_json("an identity", record)?.into());
+                versioned(PUT_IDENTITY, *expected, args)?
+            }
+            Write::DeleteIdentity {
+                program,
+                customer,
+                expected,
+            } => {
+                let key =
+                    || -> Vec<Arg> { vec![program.as_str().into(), customer.as_str().into()] };
+                clears.push(Statement {
+                    sql: CLEAR_IDENTITY_HASHES,
+                    args: key(),
+                    origin: Origin::Write(i),
+                    changes: Changes::Any,
+                });
+                let mut args = key();
+                // Versions start at 1: expecting 0 matches no row, a
+                // conflict whether the record exists or not.
+                args.push(version_arg(*expected, "a versioned delete")?);
+                (DELETE_IDENTITY, args)
             }
             Write::PutOutboxItem { record, expected } => {
                 let [cs, cns] = opt_time_args(record.claimable_at());
@@ -309,8 +418,12 @@ fn statements(plan: &CommitPlan) -> Result<Vec<Statement>, Refused> {
             sql,
             args,
             origin: Origin::Write(i),
+            changes: Changes::One,
         });
     }
+    // Hash rows after the identity writes: a new record's rows go in once
+    // its versioned write has held.
+    out.append(&mut hashes);
     for ((program, customer, unit), deltas) in balances {
         for d in deltas {
             out.push(Statement {
@@ -325,10 +438,12 @@ fn statements(plan: &CommitPlan) -> Result<Vec<Statement>, Refused> {
                     d.owed.into(),
                 ],
                 origin: Origin::Balance,
+                changes: Changes::One,
             });
         }
     }
-    Ok(out)
+    clears.append(&mut out);
+    Ok(clears)
 }
 
 /// The insert (when `expected` is 0: the key must be new) or the update at
@@ -404,6 +519,21 @@ fn message(plan: &CommitPlan, origin: Origin) -> String {
                 "customer {} already has a variant of experiment {} in program {}",
                 a.customer, a.experiment, a.program
             ),
+            Some(Write::PutIdentity { record, expected }) => put(
+                format!(
+                    "identity of {} in program {}",
+                    record.customer, record.program
+                ),
+                *expected,
+            ),
+            Some(Write::DeleteIdentity {
+                program,
+                customer,
+                expected,
+            }) => format!(
+                "identity of {customer} in program {program} is not at version {expected} \
+                 (or is absent); a delete needs the record at the version read"
+            ),
             Some(Write::AddToCounter { key, delta, limit }) => format!(
                 "counter {:?} {:?}: adding {delta} leaves 0..={}",
                 key.scope,
@@ -415,18 +545,18 @@ fn message(plan: &CommitPlan, origin: Origin) -> String {
     }
 }
 
-/// Runs the statements one by one; the first that changes no row is the
-/// conflict, named.
+/// Runs the statements one by one; the first checked one that does not
+/// change exactly one row is the conflict, named.
 async fn apply_each<S: Session>(
     tx: &mut S,
     plan: &CommitPlan,
     statements: Vec<Statement>,
 ) -> Result<(), Refused> {
     for st in statements {
-        match tx.run(st.sql, st.args).await {
-            Ok(1) => {}
-            Ok(_) => return Err(conflict(message(plan, st.origin))),
-            Err(e) => return Err(Refused::Database("applying a commit", e)),
+        match (tx.run(st.sql, st.args).await, st.changes) {
+            (Ok(_), Changes::Any) | (Ok(1), Changes::One) => {}
+            (Ok(_), Changes::One) => return Err(conflict(message(plan, st.origin))),
+            (Err(e), _) => return Err(Refused::Database("applying a commit", e)),
         }
     }
     Ok(())
@@ -437,23 +567,36 @@ async fn apply_each<S: Session>(
 /// parameters applies per statement, not per text).
 const MOST_BATCHED_ARGS: usize = 30_000;
 
-/// Runs every statement in one call (SQLite runs a text of several
-/// statements, with `$N` numbered across them): one round trip to the
-/// connection's thread instead of one per statement. `Ok(false)` when some
-/// statement changed no row; the caller rolls back and finds which.
+/// Runs the statements in as few calls as their checks allow (SQLite runs
+/// a text of several statements, with `$N` numbered across them, and
+/// reports the rows they changed together): one round trip to the
+/// connection's thread per run of statements alike, instead of one per
+/// statement. A run of [`Changes::One`] statements must change as many
+/// rows as it has statements; a run of [`Changes::Any`] is not counted.
+/// `Ok(false)` when some checked statement changed no row; the caller
+/// rolls back and finds which.
 async fn apply_batch<S: Session>(tx: &mut S, statements: Vec<Statement>) -> Result<bool, Refused> {
-    let expected = statements.len() as u64;
-    let mut sql = String::new();
-    let mut args = Vec::new();
-    for st in statements {
-        renumber(st.sql, args.len(), &mut sql);
-        sql.push_str(";\n");
-        args.extend(st.args);
+    let mut statements = statements.into_iter().peekable();
+    while let Some(first) = statements.next() {
+        let changes = first.changes;
+        let mut count = 1u64;
+        let mut sql = String::new();
+        let mut args = Vec::new();
+        let mut st = Some(first);
+        while let Some(s) = st {
+            renumber(s.sql, args.len(), &mut sql);
+            sql.push_str(";\n");
+            args.extend(s.args);
+            st = statements.next_if(|next| next.changes == changes);
+            count += u64::from(st.is_some());
+        }
+        match tx.run(&sql, args).await {
+            Ok(changed) if changes == Changes::One && changed != count => return Ok(false),
+            Ok(_) => {}
+            Err(e) => return Err(Refused::Database("applying a commit", e)),
+        }
     }
-    match tx.run(&sql, args).await {
-        Ok(changed) => Ok(changed == expected),
-        Err(e) => Err(Refused::Database("applying a commit", e)),
-    }
+    Ok(true)
 }
 
 /// Appends `sql` with every parameter `$N` written `$(N + offset)`.
@@ -584,6 +727,11 @@ mod tests {
             PUT_REWARD.1,
             PUT_OUTBOX.0,
             PUT_OUTBOX.1,
+            PUT_IDENTITY.0,
+            PUT_IDENTITY.1,
+            DELETE_IDENTITY,
+            CLEAR_IDENTITY_HASHES,
+            INSERT_IDENTITY_HASH,
             INSERT_IDEMPOTENCY,
             INSERT_TOUCH,
             INSERT_LEDGER,

@@ -23,9 +23,12 @@
 //! `0..=limit`; a second primary code hits a partial unique index.
 //! Balances are one upsert per ledger entry that adds its deltas in the
 //! database, saturating as [`Balance::add`](crate::ledger::Balance::add)
-//! does; the row lock the upsert takes orders concurrent writers. Any
-//! failed condition rolls the whole transaction back and answers
-//! [`Conflict`](StoreErrorKind::Conflict).
+//! does; the row lock the upsert takes orders concurrent writers. An
+//! identity record's hash rows are deleted (however many its earlier
+//! version held: the one statement whose count is not checked) and
+//! inserted one by one beside the versioned write of the record, which is
+//! their condition. Any failed condition rolls the whole transaction back
+//! and answers [`Conflict`](StoreErrorKind::Conflict).
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -35,7 +38,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{StoreError, StoreErrorKind, StoreResult};
+use super::{CustomerRecord, Reward, StoreError, StoreErrorKind, StoreResult};
 
 mod commit;
 #[cfg(feature = "postgres")]
@@ -256,12 +259,49 @@ pub(crate) fn time_cols(t: DateTime<Utc>) -> (i64, i64) {
     (t.timestamp(), i64::from(t.timestamp_subsec_nanos()))
 }
 
+/// The time two integer columns hold, or an error naming them: the
+/// inverse of [`time_cols`].
+pub(crate) fn time_from_cols(s: i64, ns: i64, what: &str) -> StoreResult<DateTime<Utc>> {
+    u32::try_from(ns)
+        .ok()
+        .and_then(|ns| DateTime::from_timestamp(s, ns))
+        .ok_or_else(|| {
+            StoreError::new(
+                StoreErrorKind::Backend,
+                format!("{what}: ({s} s, {ns} ns) in the database is not a time"),
+            )
+        })
+}
+
 /// The (seconds, nanoseconds) pair of an optional time, as two args.
 pub(crate) fn opt_time_args(t: Option<DateTime<Utc>>) -> [Arg; 2] {
     match t.map(time_cols) {
         Some((s, ns)) => [Arg::from(s), Arg::from(ns)],
         None => [Arg::Int(None), Arg::Int(None)],
     }
+}
+
+/// A customer's columns besides its key and record: the referrer and the
+/// signup time [`Store::recent_referees`](crate::store::Store::recent_referees)
+/// finds and orders them by. Written by every put and by the migration to
+/// version 3, so both compute them alike.
+pub(crate) fn customer_cols(record: &CustomerRecord) -> [Arg; 3] {
+    let (s, ns) = time_cols(record.signed_up_at);
+    [
+        record
+            .referral
+            .as_ref()
+            .map(|r| r.referrer.as_str().to_owned())
+            .into(),
+        s.into(),
+        ns.into(),
+    ]
+}
+
+/// A reward's place in the review queue ([`Reward::review_due`]), as its
+/// two columns; written by every put and by the migration to version 3.
+pub(crate) fn review_cols(record: &Reward) -> [Arg; 2] {
+    opt_time_args(record.review_due())
 }
 
 /// A record as the JSON text kept in its `record` column.
@@ -439,6 +479,38 @@ macro_rules! store_via_core {
             }
             fn counter(&self, key: &CounterKey) -> impl Future<Output = StoreResult<i64>> + Send {
                 self.core.counter(key)
+            }
+            fn identity(
+                &self,
+                program: &ProgramId,
+                customer: &CustomerId,
+            ) -> impl Future<Output = StoreResult<Option<Versioned<IdentityRecord>>>> + Send {
+                self.core.identity(program, customer)
+            }
+            fn identity_matches(
+                &self,
+                program: &ProgramId,
+                hash: &SignalHash,
+                limit: usize,
+            ) -> impl Future<Output = StoreResult<Vec<IdentityMatch>>> + Send {
+                self.core.identity_matches(program, hash, limit)
+            }
+            fn stale_identities(
+                &self,
+                program: &ProgramId,
+                before: DateTime<Utc>,
+                limit: usize,
+            ) -> impl Future<Output = StoreResult<Vec<Versioned<IdentityRecord>>>> + Send {
+                self.core.stale_identities(program, before, limit)
+            }
+            fn recent_referees(
+                &self,
+                program: &ProgramId,
+                referrer: &CustomerId,
+                limit: usize,
+            ) -> impl Future<Output = StoreResult<Vec<$crate::store::ReferredCustomer>>> + Send
+            {
+                self.core.recent_referees(program, referrer, limit)
             }
             fn due_rewards(
                 &self,

@@ -10,13 +10,14 @@ use sqlx::{Postgres, Transaction};
 
 use super::{Core, Dialect, Driver, classify_common, impl_session, store_via_core};
 use crate::code::Code;
+use crate::fraud::identity::SignalHash;
 use crate::model::{Actor, CustomerId, DeliveryId, OrderId, ProgramId, RewardId};
 use crate::reward::Label;
 use crate::store::{
     AssignmentRecord, Balance, CodeRecord, CommitPlan, ConversionRecord, CounterKey,
-    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry, MemoryState,
-    OutboxCursor, OutboxItem, Reward, RewardCursor, StoreErrorKind, StoreResult, TouchRecord,
-    Versioned,
+    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, IdentityMatch, IdentityRecord,
+    LedgerCursor, LedgerEntry, MemoryState, OutboxCursor, OutboxItem, Reward, RewardCursor,
+    StoreErrorKind, StoreResult, TouchRecord, Versioned,
 };
 
 impl_session!(PgConnection, Postgres);

@@ -3,14 +3,19 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Arg, Col, Core, Driver, Row, from_json, int, store_error, text, time_cols, version};
+use super::{
+    Arg, Col, Core, Driver, Row, from_json, int, store_error, text, time_cols, time_from_cols,
+    version,
+};
 use crate::code::Code;
+use crate::fraud::identity::SignalHash;
 use crate::model::{Actor, CustomerId, DeliveryId, OrderId, ProgramId, RewardId};
 use crate::reward::{Label, Unit};
 use crate::store::{
     AssignmentRecord, Balance, CodeRecord, ConversionRecord, CounterKey, CounterScope,
-    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, LedgerCursor, LedgerEntry,
-    OutboxCursor, OutboxItem, Reward, RewardCursor, StoreResult, TouchRecord, Versioned,
+    CustomerRecord, Due, IdempotencyKey, IdempotencyRecord, IdentityMatch, IdentityRecord,
+    LedgerCursor, LedgerEntry, OutboxCursor, OutboxItem, ReferredCustomer, Reward, RewardCursor,
+    StoreResult, TouchRecord, Versioned,
 };
 
 /// A serde unit-variant name (`"held"` → `held`), or the JSON text of
@@ -55,6 +60,16 @@ pub(crate) fn read_error<D: Driver>(what: &str, err: sqlx::Error) -> crate::stor
     } else {
         e
     }
+}
+
+/// A hash's three columns in the identity index: its kind, its key id and
+/// its digest as 64 lower-case hex digits.
+pub(crate) fn hash_cols(hash: &SignalHash) -> [Arg; 3] {
+    [
+        Arg::from(hash.kind.as_str()),
+        Arg::from(i64::from(hash.key.get())),
+        Arg::from(hash.digest_hex()),
+    ]
 }
 
 /// A page size as a `LIMIT` argument.
@@ -419,6 +434,116 @@ impl<D: Driver> Core<D> {
         rows.first().map_or(Ok(0), |r| int(r, 0, "counter"))
     }
 
+    pub(crate) async fn identity(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> StoreResult<Option<Versioned<IdentityRecord>>> {
+        self.one_versioned(
+            "an identity",
+            "SELECT version, record FROM referrals_identities WHERE program = $1 AND customer = $2",
+            vec![program.as_str().into(), customer.as_str().into()],
+        )
+        .await
+    }
+
+    pub(crate) async fn identity_matches(
+        &self,
+        program: &ProgramId,
+        hash: &SignalHash,
+        limit: usize,
+    ) -> StoreResult<Vec<IdentityMatch>> {
+        let mut args = vec![program.as_str().into()];
+        args.extend(hash_cols(hash));
+        args.push(limit_arg(limit));
+        let rows = self
+            .query(
+                "identity matches",
+                "SELECT customer, first_seen_s, first_seen_ns FROM referrals_identity_hashes
+                 WHERE program = $1 AND kind = $2 AND key_id = $3 AND digest = $4
+                 ORDER BY first_seen_s DESC, first_seen_ns DESC, customer LIMIT $5",
+                args,
+                &[Col::Text, Col::Int, Col::Int],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let what = "an identity match";
+                Ok(IdentityMatch {
+                    customer: CustomerId::new(text(r, 0, what)?).map_err(|e| {
+                        crate::store::StoreError::new(
+                            crate::store::StoreErrorKind::Backend,
+                            format!("{what}: a customer id in the database: {e}"),
+                        )
+                    })?,
+                    first_seen: time_from_cols(int(r, 1, what)?, int(r, 2, what)?, what)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn stale_identities(
+        &self,
+        program: &ProgramId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Versioned<IdentityRecord>>> {
+        let (s, ns) = time_cols(before);
+        let rows = self
+            .query(
+                "stale identities",
+                "SELECT version, record FROM referrals_identities
+                 WHERE program = $1 AND oldest_s IS NOT NULL AND (oldest_s, oldest_ns) < ($2, $3)
+                 ORDER BY oldest_s, oldest_ns, customer LIMIT $4",
+                vec![
+                    program.as_str().into(),
+                    s.into(),
+                    ns.into(),
+                    limit_arg(limit),
+                ],
+                VERSION_RECORD,
+            )
+            .await?;
+        rows.iter().map(|r| versioned(r, "an identity")).collect()
+    }
+
+    pub(crate) async fn recent_referees(
+        &self,
+        program: &ProgramId,
+        referrer: &CustomerId,
+        limit: usize,
+    ) -> StoreResult<Vec<ReferredCustomer>> {
+        // Index only: velocity needs who and when, not the records.
+        let rows = self
+            .query(
+                "referees",
+                "SELECT customer, signed_up_s, signed_up_ns FROM referrals_customers
+                 WHERE program = $1 AND referrer = $2
+                 ORDER BY signed_up_s DESC, signed_up_ns DESC, customer LIMIT $3",
+                vec![
+                    program.as_str().into(),
+                    referrer.as_str().into(),
+                    limit_arg(limit),
+                ],
+                &[Col::Text, Col::Int, Col::Int],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let what = "a referee";
+                Ok(ReferredCustomer {
+                    customer: CustomerId::new(text(r, 0, what)?).map_err(|e| {
+                        crate::store::StoreError::new(
+                            crate::store::StoreErrorKind::Backend,
+                            format!("{what}: a customer id in the database: {e}"),
+                        )
+                    })?,
+                    signed_up_at: time_from_cols(int(r, 1, what)?, int(r, 2, what)?, what)?,
+                })
+            })
+            .collect()
+    }
+
     pub(crate) async fn due_rewards(
         &self,
         program: &ProgramId,
@@ -442,6 +567,12 @@ impl<D: Driver> Core<D> {
                    AND (expiry_due_s, expiry_due_ns) <= ($2, $3)
                  ORDER BY expiry_due_s, expiry_due_ns, reward_id LIMIT $4"
             }
+            (Due::Review, None) => {
+                "SELECT version, record FROM referrals_rewards
+                 WHERE program = $1 AND review_due_s IS NOT NULL
+                   AND (review_due_s, review_due_ns) <= ($2, $3)
+                 ORDER BY review_due_s, review_due_ns, reward_id LIMIT $4"
+            }
             (Due::Release, Some(_)) => {
                 "SELECT version, record FROM referrals_rewards
                  WHERE program = $1 AND hold_due_s IS NOT NULL
@@ -455,6 +586,13 @@ impl<D: Driver> Core<D> {
                    AND (expiry_due_s, expiry_due_ns) <= ($2, $3)
                    AND (expiry_due_s, expiry_due_ns, reward_id) > ($5, $6, $7)
                  ORDER BY expiry_due_s, expiry_due_ns, reward_id LIMIT $4"
+            }
+            (Due::Review, Some(_)) => {
+                "SELECT version, record FROM referrals_rewards
+                 WHERE program = $1 AND review_due_s IS NOT NULL
+                   AND (review_due_s, review_due_ns) <= ($2, $3)
+                   AND (review_due_s, review_due_ns, reward_id) > ($5, $6, $7)
+                 ORDER BY review_due_s, review_due_ns, reward_id LIMIT $4"
             }
         };
         args.push(limit_arg(limit));

@@ -95,6 +95,19 @@ impl<D: Driver> Core<D> {
                 record: Box::new(from_json("an outbox item", text(&row, 1, "outbox item")?)?),
             });
         }
+        // The hash index follows from the records, as in the memory store.
+        for row in all::<D>(
+            &mut view,
+            "SELECT version, record FROM referrals_identities",
+            vr,
+        )
+        .await?
+        {
+            writes.push(Write::PutIdentity {
+                expected: prior(&row, "identity")?,
+                record: from_json("an identity", text(&row, 1, "identity")?)?,
+            });
+        }
         for row in all::<D>(
             &mut view,
             "SELECT record FROM referrals_touches",
