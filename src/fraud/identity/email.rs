@@ -379,12 +379,44 @@ fn suffixes(domain: &str) -> impl Iterator<Item = &str> {
 /// assert!(!DisposableDomains::none().contains("yopmail.com"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, from = "DisposableDomainsAsWritten")]
 pub struct DisposableDomains {
     /// Whether [`BUILTIN_DISPOSABLE_DOMAINS`] count.
     builtin: bool,
     /// The program's own domains, canonical (lower-case, no trailing dot).
     extra: BTreeSet<String>,
+}
+
+/// [`DisposableDomains`] as a program's settings write it: its domains are
+/// made canonical on load, as [`DisposableDomains::insert`] does, so
+/// `"Throwaway.Example."` in a settings file matches.
+#[derive(Deserialize)]
+#[serde(default)]
+struct DisposableDomainsAsWritten {
+    builtin: bool,
+    extra: Vec<String>,
+}
+
+impl Default for DisposableDomainsAsWritten {
+    fn default() -> Self {
+        DisposableDomainsAsWritten {
+            builtin: true,
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl From<DisposableDomainsAsWritten> for DisposableDomains {
+    fn from(written: DisposableDomainsAsWritten) -> DisposableDomains {
+        let mut domains = DisposableDomains {
+            builtin: written.builtin,
+            extra: BTreeSet::new(),
+        };
+        for d in &written.extra {
+            domains.insert(d);
+        }
+        domains
+    }
 }
 
 impl Default for DisposableDomains {

@@ -775,3 +775,17 @@ fn compatibility_forms_are_the_letters_they_show() {
         normalise_address("شارع الملك فهد لا").unwrap()
     );
 }
+
+#[test]
+fn disposable_domains_loaded_from_settings_are_canonical() {
+    // Found by reading the code beside the fuzz targets: a derived
+    // Deserialize kept "Throwaway.Example." as written, which never matched.
+    let d: DisposableDomains =
+        serde_json::from_str(r#"{"builtin": false, "extra": ["Throwaway.Example.", ""]}"#).unwrap();
+    assert!(d.contains("throwaway.example"));
+    assert!(d.contains("mx.THROWAWAY.example"));
+    assert!(!d.contains("yopmail.com"));
+    let round: DisposableDomains =
+        serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+    assert_eq!(round, d);
+}
