@@ -122,11 +122,17 @@ fn battery(c: &mut Criterion) {
 /// network; devices and networks shared by a few), and the codes of the
 /// first 1,000 customers.
 fn populated(program: &Program, keys: &Keyring) -> (MemoryStore, Vec<Code>) {
+    // A smaller store for a quick run or a profile:
+    // REFERRALS_BENCH_CUSTOMERS=100000 cargo bench --bench fraud ...
+    let customers: u64 = std::env::var("REFERRALS_BENCH_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CUSTOMERS);
     let store = MemoryStore::new();
     let pid = program.id().clone();
     let options = NormaliseOptions::default();
     let mut codes = Vec::new();
-    for i in 0..CUSTOMERS {
+    for i in 0..customers {
         let customer = cid(i);
         let referral = (i > 0).then(|| Referral {
             referrer: cid(mix(i) % i),

@@ -150,11 +150,15 @@ impl<S: Store> Engine<S> {
                 .identity_matches(self.program.id(), hash, limit)
                 .await?
             {
-                if m.customer != *customer && !out.iter().any(|(c, _)| *c == m.customer) {
+                if m.customer != *customer {
                     out.push((m.customer, m.first_seen));
                 }
             }
         }
+        // A customer holds a kind's hash under several keys once rotated:
+        // count them once, at the earliest sighting.
+        out.sort_unstable();
+        out.dedup_by(|b, a| a.0 == b.0);
         Ok(out)
     }
 
@@ -184,12 +188,30 @@ impl<S: Store> Engine<S> {
                     &h.matching.shared_with(&r.record.identity()),
                 ));
             }
+            // Each kind's holders read once, for velocity and the cluster.
+            let mut held: Vec<(IdentityKind, Vec<(CustomerId, DateTime<Utc>)>)> = Vec::new();
+            for kind in h.matching.kinds() {
+                let read = match kind {
+                    IdentityKind::Ip => continue,
+                    IdentityKind::IpPrefix => {
+                        velocity_read(Rate::SignupsPerIpPrefixPerDay.limit(limits))
+                    }
+                    IdentityKind::Device => {
+                        velocity_read(Rate::SignupsPerDevicePerDay.limit(limits))
+                            .max(CLUSTER_MATCHES)
+                    }
+                    _ => CLUSTER_MATCHES,
+                };
+                held.push((kind, self.holders(&h.matching, kind, referee, read).await?));
+            }
             for (kind, rate) in [
                 (IdentityKind::Device, Rate::SignupsPerDevicePerDay),
                 (IdentityKind::IpPrefix, Rate::SignupsPerIpPrefixPerDay),
             ] {
-                let read = velocity_read(rate.limit(limits));
-                let holders = self.holders(&h.matching, kind, referee, read).await?;
+                let holders: &[(CustomerId, DateTime<Utc>)] = held
+                    .iter()
+                    .find(|(k, _)| *k == kind)
+                    .map_or(&[], |(_, list)| list);
                 let mut times: Vec<DateTime<Utc>> = holders.iter().map(|(_, t)| *t).collect();
                 times.push(signup.at);
                 signals.extend(checks::velocity(
@@ -198,7 +220,7 @@ impl<S: Store> Engine<S> {
                     limits,
                 ));
             }
-            signals.extend(self.cluster(h, referrer, referee, limits).await?);
+            signals.extend(self.cluster(&held, referrer, limits).await?);
         }
 
         signals.extend(checks::duplicate_referee(&RefereeHistory {
@@ -250,15 +272,16 @@ impl<S: Store> Engine<S> {
         let Some(ip) = hashed.current.iter().find(|h| h.kind == IdentityKind::Ip) else {
             return Ok(Guesses::default());
         };
+        let [this_hour, hour_before] = guess_counters(self.program.id(), ip, at);
         let mut count = 0u64;
-        for key in guess_counters(self.program.id(), ip, at) {
-            let n = self.store.counter(&key).await?;
+        for key in [&this_hour, &hour_before] {
+            let n = self.store.counter(key).await?;
             count = count.saturating_add(u64::try_from(n).unwrap_or(0));
         }
         Ok(Guesses {
             source: Some(format!("the address hashed {}", &ip.digest_hex()[..12])),
             count,
-            key: Some(guess_counters(self.program.id(), ip, at)[0].clone()),
+            key: Some(this_hour),
         })
     }
 
@@ -301,21 +324,17 @@ impl<S: Store> Engine<S> {
     /// network: a family shares one) that the new referee holds too.
     async fn cluster(
         &self,
-        hashed: &Hashed,
+        held: &[(IdentityKind, Vec<(CustomerId, DateTime<Utc>)>)],
         referrer: &CustomerId,
-        referee: &CustomerId,
         limits: &Limits,
     ) -> Result<Option<Signal>, Error> {
-        let mut others: BTreeSet<CustomerId> = BTreeSet::new();
-        for kind in IdentityKind::ALL {
+        let mut others: BTreeSet<&CustomerId> = BTreeSet::new();
+        for (kind, holders) in held {
             if matches!(kind, IdentityKind::Ip | IdentityKind::IpPrefix) {
                 continue;
             }
-            for (c, _) in self
-                .holders(&hashed.matching, kind, referee, CLUSTER_MATCHES)
-                .await?
-            {
-                if c != *referrer {
+            for (c, _) in holders.iter().take(CLUSTER_MATCHES) {
+                if c != referrer {
                     others.insert(c);
                 }
             }
@@ -451,7 +470,17 @@ pub(super) struct Guesses {
 /// The counters of invalid codes from `ip` for the clock hour of `at` and
 /// the hour before, named by the keyed hash (never the address).
 fn guess_counters(program: &ProgramId, ip: &SignalHash, at: DateTime<Utc>) -> [CounterKey; 2] {
-    let hour = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H").to_string();
+    // Formatted by hand: chrono's strftime parses its pattern every call.
+    let hour = |t: DateTime<Utc>| {
+        use chrono::{Datelike, Timelike};
+        format!(
+            "{:04}-{:02}-{:02}T{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour()
+        )
+    };
     let before = at.checked_sub_signed(TimeDelta::hours(1)).unwrap_or(at);
     let digest = ip.digest_hex();
     [
