@@ -44,6 +44,10 @@ pub(super) struct Hashed {
     pub disposable: bool,
 }
 
+/// The customers holding one kind of the referee's identifiers, with when
+/// each was first seen with it.
+type Held = (IdentityKind, Vec<(CustomerId, DateTime<Utc>)>);
+
 /// The most matches a velocity read needs to tell a strong signal (past
 /// twice the limit) from a suspicious one.
 fn velocity_read(limit: u64) -> usize {
@@ -189,7 +193,7 @@ impl<S: Store> Engine<S> {
                 ));
             }
             // Each kind's holders read once, for velocity and the cluster.
-            let mut held: Vec<(IdentityKind, Vec<(CustomerId, DateTime<Utc>)>)> = Vec::new();
+            let mut held: Vec<Held> = Vec::new();
             for kind in h.matching.kinds() {
                 let read = match kind {
                     IdentityKind::Ip => continue,
@@ -324,7 +328,7 @@ impl<S: Store> Engine<S> {
     /// network: a family shares one) that the new referee holds too.
     async fn cluster(
         &self,
-        held: &[(IdentityKind, Vec<(CustomerId, DateTime<Utc>)>)],
+        held: &[Held],
         referrer: &CustomerId,
         limits: &Limits,
     ) -> Result<Option<Signal>, Error> {
