@@ -786,16 +786,18 @@ fn a_code_spread_on_a_coupon_site_is_held_past_the_limit() {
         (verdict.referrer, verdict.referee),
         (Action::Hold, Action::Allow)
     );
-    let err = block_on(e.record_signup_screened(
+    // A Referer that is not a site is ignored, like any fact: the signup
+    // is recorded and nothing is counted.
+    let out = block_on(e.record_signup_screened(
         &signup("bad-site", "bad-site", Some(code), t0()),
         &HostFacts {
-            referring_site: Some("http://".into()),
+            referring_site: Some("about:blank".into()),
             ..HostFacts::default()
         },
         &IdentityInput::default(),
     ))
-    .unwrap_err();
-    assert!(err.to_string().contains("facts.referring_site"), "{err}");
+    .unwrap();
+    assert!(matches!(out, SignupOutcome::Referred { .. }), "{out:?}");
 }
 
 #[test]
@@ -865,4 +867,59 @@ fn the_engine_fraud_clause_holds_on_the_memory_store() {
     block_on(referrals::engine::conformance::fraud_screening_over_store(
         &MemoryStore::new(),
     ));
+}
+
+#[test]
+fn settings_that_would_overflow_a_check_are_refused() {
+    let mut s = settings();
+    s.policy.limits.least_seconds_to_convert = 9_999_999_999_999_999;
+    let err = Program::builder("p", "P")
+        .currency(Currency::SAR)
+        .two_sided_reward(sar(1), sar(1))
+        .fraud(s)
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("least_seconds_to_convert"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_signups_signals_are_not_carried_to_an_order_credited_to_someone_else() {
+    let e = engine();
+    let a = referrer(&e, "amira", email("amira@example.com"));
+    let device = IdentityInput {
+        email: Some("hind@example.com".into()),
+        device: Some("shared-tablet".into()),
+        ..IdentityInput::default()
+    };
+    let tablet = IdentityInput {
+        device: Some("shared-tablet".into()),
+        ..IdentityInput::default()
+    };
+    block_on(e.record_identity(&cid("amira"), &tablet, t0())).unwrap();
+    refer(&e, "hind", a, device, t0() + TimeDelta::hours(1));
+    assert_eq!(checks_of(&e, "hind"), [Check::SelfReferral]);
+    // Forty days on (past the 30-day lookback of her typed code), Hind
+    // clicks Badr's link and buys: Badr is the referrer paid.
+    let b = referrer(&e, "badr", email("badr@example.com"));
+    block_on(e.record_touch(&referrals::model::Touch {
+        id: EventId::new("click-badr").unwrap(),
+        actor: referrals::model::Actor::Customer(cid("hind")),
+        code: b,
+        channel: referrals::Channel::WhatsApp,
+        kind: referrals::model::TouchKind::Click,
+        at: t0() + TimeDelta::days(39),
+    }))
+    .unwrap();
+    let out =
+        block_on(e.record_conversion(&order("o1", "hind", 20_000, t0() + TimeDelta::days(40))))
+            .unwrap();
+    let record = block_on(e.conversion(&OrderId::new("o1").unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.referrer, Some(cid("badr")), "{out:?}");
+    assert!(record.screening.is_none(), "{:?}", record.screening);
+    assert!(matches!(out, ConversionOutcome::Rewarded { .. }), "{out:?}");
 }

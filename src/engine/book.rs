@@ -53,6 +53,9 @@ pub struct PlannedReward {
 /// [`Reason::SuspectedFraud`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Screen {
+    /// The referrer screened: the referrer side of the verdict is about
+    /// them (another referrer sharing a split credit is not judged by it).
+    pub referrer: CustomerId,
     /// The verdict and its signals, kept with every reward it holds.
     pub screening: Screening,
 }
@@ -63,6 +66,15 @@ impl Screen {
         match role {
             Role::Referrer => self.screening.verdict.referrer,
             Role::Referee => self.screening.verdict.referee,
+        }
+    }
+
+    /// What the verdict does to `beneficiary`'s reward as `role`: a
+    /// referrer other than the one screened is not judged by it.
+    pub fn action_for(&self, role: Role, beneficiary: &CustomerId) -> Action {
+        match role {
+            Role::Referrer if *beneficiary != self.referrer => Action::Allow,
+            _ => self.action(role),
         }
     }
 
@@ -413,7 +425,7 @@ pub fn book_rewards(
         if quantity <= 0 {
             continue;
         }
-        let action = screen.map_or(Action::Allow, |s| s.action(p.role));
+        let action = screen.map_or(Action::Allow, |s| s.action_for(p.role, &p.beneficiary));
         if action == Action::Reject {
             booked.withheld.push(Withheld {
                 beneficiary: p.beneficiary.clone(),

@@ -373,7 +373,8 @@ pub fn signup(
             signed_up_at: signup.at,
             visitor: signup.visitor.clone(),
             referral: referral.clone(),
-            qualifying_touches: points,
+            // A refused referral leaves no touch to credit later either.
+            qualifying_touches: if refused { Vec::new() } else { points },
             rewarded_conversions: 0,
             purchases: 0,
             screening: inputs.screen.as_ref().and_then(Screen::kept),
@@ -558,6 +559,7 @@ pub struct HostFacts {
     /// The site the referee came from at signup (the `Referer` of the
     /// click that brought them: a URL or a host name), for the fraud
     /// screening's code-leakage check (one code spread on a coupon site).
+    /// A value that is neither is ignored, like any fact.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referring_site: Option<String>,
 }

@@ -910,7 +910,9 @@ impl<S: Store> Engine<S> {
         let program = &self.program;
         let hashed = self.hash_identity(identity)?;
         let site = match (&facts.referring_site, self.fraud_settings()) {
-            (Some(site), Some(_)) => Some(screen::site_host(site)?),
+            // Like any fact, a `Referer` that is not a URL or host (empty,
+            // `about:blank`) is no error: it is not counted.
+            (Some(site), Some(_)) => screen::site_host(site).ok(),
             _ => None,
         };
         let key = IdempotencyKey::signup(&signup.id);

@@ -250,7 +250,7 @@ impl<S: Store> Engine<S> {
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let program = self.program.id();
         let stale = self.store.stale_identities(program, cutoff, limit).await?;
-        report.more = stale.len() == limit && limit > 0;
+        let listed = stale.len();
         for v in stale {
             let mut record = v.record;
             record.signals.retain(|s| s.first_seen >= cutoff);
@@ -280,6 +280,8 @@ impl<S: Store> Engine<S> {
                 None => report.skipped += 1,
             }
         }
+        // A full page, or records skipped on a conflict, may leave work.
+        report.more = limit > 0 && (listed == limit || report.skipped > 0);
         Ok(report)
     }
 }

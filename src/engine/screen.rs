@@ -250,8 +250,11 @@ impl<S: Store> Engine<S> {
 
         signals.extend(self.ring(referrer, referee, limits).await?);
 
-        if let Some(site) = &facts.referring_site {
-            let site = site_host(site)?;
+        if let Some(site) = facts
+            .referring_site
+            .as_deref()
+            .and_then(|s| site_host(s).ok())
+        {
             let key = site_counter(self.program.id(), &referral.code, &site);
             let before = self.store.counter(&key).await?;
             let count = u64::try_from(before).unwrap_or(0).saturating_add(1);
@@ -263,7 +266,7 @@ impl<S: Store> Engine<S> {
                 signals.extend(checks::code_guessing(&source, attempts.count, limits));
             }
         }
-        Ok(self.verdict(settings, signals, signup.at))
+        Ok(self.verdict(settings, referrer, signals, signup.at))
     }
 
     /// Invalid codes typed from the referee's IP in this clock hour and the
@@ -283,7 +286,9 @@ impl<S: Store> Engine<S> {
             count = count.saturating_add(u64::try_from(n).unwrap_or(0));
         }
         Ok(Guesses {
-            source: Some(format!("the address hashed {}", &ip.digest_hex()[..12])),
+            // Not the hash: a signal is kept with records that erasure
+            // keeps, and must not link back to the address.
+            source: Some("the referee's IP address".to_owned()),
             count,
             key: Some(this_hour),
         })
@@ -375,9 +380,16 @@ impl<S: Store> Engine<S> {
     ) -> Result<Screen, Error> {
         let program = self.program.id();
         let limits = &settings.policy.limits;
+        // The signup's signals are about its referrer: carried only into
+        // orders credited to them.
+        let same_referrer = customer
+            .referral
+            .as_ref()
+            .is_some_and(|r| r.referrer == *referrer);
         let mut signals: Vec<Signal> = customer
             .screening
             .as_ref()
+            .filter(|_| same_referrer)
             .map(|s| s.verdict.signals.clone())
             .unwrap_or_default();
 
@@ -449,11 +461,18 @@ impl<S: Store> Engine<S> {
             conversions: 10_000,
         };
         signals.extend(checks::refund_abuse(referrer, theirs, norm, limits));
-        Ok(self.verdict(settings, signals, conversion.at))
+        Ok(self.verdict(settings, referrer, signals, conversion.at))
     }
 
-    fn verdict(&self, settings: &FraudSettings, signals: Vec<Signal>, at: DateTime<Utc>) -> Screen {
+    fn verdict(
+        &self,
+        settings: &FraudSettings,
+        referrer: &CustomerId,
+        signals: Vec<Signal>,
+        at: DateTime<Utc>,
+    ) -> Screen {
         Screen {
+            referrer: referrer.clone(),
             screening: Screening {
                 at,
                 verdict: settings.policy.decide(signals),

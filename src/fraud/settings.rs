@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 use super::identity::NormaliseOptions;
 use super::policy::FraudPolicy;
 
+/// The most `least_seconds_to_convert` accepted: a day.
+const MOST_SECONDS_TO_CONVERT: i64 = 86_400;
+
+/// The longest ring looked for: each step up the chain is a store read.
+const MOST_RING: usize = 64;
+
 /// The longest retention accepted: ten years, in days.
 pub const MOST_RETENTION_DAYS: u32 = 3_660;
 
@@ -90,6 +96,25 @@ impl FraudSettings {
                     message: format!("must be between 1 and {MOST_RETENTION_DAYS} days, is {days}"),
                 });
             }
+        }
+        let limits = &self.policy.limits;
+        if !(0..=MOST_SECONDS_TO_CONVERT).contains(&limits.least_seconds_to_convert) {
+            return Err(SettingsError {
+                field: "policy.limits.least_seconds_to_convert",
+                message: format!(
+                    "must be between 0 and {MOST_SECONDS_TO_CONVERT} (a day), is {}",
+                    limits.least_seconds_to_convert
+                ),
+            });
+        }
+        if limits.longest_ring > MOST_RING {
+            return Err(SettingsError {
+                field: "policy.limits.longest_ring",
+                message: format!(
+                    "must be at most {MOST_RING} (each step is a read), is {}",
+                    limits.longest_ring
+                ),
+            });
         }
         if self.normal_refund_rate_bps > 10_000 {
             return Err(SettingsError {
