@@ -505,10 +505,12 @@ impl JourneySet {
     ///
     /// Absorption probabilities `x` solve `(I − Q) x = r`, `Q` being the
     /// transitions among transient states and `r` those into
-    /// `(conversion)`; `P = Σ_s start(s) x_s`. Each of the `channels + 1`
-    /// systems is solved by dense Gaussian elimination with partial
-    /// pivoting: exact up to rounding (about 1e-15 relative on
-    /// well-conditioned chains), deterministic, `O(states³)`.
+    /// `(conversion)`; `P = Σ_s start(s) x_s`. The system is factorised
+    /// once (dense LU with partial pivoting) and each channel's removal is
+    /// an update of that factorisation, not a solve of its own: about
+    /// `2/3 · states³` multiply-adds for the whole run, deterministic, and
+    /// within about 1e-14 relative of an 80-bit reference on generated
+    /// files of up to 1,000 channels (DESIGN.md).
     ///
     /// States are windows of the last `k` channels; a path shorter than `k`
     /// is one state; self-transitions are dropped unless kept (they never
