@@ -221,6 +221,13 @@ fn analyse(set: &JourneySet, args: &Args) -> Report {
     })
 }
 
+/// The process's peak resident memory so far in KiB (`VmHWM`), on Linux.
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn num(x: f64) -> String {
     // serde_json writes the shortest text that reads back to the same f64
     // (and null for a non-finite number, which the models never produce).
@@ -421,8 +428,10 @@ fn main() -> ExitCode {
         }
     };
     let read_done = Instant::now();
+    let read_peak = peak_memory();
     let report = analyse(&set, &args);
     let models_done = Instant::now();
+    let models_peak = peak_memory();
     let mut stdout = std::io::stdout().lock();
     let written = if args.json {
         json(&set, &report, &mut stdout)
@@ -442,6 +451,14 @@ fn main() -> ExitCode {
             models_done.elapsed().as_secs_f64() * 1e3,
             set.len()
         );
+        if let (Some(read), Some(models), Some(output)) = (read_peak, models_peak, peak_memory()) {
+            eprintln!(
+                "peak memory: {:.1} MiB after reading, {:.1} MiB after the models, {:.1} MiB in all",
+                read as f64 / 1024.0,
+                models as f64 / 1024.0,
+                output as f64 / 1024.0
+            );
+        }
     }
     ExitCode::SUCCESS
 }

@@ -24,7 +24,7 @@ impl Arena {
         new_id: &[u32],
         slot_ids: Vec<u32>,
         slot_start: &[usize],
-        slots: &[PathStats],
+        slots: Vec<PathStats>,
     ) -> Arena {
         let longest = slot_start
             .windows(2)
@@ -35,7 +35,7 @@ impl Arena {
         let paths = slots.len();
         let mut offsets = huge_with_capacity(paths + 1);
         let mut touches = huge_with_capacity(slot_ids.len());
-        let mut stats = huge_with_capacity(paths);
+        let mut stats;
         offsets.push(0);
         let mut total_value = 0.0;
         if whole && longest <= 12 {
@@ -43,6 +43,7 @@ impl Arena {
             // zero: the slot goes there, plain `u128`s sort (half the bytes
             // to move, one compare), and each path is read back from its
             // key, in order, rather than gathered from the arena.
+            stats = huge_with_capacity(paths);
             let mut keys: Vec<u128> = huge_with_capacity(paths);
             keys.extend((0..paths).map(|slot| {
                 slot_ids[slot_start[slot]..slot_start[slot + 1]]
@@ -80,12 +81,17 @@ impl Arena {
                 .map(|id| ChannelId(new_id[id as usize]))
                 .collect();
             let path = |slot: u32| &ids[slot_start[slot as usize]..slot_start[slot as usize + 1]];
-            for slot in sorted_slots(whole, paths, path) {
+            let order = sorted_slots(whole, paths, path);
+            for &slot in &order {
                 touches.extend_from_slice(path(slot));
                 offsets.push(touches.len());
-                let s = slots[slot as usize];
+            }
+            drop(ids);
+            // The totals in path order, moved in place (a second vector
+            // would be held at the peak).
+            stats = permuted(slots, order);
+            for s in &stats {
                 total_value += s.value;
-                stats.push(s);
             }
         }
         Arena {
@@ -97,37 +103,64 @@ impl Arena {
     }
 }
 
+/// `items` reordered so that item `i` is the old `items[order[i]]`
+/// (`order` a permutation of the indexes), in place: each cycle of the
+/// permutation is followed once, `order` marking what has moved.
+fn permuted<T: Copy>(mut items: Vec<T>, mut order: Vec<u32>) -> Vec<T> {
+    const MOVED: u32 = u32::MAX;
+    for start in 0..items.len() {
+        if order[start] == MOVED {
+            continue;
+        }
+        let held = items[start];
+        let mut at = start;
+        loop {
+            let from = order[at] as usize;
+            order[at] = MOVED;
+            if from == start {
+                items[at] = held;
+                break;
+            }
+            items[at] = items[from];
+            at = from;
+        }
+    }
+    items
+}
+
 /// The slots `0..n` in path order, `path(slot)` giving each distinct path:
 /// sorted as `(key, slot)` pairs. With `whole` (fewer than 255 channels, at
 /// most 16 touches) the key is the whole path (id + 1 a byte, first touch
-/// highest) and alone orders the paths; otherwise it is the first four
+/// highest) and alone orders the paths; otherwise it is the first two
 /// ids plus one (0 past the end) in one integer ordered like the slices
-/// over those four, with a slice compare on ties: one compare for most
-/// pairs, and small elements to move.
+/// over those two, with a slice compare on ties: one compare for most
+/// pairs, and 16-byte pairs to move (a file of millions of paths sorts
+/// them at its peak memory).
 fn sorted_slots<'a>(whole: bool, n: usize, path: impl Fn(u32) -> &'a [ChannelId]) -> Vec<u32> {
-    let mut keys: Vec<(u128, u32)> = huge_with_capacity(n);
-    keys.extend((0..n as u32).map(|slot| {
-        let key = if whole {
-            path(slot).iter().enumerate().fold(0u128, |k, (i, id)| {
+    if whole {
+        let mut keys: Vec<(u128, u32)> = huge_with_capacity(n);
+        keys.extend((0..n as u32).map(|slot| {
+            let key = path(slot).iter().enumerate().fold(0u128, |k, (i, id)| {
                 k | u128::from(id.0 + 1) << (8 * (15 - i))
-            })
-        } else {
-            path(slot)
-                .iter()
-                .take(4)
-                .enumerate()
-                .fold(0u128, |k, (i, id)| {
-                    k | u128::from(id.0.saturating_add(1)) << (32 * (3 - i))
-                })
-        };
+            });
+            (key, slot)
+        }));
+        // Distinct paths, so an unstable sort is deterministic.
+        keys.sort_unstable_by_key(|&(key, _)| key);
+        return keys.into_iter().map(|(_, slot)| slot).collect();
+    }
+    let mut keys: Vec<(u64, u32)> = huge_with_capacity(n);
+    keys.extend((0..n as u32).map(|slot| {
+        let key = path(slot)
+            .iter()
+            .take(2)
+            .enumerate()
+            .fold(0u64, |k, (i, id)| {
+                k | u64::from(id.0.saturating_add(1)) << (32 * (1 - i))
+            });
         (key, slot)
     }));
-    // Distinct paths, so an unstable sort is deterministic.
-    if whole {
-        keys.sort_unstable_by_key(|&(key, _)| key);
-    } else {
-        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| path(a.1).cmp(path(b.1))));
-    }
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| path(a.1).cmp(path(b.1))));
     keys.into_iter().map(|(_, slot)| slot).collect()
 }
 
@@ -139,4 +172,20 @@ pub(crate) fn huge_with_capacity<T>(n: usize) -> Vec<T> {
     let mut v: Vec<T> = Vec::with_capacity(n);
     unsafe_ops::advise_huge_pages(v.spare_capacity_mut());
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The in-place permutation agrees with gathering into a new vector.
+        #[test]
+        fn permuted_gathers_in_order(keys in proptest::collection::vec(any::<u16>(), 0..200)) {
+            let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+            order.sort_by_key(|&i| (keys[i as usize], i));
+            let gathered: Vec<u16> = order.iter().map(|&i| keys[i as usize]).collect();
+            prop_assert_eq!(super::permuted(keys, order), gathered);
+        }
+    }
 }

@@ -5,29 +5,11 @@ use super::arena::Arena;
 use super::check::{check_half_life, check_hours, check_names};
 use super::exact::ExactSum;
 use super::heuristic::time_decay_shares;
+use super::names::Interner;
 use super::{
     ChannelCredits, Channels, Credit, DEFAULT_HALF_LIFE_HOURS, FastMap, Journey, JourneyError,
     JourneySet, ModelError, PathStats,
 };
-
-/// Interns channel names to ids in order of first appearance.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Interner {
-    pub(crate) names: Vec<Box<str>>,
-    index: FastMap<Box<str>, u32>,
-}
-
-impl Interner {
-    pub(crate) fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.index.get(name) {
-            return id;
-        }
-        let id = self.names.len() as u32;
-        self.names.push(name.into());
-        self.index.insert(name.into(), id);
-        id
-    }
-}
 
 /// Builds a [`JourneySet`] from journeys, aggregating by distinct path.
 ///
@@ -266,18 +248,8 @@ impl JourneySetBuilder {
             ..
         } = self;
         // Canonical ids: position in name order.
-        let mut order: Vec<u32> = (0..channels.names.len() as u32).collect();
-        order
-            .sort_unstable_by(|&a, &b| channels.names[a as usize].cmp(&channels.names[b as usize]));
-        let mut new_id = vec![0u32; order.len()];
-        for (new, &old) in order.iter().enumerate() {
-            new_id[old as usize] = new as u32;
-        }
-        let mut names: Vec<Option<Box<str>>> = channels.names.into_iter().map(Some).collect();
-        let sorted_names: Vec<Box<str>> = order
-            .iter()
-            .map(|&old| names[old as usize].take().unwrap_or_default())
-            .collect();
+        let (sorted_names, new_id) = channels.names().sorted();
+        drop(channels);
 
         // Only the arena is needed from here: free the lookups first.
         drop((packed, paths));
@@ -289,7 +261,7 @@ impl JourneySetBuilder {
             touches,
             stats,
             mut total_value,
-        } = Arena::sorted(sorted_names.len(), &new_id, slot_ids, &slot_start, &slots);
+        } = Arena::sorted(sorted_names.len(), &new_id, slot_ids, &slot_start, slots);
         if !total_value.is_finite() {
             return Err(JourneyError::ValueOverflow);
         }
@@ -439,14 +411,12 @@ impl JourneySetBuilder {
         Ok(())
     }
 
-    /// Takes distinct paths wholesale, into a builder that has none yet:
-    /// the channel dictionary `channels` replaces the builder's (time-decay
-    /// credit is carried over by name), path `i` is
+    /// Takes distinct paths wholesale, in the builder's channel ids, into
+    /// a builder that has none yet: path `i` is
     /// `ids[path_start[i]..path_start[i + 1]]` with `stats[i]`, whose
     /// values sum exactly to `exact_total` (plain decimals).
     pub(crate) fn adopt_paths(
         &mut self,
-        channels: Interner,
         ids: Vec<u32>,
         path_start: Vec<usize>,
         stats: Vec<PathStats>,
@@ -462,26 +432,7 @@ impl JourneySetBuilder {
                 .checked_add(s.nulls)
                 .ok_or(JourneyError::CountOverflow)?;
         }
-        let time_decay = channels
-            .names
-            .iter()
-            .map(|name| {
-                self.channels
-                    .index
-                    .get(name)
-                    .and_then(|&old| self.time_decay.get(old as usize))
-                    .copied()
-                    .unwrap_or_default()
-            })
-            .collect();
-        // Names the builder met that no adopted path uses stay channels.
-        let mut channels = channels;
-        for name in &self.channels.names {
-            channels.intern(name);
-        }
         (self.conversions, self.nulls) = (conversions, nulls);
-        self.channels = channels;
-        self.time_decay = time_decay;
         self.slot_ids = ids;
         self.slot_start = path_start;
         self.stats = stats;
@@ -489,6 +440,19 @@ impl JourneySetBuilder {
     }
 
     /// Whether no path has been added yet.
+    /// Takes `channels` as the builder's dictionary, whose ids the caller
+    /// has used as the builder's from the start (the reader's lone
+    /// worker): the builder must have interned nothing itself.
+    pub(crate) fn adopt_channels(&mut self, channels: Interner) {
+        debug_assert!(self.channels.is_empty(), "the builder interned names");
+        self.channels = channels;
+    }
+
+    /// How many channels it has interned.
+    pub(crate) fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
     pub(crate) fn has_no_paths(&self) -> bool {
         self.stats.is_empty()
     }

@@ -136,6 +136,7 @@ mod error;
 mod exact;
 mod heuristic;
 mod markov;
+mod names;
 mod read;
 mod shapley;
 #[doc(hidden)]
@@ -149,13 +150,14 @@ use serde::{Deserialize, Serialize};
 
 use arena::huge_with_capacity;
 pub use builder::JourneySetBuilder;
-use builder::{Interner, pack_path};
+use builder::pack_path;
 use check::{bad_in_name, check_half_life, name_char_error};
 pub use error::{JourneyError, LineErrorKind, ModelError, ReadError};
 use exact::ExactSum;
 pub use heuristic::PositionWeights;
 use heuristic::time_decay_shares;
 pub use markov::{MarkovAttribution, MarkovChain, MarkovOptions, MarkovState, Transition};
+use names::{Interner, NameList};
 pub use read::{Format, ReadOptions, detect_format, read, read_file};
 pub use shapley::ShapleyOptions;
 
@@ -223,8 +225,10 @@ impl ChannelId {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct Channels {
-    names: Vec<Box<str>>,
+    /// Serialised as `{"names": [...]}`.
+    names: NameList,
 }
 
 impl Channels {
@@ -273,7 +277,7 @@ impl Channels {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn name(&self, id: ChannelId) -> Option<&str> {
-        self.names.get(id.index()).map(|n| &**n)
+        self.names.get(id.index())
     }
 
     /// The id of a channel name (exact, after trimming as the readers do).
@@ -291,10 +295,8 @@ impl Channels {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn id(&self, name: &str) -> Option<ChannelId> {
-        let name = name.trim();
         self.names
-            .binary_search_by(|n| (**n).cmp(name))
-            .ok()
+            .search_sorted(name.trim())
             .map(|i| ChannelId(i as u32))
     }
 
@@ -316,7 +318,7 @@ impl Channels {
         self.names
             .iter()
             .enumerate()
-            .map(|(i, n)| (ChannelId(i as u32), &**n))
+            .map(|(i, n)| (ChannelId(i as u32), n))
     }
 
     /// Writes a path of ids as `a > b > c`.

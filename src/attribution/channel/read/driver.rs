@@ -11,8 +11,7 @@ use super::parser::{ParseConfig, Parser, Partial};
 use super::{BOM, Format, ReadOptions, check_header, detect_format, expected_lines, trim_line_end};
 use crate::attribution::channel::error::snippet;
 use crate::attribution::channel::{
-    Credit, ExactSum, JourneyError, JourneySet, JourneySetBuilder, LineErrorKind, PathStats,
-    ReadError,
+    ExactSum, JourneyError, JourneySet, JourneySetBuilder, LineErrorKind, PathStats, ReadError,
 };
 
 /// [`read`](fn@super::read), told the input's size in bytes if known: aggregated lines
@@ -94,7 +93,7 @@ pub(super) fn read_sized<R: Read>(
     // Every aggregated line is usually a new path, so a merge would redo
     // each line's table work on the reading thread: one worker with one
     // table is faster than several with a merge.
-    let threads = match format {
+    let requested = match format {
         Format::Paths => 1,
         Format::Journeys => options.threads,
     };
@@ -102,37 +101,72 @@ pub(super) fn read_sized<R: Read>(
         format,
         half_life: options.half_life_hours,
         max_line: options.max_line_bytes,
-        // Block `i` goes to worker `i % threads`.
-        expected_paths: expected.div_ceil(threads),
+        // Aggregated files only, read by one worker.
+        expected_paths: expected,
+        // Only packable paths land in the packed table (a file of a new
+        // channel per line has 255): it is sized for the first block's
+        // share of them, and up front it takes at most twice the file,
+        // which bounds what an unused table costs (its huge pages make
+        // even a few keys touch all of it); it grows if the paths come.
+        packed_table_bytes: size.map_or(usize::MAX, |s| {
+            usize::try_from(s).unwrap_or(usize::MAX).saturating_mul(2)
+        }),
+        announce_names: true,
     };
-    let mut merger = Merger::new(builder, threads);
+    // The first block is parsed here, before any worker starts, to see
+    // what the data is like.
+    let mut parser = Parser::new(parse);
+    let mut block = first;
+    let partial = parser.parse(&block.data[block.start..block.len]);
+    if expected > 0 {
+        parser.expect_packed_paths(partial.lines, expected);
+    }
+    // A file that names a new channel every few lines gains nothing from
+    // more workers (the fold after the last block redoes each line's
+    // work) and would hold every name once in its worker and once in the
+    // builder: one worker reads it. The result is the same either way.
+    let channels = parser.channel_count() as u64;
+    let threads = if channels > 255 && channels * 4 > partial.lines {
+        1
+    } else {
+        requested
+    };
+    // A lone worker's channel ids become the (fresh) builder's: nothing
+    // is interned twice.
+    let shared_ids = threads == 1;
+    parser.announce_names(!shared_ids);
+    let mut merger = Merger::new(builder, threads, shared_ids);
+    merger.merge(0, &partial)?;
     let parsers = if threads == 1 {
-        let mut parser = Parser::new(parse);
-        let mut block = first;
-        loop {
+        while source.fill(&mut block)? {
             let partial = parser.parse(&block.data[block.start..block.len]);
             merger.merge(0, &partial)?;
-            if !source.fill(&mut block)? {
-                break;
-            }
         }
         vec![parser]
     } else {
-        run_parallel(&mut source, first, parse, threads, &mut merger)?
+        run_parallel(&mut source, block, parser, parse, threads, &mut merger)?
     };
     let mut builder = merger.builder;
-    add_worker_paths(&mut builder, parsers).map_err(ReadError::Totals)?;
+    let worker_channels = (!shared_ids).then_some(merger.worker_channels);
+    add_worker_paths(&mut builder, parsers, worker_channels).map_err(ReadError::Totals)?;
     builder.finish().map_err(ReadError::Totals)
 }
 
 /// Adds the workers' path totals to the builder, once, after the last
 /// block: every other worker's paths are folded into the first worker's
-/// table (its channel ids mapped by name), which then goes to the builder
-/// without a second lookup per path. Totals are integers and exact
-/// decimal sums, so the order of this fold changes no result.
+/// table, which then goes to the builder without a second lookup per
+/// path. Totals are integers and exact decimal sums, so the order of this
+/// fold changes no result.
+///
+/// No name is looked up here. `worker_channels` (several workers) is the
+/// merger's translation of each worker's channel ids to the builder's:
+/// the fold maps channels through it, and the paths end in builder ids.
+/// Without it (one worker, whose ids the merger used as the builder's),
+/// the builder takes the worker's dictionary as it is.
 pub(super) fn add_worker_paths(
     builder: &mut JourneySetBuilder,
     mut parsers: Vec<Parser>,
+    worker_channels: Option<Vec<Vec<u32>>>,
 ) -> Result<(), JourneyError> {
     for parser in &mut parsers {
         parser.settle_counts()?;
@@ -141,13 +175,48 @@ pub(super) fn add_worker_paths(
     let Some(mut base) = parsers.next() else {
         return Ok(());
     };
-    for other in parsers {
-        base.absorb(&other);
+    match worker_channels {
+        None => builder.adopt_channels(std::mem::take(&mut base.channel_names)),
+        Some(worker_channels) => {
+            // The first worker's ids, extended by the others' channels it
+            // never met, in builder ids; and the way back.
+            let mut to_builder: Vec<u32> = worker_channels.first().cloned().unwrap_or_default();
+            let mut from_builder = vec![u32::MAX; builder.channel_count()];
+            for (id, &b) in to_builder.iter().enumerate() {
+                from_builder[b as usize] = id as u32;
+            }
+            // Names are not needed: ids are translated.
+            base.channel_names = Default::default();
+            for (other, translation) in parsers.zip(worker_channels.iter().skip(1)) {
+                let mut other = other;
+                // Only its paths and totals are needed: free the rest first.
+                other.release_lookups();
+                let channels: Vec<u32> = translation
+                    .iter()
+                    .map(|&b| {
+                        let mine = &mut from_builder[b as usize];
+                        if *mine == u32::MAX {
+                            *mine = to_builder.len() as u32;
+                            to_builder.push(b);
+                        }
+                        *mine
+                    })
+                    .collect();
+                base.absorb(&other, &channels);
+            }
+            for id in &mut base.path_channels {
+                *id = to_builder[*id as usize];
+            }
+        }
     }
-    if builder.has_no_paths() && !base.unpacked {
-        // Distinct paths into a fresh builder: it takes the base's
-        // dictionary and arena as they are, each path's exact sum rounded
-        // once.
+    // Only the paths and their totals are needed from here: free the
+    // worker's lookups (its tokens and path tables) before the builder
+    // takes or indexes the paths, so the two are not held at once.
+    base.release_lookups();
+    if builder.has_no_paths() {
+        // Distinct paths (by ids: see `Parser::path_of`) into a fresh
+        // builder: it takes the paths as they are, each path's exact sum
+        // rounded once.
         let mut total = ExactSum::default();
         let stats = base
             .path_totals
@@ -163,33 +232,16 @@ pub(super) fn add_worker_paths(
                 },
             })
             .collect();
-        return builder.adopt_paths(
-            base.channel_names,
-            base.path_channels,
-            base.path_start,
-            stats,
-            &total,
-        );
+        base.path_totals = Vec::new();
+        return builder.adopt_paths(base.path_channels, base.path_start, stats, &total);
     }
-    // Here the builder holds paths already, or some worker path was not
-    // packable in its worker's ids (so the same path can come twice, and
-    // be packable in the builder's ids): every path goes through the
-    // builder's index.
-    let channels: Vec<u32> = base
-        .channel_names
-        .names
-        .iter()
-        .map(|n| builder.intern(n))
-        .collect();
-    // Only the paths and their totals are needed from here: free the
-    // worker's lookups (its names, tokens and path tables) before the
-    // builder's index grows, so the two are not held at once.
-    base.release_lookups();
+    // The builder holds paths already (values that were not plain
+    // decimals went to it block by block): every path goes through its
+    // index.
     builder.reserve_paths(base.path_totals.len());
-    let mut ids = Vec::new();
     for (i, totals) in base.path_totals.iter().enumerate() {
-        base.mapped_path(i, &channels, &mut ids);
-        let slot = builder.slot(&ids);
+        let path = &base.path_channels[base.path_start[i]..base.path_start[i + 1]];
+        let slot = builder.slot(path);
         builder.add_exact_to_slot(slot, totals.conversions, totals.nulls, &totals.value)?;
     }
     Ok(())
@@ -278,10 +330,13 @@ impl<R: Read> Source<R> {
 }
 
 /// Parses blocks on `threads` workers (block `i` to worker `i % threads`)
-/// while this thread reads and merges in block order.
+/// while this thread reads and merges in block order. Block 0 is parsed
+/// and merged already, by `first_parser`, which becomes worker 0; `spare`
+/// is its buffer.
 pub(super) fn run_parallel<R: Read>(
     source: &mut Source<R>,
-    first: Block,
+    spare: Block,
+    first_parser: Parser,
     parse: ParseConfig,
     threads: usize,
     merger: &mut Merger,
@@ -290,13 +345,15 @@ pub(super) fn run_parallel<R: Read>(
         let (done_tx, done_rx) = mpsc::channel::<(Partial, Block)>();
         let mut work = Vec::with_capacity(threads);
         let mut workers = Vec::with_capacity(threads);
+        let mut first_parser = Some(first_parser);
         for _ in 0..threads {
+            let parser = first_parser.take();
             // One queued block per worker bounds memory to about
             // 3 × threads blocks.
             let (tx, rx) = mpsc::sync_channel::<Block>(1);
             let done_tx = done_tx.clone();
             workers.push(scope.spawn(move || {
-                let mut parser = Parser::new(parse);
+                let mut parser = parser.unwrap_or_else(|| Parser::new(parse));
                 for block in rx {
                     let partial = parser.parse(&block.data[block.start..block.len]);
                     if done_tx.send((partial, block)).is_err() {
@@ -312,8 +369,8 @@ pub(super) fn run_parallel<R: Read>(
         drop(done_tx);
 
         let mut pending: BTreeMap<usize, Partial> = BTreeMap::new();
-        let mut spare: Vec<Block> = Vec::new();
-        let mut next_merge = 0usize;
+        let mut spare: Vec<Block> = vec![spare];
+        let mut next_merge = 1usize;
         let mut merge_ready = |pending: &mut BTreeMap<usize, Partial>,
                                next_merge: &mut usize|
          -> Result<(), ReadError> {
@@ -324,8 +381,12 @@ pub(super) fn run_parallel<R: Read>(
             Ok(())
         };
 
-        let mut block = Some(first);
-        let mut index = 0usize;
+        let mut block = None;
+        let mut first = spare.pop().unwrap_or_default();
+        if source.fill(&mut first)? {
+            block = Some(first);
+        }
+        let mut index = 1usize;
         while let Some(mut b) = block.take() {
             b.index = index;
             if work[index % threads].send(b).is_err() {
@@ -375,15 +436,19 @@ pub(super) struct Merger {
     worker_channels: Vec<Vec<u32>>,
     /// The path of an inexact value, in builder channel ids (reused).
     inexact_path: Vec<u32>,
+    /// Whether the one worker's channel ids are the builder's (see
+    /// [`add_worker_paths`]): then no name is interned here.
+    shared_ids: bool,
 }
 
 impl Merger {
-    fn new(builder: JourneySetBuilder, workers: usize) -> Self {
+    fn new(builder: JourneySetBuilder, workers: usize, shared_ids: bool) -> Self {
         Merger {
             builder,
             next_line: 2,
             worker_channels: vec![Vec::new(); workers],
             inexact_path: Vec::new(),
+            shared_ids,
         }
     }
 
@@ -391,9 +456,14 @@ impl Merger {
     fn merge(&mut self, worker: usize, partial: &Partial) -> Result<(), ReadError> {
         let b = &mut self.builder;
         let channels = &mut self.worker_channels[worker];
-        for name in &partial.new_names {
-            channels.push(b.intern(name));
+        let shared = self.shared_ids;
+        if !shared {
+            for name in &partial.new_names {
+                channels.push(b.intern(name));
+            }
         }
+        let channels: &[u32] = channels;
+        let builder_id = |c: u32| if shared { c } else { channels[c as usize] };
         // Before the block's error: they come from earlier lines.
         let mut at = 0;
         for &(len, line, value) in &partial.inexact {
@@ -402,7 +472,7 @@ impl Merger {
             self.inexact_path.extend(
                 partial.inexact_ids[at..at + len]
                     .iter()
-                    .map(|&c| channels[c as usize]),
+                    .map(|&c| builder_id(c)),
             );
             at += len;
             let slot = b.slot(&self.inexact_path);
@@ -418,12 +488,12 @@ impl Merger {
                 kind: kind.clone(),
             });
         }
-        for (c, credit) in partial.time_decay.iter().enumerate() {
-            if *credit != Credit::default() {
-                let t = b.time_decay_mut(channels[c]);
-                t.conversions += credit.conversions;
-                t.value += credit.value;
-            }
+        // One addition per channel and block, in block order: the sums
+        // do not depend on the number of threads.
+        for &(c, credit) in &partial.time_decay {
+            let t = b.time_decay_mut(builder_id(c));
+            t.conversions += credit.conversions;
+            t.value += credit.value;
         }
         self.next_line += partial.lines;
         Ok(())

@@ -10,7 +10,7 @@ use super::number::{
     parse_value, plain_decimal, wide_decimal,
 };
 use super::scan::{Stops, line_end, next_stop, trim_token, window};
-use super::table::{ByteTable, PackedPaths, fold_mul, short_words};
+use super::table::{ByteTable, IdPaths, PackedPaths, fold_mul, short_words};
 use crate::attribution::channel::error::snippet;
 use crate::attribution::channel::unsafe_ops::prefetch_read;
 use crate::attribution::channel::{
@@ -25,7 +25,26 @@ pub(super) struct ParseConfig {
     pub(super) max_line: usize,
     /// Distinct paths this worker is expected to meet (0: unknown).
     pub(super) expected_paths: usize,
+    /// The most bytes the packed-path table takes up front.
+    pub(super) packed_table_bytes: usize,
+    /// Whether each block's [`Partial`] lists the channels first met in
+    /// it. A lone worker's ids are the builder's, so it need not.
+    pub(super) announce_names: bool,
 }
+
+/// The most raw path spellings `Parser::raw_paths` remembers: it is a
+/// memo in front of the path tables, and a file of millions of distinct
+/// paths would otherwise hold each one's bytes a second time.
+const RAW_PATH_MEMO: usize = 1 << 14;
+
+/// The packed paths the table is first sized for when many are expected:
+/// about a 1 MiB block of 64-byte lines.
+const FIRST_BLOCK_PATHS: usize = 1 << 14;
+
+/// The most short tokens `Parser::short_tokens` caches (a power of two):
+/// only the first 255 channels' tokens are cached at all, but their
+/// spellings (with spaces) are not bounded.
+const SHORT_TOKEN_SLOTS: usize = 1 << 14;
 
 /// A worker path's totals over all its blocks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,8 +99,9 @@ pub(super) struct Partial {
     /// channel ids concatenated in `inexact_ids`.
     pub(super) inexact: Vec<(u32, u64, f64)>,
     pub(super) inexact_ids: Vec<u32>,
-    /// Time-decay credit per worker channel id.
-    pub(super) time_decay: Vec<Credit>,
+    /// Time-decay credit by worker channel id, for the channels credited
+    /// in this block only (a file may name millions of channels).
+    pub(super) time_decay: Vec<(u32, Credit)>,
 }
 
 pub(super) const UNTOUCHED: u32 = u32::MAX;
@@ -90,13 +110,20 @@ pub(super) const UNTOUCHED: u32 = u32::MAX;
 pub(super) struct Parser {
     config: ParseConfig,
     /// Raw path bytes (quotes removed) → worker path index, for the
-    /// general parser.
+    /// general parser on journey lines: a memo of at most
+    /// [`RAW_PATH_MEMO`] spellings (aggregated lines are new paths).
     raw_paths: ByteTable,
     /// Channel-id paths packed in a `u128` → worker path index, for the
     /// fast path.
     packed_paths: PackedPaths,
+    /// Paths that do not pack → worker path index, by their ids: with
+    /// `packed_paths`, each worker path is a distinct path however it
+    /// was spelled.
+    id_paths: IdPaths,
     /// Raw channel tokens (ASCII spaces trimmed) → worker channel id, for
-    /// the fast path.
+    /// the fast path: only the first 255 channels, which the fast path
+    /// takes (a file of a new channel per line would otherwise hold every
+    /// name a second time).
     token_channels: ByteTable,
     pub(super) channel_names: Interner,
     /// Worker path `i` is `path_channels[path_start[i]..path_start[i + 1]]`.
@@ -107,15 +134,17 @@ pub(super) struct Parser {
     pub(super) path_totals: Vec<PathTotals>,
     /// Whether the slots' counts are in the totals already.
     settled: bool,
-    /// Whether some worker path is not packable: only then can two worker
-    /// paths (spelled differently) be the same path.
-    pub(super) unpacked: bool,
     /// This block's values that are not plain decimals (see [`Partial`]).
     inexact: Vec<(u32, u64, f64)>,
     inexact_ids: Vec<u32>,
     /// The line being parsed, in its block (from 1).
     line: u64,
+    /// This block's time-decay credit by worker channel id, kept (and
+    /// zeroed) across blocks.
     time_decay: Vec<Credit>,
+    /// The channels past the 255th credited in this block (the first 255,
+    /// all the fast path credits, are scanned instead).
+    decay_touched: Vec<u32>,
     /// Buffers for the unquoted fields of a journey line and of a path line.
     journey_field_bufs: [Vec<u8>; 5],
     path_field_bufs: [Vec<u8>; 4],
@@ -229,7 +258,13 @@ impl Parser {
         Parser {
             config,
             raw_paths: ByteTable::new(),
-            packed_paths: PackedPaths::with_capacity(config.expected_paths),
+            id_paths: IdPaths::new(),
+            // Sized for the first block only: how many of the expected
+            // paths pack is known after it (see `expect_packed_paths`).
+            packed_paths: PackedPaths::with_capacity(
+                config.expected_paths.min(FIRST_BLOCK_PATHS),
+                config.packed_table_bytes,
+            ),
             token_channels: ByteTable::new(),
             channel_names: Interner::default(),
             path_start: {
@@ -242,12 +277,12 @@ impl Parser {
             path_channels: huge_with_capacity(config.expected_paths.saturating_mul(8)),
             names_sent: 0,
             path_totals: huge_with_capacity(config.expected_paths),
-            unpacked: false,
             settled: false,
             inexact: Vec::new(),
             inexact_ids: Vec::new(),
             line: 0,
             time_decay: Vec::new(),
+            decay_touched: Vec::new(),
             journey_field_bufs: Default::default(),
             path_field_bufs: Default::default(),
             hours: Vec::new(),
@@ -331,64 +366,101 @@ impl Parser {
         partial.lines = line_no;
 
         self.stops = stops;
-        partial.new_names = self.channel_names.names[self.names_sent..].to_vec();
-        self.names_sent = self.channel_names.names.len();
+        if self.config.announce_names {
+            partial.new_names = self
+                .channel_names
+                .names()
+                .iter()
+                .skip(self.names_sent)
+                .map(Box::from)
+                .collect();
+            self.names_sent = self.channel_names.len();
+        }
         partial.inexact = std::mem::take(&mut self.inexact);
         partial.inexact_ids = std::mem::take(&mut self.inexact_ids);
-        partial.time_decay = std::mem::take(&mut self.time_decay);
+        partial.time_decay = self.take_time_decay();
         partial
     }
 
+    /// Whether each block's [`Partial`] lists the channels first met in
+    /// it (see [`ParseConfig::announce_names`]).
+    pub(super) fn announce_names(&mut self, announce: bool) {
+        self.config.announce_names = announce;
+        self.names_sent = self.channel_names.len();
+    }
+
+    /// How many channels it has met.
+    pub(super) fn channel_count(&self) -> usize {
+        self.channel_names.len()
+    }
+
+    /// Sizes the packed-path table for the whole file, once the first
+    /// block's `lines` have been parsed: for `expected_lines` in all, as
+    /// many packed paths as the first block's share of them (a file that
+    /// names a new channel per line packs 255 paths, whatever its size).
+    pub(super) fn expect_packed_paths(&mut self, lines: u64, expected_lines: usize) {
+        let packed = self.packed_paths.len() as u128;
+        let paths = (expected_lines as u128 * packed / u128::from(lines.max(1))) as usize;
+        self.packed_paths
+            .reserve_for(paths, self.config.packed_table_bytes);
+    }
+
     /// Folds another worker's path totals into this one's (after the last
-    /// block): its channels are mapped by name, a packable path is found by
-    /// its key, any other path is appended (the builder merges spellings).
-    pub(super) fn absorb(&mut self, other: &Parser) {
-        let channels: Vec<u32> = other
-            .channel_names
-            .names
-            .iter()
-            .map(|n| self.channel_names.intern(n))
-            .collect();
+    /// block): its channel ids mapped through `channels` (to this worker's,
+    /// some beyond its dictionary), each path is found by its key or its
+    /// ids, or added.
+    pub(super) fn absorb(&mut self, other: &Parser, channels: &[u32]) {
         // Three passes, so the two random accesses per path (this table's
         // slot, this worker's totals) are prefetched a few paths ahead.
         const AHEAD: usize = 8;
         let mut ids = Vec::new();
-        let keys: Vec<Option<u128>> = (0..other.path_totals.len())
+        // 0 for a path that does not pack (a packed key never is 0).
+        let keys: Vec<u128> = (0..other.path_totals.len())
             .map(|i| {
-                other.mapped_path(i, &channels, &mut ids);
-                pack_path(&ids)
+                other.mapped_path(i, channels, &mut ids);
+                pack_path(&ids).unwrap_or(0)
             })
             .collect();
-        let mut targets = Vec::with_capacity(keys.len());
-        for (i, key) in keys.iter().enumerate() {
-            if let Some(Some(ahead)) = keys.get(i + AHEAD) {
-                self.packed_paths.prefetch(*ahead);
+        let mut targets: Vec<u32> = Vec::with_capacity(keys.len());
+        for (i, &key) in keys.iter().enumerate() {
+            if let Some(&ahead) = keys.get(i + AHEAD).filter(|&&k| k != 0) {
+                self.packed_paths.prefetch(ahead);
             }
             let path = match key {
-                Some(key) => {
-                    let (at, found) = self.packed_paths.position(*key);
+                0 => {
+                    other.mapped_path(i, channels, &mut ids);
+                    let next = self.path_totals.len() as u32;
+                    let (path, new) = self.id_paths.get_or_insert(
+                        &ids,
+                        next,
+                        &self.path_channels,
+                        &self.path_start,
+                    );
+                    if new {
+                        self.new_path(&ids);
+                    }
+                    path
+                }
+                key => {
+                    let (at, found) = self.packed_paths.position(key);
                     if found {
-                        self.packed_paths.slots[at].path as usize
+                        self.packed_paths.slots[at].path
                     } else {
-                        other.mapped_path(i, &channels, &mut ids);
-                        let path = self.new_path(&ids);
-                        self.packed_paths.insert(at, *key, path as u32);
+                        other.mapped_path(i, channels, &mut ids);
+                        let path = self.new_path(&ids) as u32;
+                        self.packed_paths.insert(at, key, path);
                         path
                     }
-                }
-                None => {
-                    self.unpacked = true;
-                    other.mapped_path(i, &channels, &mut ids);
-                    self.new_path(&ids)
                 }
             };
             targets.push(path);
         }
+        drop(keys);
         for (i, (totals, &path)) in other.path_totals.iter().zip(&targets).enumerate() {
             if let Some(&ahead) = targets.get(i + AHEAD) {
-                prefetch_read(&self.path_totals[ahead]);
+                prefetch_read(&self.path_totals[ahead as usize]);
             }
-            let mine = &mut self.path_totals[path];
+            let mine = &mut self.path_totals[path as usize];
             // Each worker's totals are at most the file's, which its lines
             // cannot make exceed u64 (a journey counts 1; aggregated files
             // are read by one worker).
@@ -405,13 +477,15 @@ impl Parser {
     pub(super) fn release_lookups(&mut self) {
         self.channel_names = Interner::default();
         self.raw_paths = ByteTable::new();
+        self.id_paths = IdPaths::new();
         self.token_channels = ByteTable::new();
-        self.packed_paths = PackedPaths::with_capacity(0);
+        self.packed_paths = PackedPaths::with_capacity(0, 0);
         self.short_tokens = Vec::new();
         self.path_memo = Box::default();
         self.inexact = Vec::new();
         self.inexact_ids = Vec::new();
         self.time_decay = Vec::new();
+        self.decay_touched = Vec::new();
     }
 
     pub(super) fn mapped_path(&self, i: usize, channels: &[u32], out: &mut Vec<u32>) {
@@ -884,6 +958,11 @@ impl Parser {
     /// a quarter full.
     #[cold]
     fn add_short_token(&mut self, token: CachedToken) {
+        if token.id >= 255 || (self.short_len + 1) * 4 > SHORT_TOKEN_SLOTS {
+            // The fast path gives such a line up anyway; and the cache is
+            // full (the table behind it still answers).
+            return;
+        }
         self.short_len += 1;
         if self.short_len * 4 > self.short_tokens.len() {
             let bigger = vec![EMPTY_TOKEN; self.short_tokens.len() * 2];
@@ -917,7 +996,9 @@ impl Parser {
             return None;
         }
         let id = self.channel_names.intern(name);
-        self.token_channels.insert(token, id);
+        if id < 255 {
+            self.token_channels.insert(token, id);
+        }
         Some(id)
     }
 
@@ -961,11 +1042,14 @@ impl Parser {
             time_decay_shares(&self.hours, self.config.half_life, &mut self.shares);
             let start = self.path_start[path as usize];
             for (&c, &share) in self.path_channels[start..].iter().zip(&self.shares) {
-                let c = c as usize;
-                if self.time_decay.len() <= c {
-                    self.time_decay.resize(c + 1, Credit::default());
+                let i = c as usize;
+                if self.time_decay.len() <= i {
+                    self.time_decay.resize(i + 1, Credit::default());
                 }
-                self.time_decay[c].add_scaled(1.0, value, share);
+                if c >= 255 && self.time_decay[i] == Credit::default() {
+                    self.decay_touched.push(c);
+                }
+                self.time_decay[i].add_scaled(1.0, value, share);
             }
         }
     }
@@ -993,6 +1077,22 @@ impl Parser {
             self.add_value(path, value);
         }
         Ok(())
+    }
+
+    /// This block's time-decay credit, each channel's taken (zeroed) from
+    /// `time_decay`: the first 255 channels scanned, the others as
+    /// recorded in `decay_touched` (a channel listed twice, because its
+    /// credit stayed zero, is taken once).
+    fn take_time_decay(&mut self) -> Vec<(u32, Credit)> {
+        let mut credits = Vec::new();
+        let scanned = self.time_decay.len().min(255) as u32;
+        for c in (0..scanned).chain(self.decay_touched.drain(..)) {
+            let credit = std::mem::take(&mut self.time_decay[c as usize]);
+            if credit != Credit::default() {
+                credits.push((c, credit));
+            }
+        }
+        credits
     }
 
     /// Adds a converting line's value to its worker path: a plain decimal
@@ -1044,24 +1144,34 @@ impl Parser {
             let id = self.channel_names.intern(name);
             self.path_channels.push(id);
         }
-        // A packable path is keyed by its ids too, as on the fast path, so
-        // a path is one worker path however it is spelled (which the
-        // one-worker merge relies on).
-        let key = pack_path(&self.path_channels[start..]);
-        let packed = key.map(|key| (key, self.packed_paths.position(key)));
-        if let Some((_, (at, true))) = packed {
+        // A path is keyed by its ids (packed when it fits, as on the fast
+        // path), so it is one worker path however it is spelled (which
+        // the builder's adoption of a worker's paths relies on).
+        let next = self.path_totals.len() as u32;
+        let index = match pack_path(&self.path_channels[start..]) {
+            Some(key) => match self.packed_paths.position(key) {
+                (at, true) => self.packed_paths.slots[at].path,
+                (at, false) => {
+                    self.packed_paths.insert(at, key, next);
+                    next
+                }
+            },
+            None => {
+                // The paths before this one, and this one's ids.
+                let (before, ids) = self.path_channels.split_at(start);
+                self.id_paths
+                    .get_or_insert(ids, next, before, &self.path_start)
+                    .0
+            }
+        };
+        if index == next {
+            self.path_start.push(self.path_channels.len());
+            self.path_totals.push(PathTotals::default());
+        } else {
             self.path_channels.truncate(start);
-            let index = self.packed_paths.slots[at].path;
-            self.raw_paths.insert(raw, index);
-            return Ok(index);
         }
-        let index = self.path_totals.len() as u32;
-        self.path_start.push(self.path_channels.len());
-        self.path_totals.push(PathTotals::default());
-        self.raw_paths.insert(raw, index);
-        self.unpacked |= packed.is_none();
-        if let Some((key, (at, false))) = packed {
-            self.packed_paths.insert(at, key, index);
+        if self.config.format == Format::Journeys && self.raw_paths.len() < RAW_PATH_MEMO {
+            self.raw_paths.insert(raw, index);
         }
         Ok(index)
     }

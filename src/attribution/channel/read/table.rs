@@ -68,6 +68,11 @@ impl ByteTable {
         }
     }
 
+    /// How many keys it holds.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
     /// Inserts a key known to be absent.
     pub(super) fn insert(&mut self, key: &[u8], value: u32) {
         if (self.len + 1) * 2 > self.slots.len() {
@@ -100,6 +105,85 @@ impl ByteTable {
     }
 }
 
+/// Paths that do not pack into a `u128` (more than 16 touches, or a
+/// channel past the 255th) → worker path index, keyed by their channel
+/// ids: open addressing over path indexes, whose ids are compared in the
+/// worker's path arena (`channels[starts[p]..starts[p + 1]]`), so the
+/// table holds no copy of a path. A slot is the path's index plus one (0:
+/// empty), four bytes; at most half full.
+pub(super) struct IdPaths {
+    slots: Vec<u32>,
+    len: usize,
+    seed: u64,
+}
+
+impl IdPaths {
+    pub(super) fn new() -> Self {
+        IdPaths {
+            slots: vec![0; 16],
+            len: 0,
+            seed: foldhash::fast::RandomState::default().hash_one(0x1D5_u64),
+        }
+    }
+
+    fn hash(&self, ids: &[u32]) -> u64 {
+        const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+        const K2: u64 = 0xBF58_476D_1CE4_E5B9;
+        let h = ids.iter().fold(self.seed ^ ids.len() as u64, |h, &id| {
+            fold_mul(h ^ u64::from(id), K2)
+        });
+        fold_mul(h, K1)
+    }
+
+    /// The index of the path `ids`, or `next` after registering it as new
+    /// (the caller then adds path `next` to the arena: `channels` and
+    /// `starts` hold only the paths before it).
+    pub(super) fn get_or_insert(
+        &mut self,
+        ids: &[u32],
+        next: u32,
+        channels: &[u32],
+        starts: &[usize],
+    ) -> (u32, bool) {
+        let path_of = |p: usize| &channels[starts[p]..starts[p + 1]];
+        let hash = self.hash(ids);
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                break;
+            }
+            let p = slot - 1;
+            if path_of(p as usize) == ids {
+                return (p, false);
+            }
+            i = (i + 1) & mask;
+        }
+        if (self.len + 1) * 2 > self.slots.len() {
+            let mut bigger = vec![0u32; self.slots.len() * 2];
+            let mask = bigger.len() - 1;
+            for &slot in self.slots.iter().filter(|&&s| s != 0) {
+                let p = (slot - 1) as usize;
+                let mut j = self.hash(path_of(p)) as usize & mask;
+                while bigger[j] != 0 {
+                    j = (j + 1) & mask;
+                }
+                bigger[j] = slot;
+            }
+            self.slots = bigger;
+            let mask = self.slots.len() - 1;
+            i = hash as usize & mask;
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+        }
+        self.slots[i] = next + 1;
+        self.len += 1;
+        (next, true)
+    }
+}
+
 /// Paths of channel ids packed into a `u128` (id + 1 per byte, first
 /// touch lowest; 0 marks an empty slot) → worker path index, with the
 /// path's entry in the current block, so a line costs one slot access.
@@ -129,17 +213,42 @@ pub(in crate::attribution::channel) struct PackedSlot {
 impl PackedPaths {
     /// A table for about `paths` keys (at least 1024 slots): the first
     /// power of two that holds them at most 5/8 full, so an estimate up to
-    /// 25% high does not double the table; it grows past half full.
-    pub(super) fn with_capacity(paths: usize) -> Self {
-        let slots = paths
+    /// 25% high does not double the table; it grows past half full. It
+    /// takes at most `max_bytes` up front (then grows as keys come): the
+    /// estimate counts lines, and a line whose path does not pack (a
+    /// channel past the 255th) never lands here.
+    pub(super) fn with_capacity(paths: usize, max_bytes: usize) -> Self {
+        let mut slots = paths
             .saturating_mul(8)
             .div_ceil(5)
             .next_power_of_two()
             .clamp(1024, 1 << 27);
+        while slots > 1024 && slots * size_of::<PackedSlot>() > max_bytes {
+            slots /= 2;
+        }
         PackedPaths {
             slots: empty_slots(slots),
             len: 0,
             seed: foldhash::fast::RandomState::default().hash_one(0x9ACC_u64),
+        }
+    }
+
+    /// How many keys it holds.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Makes room for about `paths` keys in all (as [`Self::with_capacity`]),
+    /// moving the keys held; never shrinks.
+    pub(super) fn reserve_for(&mut self, paths: usize, max_bytes: usize) {
+        let bigger = PackedPaths::with_capacity(paths, max_bytes);
+        if bigger.slots.len() <= self.slots.len() {
+            return;
+        }
+        let old = std::mem::replace(&mut self.slots, bigger.slots);
+        for slot in old.into_iter().filter(|s| s.key != 0) {
+            let (i, _) = self.position(slot.key);
+            self.slots[i] = slot;
         }
     }
 
