@@ -743,6 +743,57 @@ fn a_retried_signup_returns_its_first_outcome_and_screens_once() {
 }
 
 #[test]
+fn a_retry_is_answered_from_the_first_call_whatever_identity_it_carries() {
+    let e = engine();
+    let code = referrer(&e, "amira", email("amira@example.com"));
+    let s = signup("s-hind", "hind", Some(code), t0() + TimeDelta::hours(1));
+    let o = order("o1", "hind", 20_000, t0() + TimeDelta::days(2));
+    let card = IdentityInput {
+        payment: Some("pm_fp_hind".into()),
+        ..IdentityInput::default()
+    };
+    let facts = HostFacts::default();
+    let first_signup =
+        block_on(e.record_signup_screened(&s, &facts, &email("hind@example.com"))).unwrap();
+    let first_order = block_on(e.record_conversion_screened(&o, &facts, &card)).unwrap();
+    let snap = e.store().snapshot();
+
+    // The retries carry an e-mail the normaliser refuses: they are answered
+    // from the first calls, and their identity is not read.
+    let malformed = email("no at sign");
+    let again = block_on(e.record_signup_screened(&s, &facts, &malformed)).unwrap();
+    assert_eq!(again, first_signup);
+    let again = block_on(e.record_conversion_screened(&o, &facts, &malformed)).unwrap();
+    assert_eq!(again, first_order);
+    // Likewise on an engine over the same store that has no keyring.
+    let no_keys = Engine::new(e.store().clone(), program(settings()));
+    let again =
+        block_on(no_keys.record_signup_screened(&s, &facts, &email("hind@example.com"))).unwrap();
+    assert_eq!(again, first_signup);
+    let again = block_on(no_keys.record_conversion_screened(&o, &facts, &card)).unwrap();
+    assert_eq!(again, first_order);
+    assert_eq!(e.store().snapshot(), snap);
+
+    // A new event's identity is still read, and refused.
+    let err = block_on(e.record_signup_screened(
+        &signup("s-new", "new", None, t0() + TimeDelta::hours(2)),
+        &facts,
+        &malformed,
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("identity.email"), "{err}");
+    let err = block_on(e.record_conversion_screened(
+        &order("o2", "hind", 20_000, t0() + TimeDelta::days(3)),
+        &facts,
+        &malformed,
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(e.store().snapshot(), snap);
+}
+
+#[test]
 fn a_code_spread_on_a_coupon_site_is_held_past_the_limit() {
     let e = engine();
     let code = referrer(&e, "amira", IdentityInput::default());

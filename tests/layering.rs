@@ -11,7 +11,7 @@ const CORE: &[&str] = &[
     "money.rs",
     "program.rs",
     "code",
-    "link.rs",
+    "link",
     "share",
     "text.rs",
     "attribution",

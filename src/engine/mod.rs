@@ -15,11 +15,12 @@
 //! loop. Whether a retry is harmless, operation by operation:
 //!
 //! - **Safe, returns the first outcome:** `record_touch`, `record_signup`,
-//!   `record_conversion` (by order id), `record_refund` (by order and
-//!   refund id), `redeem` (by redemption id), `redeem_coupon` (by code and
-//!   order), `issue_code` (one primary code per customer),
-//!   `create_vanity_code`, `set_code_active`, `approve`, `reject`,
-//!   `award_prizes`, `mark_delivered`.
+//!   `record_conversion` (by order id; for both, also their `_with` and
+//!   `_screened` forms: a retry's facts and identity are not read),
+//!   `record_refund` (by order and refund id), `redeem` (by redemption
+//!   id), `redeem_coupon` (by code and order), `issue_code` (one primary
+//!   code per customer), `create_vanity_code`, `set_code_active`,
+//!   `approve`, `reject`, `award_prizes`, `mark_delivered`.
 //! - **Safe, does the rest:** `release_due`, `expire_due` (a batch resumes
 //!   where a crash left it).
 //! - **Safe, may do more:** `claim_deliveries` leases further due items;
@@ -884,9 +885,13 @@ impl<S: Store> Engine<S> {
     /// [`record_signup_with`](Self::record_signup_with), with the identity
     /// the host saw (e-mail, phone, device, IP, payment, address) for the
     /// program's fraud screening. The identity is normalised and hashed
-    /// with the engine's keyring on entry and only the keyed hashes are
-    /// stored, in the customer's identity record; the raw values are never
-    /// kept. Like facts, identity is not part of the event's identity.
+    /// with the engine's keyring when the signup is new, and only the keyed
+    /// hashes are stored, in the customer's identity record; the raw values
+    /// are never kept. Like facts, identity is not part of the event's
+    /// identity: a retry is answered from the first call; its identity is
+    /// not read again (neither checked nor hashed, so a retry with other or
+    /// malformed identity, or sent to an engine without a keyring, still
+    /// gets the first outcome).
     ///
     /// In a program with [`FraudSettings`](crate::fraud::FraudSettings),
     /// every referred signup is screened (with or without identity: the
@@ -896,11 +901,11 @@ impl<S: Store> Engine<S> {
     /// referral: `NotReferred { reason: SuspectedFraud }`.
     ///
     /// # Errors
-    /// As [`record_signup`](Self::record_signup); also
-    /// [`ErrorKind::InvalidInput`] naming an identity field a normaliser
-    /// refused (`identity.phone: …`), and [`ErrorKind::Unsupported`] for
-    /// identity passed to a program that does not screen or an engine
-    /// without a keyring.
+    /// As [`record_signup`](Self::record_signup); also, for a signup not
+    /// recorded before, [`ErrorKind::InvalidInput`] naming an identity
+    /// field a normaliser refused (`identity.phone: …`), and
+    /// [`ErrorKind::Unsupported`] for identity passed to a program that
+    /// does not screen or an engine without a keyring.
     pub async fn record_signup_screened(
         &self,
         signup: &Signup,
@@ -908,7 +913,6 @@ impl<S: Store> Engine<S> {
         identity: &IdentityInput,
     ) -> Result<SignupOutcome, Error> {
         let program = &self.program;
-        let hashed = self.hash_identity(identity)?;
         let site = match (&facts.referring_site, self.fraud_settings()) {
             // Like any fact, a `Referer` that is not a URL or host (empty,
             // `about:blank`) is no error: it is not counted.
@@ -917,10 +921,17 @@ impl<S: Store> Engine<S> {
         };
         let key = IdempotencyKey::signup(&signup.id);
         let same = |r: &Request| matches!(r, Request::Signup(x) if x == signup);
+        // Read once the event is known to be new: a retry is answered from
+        // the first call, whatever identity it carries.
+        let mut hashed = None;
         for _ in 0..self.max_attempts {
             if let Some(Outcome::Signup(o)) = self.replay(&key, same).await? {
                 return Ok(o);
             }
+            if hashed.is_none() {
+                hashed = Some(self.hash_identity(identity)?);
+            }
+            let hashed = hashed.as_ref().and_then(Option::as_ref);
             let existing = self.store.customer(program.id(), &signup.customer).await?;
             let touches = match &signup.visitor {
                 Some(v) => {
@@ -981,7 +992,7 @@ impl<S: Store> Engine<S> {
                     }
                     if let (false, Some(settings)) = (screened, self.fraud_settings()) {
                         let screen = self
-                            .screen_signup(settings, signup, referral, hashed.as_ref(), facts)
+                            .screen_signup(settings, signup, referral, hashed, facts)
                             .await?;
                         inputs.screen = Some(screen);
                         screened = true;
@@ -1000,7 +1011,7 @@ impl<S: Store> Engine<S> {
                     _ => return Err(self.wrong_kind("record_signup")),
                 },
             };
-            if let Some(h) = &hashed {
+            if let Some(h) = hashed {
                 if let Some(w) = self.identity_write(&signup.customer, h, signup.at).await? {
                     decision.plan.writes.push(w);
                 }
@@ -1099,7 +1110,9 @@ impl<S: Store> Engine<S> {
     /// [`record_conversion_with`](Self::record_conversion_with), with the
     /// identity the host saw with it (a payment instrument's fingerprint, a
     /// delivery address, the IP) for the program's fraud screening; only
-    /// keyed hashes are stored, added to the buyer's identity record.
+    /// keyed hashes are stored, added to the buyer's identity record. As
+    /// with facts, a retry is answered from the first call; its identity is
+    /// not read again (neither checked nor hashed).
     ///
     /// In a program with [`FraudSettings`](crate::fraud::FraudSettings),
     /// every attributed order is screened, with or without identity: its
@@ -1113,7 +1126,7 @@ impl<S: Store> Engine<S> {
     /// # Errors
     /// As [`record_conversion`](Self::record_conversion), and as
     /// [`record_signup_screened`](Self::record_signup_screened) for the
-    /// identity.
+    /// identity of an order not recorded before.
     pub async fn record_conversion_screened(
         &self,
         conversion: &Conversion,
@@ -1121,13 +1134,18 @@ impl<S: Store> Engine<S> {
         identity: &IdentityInput,
     ) -> Result<ConversionOutcome, Error> {
         let program = &self.program;
-        let hashed = self.hash_identity(identity)?;
         let key = IdempotencyKey::conversion(&conversion.order);
         let same = |r: &Request| matches!(r, Request::Conversion(x) if x == conversion);
+        // As in `record_signup_screened`: read once the order is new.
+        let mut hashed = None;
         for _ in 0..self.max_attempts {
             if let Some(Outcome::Conversion(o)) = self.replay(&key, same).await? {
                 return Ok(o);
             }
+            if hashed.is_none() {
+                hashed = Some(self.hash_identity(identity)?);
+            }
+            let hashed = hashed.as_ref().and_then(Option::as_ref);
             let customer = self
                 .store
                 .customer(program.id(), &conversion.customer)
@@ -1151,12 +1169,7 @@ impl<S: Store> Engine<S> {
                 if let Some(referrer) = referrer {
                     let screen = self
                         .screen_conversion(
-                            settings,
-                            conversion,
-                            &c.record,
-                            &referrer,
-                            &touches,
-                            hashed.as_ref(),
+                            settings, conversion, &c.record, &referrer, &touches, hashed,
                         )
                         .await?;
                     inputs.screen = Some(screen);
@@ -1175,7 +1188,7 @@ impl<S: Store> Engine<S> {
                     )
                 })
                 .await?;
-            if let (Some(h), Some(_)) = (&hashed, &customer) {
+            if let (Some(h), Some(_)) = (hashed, &customer) {
                 if let Some(w) = self
                     .identity_write(&conversion.customer, h, conversion.at)
                     .await?

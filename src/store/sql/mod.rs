@@ -39,6 +39,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{CustomerRecord, Reward, StoreError, StoreErrorKind, StoreResult};
+use crate::model::CustomerId;
 
 mod commit;
 #[cfg(feature = "postgres")]
@@ -344,6 +345,16 @@ pub(crate) fn text<'r>(row: &'r Row, i: usize, what: &str) -> StoreResult<&'r st
             format!("{what}: column {i} is not text"),
         )),
     }
+}
+
+/// A column's customer id, or an error naming the column or the id's fault.
+pub(crate) fn customer_col(row: &Row, i: usize, what: &str) -> StoreResult<CustomerId> {
+    CustomerId::new(text(row, i, what)?).map_err(|e| {
+        StoreError::new(
+            StoreErrorKind::Backend,
+            format!("{what}: a customer id in the database: {e}"),
+        )
+    })
 }
 
 /// A version column as the `u64` the contract uses.

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{
-    Arg, Col, Core, Driver, Row, from_json, int, store_error, text, time_cols, time_from_cols,
-    version,
+    Arg, Col, Core, Driver, Row, customer_col, from_json, int, store_error, text, time_cols,
+    time_from_cols, version,
 };
 use crate::code::Code;
 use crate::fraud::identity::SignalHash;
@@ -470,12 +470,7 @@ impl<D: Driver> Core<D> {
             .map(|r| {
                 let what = "an identity match";
                 Ok(IdentityMatch {
-                    customer: CustomerId::new(text(r, 0, what)?).map_err(|e| {
-                        crate::store::StoreError::new(
-                            crate::store::StoreErrorKind::Backend,
-                            format!("{what}: a customer id in the database: {e}"),
-                        )
-                    })?,
+                    customer: customer_col(r, 0, what)?,
                     first_seen: time_from_cols(int(r, 1, what)?, int(r, 2, what)?, what)?,
                 })
             })
@@ -532,12 +527,7 @@ impl<D: Driver> Core<D> {
             .map(|r| {
                 let what = "a referee";
                 Ok(ReferredCustomer {
-                    customer: CustomerId::new(text(r, 0, what)?).map_err(|e| {
-                        crate::store::StoreError::new(
-                            crate::store::StoreErrorKind::Backend,
-                            format!("{what}: a customer id in the database: {e}"),
-                        )
-                    })?,
+                    customer: customer_col(r, 0, what)?,
                     signed_up_at: time_from_cols(int(r, 1, what)?, int(r, 2, what)?, what)?,
                 })
             })

@@ -2,8 +2,8 @@
 //! auditor and a host's audit or migration read.
 
 use super::reads::read_error;
-use super::{Col, Core, Driver, Row, Session, from_json, int, text, version};
-use crate::model::{CustomerId, ProgramId};
+use super::{Col, Core, Driver, Row, Session, customer_col, from_json, int, text, version};
+use crate::model::ProgramId;
 use crate::store::{
     Balance, CommitPlan, CounterKey, CounterScope, IdempotencyRecord, MemoryState, StoreResult,
     Write,
@@ -190,12 +190,7 @@ impl<D: Driver> Core<D> {
                 redeemed: int(&row, 5, "balance")?,
                 owed: int(&row, 6, "balance")?,
             };
-            let customer = CustomerId::new(text(&row, 1, "balance")?).map_err(|e| {
-                crate::store::StoreError::new(
-                    crate::store::StoreErrorKind::Backend,
-                    format!("a balance's customer id in the database: {e}"),
-                )
-            })?;
+            let customer = customer_col(&row, 1, "balance")?;
             state.set_balance(&program_id(text(&row, 0, "balance")?)?, &customer, balance);
         }
         Ok(state)
