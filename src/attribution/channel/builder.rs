@@ -248,8 +248,8 @@ impl JourneySetBuilder {
             ..
         } = self;
         // Canonical ids: position in name order.
-        let (sorted_names, new_id) = channels.names().sorted();
-        drop(channels);
+        // The index goes first: only the names are sorted.
+        let (sorted_names, new_id) = channels.into_names().sorted();
 
         // Only the arena is needed from here: free the lookups first.
         drop((packed, paths));

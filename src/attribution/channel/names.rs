@@ -160,6 +160,11 @@ impl Interner {
         &self.names
     }
 
+    /// The names, without the index.
+    pub(crate) fn into_names(self) -> NameList {
+        self.names
+    }
+
     fn hash(&self, name: &str) -> u64 {
         self.hasher.hash_one(name.as_bytes())
     }
