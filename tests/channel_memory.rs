@@ -93,6 +93,26 @@ fn case(n: usize) -> Option<(&'static str, String, ReadOptions)> {
             }
             ("long paths", ReadOptions::default())
         }
+        // Journeys whose first blocks are ordinary, so several workers read
+        // it, then a new channel per line.
+        5 => {
+            text.push_str("journey_id,path,hours,converted,value\n");
+            for i in 0..LINES {
+                if i < LINES / 8 {
+                    text.push_str(&format!(
+                        "{i},ch{} > ch{},1 > 0,1,2.5\n",
+                        i % 8,
+                        (i / 8) % 8
+                    ));
+                } else {
+                    text.push_str(&format!("{i},c{i},0,1,1\n"));
+                }
+            }
+            (
+                "journeys, ordinary then new channels, 4 threads",
+                ReadOptions::default().with_threads(4),
+            )
+        }
         _ => return None,
     };
     Some((name, text, options))

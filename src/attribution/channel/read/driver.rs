@@ -458,7 +458,7 @@ impl Merger {
         let channels = &mut self.worker_channels[worker];
         let shared = self.shared_ids;
         if !shared {
-            for name in &partial.new_names {
+            for name in partial.new_names.iter() {
                 channels.push(b.intern(name));
             }
         }

@@ -14,8 +14,8 @@ use super::table::{ByteTable, IdPaths, PackedPaths, fold_mul, short_words};
 use crate::attribution::channel::error::snippet;
 use crate::attribution::channel::unsafe_ops::prefetch_read;
 use crate::attribution::channel::{
-    Credit, ExactSum, Interner, JourneyError, LineErrorKind, bad_in_name, huge_with_capacity,
-    name_char_error, pack_path, time_decay_shares,
+    Credit, ExactSum, Interner, JourneyError, LineErrorKind, NameList, bad_in_name,
+    huge_with_capacity, name_char_error, pack_path, time_decay_shares,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +93,7 @@ pub(super) struct Partial {
     /// The first bad line (relative to the block, from 1).
     pub(super) error: Option<(u64, LineErrorKind)>,
     /// Channels the worker met first in this block, in worker-id order.
-    pub(super) new_names: Vec<Box<str>>,
+    pub(super) new_names: NameList,
     /// Values of converting lines that are not plain decimals, in line
     /// order: (touches, line in the block, value), the paths' worker
     /// channel ids concatenated in `inexact_ids`.
@@ -367,13 +367,12 @@ impl Parser {
 
         self.stops = stops;
         if self.config.announce_names {
-            partial.new_names = self
-                .channel_names
-                .names()
-                .iter()
-                .skip(self.names_sent)
-                .map(Box::from)
-                .collect();
+            let names = self.channel_names.names();
+            let mut new_names = NameList::default();
+            for i in self.names_sent..names.len() {
+                new_names.push(names.get(i).unwrap_or_default());
+            }
+            partial.new_names = new_names;
             self.names_sent = self.channel_names.len();
         }
         partial.inexact = std::mem::take(&mut self.inexact);
