@@ -228,6 +228,144 @@ fn the_same_device_is_held_for_review_and_the_reviewer_decides() {
     assert_eq!(block_on(e.balance(&cid("amira"))).unwrap(), sar(0));
 }
 
+/// The same device again, in a program whose rewards are held 14 days and
+/// valid 30: 16 days to spend. A review that takes 45 days must not hand
+/// the friend a reward that is already expired: the 16 days count from the
+/// approval. An approval within the hold keeps the expiry it was earned
+/// with.
+#[test]
+fn an_approval_after_a_long_review_keeps_the_time_to_spend_the_reward() {
+    let program = Program::builder("bakery", "Bakery friends")
+        .currency(Currency::SAR)
+        .lookback_days(30)
+        .two_sided_reward(sar(1500), sar(1000))
+        .ledger_policy(referrals::ledger::LedgerPolicy {
+            hold_seconds: Some(14 * 86_400),
+            valid_for_seconds: Some(30 * 86_400),
+            ..Default::default()
+        })
+        .fraud(settings())
+        .build()
+        .unwrap();
+    let e = Engine::new(MemoryStore::new(), program)
+        .with_rng(StdRng::seed_from_u64(11))
+        .with_identity_keyring(keyring());
+    let device = |email: &str| IdentityInput {
+        email: Some(email.into()),
+        device: Some("ios-7f3a-11".into()),
+        ..IdentityInput::default()
+    };
+    let code = referrer(&e, "amira", device("amira@example.com"));
+    refer(
+        &e,
+        "hind",
+        code,
+        device("hind@example.com"),
+        t0() + TimeDelta::hours(2),
+    );
+    let earned = t0() + TimeDelta::days(1);
+    block_on(e.record_conversion(&order("o1", "hind", 20_000, earned))).unwrap();
+    let queue = block_on(e.review_queue(None, 10)).unwrap();
+    let referee = queue.iter().find(|r| r.role == Role::Referee).unwrap();
+    let referrer_reward = queue.iter().find(|r| r.role == Role::Referrer).unwrap();
+    assert_eq!(referee.expires_at, Some(earned + TimeDelta::days(30)));
+
+    let reviewer = OperatorId::new("noura").unwrap();
+    let early_at = earned + TimeDelta::days(3);
+    let early = block_on(e.approve(&referrer_reward.id, &reviewer, "checked", early_at)).unwrap();
+    assert_eq!(early.expires_at, Some(earned + TimeDelta::days(30)));
+
+    let approved_at = earned + TimeDelta::days(45);
+    let late = block_on(e.approve(&referee.id, &reviewer, "sisters", approved_at)).unwrap();
+    let new_expiry = approved_at + TimeDelta::days(16);
+    assert_eq!(late.expires_at, Some(new_expiry));
+    assert_eq!(late.progress.available, 1000);
+    // Spendable after the approval; the referrer's reward, approved early,
+    // expired on its own date.
+    let spent = block_on(e.redeem(&referrals::model::Redemption {
+        id: referrals::model::RedemptionId::new("treat").unwrap(),
+        reward: referee.id.clone(),
+        quantity: 400,
+        at: approved_at + TimeDelta::days(1),
+    }))
+    .unwrap();
+    assert_eq!(spent.available, 600);
+    let report = block_on(e.expire_due(approved_at + TimeDelta::days(1), 10)).unwrap();
+    assert_eq!(report.moved, 1, "only the referrer's reward: {report:?}");
+    let before = new_expiry - TimeDelta::seconds(1);
+    assert_eq!(block_on(e.expire_due(before, 10)).unwrap().moved, 0);
+    assert_eq!(block_on(e.expire_due(new_expiry, 10)).unwrap().moved, 1);
+    assert_eq!(block_on(e.balance(&cid("hind"))).unwrap(), sar(0));
+}
+
+/// A coupon held for review: its code expires with its reward, so a late
+/// approval leaves the code usable for the coupon's whole validity.
+#[test]
+fn a_coupon_approved_after_a_long_review_can_still_be_used() {
+    let rules: referrals::incentive::RuleSet = serde_json::from_str(
+        r#"{"version": 1, "terms_version": 1, "time_zone": "Asia/Riyadh", "currency": "SAR",
+            "rules": [{"id": "coupon", "trigger": {"on": "first_purchase"},
+              "effects": [{"to": "referee", "fixed": {"kind": "coupon", "discount": {"fixed": {"amount": {"minor": 1000, "currency": "SAR"}}}}}]}]}"#,
+    )
+    .unwrap();
+    let program = Program::builder("bakery", "Bakery friends")
+        .currency(Currency::SAR)
+        .lookback_days(30)
+        .incentive(referrals::program::Incentive::Rules(rules))
+        .ledger_policy(referrals::ledger::LedgerPolicy {
+            coupons: referrals::ledger::CouponPolicy {
+                valid_for_seconds: Some(7 * 86_400),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .fraud(settings())
+        .build()
+        .unwrap();
+    let e = Engine::new(MemoryStore::new(), program)
+        .with_rng(StdRng::seed_from_u64(11))
+        .with_identity_keyring(keyring());
+    let device = |email: &str| IdentityInput {
+        email: Some(email.into()),
+        device: Some("ios-7f3a-11".into()),
+        ..IdentityInput::default()
+    };
+    let code = referrer(&e, "amira", device("amira@example.com"));
+    refer(
+        &e,
+        "hind",
+        code,
+        device("hind@example.com"),
+        t0() + TimeDelta::hours(2),
+    );
+    let earned = t0() + TimeDelta::days(1);
+    block_on(e.record_conversion(&order("o1", "hind", 20_000, earned))).unwrap();
+    let queue = block_on(e.review_queue(None, 10)).unwrap();
+    assert_eq!(queue.len(), 1);
+    let coupon = queue[0].coupon.unwrap();
+
+    let approved_at = earned + TimeDelta::days(20);
+    let reviewer = OperatorId::new("noura").unwrap();
+    let approved = block_on(e.approve(&queue[0].id, &reviewer, "sisters", approved_at)).unwrap();
+    assert_eq!(approved.expires_at, Some(approved_at + TimeDelta::days(7)));
+    let record = block_on(referrals::Store::code(e.store(), e.program().id(), &coupon))
+        .unwrap()
+        .unwrap()
+        .record;
+    assert_eq!(
+        record.expires_at,
+        Some(approved_at + TimeDelta::days(7)),
+        "the code moves with its reward"
+    );
+    let used = block_on(e.redeem_coupon(
+        coupon.as_str(),
+        &OrderId::new("o2").unwrap(),
+        approved_at + TimeDelta::days(6),
+    ))
+    .unwrap();
+    assert_eq!(used.available, 0);
+}
+
 #[test]
 fn a_ring_of_five_is_refused() {
     let e = engine();

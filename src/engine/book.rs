@@ -779,6 +779,12 @@ pub fn release(
     if counters.get(&key).is_none() {
         return Ok(Step::Read(counters.take_missing()));
     }
+    let expiry = decision
+        .as_ref()
+        .and_then(|_| expiry_after_review(program, reward, at));
+    if expiry.is_some() {
+        reward.expires_at = expiry;
+    }
     let q = reward.progress.pending;
     let mut entries = vec![book(
         reward,
@@ -796,6 +802,28 @@ pub fn release(
         reward.decision = decision;
     }
     Ok(Step::Done((entries, writes)))
+}
+
+/// The expiry a reward held for review takes when a reviewer approves it
+/// at `at`, if later than the one it was earned with: a review waits for a
+/// person, and it never shortens the time the customer has to spend the
+/// reward. That time (its validity less the program's hold) is counted
+/// from the approval instead of from the end of the hold. `None` for any
+/// other reward, one without an expiry, or an approval early enough.
+pub fn expiry_after_review(
+    program: &Program,
+    reward: &Reward,
+    at: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if !matches!(reward.hold, Some(HoldReason::Review { .. })) {
+        return None;
+    }
+    let expires = reward.expires_at?;
+    let hold = program.ledger_policy().hold().unwrap_or_default();
+    let spendable_from = reward.earned_at.checked_add_signed(hold)?;
+    let window = expires.signed_duration_since(spendable_from);
+    let moved = at.checked_add_signed(window)?;
+    (moved > expires).then_some(moved)
 }
 
 /// Cancels what is pending of a reward (a reviewer rejected it) and gives

@@ -97,6 +97,21 @@ impl<S: Store> Engine<S> {
                     )
                 })
                 .await?;
+            let mut moves = moves;
+            // An approval after a long review moved the expiry: a coupon's
+            // code expires with its reward.
+            if let (Some(code), true) =
+                (&reward.coupon, reward.expires_at != read.record.expires_at)
+            {
+                if let Some(v) = self.store.code(self.program.id(), code).await? {
+                    let mut record = v.record;
+                    record.expires_at = reward.expires_at;
+                    moves.1.push(Write::PutCode {
+                        record,
+                        expected: v.version,
+                    });
+                }
+            }
             if self.commit_moves(reward.clone(), &read, moves).await? {
                 return Ok(Some(reward));
             }
@@ -198,6 +213,11 @@ impl<S: Store> Engine<S> {
     /// Approves a held reward (a hold for review, or a hold period cut
     /// short): its pending quantity becomes available now, repaying any
     /// debt of the customer first, and who decided and why is recorded.
+    ///
+    /// A review never shortens the time the customer has to spend the
+    /// reward: approved after its hold period would have ended, a reward
+    /// held for review gets that time (its validity less the program's
+    /// hold) from the approval, and a coupon's code expires with it.
     ///
     /// Idempotent: approving an approved reward returns it unchanged.
     ///

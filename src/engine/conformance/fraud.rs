@@ -8,7 +8,7 @@ use crate::fraud::FraudSettings;
 use crate::fraud::checks::Check;
 use crate::fraud::identity::{IdentityInput, IdentityKey, IdentityKind, KeyId, Keyring};
 use crate::fraud::policy::Action;
-use crate::ledger::HoldReason;
+use crate::ledger::{HoldReason, LedgerPolicy};
 use crate::model::Signup;
 use crate::program::Program;
 use crate::store::conformance::fixtures::*;
@@ -48,6 +48,12 @@ pub async fn fraud_screening_over_store<S: Store>(store: &S) {
         .currency(Currency::SAR)
         .lookback_days(30)
         .two_sided_reward(sar(1_500), sar(1_000))
+        // Valid a day: the approval below comes later, and must not leave
+        // the reward expired.
+        .ledger_policy(LedgerPolicy {
+            valid_for_seconds: Some(86_400),
+            ..LedgerPolicy::default()
+        })
         .fraud(FraudSettings::default().with_retention_days(30))
         .build()
         .unwrap_or_else(|err| panic!("{clause}: the fixture program is invalid: {err}"));
@@ -142,12 +148,26 @@ pub async fn fraud_screening_over_store<S: Store>(store: &S) {
         .iter()
         .find(|r| r.role == Role::Referee)
         .unwrap_or_else(|| panic!("{clause}: no referee reward in the queue"));
-    ok(
+    let approved = ok(
         clause,
         "approve",
         engine
             .approve(&referee_reward.id, &by, "sisters", at(90_000))
             .await,
+    );
+    assert_eq!(
+        approved.expires_at,
+        Some(at(90_000 + 86_400)),
+        "{clause}: a late approval gives the reward its day from the approval"
+    );
+    let expired = ok(
+        clause,
+        "expire_due before the new expiry",
+        engine.expire_due(at(90_000 + 86_399), 10).await,
+    );
+    assert_eq!(
+        expired.moved, 0,
+        "{clause}: the store's expiry index follows the approval"
     );
     let queue = ok(clause, "review_queue", engine.review_queue(None, 10).await);
     assert_eq!(queue.len(), 1, "{clause}: approved rewards leave the queue");
