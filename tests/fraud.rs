@@ -228,6 +228,31 @@ fn the_same_device_is_held_for_review_and_the_reviewer_decides() {
     assert_eq!(block_on(e.balance(&cid("amira"))).unwrap(), sar(0));
 }
 
+/// Amira refers Hind on Amira's own device, and Hind buys a day later, in
+/// `program` (which screens): the order's rewards are held for review.
+/// Returns the engine and when the rewards were earned.
+fn held_for_review(program: Program) -> (Engine<MemoryStore>, DateTime<Utc>) {
+    let e = Engine::new(MemoryStore::new(), program)
+        .with_rng(StdRng::seed_from_u64(11))
+        .with_identity_keyring(keyring());
+    let device = |email: &str| IdentityInput {
+        email: Some(email.into()),
+        device: Some("ios-7f3a-11".into()),
+        ..IdentityInput::default()
+    };
+    let code = referrer(&e, "amira", device("amira@example.com"));
+    refer(
+        &e,
+        "hind",
+        code,
+        device("hind@example.com"),
+        t0() + TimeDelta::hours(2),
+    );
+    let earned = t0() + TimeDelta::days(1);
+    block_on(e.record_conversion(&order("o1", "hind", 20_000, earned))).unwrap();
+    (e, earned)
+}
+
 /// The same device again, in a program whose rewards are held 14 days and
 /// valid 30: 16 days to spend. A review that takes 45 days must not hand
 /// the friend a reward that is already expired: the 16 days count from the
@@ -247,24 +272,7 @@ fn an_approval_after_a_long_review_keeps_the_time_to_spend_the_reward() {
         .fraud(settings())
         .build()
         .unwrap();
-    let e = Engine::new(MemoryStore::new(), program)
-        .with_rng(StdRng::seed_from_u64(11))
-        .with_identity_keyring(keyring());
-    let device = |email: &str| IdentityInput {
-        email: Some(email.into()),
-        device: Some("ios-7f3a-11".into()),
-        ..IdentityInput::default()
-    };
-    let code = referrer(&e, "amira", device("amira@example.com"));
-    refer(
-        &e,
-        "hind",
-        code,
-        device("hind@example.com"),
-        t0() + TimeDelta::hours(2),
-    );
-    let earned = t0() + TimeDelta::days(1);
-    block_on(e.record_conversion(&order("o1", "hind", 20_000, earned))).unwrap();
+    let (e, earned) = held_for_review(program);
     let queue = block_on(e.review_queue(None, 10)).unwrap();
     let referee = queue.iter().find(|r| r.role == Role::Referee).unwrap();
     let referrer_reward = queue.iter().find(|r| r.role == Role::Referrer).unwrap();
@@ -322,24 +330,7 @@ fn a_coupon_approved_after_a_long_review_can_still_be_used() {
         .fraud(settings())
         .build()
         .unwrap();
-    let e = Engine::new(MemoryStore::new(), program)
-        .with_rng(StdRng::seed_from_u64(11))
-        .with_identity_keyring(keyring());
-    let device = |email: &str| IdentityInput {
-        email: Some(email.into()),
-        device: Some("ios-7f3a-11".into()),
-        ..IdentityInput::default()
-    };
-    let code = referrer(&e, "amira", device("amira@example.com"));
-    refer(
-        &e,
-        "hind",
-        code,
-        device("hind@example.com"),
-        t0() + TimeDelta::hours(2),
-    );
-    let earned = t0() + TimeDelta::days(1);
-    block_on(e.record_conversion(&order("o1", "hind", 20_000, earned))).unwrap();
+    let (e, earned) = held_for_review(program);
     let queue = block_on(e.review_queue(None, 10)).unwrap();
     assert_eq!(queue.len(), 1);
     let coupon = queue[0].coupon.unwrap();
