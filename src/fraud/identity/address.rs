@@ -134,11 +134,10 @@ pub fn normalise_address(raw: &str) -> Result<String, AddressError> {
     if raw.len() > MAX_ADDRESS_INPUT {
         return Err(AddressError::TooLong { len: raw.len() });
     }
-    let mut words: Vec<String> = Vec::new();
-    let mut word = String::new();
     // NFKC first: Arabic presentation forms (`ﻻ`), full-width digits and
     // decomposed accents become the letters they show.
     let normal: String = raw.nfkc().collect();
+    let mut folded = String::with_capacity(normal.len());
     for c in normal.chars() {
         if is_invisible(c) || is_arabic_decoration(c) {
             continue;
@@ -149,27 +148,28 @@ pub fn normalise_address(raw: &str) -> Result<String, AddressError> {
             || c.is_ascii_punctuation()
             || is_unicode_punctuation(c)
         {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
+            folded.push(' ');
         } else {
-            word.extend(c.to_lowercase().map(fold_char));
+            folded.extend(c.to_lowercase().map(fold_char));
         }
     }
-    if !word.is_empty() {
-        words.push(word);
-    }
+    // NFKC again: lower case can leave combining marks out of canonical
+    // order (`İ` becomes `i` and U+0307, before marks that sort first),
+    // and a dropped mark can free the next to compose with its letter.
+    // Without this the result would change when normalised again.
+    let normal: String = folded.nfkc().collect();
+    let words: Vec<&str> = normal.split(' ').filter(|w| !w.is_empty()).collect();
     if words.is_empty() {
         return Err(AddressError::Empty);
     }
     let words: Vec<&str> = words
-        .iter()
+        .into_iter()
         .map(|word| {
             ABBREVIATIONS
-                .binary_search_by(|(short, _)| short.cmp(&word.as_str()))
+                .binary_search_by(|(short, _)| short.cmp(&word))
                 .ok()
                 .and_then(|at| ABBREVIATIONS.get(at))
-                .map_or(word.as_str(), |(_, long)| long)
+                .map_or(word, |(_, long)| long)
         })
         .collect();
     Ok(words.join(" "))
