@@ -351,13 +351,15 @@ pub fn is_disposable(domain: &str) -> bool {
     suffixes(&domain).any(|suffix| BUILTIN_DISPOSABLE_DOMAINS.binary_search(&suffix).is_ok())
 }
 
-/// Lower-case, trimmed, without a trailing dot.
+/// Lower-case, trimmed, without trailing dots (all of them, and white
+/// space between them: `x. .` once stripped of one dot kept another, so a
+/// domain loaded from settings changed when loaded again).
 fn canonical_domain(domain: &str) -> String {
-    let domain = domain.trim().to_lowercase();
-    match domain.strip_suffix('.') {
-        Some(stripped) => stripped.to_owned(),
-        None => domain,
-    }
+    domain
+        .to_lowercase()
+        .trim_start()
+        .trim_end_matches(|c: char| c == '.' || c.is_whitespace())
+        .to_owned()
 }
 
 /// `a.b.c`, `b.c`, `c`.

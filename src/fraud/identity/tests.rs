@@ -810,4 +810,22 @@ fn disposable_domains_loaded_from_settings_are_canonical() {
     let round: DisposableDomains =
         serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
     assert_eq!(round, d);
+    // Found by `cargo fuzz run fraud_settings`: only one trailing dot was
+    // stripped, so a domain ending in several changed on every load.
+    for written in [
+        "throwaway.example..",
+        "throwaway.example. . ",
+        " Throwaway.Example.\t.",
+    ] {
+        let json = format!(
+            r#"{{"builtin": false, "extra": [{}]}}"#,
+            serde_json::to_string(written).unwrap()
+        );
+        let d: DisposableDomains = serde_json::from_str(&json).unwrap();
+        assert!(d.contains("throwaway.example"), "{written:?}");
+        let round: DisposableDomains =
+            serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(round, d, "{written:?}");
+    }
+    assert!(is_disposable("mailinator.com.."));
 }
