@@ -433,6 +433,14 @@ impl Store for Mutant {
         }
     }
 
+    fn customer_conversions(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send {
+        self.inner.customer_conversions(program, customer)
+    }
+
     async fn assignment(
         &self,
         program: &ProgramId,

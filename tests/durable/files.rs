@@ -78,6 +78,7 @@ async fn refer(engine: &Engine<SqliteStore>, referee: &str) -> ConversionOutcome
 /// and `python3 -c "import sqlite3; print('\n'.join(sqlite3.connect('/tmp/f.db').iterdump()))" > tests/fixtures/sqlite-schema-N.sql`.
 const FIXTURE_V2: &str = include_str!("../fixtures/sqlite-schema-2.sql");
 const FIXTURE_V3: &str = include_str!("../fixtures/sqlite-schema-3.sql");
+const FIXTURE_V4: &str = include_str!("../fixtures/sqlite-schema-4.sql");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "writes the schema fixture; run by hand when a new schema version is released"]
@@ -188,20 +189,50 @@ async fn a_fixture_opens_and_goes_on(fixture: &str, versions_after: &[i64]) {
         .map(|c| c.customer.to_string())
         .collect();
     assert_eq!(referees, ["badr", "chadi"]);
+    // Each buyer's orders: Badr's from the old database (a backfilled
+    // column when it migrated), Chadi's from this crate.
+    for buyer in ["badr", "chadi"] {
+        let orders: Vec<String> = store
+            .customer_conversions(&p, &cid(buyer))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.conversion.order.to_string())
+            .collect();
+        assert_eq!(orders, [format!("order-{buyer}-1")]);
+    }
+    assert!(
+        store
+            .customer_conversions(&p, &cid("amira"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_of_the_first_schema_version_migrates_and_goes_on() {
-    assert_eq!(referrals::store::SCHEMA_VERSION, 3);
-    a_fixture_opens_and_goes_on(FIXTURE_V2, &[2, 3]).await;
+    assert_eq!(referrals::store::SCHEMA_VERSION, 4);
+    a_fixture_opens_and_goes_on(FIXTURE_V2, &[2, 3, 4]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_of_schema_version_3_opens_and_goes_on() {
-    a_fixture_opens_and_goes_on(FIXTURE_V3, &[3]).await;
-    // Its identity record and hash rows read back.
-    let path = lite::dir("fixture3").join("v3.db");
-    database_from_fixture(&path, FIXTURE_V3).await;
+    a_fixture_opens_and_goes_on(FIXTURE_V3, &[3, 4]).await;
+    identity_reads_back(FIXTURE_V3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_schema_version_4_opens_and_goes_on() {
+    a_fixture_opens_and_goes_on(FIXTURE_V4, &[4]).await;
+    identity_reads_back(FIXTURE_V4).await;
+}
+
+/// Badr's identity record and hash rows in a fixture of version 3 on read
+/// back.
+async fn identity_reads_back(fixture: &str) {
+    let path = lite::dir("fixture-identity").join("old.db");
+    database_from_fixture(&path, fixture).await;
     let store = SqliteStore::open(&path).await.unwrap();
     let p = program().id().clone();
     let badr = store.identity(&p, &cid("badr")).await.unwrap().unwrap();

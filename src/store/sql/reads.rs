@@ -331,6 +331,25 @@ impl<D: Driver> Core<D> {
             .collect()
     }
 
+    pub(crate) async fn customer_conversions(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<ConversionRecord>> {
+        let rows = self
+            .query(
+                "a customer's conversions",
+                "SELECT record FROM referrals_conversions
+                 WHERE program = $1 AND customer = $2 ORDER BY at_s, at_ns, order_id",
+                vec![program.as_str().into(), customer.as_str().into()],
+                RECORD,
+            )
+            .await?;
+        rows.iter()
+            .map(|r| from_json("a conversion", text(r, 0, "conversion")?))
+            .collect()
+    }
+
     pub(crate) async fn assignment(
         &self,
         program: &ProgramId,
