@@ -1,5 +1,6 @@
 //! Clauses on what incentive rules read: experiment assignments, recorded
-//! once at first exposure, and the conversions credited to a referrer.
+//! once at first exposure, and the conversions credited to a referrer;
+//! and the conversions a customer bought (their data export).
 
 use std::sync::Arc;
 
@@ -446,6 +447,178 @@ pub async fn referred_conversions_are_listed_per_referrer<S: Store>(store: &S) {
         plan(vec![
             put_conversion(conv(&prog, "order-new", Some("sara"), at(60)), 0),
             put_conversion(conv(&prog, "order-3", Some("nada"), at(300)), 1),
+        ]),
+    )
+    .await;
+    check(&stored, &format!("after {what} was refused")).await;
+}
+
+/// `customer_conversions(program, customer)` returns the conversions whose
+/// buyer (`conversion.customer`) is that customer, referred or not, each
+/// once and as last put, ascending by (conversion time, order id
+/// bytewise), after every plan: another buyer's orders (also one the
+/// customer referred, or one by a buyer spelt otherwise, `Nada`) are not
+/// listed. An update (a refund) shows the new state and is not listed
+/// twice; an update that names another buyer or moves the conversion time
+/// moves the conversion to that list or place. A refused plan changes no
+/// list. Programs are isolated.
+pub async fn customer_conversions_are_listed_per_buyer<S: Store>(store: &S) {
+    let p = Probe::new(store, "customer_conversions_are_listed_per_buyer");
+    let clause = p.clause;
+    let prog = pid(PROGRAM);
+    let other = pid("conformance-other");
+    let conv =
+        |prog: &ProgramId, order: &str, buyer: &str, referrer: Option<&str>, at: DateTime<Utc>| {
+            let base = conversion_record(prog, order, buyer);
+            ConversionRecord {
+                conversion: Conversion {
+                    at,
+                    ..base.conversion.clone()
+                },
+                referrer: referrer.map(cid),
+                ..base
+            }
+        };
+    let batches: Vec<Vec<ConversionRecord>> = vec![
+        vec![
+            // Referred by sara; bought by nada.
+            conv(&prog, "order-2", "nada", Some("sara"), at(200)),
+            // Nobody referred huda.
+            conv(&prog, "order-h", "huda", None, at(100)),
+            // A nanosecond after order-2: listed after it, though its id
+            // sorts first.
+            conv(&prog, "order-1", "nada", None, at_ns(200, 1)),
+        ],
+        vec![
+            // Ties at 200 s: by order id bytewise.
+            conv(&prog, "order-b", "nada", Some("sara"), at(200)),
+            conv(&prog, "order-A", "nada", None, at(200)),
+            conv(&prog, "order-N", "Nada", None, at(50)),
+            // Nada referred sara's order: it is sara's, not nada's.
+            conv(&prog, "order-s", "sara", Some("nada"), at(60)),
+        ],
+        vec![conv(&prog, "طلب-٧", "نادية", None, at(400))],
+        vec![
+            conv(&other, "order-1", "nada", Some("sara"), at(10)),
+            conv(&other, "order-o", "nada", None, at(20)),
+        ],
+    ];
+
+    // What every list must be: the last put of each conversion.
+    let mut stored: Vec<ConversionRecord> = Vec::new();
+    let put = |stored: &mut Vec<ConversionRecord>, record: &ConversionRecord| {
+        stored.retain(|c| {
+            (&c.program, &c.conversion.order) != (&record.program, &record.conversion.order)
+        });
+        stored.push(record.clone());
+    };
+    let check = async |stored: &[ConversionRecord], after: &str| {
+        for program in [&prog, &other, &pid("gamma")] {
+            for buyer in ["nada", "Nada", "huda", "sara", "نادية", "nobody"] {
+                let mut want: Vec<ConversionRecord> = stored
+                    .iter()
+                    .filter(|c| c.program == *program && c.conversion.customer.as_str() == buyer)
+                    .cloned()
+                    .collect();
+                want.sort_by(|a, b| {
+                    (a.conversion.at, a.conversion.order.as_str())
+                        .cmp(&(b.conversion.at, b.conversion.order.as_str()))
+                });
+                let found = p.customer_conversions(program, buyer).await;
+                assert_eq!(
+                    orders_of(&found),
+                    orders_of(&want),
+                    "{clause}: {after}: the conversions bought by {buyer:?} in {program}: \
+                     exactly those whose buyer is them, each once, ascending by (conversion \
+                     time, order id bytewise)"
+                );
+                assert_eq!(
+                    found, want,
+                    "{clause}: {after}: the conversions bought by {buyer:?} in {program} are \
+                     not as last put"
+                );
+            }
+        }
+    };
+    check(&stored, "nothing was recorded").await;
+    for batch in &batches {
+        let what = format!("recording {:?}", orders_of(batch));
+        p.commit_ok(
+            &what,
+            plan(
+                batch
+                    .iter()
+                    .cloned()
+                    .map(|c| put_conversion(c, 0))
+                    .collect(),
+            ),
+        )
+        .await;
+        for c in batch {
+            put(&mut stored, c);
+        }
+        check(&stored, &format!("after {what}")).await;
+    }
+    let found = p.customer_conversions(&prog, "nada").await;
+    assert_eq!(
+        orders_of(&found),
+        ["order-2", "order-A", "order-b", "order-1"],
+        "{clause}: after recording them, the conversions bought by \"nada\" (the fixture's \
+         order)"
+    );
+
+    let current = async |order: &str| {
+        p.conversion(&prog, order)
+            .await
+            .unwrap_or_else(|| panic!("{clause}: conversion {order} is missing"))
+    };
+    let update =
+        async |stored: &mut Vec<ConversionRecord>, what: &str, records: Vec<ConversionRecord>| {
+            let mut writes = Vec::new();
+            for record in &records {
+                let read = current(record.conversion.order.as_str()).await;
+                writes.push(put_conversion(record.clone(), read.version));
+            }
+            p.commit_ok(what, plan(writes)).await;
+            for record in &records {
+                put(stored, record);
+            }
+            check(stored, what).await;
+        };
+
+    // A refund: listed once, in its new state.
+    let mut refunded = current("order-2").await.record;
+    refunded.refund_count = 1;
+    refunded.refunded = sar(10_000);
+    refunded.fully_refunded_at = Some(at_ns(350, 1));
+    update(&mut stored, "after refunding order-2", vec![refunded]).await;
+
+    // Another buyer, another time: the conversion moves.
+    let mut records = Vec::new();
+    for (order, buyer, when) in [
+        ("order-h", "nada", at(100)),
+        ("order-A", "Nada", at(200)),
+        ("order-1", "nada", at(300)),
+    ] {
+        let mut record = current(order).await.record;
+        record.conversion.customer = cid(buyer);
+        record.conversion.at = when;
+        records.push(record);
+    }
+    update(
+        &mut stored,
+        "after order-h's buyer became nada and order-A's Nada, and order-1 moved to 300 s",
+        records,
+    )
+    .await;
+
+    // Refused plans change no list.
+    let what = "recording order-new for nada with order-2 at a stale version";
+    p.commit_conflict(
+        what,
+        plan(vec![
+            put_conversion(conv(&prog, "order-new", "nada", None, at(60)), 0),
+            put_conversion(conv(&prog, "order-2", "huda", None, at(300)), 1),
         ]),
     )
     .await;
