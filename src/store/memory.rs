@@ -88,6 +88,16 @@ fn unlist(index: &mut OrdersByCustomer, customer: &CustomerId, place: &(DateTime
 }
 
 impl ProgramState {
+    /// The conversions `index` lists under `customer`, in its order.
+    fn listed(&self, index: &OrdersByCustomer, customer: &CustomerId) -> Vec<ConversionRecord> {
+        index
+            .get(customer)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, order)| self.conversions.get(order).map(|v| v.record.clone()))
+            .collect()
+    }
+
     /// Removes a customer's identity record and its index entries.
     fn drop_identity(&mut self, customer: &CustomerId) {
         let Some(old) = self.identities.remove(customer) else {
@@ -372,15 +382,9 @@ impl MemoryState {
         program: &ProgramId,
         referrer: &CustomerId,
     ) -> Vec<ConversionRecord> {
-        let Some(p) = self.program(program) else {
-            return Vec::new();
-        };
-        p.referred
-            .get(referrer)
-            .into_iter()
-            .flatten()
-            .filter_map(|(_, order)| p.conversions.get(order).map(|v| v.record.clone()))
-            .collect()
+        self.program(program)
+            .map(|p| p.listed(&p.referred, referrer))
+            .unwrap_or_default()
     }
 
     /// See [`Store::customer_conversions`].
@@ -389,15 +393,9 @@ impl MemoryState {
         program: &ProgramId,
         customer: &CustomerId,
     ) -> Vec<ConversionRecord> {
-        let Some(p) = self.program(program) else {
-            return Vec::new();
-        };
-        p.bought
-            .get(customer)
-            .into_iter()
-            .flatten()
-            .filter_map(|(_, order)| p.conversions.get(order).map(|v| v.record.clone()))
-            .collect()
+        self.program(program)
+            .map(|p| p.listed(&p.bought, customer))
+            .unwrap_or_default()
     }
 
     /// See [`Store::assignment`].
