@@ -204,6 +204,15 @@ impl Store for Flaky {
         self.inner.referred_conversions(program, referrer).await
     }
 
+    async fn customer_conversions(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<ConversionRecord>> {
+        self.gate()?;
+        self.inner.customer_conversions(program, customer).await
+    }
+
     async fn assignment(
         &self,
         program: &ProgramId,

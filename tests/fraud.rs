@@ -763,6 +763,58 @@ fn erasure_removes_every_identifier_and_keeps_the_totals() {
     );
 }
 
+/// The orders in an export as the customer reads them (JSON): order ids,
+/// with what was refunded of each.
+fn exported_orders(e: &Engine<MemoryStore>, customer: &str) -> Vec<(String, i64)> {
+    let export = block_on(e.export_customer(&cid(customer))).unwrap();
+    let json = serde_json::to_value(&export).unwrap();
+    let orders = json["orders"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no orders in {customer}'s export: {json}"));
+    orders
+        .iter()
+        .map(|o| {
+            let id = o["conversion"]["order"].as_str().unwrap().to_owned();
+            (id, o["refunded"]["minor"].as_i64().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn an_export_holds_the_customers_own_orders_and_no_one_elses() {
+    let e = engine();
+    let code = referrer(&e, "amira", email("amira@example.com"));
+    refer(
+        &e,
+        "hind",
+        code,
+        email("hind@example.com"),
+        t0() + TimeDelta::hours(1),
+    );
+    // Hind buys twice (the first referred and rewarded, then refunded in
+    // part); Amira, who referred her, buys once herself.
+    let days = |d: i64| t0() + TimeDelta::days(d);
+    block_on(e.record_conversion(&order("o-hind-1", "hind", 20_000, days(1)))).unwrap();
+    block_on(e.record_conversion(&order("o-amira", "amira", 9_000, days(2)))).unwrap();
+    block_on(e.record_conversion(&order("o-hind-2", "hind", 7_000, days(3)))).unwrap();
+    block_on(e.record_refund(&Refund {
+        id: RefundId::new("r-1").unwrap(),
+        order: OrderId::new("o-hind-1").unwrap(),
+        amount: RefundAmount::Partial(sar(5_000)),
+        at: days(4),
+    }))
+    .unwrap();
+
+    assert_eq!(
+        exported_orders(&e, "hind"),
+        [("o-hind-1".to_owned(), 5_000), ("o-hind-2".to_owned(), 0)],
+        "both of Hind's orders, oldest first, as last recorded"
+    );
+    // The order Amira referred is Hind's, not hers.
+    assert_eq!(exported_orders(&e, "amira"), [("o-amira".to_owned(), 0)]);
+    assert_eq!(exported_orders(&e, "nobody"), []);
+}
+
 #[test]
 fn retention_drops_old_identity_hashes() {
     let e = engine_with(settings().with_retention_days(30));

@@ -435,6 +435,36 @@ fn an_exposed_referrer_keeps_their_variant_when_the_experiment_changes() {
 }
 
 #[test]
+fn an_export_lists_the_customers_experiment_assignments() {
+    let e = engine(rules(EXPERIMENT, &experiment(10_000, 1)));
+    block_on(async {
+        sign_up(&e, "ref0", "friend0", t0()).await;
+        let o = e
+            .record_conversion(&order("o0", "friend0", 10_000, t0() + TimeDelta::hours(1)))
+            .await
+            .unwrap();
+        let ConversionOutcome::Rewarded { payouts, .. } = &o else {
+            panic!("{o:?}")
+        };
+        let r = e.reward(&payouts[0].reward).await.unwrap().unwrap();
+        let variant = r.variant.expect("the variant is recorded on the reward").1;
+        let export = e.export_customer(&cid("ref0")).await.unwrap();
+        let assigned: Vec<(&str, &str)> = export
+            .assignments
+            .iter()
+            .map(|a| (a.experiment.as_str(), a.variant.as_str()))
+            .collect();
+        assert_eq!(assigned, [("points-test", variant.as_str())]);
+        // The experiment's unit is the referrer: the friend has none, and
+        // the order is the friend's.
+        let friend = e.export_customer(&cid("friend0")).await.unwrap();
+        assert!(friend.assignments.is_empty(), "{friend:?}");
+        assert_eq!(friend.orders.len(), 1);
+        assert!(export.orders.is_empty(), "{export:?}");
+    });
+}
+
+#[test]
 fn a_signup_rule_pays_at_signup_once() {
     let e = engine(rules(
         r#"[{"id": "welcome", "trigger": {"on": "signup"},

@@ -629,6 +629,14 @@ impl Store for NaiveCounters {
         self.inner.referred_conversions(program, referrer)
     }
 
+    fn customer_conversions(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send {
+        self.inner.customer_conversions(program, customer)
+    }
+
     fn assignment(
         &self,
         program: &ProgramId,

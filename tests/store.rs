@@ -122,6 +122,10 @@ enum Mutation {
     ReferredAppendOnly,
     /// Lists referred conversions by order id, not by conversion time.
     ReferredByOrder,
+    /// Lists a customer's conversions by the time they were first put: an
+    /// index by buyer kept on insert only (a moved conversion stays where
+    /// it was).
+    BoughtKeptOnInsert,
 }
 
 /// Assignments as the assignment mutations keep them.
@@ -140,7 +144,8 @@ struct Mutant {
     /// The assignments of the assignment mutations.
     assignments: Mutex<Assignments>,
     /// Every put of a referred conversion, for
-    /// [`Mutation::ReferredAppendOnly`].
+    /// [`Mutation::ReferredAppendOnly`]; every first put of a conversion,
+    /// for [`Mutation::BoughtKeptOnInsert`].
     referred: Mutex<Vec<ConversionRecord>>,
 }
 
@@ -433,6 +438,30 @@ impl Store for Mutant {
         }
     }
 
+    async fn customer_conversions(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<ConversionRecord>> {
+        if self.mutation != Mutation::BoughtKeptOnInsert {
+            return self.inner.customer_conversions(program, customer).await;
+        }
+        // The first put of each order names where it is listed; the
+        // record read is the latest.
+        let first: Vec<ConversionRecord> = self.referred.lock().unwrap().clone();
+        let mut found = Vec::new();
+        for c in first
+            .iter()
+            .filter(|c| c.program == *program && c.conversion.customer == *customer)
+        {
+            if let Some(v) = self.inner.conversion(program, &c.conversion.order).await? {
+                found.push((c.conversion.at, v.record));
+            }
+        }
+        found.sort_by(|(a, x), (b, y)| (a, &x.conversion.order).cmp(&(b, &y.conversion.order)));
+        Ok(found.into_iter().map(|(_, c)| c).collect())
+    }
+
     async fn assignment(
         &self,
         program: &ProgramId,
@@ -627,6 +656,22 @@ impl Store for Mutant {
                 self.referred.lock().unwrap().extend(referred);
                 Ok(())
             }
+            Mutation::BoughtKeptOnInsert => {
+                let created: Vec<ConversionRecord> = plan
+                    .writes
+                    .iter()
+                    .filter_map(|w| match w {
+                        Write::PutConversion {
+                            record,
+                            expected: 0,
+                        } => Some(record.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                self.inner.commit(plan).await?;
+                self.referred.lock().unwrap().extend(created);
+                Ok(())
+            }
             _ => self.inner.commit(plan).await,
         }
     }
@@ -775,4 +820,12 @@ async fn the_suite_catches_a_store_that_lists_an_updated_referred_conversion_twi
 )]
 async fn the_suite_catches_a_store_that_lists_referred_conversions_by_order_id() {
     conformance::run_all(mutant(Mutation::ReferredByOrder)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(
+    expected = "customer_conversions_are_listed_per_buyer: after order-h's buyer became nada and order-A's Nada, and order-1 moved to 300 s: the conversions bought by \"nada\" in conformance"
+)]
+async fn the_suite_catches_a_store_that_lists_a_buyer_s_conversions_where_first_put() {
+    conformance::run_all(mutant(Mutation::BoughtKeptOnInsert)).await;
 }

@@ -15,9 +15,10 @@ use super::{Decision, Engine, LEDGER_PAGE};
 use crate::error::{Error, ErrorKind};
 use crate::ledger::{Balance, LedgerEntry, Reward};
 use crate::model::{CustomerId, OperatorId, ProgramId, RewardId};
+use crate::program::Incentive;
 use crate::store::{
-    CodeRecord, CommitPlan, CustomerRecord, Due, IdentityRecord, LedgerCursor, RewardCursor, Store,
-    TouchRecord, Write,
+    AssignmentRecord, CodeRecord, CommitPlan, ConversionRecord, CustomerRecord, Due,
+    IdentityRecord, LedgerCursor, RewardCursor, Store, TouchRecord, Write,
 };
 
 /// What [`Engine::erase_customer`] removed.
@@ -53,6 +54,12 @@ pub struct CustomerExport {
     pub code: Option<CodeRecord>,
     /// The touches they made as a customer (clicks, shares).
     pub touches: Vec<TouchRecord>,
+    /// Their own orders (conversions they bought, referred or not), by
+    /// time, each as last recorded (refunds, screening).
+    pub orders: Vec<ConversionRecord>,
+    /// The variants they were given in the experiments of the program's
+    /// rules, in the rules' order of experiments.
+    pub assignments: Vec<AssignmentRecord>,
     /// Every ledger entry, oldest first.
     pub ledger: Vec<LedgerEntry>,
     /// Their balances per unit.
@@ -191,7 +198,16 @@ impl<S: Store> Engine<S> {
     }
 
     /// Everything stored about one customer, to hand them as JSON
-    /// (`serde_json::to_string(&export)`).
+    /// (`serde_json::to_string(&export)`): their signup, identity hashes,
+    /// primary code, touches as a customer, their own orders, experiment
+    /// assignments, ledger, balances and rewards.
+    ///
+    /// Not included: codes other than the primary one, touches made as a
+    /// visitor (before signup, under a cookie id), and assignments in
+    /// experiments no longer in the program's rules (only the current
+    /// rules' experiments are looked up). The orders a customer referred
+    /// are someone else's purchases and are not theirs to export; what
+    /// they earned from them is in the ledger and rewards.
     ///
     /// # Errors
     /// [`ErrorKind::Store`].
@@ -201,6 +217,18 @@ impl<S: Store> Engine<S> {
         for id in self.reward_ids(customer).await? {
             if let Some(v) = self.store.reward(program, &id).await? {
                 rewards.push(v.record);
+            }
+        }
+        let mut assignments = Vec::new();
+        if let Incentive::Rules(rules) = self.program.incentive() {
+            for experiment in rules.experiments() {
+                if let Some(a) = self
+                    .store
+                    .assignment(program, &experiment.id, customer)
+                    .await?
+                {
+                    assignments.push(a);
+                }
             }
         }
         Ok(CustomerExport {
@@ -221,6 +249,8 @@ impl<S: Store> Engine<S> {
                     DateTime::<Utc>::MIN_UTC,
                 )
                 .await?,
+            orders: self.store.customer_conversions(program, customer).await?,
+            assignments,
             ledger: self.ledger(customer).await?,
             balances: self.balances(customer).await?,
             rewards,

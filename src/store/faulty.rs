@@ -388,6 +388,15 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.referred_conversions(program, referrer).await
     }
 
+    async fn customer_conversions(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<ConversionRecord>> {
+        self.read_gate("customer_conversions")?;
+        self.inner.customer_conversions(program, customer).await
+    }
+
     async fn assignment(
         &self,
         program: &ProgramId,

@@ -29,6 +29,9 @@ use crate::model::{
 /// Customers by a time of theirs, the latest first, ties by customer.
 type LatestFirst = BTreeSet<(Reverse<DateTime<Utc>>, CustomerId)>;
 
+/// Conversions per customer (a referrer, a buyer), by (time, order).
+type OrdersByCustomer = HashMap<CustomerId, BTreeSet<(DateTime<Utc>, OrderId)>>;
+
 /// One program's records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct ProgramState {
@@ -51,7 +54,9 @@ struct ProgramState {
     balances: HashMap<CustomerId, BTreeMap<Unit, Balance>>,
     rewards: HashMap<RewardId, Box<Versioned<Reward>>>,
     /// Per referrer of record, their conversions by (time, order).
-    referred: HashMap<CustomerId, BTreeSet<(DateTime<Utc>, OrderId)>>,
+    referred: OrdersByCustomer,
+    /// Per buyer, their conversions by (time, order).
+    bought: OrdersByCustomer,
     assignments: HashMap<(Label, CustomerId), AssignmentRecord>,
     outbox: HashMap<DeliveryId, Box<Versioned<OutboxItem>>>,
     /// Outbox items by when a worker may claim them.
@@ -71,7 +76,28 @@ struct ProgramState {
     identity_ages: BTreeSet<(DateTime<Utc>, CustomerId)>,
 }
 
+/// Removes `place` from `customer`'s list in `index`, and the list when
+/// it is left empty.
+fn unlist(index: &mut OrdersByCustomer, customer: &CustomerId, place: &(DateTime<Utc>, OrderId)) {
+    if let Some(set) = index.get_mut(customer) {
+        set.remove(place);
+        if set.is_empty() {
+            index.remove(customer);
+        }
+    }
+}
+
 impl ProgramState {
+    /// The conversions `index` lists under `customer`, in its order.
+    fn listed(&self, index: &OrdersByCustomer, customer: &CustomerId) -> Vec<ConversionRecord> {
+        index
+            .get(customer)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, order)| self.conversions.get(order).map(|v| v.record.clone()))
+            .collect()
+    }
+
     /// Removes a customer's identity record and its index entries.
     fn drop_identity(&mut self, customer: &CustomerId) {
         let Some(old) = self.identities.remove(customer) else {
@@ -356,15 +382,20 @@ impl MemoryState {
         program: &ProgramId,
         referrer: &CustomerId,
     ) -> Vec<ConversionRecord> {
-        let Some(p) = self.program(program) else {
-            return Vec::new();
-        };
-        p.referred
-            .get(referrer)
-            .into_iter()
-            .flatten()
-            .filter_map(|(_, order)| p.conversions.get(order).map(|v| v.record.clone()))
-            .collect()
+        self.program(program)
+            .map(|p| p.listed(&p.referred, referrer))
+            .unwrap_or_default()
+    }
+
+    /// See [`Store::customer_conversions`].
+    pub fn customer_conversions(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> Vec<ConversionRecord> {
+        self.program(program)
+            .map(|p| p.listed(&p.bought, customer))
+            .unwrap_or_default()
     }
 
     /// See [`Store::assignment`].
@@ -783,28 +814,29 @@ impl MemoryState {
                 }
                 Write::PutConversion { record, expected } => {
                     let p = self.program_mut(&record.program);
-                    // An update may name another referrer or time: drop the
-                    // old place, or the conversion is listed twice or under
-                    // a referrer it no longer names.
+                    // An update may name another referrer, buyer or time:
+                    // drop the old places, or the conversion is listed
+                    // twice or under a customer it no longer names.
+                    // An emptied list goes too: two states holding the
+                    // same records compare equal.
                     if let Some(old) = p.conversions.get(&record.conversion.order) {
-                        if let Some(set) = old
-                            .record
-                            .referrer
-                            .as_ref()
-                            .and_then(|r| p.referred.get_mut(r))
-                        {
-                            set.remove(&(
-                                old.record.conversion.at,
-                                record.conversion.order.clone(),
-                            ));
+                        let place = (old.record.conversion.at, record.conversion.order.clone());
+                        if let Some(r) = &old.record.referrer {
+                            unlist(&mut p.referred, r, &place);
                         }
+                        unlist(&mut p.bought, &old.record.conversion.customer, &place);
                     }
+                    let place = (record.conversion.at, record.conversion.order.clone());
                     if let Some(referrer) = &record.referrer {
                         p.referred
                             .entry(referrer.clone())
                             .or_default()
-                            .insert((record.conversion.at, record.conversion.order.clone()));
+                            .insert(place.clone());
                     }
+                    p.bought
+                        .entry(record.conversion.customer.clone())
+                        .or_default()
+                        .insert(place);
                     p.conversions.insert(
                         record.conversion.order.clone(),
                         Box::new(Versioned {
@@ -1076,6 +1108,14 @@ impl Store for MemoryStore {
         referrer: &CustomerId,
     ) -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send {
         ready(Ok(self.lock().referred_conversions(program, referrer)))
+    }
+
+    fn customer_conversions(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send {
+        ready(Ok(self.lock().customer_conversions(program, customer)))
     }
 
     fn assignment(

@@ -349,6 +349,24 @@ pub trait Store: Send + Sync + Debug {
         referrer: &CustomerId,
     ) -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send;
 
+    /// The conversions whose buyer ([`Conversion::customer`]) is
+    /// `customer`, referred or not: their own orders, for their data
+    /// export.
+    ///
+    /// # Contract
+    /// Each conversion once, as last put; an update that names another
+    /// buyer or time moves it. Buyers compare exactly, as every key does.
+    ///
+    /// # Ordering
+    /// Ascending by conversion time, ties by order id.
+    ///
+    /// [`Conversion::customer`]: crate::model::Conversion::customer
+    fn customer_conversions(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send;
+
     /// The variant `customer` was given in `experiment`, if recorded.
     fn assignment(
         &self,
@@ -512,6 +530,10 @@ macro_rules! forward_store {
             fn referred_conversions(&self, program: &ProgramId, referrer: &CustomerId)
                 -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send {
                 (**self).referred_conversions(program, referrer)
+            }
+            fn customer_conversions(&self, program: &ProgramId, customer: &CustomerId)
+                -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send {
+                (**self).customer_conversions(program, customer)
             }
             fn assignment(&self, program: &ProgramId, experiment: &Label, customer: &CustomerId)
                 -> impl Future<Output = StoreResult<Option<AssignmentRecord>>> + Send {

@@ -42,7 +42,9 @@ use crate::reward::{Label, RewardKind};
 ///   index from each hash to its customers; customers carry a fraud
 ///   screening and are listed by referrer; rewards held for review are
 ///   listed for the review queue.
-pub const SCHEMA_VERSION: u32 = 3;
+/// - 4: conversions are listed by buyer (their own orders, for a data
+///   export).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// A record with the version a store keeps for optimistic concurrency.
 ///

@@ -55,6 +55,12 @@ pub async fn reads_on_empty_store_find_nothing<S: Store>(store: &S) {
     assert_eq!(found, [], "{clause}: stale identities on an empty store");
     let found = p.recent_referees(&prog, "sara", usize::MAX).await;
     assert_eq!(found, [], "{clause}: recent referees on an empty store");
+    let found = p.customer_conversions(&prog, "sara").await;
+    assert_eq!(
+        found,
+        [],
+        "{clause}: a customer's conversions on an empty store"
+    );
     for due in [Due::Release, Due::Expiry, Due::Review] {
         let found = p
             .due_rewards(&prog, due, at(1_000_000_000), None, usize::MAX)

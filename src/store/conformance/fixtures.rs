@@ -698,6 +698,16 @@ impl<'s, S: Store> Probe<'s, S> {
             .await
     }
 
+    pub(crate) async fn customer_conversions(
+        &self,
+        p: &ProgramId,
+        customer: &str,
+    ) -> Vec<ConversionRecord> {
+        let what = format!("conversions bought by {customer} in {p}");
+        self.read(&what, self.store.customer_conversions(p, &cid(customer)))
+            .await
+    }
+
     pub(crate) async fn assignment(
         &self,
         p: &ProgramId,

@@ -1,5 +1,6 @@
 //! Clauses on what incentive rules read: experiment assignments, recorded
-//! once at first exposure, and the conversions credited to a referrer.
+//! once at first exposure, and the conversions credited to a referrer;
+//! and the conversions a customer bought (their data export).
 
 use std::sync::Arc;
 
@@ -307,63 +308,15 @@ pub async fn referred_conversions_are_listed_per_referrer<S: Store>(store: &S) {
         ],
     ];
 
-    // What every list must be: the last put of each conversion.
-    let mut stored: Vec<ConversionRecord> = Vec::new();
-    let put = |stored: &mut Vec<ConversionRecord>, record: &ConversionRecord| {
-        stored.retain(|c| {
-            (&c.program, &c.conversion.order) != (&record.program, &record.conversion.order)
-        });
-        stored.push(record.clone());
-    };
-    let check = async |stored: &[ConversionRecord], after: &str| {
-        for program in [&prog, &other, &pid("gamma")] {
-            for referrer in ["sara", "Sara", "nada", "سارة", "nobody"] {
-                let mut want: Vec<ConversionRecord> = stored
-                    .iter()
-                    .filter(|c| {
-                        c.program == *program
-                            && c.referrer.as_ref().map(|r| r.as_str()) == Some(referrer)
-                    })
-                    .cloned()
-                    .collect();
-                want.sort_by(|a, b| {
-                    (a.conversion.at, a.conversion.order.as_str())
-                        .cmp(&(b.conversion.at, b.conversion.order.as_str()))
-                });
-                let found = p.referred_conversions(program, referrer).await;
-                assert_eq!(
-                    orders_of(&found),
-                    orders_of(&want),
-                    "{clause}: {after}: the conversions referred by {referrer:?} in {program}: \
-                     exactly those whose referrer of record is them, each once, ascending by \
-                     (conversion time, order id bytewise)"
-                );
-                assert_eq!(
-                    found, want,
-                    "{clause}: {after}: the conversions referred by {referrer:?} in {program} \
-                     are not as last put"
-                );
-            }
-        }
-    };
-    check(&stored, "nothing was recorded").await;
+    let mut lists = ConversionLists::new(
+        &p,
+        Listed::ByReferrer,
+        &[&prog, &other],
+        &["sara", "Sara", "nada", "سارة", "nobody"],
+    );
+    lists.check("nothing was recorded").await;
     for batch in &batches {
-        let what = format!("recording {:?}", orders_of(batch));
-        p.commit_ok(
-            &what,
-            plan(
-                batch
-                    .iter()
-                    .cloned()
-                    .map(|c| put_conversion(c, 0))
-                    .collect(),
-            ),
-        )
-        .await;
-        for c in batch {
-            put(&mut stored, c);
-        }
-        check(&stored, &format!("after {what}")).await;
+        lists.record(batch).await;
     }
     let found = p.referred_conversions(&prog, "sara").await;
     assert_eq!(
@@ -373,25 +326,6 @@ pub async fn referred_conversions_are_listed_per_referrer<S: Store>(store: &S) {
          order)"
     );
 
-    let current = async |order: &str| {
-        p.conversion(&prog, order)
-            .await
-            .unwrap_or_else(|| panic!("{clause}: conversion {order} is missing"))
-    };
-    let update =
-        async |stored: &mut Vec<ConversionRecord>, what: &str, records: Vec<ConversionRecord>| {
-            let mut writes = Vec::new();
-            for record in &records {
-                let read = current(record.conversion.order.as_str()).await;
-                writes.push(put_conversion(record.clone(), read.version));
-            }
-            p.commit_ok(what, plan(writes)).await;
-            for record in &records {
-                put(stored, record);
-            }
-            check(stored, what).await;
-        };
-
     // New versions: listed once, in their new state.
     let refunded = |c: ConversionRecord, count: u32, minor: i64, full: bool| ConversionRecord {
         refund_count: count,
@@ -399,23 +333,23 @@ pub async fn referred_conversions_are_listed_per_referrer<S: Store>(store: &S) {
         fully_refunded_at: full.then(|| at_ns(350, 1)),
         ..c
     };
-    let o3 = current("order-3").await.record;
-    let o1 = current("order-1").await.record;
-    update(
-        &mut stored,
-        "after refunding order-3 and order-1",
-        vec![
-            refunded(o3.clone(), 1, 10_000, true),
-            refunded(o1.clone(), 1, 2_500, false),
-        ],
-    )
-    .await;
-    update(
-        &mut stored,
-        "after refunding order-1 again",
-        vec![refunded(o1, 2, 5_000, false)],
-    )
-    .await;
+    let o3 = lists.current(&prog, "order-3").await.record;
+    let o1 = lists.current(&prog, "order-1").await.record;
+    lists
+        .update(
+            "after refunding order-3 and order-1",
+            vec![
+                refunded(o3.clone(), 1, 10_000, true),
+                refunded(o1.clone(), 1, 2_500, false),
+            ],
+        )
+        .await;
+    lists
+        .update(
+            "after refunding order-1 again",
+            vec![refunded(o1, 2, 5_000, false)],
+        )
+        .await;
 
     // Another referrer of record, another time: the conversion moves.
     let moved = [
@@ -426,18 +360,18 @@ pub async fn referred_conversions_are_listed_per_referrer<S: Store>(store: &S) {
     ];
     let mut records = Vec::new();
     for (order, referrer, when) in moved {
-        let mut record = current(order).await.record;
+        let mut record = lists.current(&prog, order).await.record;
         record.referrer = referrer.map(cid);
         record.conversion.at = when;
         records.push(record);
     }
-    update(
-        &mut stored,
-        "after order-n's referrer became sara, order-a's none and order-B's Sara, and order-0 \
+    lists
+        .update(
+            "after order-n's referrer became sara, order-a's none and order-B's Sara, and order-0 \
          moved to 50 s",
-        records,
-    )
-    .await;
+            records,
+        )
+        .await;
 
     // Refused plans change no list.
     let what = "recording order-new for sara with order-3 at a stale version";
@@ -449,5 +383,251 @@ pub async fn referred_conversions_are_listed_per_referrer<S: Store>(store: &S) {
         ]),
     )
     .await;
-    check(&stored, &format!("after {what} was refused")).await;
+    lists.check(&format!("after {what} was refused")).await;
+}
+
+/// `customer_conversions(program, customer)` returns the conversions whose
+/// buyer (`conversion.customer`) is that customer, referred or not, each
+/// once and as last put, ascending by (conversion time, order id
+/// bytewise), after every plan: another buyer's orders (also one the
+/// customer referred, or one by a buyer spelt otherwise, `Nada`) are not
+/// listed. An update (a refund) shows the new state and is not listed
+/// twice; an update that names another buyer or moves the conversion time
+/// moves the conversion to that list or place. A refused plan changes no
+/// list. Programs are isolated.
+pub async fn customer_conversions_are_listed_per_buyer<S: Store>(store: &S) {
+    let p = Probe::new(store, "customer_conversions_are_listed_per_buyer");
+    let clause = p.clause;
+    let prog = pid(PROGRAM);
+    let other = pid("conformance-other");
+    let conv =
+        |prog: &ProgramId, order: &str, buyer: &str, referrer: Option<&str>, at: DateTime<Utc>| {
+            let base = conversion_record(prog, order, buyer);
+            ConversionRecord {
+                conversion: Conversion {
+                    at,
+                    ..base.conversion.clone()
+                },
+                referrer: referrer.map(cid),
+                ..base
+            }
+        };
+    let batches: Vec<Vec<ConversionRecord>> = vec![
+        vec![
+            // Referred by sara; bought by nada.
+            conv(&prog, "order-2", "nada", Some("sara"), at(200)),
+            // Nobody referred huda.
+            conv(&prog, "order-h", "huda", None, at(100)),
+            // A nanosecond after order-2: listed after it, though its id
+            // sorts first.
+            conv(&prog, "order-1", "nada", None, at_ns(200, 1)),
+        ],
+        vec![
+            // Ties at 200 s: by order id bytewise.
+            conv(&prog, "order-b", "nada", Some("sara"), at(200)),
+            conv(&prog, "order-A", "nada", None, at(200)),
+            conv(&prog, "order-N", "Nada", None, at(50)),
+            // Nada referred sara's order: it is sara's, not nada's.
+            conv(&prog, "order-s", "sara", Some("nada"), at(60)),
+        ],
+        vec![conv(&prog, "طلب-٧", "نادية", None, at(400))],
+        vec![
+            conv(&other, "order-1", "nada", Some("sara"), at(10)),
+            conv(&other, "order-o", "nada", None, at(20)),
+        ],
+    ];
+
+    let mut lists = ConversionLists::new(
+        &p,
+        Listed::ByBuyer,
+        &[&prog, &other],
+        &["nada", "Nada", "huda", "sara", "نادية", "nobody"],
+    );
+    lists.check("nothing was recorded").await;
+    for batch in &batches {
+        lists.record(batch).await;
+    }
+    let found = p.customer_conversions(&prog, "nada").await;
+    assert_eq!(
+        orders_of(&found),
+        ["order-2", "order-A", "order-b", "order-1"],
+        "{clause}: after recording them, the conversions bought by \"nada\" (the fixture's \
+         order)"
+    );
+
+    // A refund: listed once, in its new state.
+    let mut refunded = lists.current(&prog, "order-2").await.record;
+    refunded.refund_count = 1;
+    refunded.refunded = sar(10_000);
+    refunded.fully_refunded_at = Some(at_ns(350, 1));
+    lists
+        .update("after refunding order-2", vec![refunded])
+        .await;
+
+    // Another buyer, another time: the conversion moves.
+    let mut records = Vec::new();
+    for (order, buyer, when) in [
+        ("order-h", "nada", at(100)),
+        ("order-A", "Nada", at(200)),
+        ("order-1", "nada", at(300)),
+    ] {
+        let mut record = lists.current(&prog, order).await.record;
+        record.conversion.customer = cid(buyer);
+        record.conversion.at = when;
+        records.push(record);
+    }
+    lists
+        .update(
+            "after order-h's buyer became nada and order-A's Nada, and order-1 moved to 300 s",
+            records,
+        )
+        .await;
+
+    // Refused plans change no list.
+    let what = "recording order-new for nada with order-2 at a stale version";
+    p.commit_conflict(
+        what,
+        plan(vec![
+            put_conversion(conv(&prog, "order-new", "nada", None, at(60)), 0),
+            put_conversion(conv(&prog, "order-2", "huda", None, at(300)), 1),
+        ]),
+    )
+    .await;
+    lists.check(&format!("after {what} was refused")).await;
+}
+
+/// Which list of conversions a clause checks.
+#[derive(Debug, Clone, Copy)]
+enum Listed {
+    /// `referred_conversions`: by referrer of record.
+    ByReferrer,
+    /// `customer_conversions`: by buyer.
+    ByBuyer,
+}
+
+impl Listed {
+    /// The customer a conversion is listed under, if any.
+    fn under(self, c: &ConversionRecord) -> Option<&str> {
+        match self {
+            Listed::ByReferrer => c.referrer.as_ref().map(|r| r.as_str()),
+            Listed::ByBuyer => Some(c.conversion.customer.as_str()),
+        }
+    }
+}
+
+/// The conversions a clause has put (the last put of each) and what every
+/// list of them must then be.
+struct ConversionLists<'p, 's, S> {
+    p: &'p Probe<'s, S>,
+    listed: Listed,
+    /// The programs written to; a third, never written, is read too.
+    programs: Vec<ProgramId>,
+    /// The customers whose lists are read.
+    names: &'p [&'p str],
+    stored: Vec<ConversionRecord>,
+}
+
+impl<'p, 's, S: Store> ConversionLists<'p, 's, S> {
+    fn new(
+        p: &'p Probe<'s, S>,
+        listed: Listed,
+        programs: &[&ProgramId],
+        names: &'p [&'p str],
+    ) -> Self {
+        let mut programs: Vec<ProgramId> = programs.iter().map(|&p| p.clone()).collect();
+        programs.push(pid("gamma"));
+        ConversionLists {
+            p,
+            listed,
+            programs,
+            names,
+            stored: Vec::new(),
+        }
+    }
+
+    fn put(&mut self, record: &ConversionRecord) {
+        self.stored.retain(|c| {
+            (&c.program, &c.conversion.order) != (&record.program, &record.conversion.order)
+        });
+        self.stored.push(record.clone());
+    }
+
+    /// Every list is exactly the stored conversions listed under its
+    /// customer, each as last put, ascending by (time, order id bytewise).
+    async fn check(&self, after: &str) {
+        let clause = self.p.clause;
+        let (verb, whose) = match self.listed {
+            Listed::ByReferrer => ("referred by", "whose referrer of record is them"),
+            Listed::ByBuyer => ("bought by", "whose buyer is them"),
+        };
+        for program in &self.programs {
+            for &name in self.names {
+                let mut want: Vec<ConversionRecord> = self
+                    .stored
+                    .iter()
+                    .filter(|c| c.program == *program && self.listed.under(c) == Some(name))
+                    .cloned()
+                    .collect();
+                want.sort_by(|a, b| {
+                    (a.conversion.at, a.conversion.order.as_str())
+                        .cmp(&(b.conversion.at, b.conversion.order.as_str()))
+                });
+                let found = match self.listed {
+                    Listed::ByReferrer => self.p.referred_conversions(program, name).await,
+                    Listed::ByBuyer => self.p.customer_conversions(program, name).await,
+                };
+                assert_eq!(
+                    orders_of(&found),
+                    orders_of(&want),
+                    "{clause}: {after}: the conversions {verb} {name:?} in {program}: exactly \
+                     those {whose}, each once, ascending by (conversion time, order id bytewise)"
+                );
+                assert_eq!(
+                    found, want,
+                    "{clause}: {after}: the conversions {verb} {name:?} in {program} are not as \
+                     last put"
+                );
+            }
+        }
+    }
+
+    /// Creates `batch` in one plan, then checks every list.
+    async fn record(&mut self, batch: &[ConversionRecord]) {
+        let what = format!("recording {:?}", orders_of(batch));
+        let writes = batch
+            .iter()
+            .cloned()
+            .map(|c| put_conversion(c, 0))
+            .collect();
+        self.p.commit_ok(&what, plan(writes)).await;
+        for c in batch {
+            self.put(c);
+        }
+        self.check(&format!("after {what}")).await;
+    }
+
+    /// A conversion as stored now.
+    async fn current(&self, program: &ProgramId, order: &str) -> Versioned<ConversionRecord> {
+        let clause = self.p.clause;
+        self.p
+            .conversion(program, order)
+            .await
+            .unwrap_or_else(|| panic!("{clause}: conversion {order} is missing"))
+    }
+
+    /// Puts new versions of `records` in one plan, then checks every list.
+    async fn update(&mut self, what: &str, records: Vec<ConversionRecord>) {
+        let mut writes = Vec::new();
+        for record in &records {
+            let read = self
+                .current(&record.program, record.conversion.order.as_str())
+                .await;
+            writes.push(put_conversion(record.clone(), read.version));
+        }
+        self.p.commit_ok(what, plan(writes)).await;
+        for record in &records {
+            self.put(record);
+        }
+        self.check(what).await;
+    }
 }

@@ -105,6 +105,7 @@ where
     assignments_are_recorded_once(&fresh().await).await;
     concurrent_assignments_have_one_winner(Arc::new(fresh().await)).await;
     referred_conversions_are_listed_per_referrer(&fresh().await).await;
+    customer_conversions_are_listed_per_buyer(&fresh().await).await;
     identity_records_are_versioned_and_round_trip(&fresh().await).await;
     identity_matches_follow_the_records(&fresh().await).await;
     stale_identities_are_listed_by_oldest_signal(&fresh().await).await;
@@ -145,7 +146,7 @@ mod tests {
             })
             .filter(|name| *name != "run_all")
             .collect();
-        assert!(clauses.len() >= 31, "found only {clauses:?}");
+        assert!(clauses.len() >= 32, "found only {clauses:?}");
         for clause in clauses {
             assert!(
                 body.contains(&format!("    {clause}(")),

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::reads::{actor_cols, counter_cols, hash_cols, tag};
 use super::{
-    Arg, Core, Driver, Session, customer_cols, opt_time_args, review_cols, store_error, time_cols,
-    to_json, version_arg,
+    Arg, Core, Driver, Session, conversion_cols, customer_cols, opt_time_args, review_cols,
+    store_error, time_cols, to_json, version_arg,
 };
 use crate::ledger::Deltas;
 use crate::store::{CommitPlan, StoreError, StoreErrorKind, StoreResult, Write};
@@ -49,11 +49,12 @@ const PUT_CUSTOMER: (&str, &str) = (
      WHERE program = $1 AND customer = $2 AND version = $7",
 );
 const PUT_CONVERSION: (&str, &str) = (
-    "INSERT INTO referrals_conversions (program, order_id, referrer, at_s, at_ns, record, version)
-     VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT (program, order_id) DO NOTHING",
+    "INSERT INTO referrals_conversions
+       (program, order_id, referrer, customer, at_s, at_ns, record, version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 1) ON CONFLICT (program, order_id) DO NOTHING",
     "UPDATE referrals_conversions
-     SET referrer = $3, at_s = $4, at_ns = $5, record = $6, version = version + 1
-     WHERE program = $1 AND order_id = $2 AND version = $7",
+     SET referrer = $3, customer = $4, at_s = $5, at_ns = $6, record = $7, version = version + 1
+     WHERE program = $1 AND order_id = $2 AND version = $8",
 );
 const PUT_REWARD: (&str, &str) = (
     "INSERT INTO referrals_rewards (program, reward_id, customer, hold_due_s, hold_due_ns,
@@ -231,23 +232,13 @@ fn statements(plan: &CommitPlan) -> Result<Vec<Statement>, Refused> {
                 versioned(PUT_CUSTOMER, *expected, args)?
             }
             Write::PutConversion { record, expected } => {
-                let (s, ns) = time_cols(record.conversion.at);
-                versioned(
-                    PUT_CONVERSION,
-                    *expected,
-                    vec![
-                        record.program.as_str().into(),
-                        record.conversion.order.as_str().into(),
-                        record
-                            .referrer
-                            .as_ref()
-                            .map(|r| r.as_str().to_owned())
-                            .into(),
-                        s.into(),
-                        ns.into(),
-                        to_json("a conversion", record)?.into(),
-                    ],
-                )?
+                let mut args = vec![
+                    record.program.as_str().into(),
+                    record.conversion.order.as_str().into(),
+                ];
+                args.extend(conversion_cols(record));
+                args.push(to_json("a conversion", record)?.into());
+                versioned(PUT_CONVERSION, *expected, args)?
             }
             Write::InsertTouch(t) => {
                 let (kind, actor) = actor_cols(&t.touch.actor);

@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{CustomerRecord, Reward, StoreError, StoreErrorKind, StoreResult};
+use super::{ConversionRecord, CustomerRecord, Reward, StoreError, StoreErrorKind, StoreResult};
 use crate::model::CustomerId;
 
 mod commit;
@@ -299,6 +299,25 @@ pub(crate) fn customer_cols(record: &CustomerRecord) -> [Arg; 3] {
     ]
 }
 
+/// The columns of a conversion reads filter and order on: its referrer of
+/// record ([`Store::referred_conversions`](crate::store::Store::referred_conversions)),
+/// its buyer ([`Store::customer_conversions`](crate::store::Store::customer_conversions))
+/// and its time. Written by every put and by the migration to version 4,
+/// so both compute them alike.
+pub(crate) fn conversion_cols(record: &ConversionRecord) -> [Arg; 4] {
+    let (s, ns) = time_cols(record.conversion.at);
+    [
+        record
+            .referrer
+            .as_ref()
+            .map(|r| r.as_str().to_owned())
+            .into(),
+        record.conversion.customer.as_str().into(),
+        s.into(),
+        ns.into(),
+    ]
+}
+
 /// A reward's place in the review queue ([`Reward::review_due`]), as its
 /// two columns; written by every put and by the migration to version 3.
 pub(crate) fn review_cols(record: &Reward) -> [Arg; 2] {
@@ -463,6 +482,13 @@ macro_rules! store_via_core {
                 referrer: &CustomerId,
             ) -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send {
                 self.core.referred_conversions(program, referrer)
+            }
+            fn customer_conversions(
+                &self,
+                program: &ProgramId,
+                customer: &CustomerId,
+            ) -> impl Future<Output = StoreResult<Vec<ConversionRecord>>> + Send {
+                self.core.customer_conversions(program, customer)
             }
             fn assignment(
                 &self,

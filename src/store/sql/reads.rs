@@ -317,15 +317,42 @@ impl<D: Driver> Core<D> {
         program: &ProgramId,
         referrer: &CustomerId,
     ) -> StoreResult<Vec<ConversionRecord>> {
-        let rows = self
-            .query(
-                "referred conversions",
-                "SELECT record FROM referrals_conversions
-                 WHERE program = $1 AND referrer = $2 ORDER BY at_s, at_ns, order_id",
-                vec![program.as_str().into(), referrer.as_str().into()],
-                RECORD,
-            )
-            .await?;
+        self.conversions(
+            "referred conversions",
+            "SELECT record FROM referrals_conversions
+             WHERE program = $1 AND referrer = $2 ORDER BY at_s, at_ns, order_id",
+            program,
+            referrer,
+        )
+        .await
+    }
+
+    pub(crate) async fn customer_conversions(
+        &self,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<ConversionRecord>> {
+        self.conversions(
+            "a customer's conversions",
+            "SELECT record FROM referrals_conversions
+             WHERE program = $1 AND customer = $2 ORDER BY at_s, at_ns, order_id",
+            program,
+            customer,
+        )
+        .await
+    }
+
+    /// The conversions `sql` lists under a customer (`$1` the program, `$2`
+    /// the customer), in its order.
+    async fn conversions(
+        &self,
+        what: &str,
+        sql: &str,
+        program: &ProgramId,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<ConversionRecord>> {
+        let args = vec![program.as_str().into(), customer.as_str().into()];
+        let rows = self.query(what, sql, args, RECORD).await?;
         rows.iter()
             .map(|r| from_json("a conversion", text(r, 0, "conversion")?))
             .collect()

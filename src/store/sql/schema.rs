@@ -23,8 +23,11 @@
 
 use std::fmt;
 
-use super::{Arg, Col, Dialect, Row, Session, customer_cols, from_json, int, review_cols, text};
-use crate::store::{CustomerRecord, Reward, SCHEMA_VERSION, StoreResult};
+use super::{
+    Arg, Col, Dialect, Row, Session, conversion_cols, customer_cols, from_json, int, review_cols,
+    text,
+};
+use crate::store::{ConversionRecord, CustomerRecord, Reward, SCHEMA_VERSION, StoreResult};
 
 /// The first schema version a durable store ever wrote. Earlier versions
 /// of [`SCHEMA_VERSION`] existed only in memory.
@@ -239,9 +242,36 @@ const V2_TO_V3: &[Step] = &[
     ),
 ];
 
+/// Every conversion: its buyer, with the referrer and time a new write
+/// puts beside it ([`conversion_cols`]).
+const BACKFILL_CONVERSIONS: Backfill = Backfill {
+    table: "referrals_conversions",
+    key: ["program", "order_id"],
+    only: Spelled {
+        sqlite: "TRUE",
+        postgres: "TRUE",
+    },
+    columns: &["referrer", "customer", "at_s", "at_ns"],
+    compute: |json| {
+        let record: ConversionRecord = from_json("a conversion", json)?;
+        Ok(conversion_cols(&record).into())
+    },
+};
+
+/// Version 3 to 4: conversions by buyer.
+const V3_TO_V4: &[Step] = &[
+    Step::Sql("ALTER TABLE referrals_conversions ADD COLUMN customer {text}"),
+    Step::Backfill(&BACKFILL_CONVERSIONS),
+    // `customer_conversions`: a buyer's orders, in time order.
+    Step::Sql(
+        "CREATE INDEX referrals_conversions_by_customer
+        ON referrals_conversions (program, customer, at_s, at_ns, order_id)",
+    ),
+];
+
 /// Forward migrations: `MIGRATIONS[i]` takes a database from version
 /// `FIRST_DURABLE_VERSION + i` to the next, in the opening transaction.
-const MIGRATIONS: &[&[Step]] = &[V2_TO_V3];
+const MIGRATIONS: &[&[Step]] = &[V2_TO_V3, V3_TO_V4];
 
 /// A statement of the template in `dialect`.
 pub(crate) fn render(dialect: Dialect, template: &str) -> String {
