@@ -306,30 +306,37 @@ fn an_approval_after_a_long_review_keeps_the_time_to_spend_the_reward() {
     assert_eq!(block_on(e.balance(&cid("hind"))).unwrap(), sar(0));
 }
 
-/// A coupon held for review: its code expires with its reward, so a late
-/// approval leaves the code usable for the coupon's whole validity.
-#[test]
-fn a_coupon_approved_after_a_long_review_can_still_be_used() {
+/// A screening program whose referee gets a 10 SAR coupon valid
+/// `valid_days`, rewards held `hold_days`.
+fn coupon_program(hold_days: Option<i64>, valid_days: i64) -> Program {
     let rules: referrals::incentive::RuleSet = serde_json::from_str(
         r#"{"version": 1, "terms_version": 1, "time_zone": "Asia/Riyadh", "currency": "SAR",
             "rules": [{"id": "coupon", "trigger": {"on": "first_purchase"},
               "effects": [{"to": "referee", "fixed": {"kind": "coupon", "discount": {"fixed": {"amount": {"minor": 1000, "currency": "SAR"}}}}}]}]}"#,
     )
     .unwrap();
-    let program = Program::builder("bakery", "Bakery friends")
+    Program::builder("bakery", "Bakery friends")
         .currency(Currency::SAR)
         .lookback_days(30)
         .incentive(referrals::program::Incentive::Rules(rules))
         .ledger_policy(referrals::ledger::LedgerPolicy {
+            hold_seconds: hold_days.map(|d| d * 86_400),
             coupons: referrals::ledger::CouponPolicy {
-                valid_for_seconds: Some(7 * 86_400),
+                valid_for_seconds: Some(valid_days * 86_400),
                 ..Default::default()
             },
             ..Default::default()
         })
         .fraud(settings())
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// A coupon held for review: its code expires with its reward, so a late
+/// approval leaves the code usable for the coupon's whole validity.
+#[test]
+fn a_coupon_approved_after_a_long_review_can_still_be_used() {
+    let program = coupon_program(None, 7);
     let (e, earned) = held_for_review(program);
     let queue = block_on(e.review_queue(None, 10)).unwrap();
     assert_eq!(queue.len(), 1);
@@ -355,6 +362,31 @@ fn a_coupon_approved_after_a_long_review_can_still_be_used() {
     ))
     .unwrap();
     assert_eq!(used.available, 0);
+}
+
+/// A coupon valid a day under a 30-day hold has no time to spend left
+/// after its hold (the program allows it: a coupon's validity may be the
+/// shorter). Approved on day 40 it expires at the approval, not at a time
+/// before it, and never before the day it was earned to expire.
+#[test]
+fn a_coupon_shorter_than_the_hold_expires_at_its_approval() {
+    let (e, earned) = held_for_review(coupon_program(Some(30), 1));
+    let queue = block_on(e.review_queue(None, 10)).unwrap();
+    assert_eq!(queue[0].expires_at, Some(earned + TimeDelta::days(1)));
+    let approved_at = earned + TimeDelta::days(40);
+    let reviewer = OperatorId::new("noura").unwrap();
+    let approved = block_on(e.approve(&queue[0].id, &reviewer, "ok", approved_at)).unwrap();
+    assert_eq!(approved.expires_at, Some(approved_at));
+    assert_eq!(block_on(e.expire_due(approved_at, 10)).unwrap().moved, 1);
+    let entries = block_on(e.ledger(&cid("hind"))).unwrap();
+    let expired = entries
+        .iter()
+        .find(|x| x.kind == EntryKind::Expired)
+        .unwrap();
+    assert_eq!(
+        expired.at, approved_at,
+        "booked at the approval, not before"
+    );
 }
 
 #[test]

@@ -807,9 +807,11 @@ pub fn release(
 /// The expiry a reward held for review takes when a reviewer approves it
 /// at `at`, if later than the one it was earned with: a review waits for a
 /// person, and it never shortens the time the customer has to spend the
-/// reward. That time (its validity less the program's hold) is counted
-/// from the approval instead of from the end of the hold. `None` for any
-/// other reward, one without an expiry, or an approval early enough.
+/// reward. That time (its validity less the program's hold period as it
+/// is at the approval; none if the validity is the shorter, as a coupon's
+/// may be) is counted from the approval instead of from the end of the
+/// hold, up to the end of the calendar. `None` for any other reward, one
+/// without an expiry, or an approval early enough.
 pub fn expiry_after_review(
     program: &Program,
     reward: &Reward,
@@ -820,9 +822,16 @@ pub fn expiry_after_review(
     }
     let expires = reward.expires_at?;
     let hold = program.ledger_policy().hold().unwrap_or_default();
-    let spendable_from = reward.earned_at.checked_add_signed(hold)?;
-    let window = expires.signed_duration_since(spendable_from);
-    let moved = at.checked_add_signed(window)?;
+    let spendable_from = reward
+        .earned_at
+        .checked_add_signed(hold)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let window = expires
+        .signed_duration_since(spendable_from)
+        .max(chrono::TimeDelta::zero());
+    let moved = at
+        .checked_add_signed(window)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     (moved > expires).then_some(moved)
 }
 

@@ -217,7 +217,8 @@ impl<S: Store> Engine<S> {
     /// A review never shortens the time the customer has to spend the
     /// reward: approved after its hold period would have ended, a reward
     /// held for review gets that time (its validity less the program's
-    /// hold) from the approval, and a coupon's code expires with it.
+    /// hold period at the approval) from the approval, and a coupon's code
+    /// expires with it.
     ///
     /// Idempotent: approving an approved reward returns it unchanged.
     ///

@@ -439,7 +439,6 @@ impl JourneySetBuilder {
         Ok(())
     }
 
-    /// Whether no path has been added yet.
     /// Takes `channels` as the builder's dictionary, whose ids the caller
     /// has used as the builder's from the start (the reader's lone
     /// worker): the builder must have interned nothing itself.
@@ -453,6 +452,7 @@ impl JourneySetBuilder {
         self.channels.len()
     }
 
+    /// Whether no path has been added yet.
     pub(crate) fn has_no_paths(&self) -> bool {
         self.stats.is_empty()
     }

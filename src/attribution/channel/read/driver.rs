@@ -15,9 +15,11 @@ use crate::attribution::channel::{
 };
 
 /// [`read`](fn@super::read), told the input's size in bytes if known: aggregated lines
-/// are distinct paths, so the tables are sized for the whole file up front
-/// (estimated from the first block's line length) and never grow. Sizes
-/// change no result.
+/// are distinct paths, so the worker's arenas are sized for the whole file
+/// up front (estimated from the first block's line length), and its
+/// packed-path table for the first block's share of packable lines once
+/// that block is parsed (at most twice the file; it grows past that if the
+/// paths come). Sizes change no result.
 pub(super) fn read_sized<R: Read>(
     input: R,
     options: &ReadOptions,
