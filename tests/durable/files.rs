@@ -131,27 +131,12 @@ fn badr_identity() -> IdentityRecord {
     }
 }
 
-/// A new file holding a fixture's database.
-async fn database_from_fixture(path: &Path, fixture: &str) {
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true),
-        )
-        .await
-        .unwrap();
-    sqlx::raw_sql(fixture).execute(&pool).await.unwrap();
-    pool.close().await;
-}
-
 /// Each fixture opens (migrating it when older) with what its crate
 /// wrote, answers a replay as before and goes on; `referrals_schema`
 /// records the versions it went through.
 async fn a_fixture_opens_and_goes_on(fixture: &str, versions_after: &[i64]) {
     let path = lite::dir("fixture").join("old.db");
-    database_from_fixture(&path, fixture).await;
+    lite::database_from_sql(&path, fixture).await;
     let engine = Engine::new(SqliteStore::open(&path).await.unwrap(), program());
     // What the earlier crate wrote is read back.
     assert_eq!(engine.balance(&cid("amira")).await.unwrap(), sar(1_500));
@@ -232,7 +217,7 @@ async fn a_database_of_schema_version_4_opens_and_goes_on() {
 /// back.
 async fn identity_reads_back(fixture: &str) {
     let path = lite::dir("fixture-identity").join("old.db");
-    database_from_fixture(&path, fixture).await;
+    lite::database_from_sql(&path, fixture).await;
     let store = SqliteStore::open(&path).await.unwrap();
     let p = program().id().clone();
     let badr = store.identity(&p, &cid("badr")).await.unwrap().unwrap();

@@ -334,20 +334,6 @@ mod sqlite {
     use super::*;
     use crate::durable::lite;
 
-    async fn file_from(sql: &str, path: &std::path::Path) {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(
-                sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true),
-            )
-            .await
-            .unwrap();
-        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-        pool.close().await;
-    }
-
     async fn versions(store: &SqliteStore) -> Vec<i64> {
         sqlx::query_scalar("SELECT version FROM referrals_schema ORDER BY version")
             .fetch_all(store.pool())
@@ -377,7 +363,7 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_schema_2_database_migrates_and_lists_referees_and_reviews() {
         let path = lite::dir("migrate").join("v2.db");
-        file_from(&v2_database(false), &path).await;
+        lite::database_from_sql(&path, &v2_database(false)).await;
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(versions(&store).await, [2, 3, i64::from(SCHEMA_VERSION)]);
         lists_what_the_records_say(&store).await;
@@ -396,7 +382,7 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_schema_3_database_migrates_and_lists_orders_by_buyer() {
         let path = lite::dir("migrate3").join("v3.db");
-        file_from(&v3_database(false), &path).await;
+        lite::database_from_sql(&path, &v3_database(false)).await;
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(versions(&store).await, [3, i64::from(SCHEMA_VERSION)]);
         lists_orders_by_buyer(&store).await;
@@ -412,7 +398,7 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_migration_from_3_that_cannot_read_an_order_leaves_the_file_untouched() {
         let path = lite::dir("migrate3-broken").join("v3.db");
-        file_from(&v3_database_with_a_broken_record(false), &path).await;
+        lite::database_from_sql(&path, &v3_database_with_a_broken_record(false)).await;
         let before = std::fs::read(&path).unwrap();
         let err = SqliteStore::open(&path).await.unwrap_err();
         assert_eq!(err.kind(), StoreErrorKind::Backend, "{err}");
@@ -424,7 +410,7 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_migration_that_cannot_read_a_record_leaves_the_file_untouched() {
         let path = lite::dir("migrate-broken").join("v2.db");
-        file_from(&v2_database_with_a_broken_record(false), &path).await;
+        lite::database_from_sql(&path, &v2_database_with_a_broken_record(false)).await;
         let before = std::fs::read(&path).unwrap();
         let err = SqliteStore::open(&path).await.unwrap_err();
         assert_eq!(err.kind(), StoreErrorKind::Backend, "{err}");

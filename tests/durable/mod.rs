@@ -114,6 +114,23 @@ pub mod lite {
 
     static NEXT: AtomicU64 = AtomicU64::new(0);
 
+    /// A new database file at `path` holding what `sql` builds (a schema
+    /// fixture, an older version's database).
+    pub async fn database_from_sql(path: &std::path::Path, sql: &str) {
+        use referrals::sqlx;
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true),
+            )
+            .await
+            .unwrap();
+        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+
     /// A new directory for one test's files.
     pub fn dir(test: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(

@@ -495,10 +495,10 @@ impl<D: Driver> Core<D> {
             .await?;
         rows.iter()
             .map(|r| {
-                let what = "an identity match";
+                let (customer, first_seen) = customer_and_time(r, "an identity match")?;
                 Ok(IdentityMatch {
-                    customer: customer_col(r, 0, what)?,
-                    first_seen: time_from_cols(int(r, 1, what)?, int(r, 2, what)?, what)?,
+                    customer,
+                    first_seen,
                 })
             })
             .collect()
@@ -552,10 +552,10 @@ impl<D: Driver> Core<D> {
             .await?;
         rows.iter()
             .map(|r| {
-                let what = "a referee";
+                let (customer, signed_up_at) = customer_and_time(r, "a referee")?;
                 Ok(ReferredCustomer {
-                    customer: customer_col(r, 0, what)?,
-                    signed_up_at: time_from_cols(int(r, 1, what)?, int(r, 2, what)?, what)?,
+                    customer,
+                    signed_up_at,
                 })
             })
             .collect()
@@ -620,4 +620,13 @@ impl<D: Driver> Core<D> {
         let rows = self.query("due rewards", sql, args, VERSION_RECORD).await?;
         rows.iter().map(|r| versioned(r, "a reward")).collect()
     }
+}
+
+/// A row of a customer id and a time (seconds, nanoseconds): who holds a
+/// hash since when, who signed up when.
+fn customer_and_time(row: &Row, what: &str) -> StoreResult<(CustomerId, DateTime<Utc>)> {
+    Ok((
+        customer_col(row, 0, what)?,
+        time_from_cols(int(row, 1, what)?, int(row, 2, what)?, what)?,
+    ))
 }
